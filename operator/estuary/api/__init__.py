@@ -1,0 +1,24 @@
+"""pydantic models of Estuary's custom resources; the CRDs are generated from them."""
+
+from estuary.api.aijob import AIJob, AIJobSpec, AIJobStatus, Placement
+from estuary.api.base import API_VERSION, GROUP, VERSION, Condition
+from estuary.api.computepool import ComputePool, ComputePoolSpec, ComputePoolStatus, TenantUsage
+from estuary.api.federationlink import FederationLink, FederationLinkSpec, FederationLinkStatus
+
+__all__ = [
+    "API_VERSION",
+    "GROUP",
+    "VERSION",
+    "AIJob",
+    "AIJobSpec",
+    "AIJobStatus",
+    "ComputePool",
+    "ComputePoolSpec",
+    "ComputePoolStatus",
+    "Condition",
+    "FederationLink",
+    "FederationLinkSpec",
+    "FederationLinkStatus",
+    "Placement",
+    "TenantUsage",
+]

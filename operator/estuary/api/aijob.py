@@ -1,0 +1,164 @@
+"""The AIJob custom resource: one distributed training job, as its author writes it."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from estuary.api.base import API_VERSION, ApiModel, Condition, Quantity, Residency, StatusModel, Toleration
+
+Framework = Literal["pytorch", "deepspeed", "mindspore", "jax", "mpi", "custom"]
+Phase = Literal["Queued", "Admitted", "Running", "Succeeded", "Failed", "Suspended"]
+
+
+class AcceleratorChoice(ApiModel):
+    """One accelerator type the job's code runs on, with the image built for it."""
+
+    vendor: str = Field(description="Vendor profile key, e.g. nvidia, huawei, cambricon, hygon.",
+                        min_length=1, max_length=63)
+    model: str | None = Field(None, description="Accelerator model, e.g. H800 or Ascend910B; empty "
+                                                "accepts any model of the vendor.", max_length=63)
+    image: str = Field(description="Container image for this accelerator type.", min_length=1)
+    relative_throughput: float | None = Field(
+        None, gt=0, description="Optional hint: this job's speed on this type relative to the "
+                                "reference (overrides the pool's relativeThroughput).")
+
+
+class WorkerResources(ApiModel):
+    cpu: Quantity = Field("4", description="CPU per worker (request = limit).")
+    memory: Quantity = Field("16Gi", description="Memory per worker (request = limit).")
+
+
+class Elastic(ApiModel):
+    """Elastic range: the job may start with fewer workers when the full gang does not fit."""
+
+    min_workers: int = Field(ge=1, description="Fewest workers the job may run with.")
+    max_workers: int = Field(ge=1, description="Most workers the job may run with.")
+
+
+class RestartPolicy(ApiModel):
+    max_restarts: int = Field(3, ge=0, le=100, description="Gang restarts after a worker fails, "
+                                                           "before the job is Failed.")
+    backoff_seconds: int = Field(10, ge=0, le=3600, description="Delay before the first restart; "
+                                                               "doubles with each restart.")
+
+
+class Preemption(ApiModel):
+    preemptible: bool = Field(True, description="Whether quota reclaim or a higher-priority job may "
+                                                "evict this job (always whole gangs).")
+    grace_period_seconds: int = Field(30, ge=0, le=3600, description="Time workers get to "
+                                                                     "checkpoint when evicted.")
+
+
+class Burst(ApiModel):
+    enabled: bool = Field(False, description="Whether the job may run at a partner cluster "
+                                             "(FederationLink) instead of waiting.")
+    after_seconds: int | None = Field(None, ge=0, description="Burst once queued this long "
+                                                              "(default: the link's threshold).")
+
+
+class EnvVar(ApiModel):
+    name: str = Field(description="Environment variable name.", min_length=1)
+    value: str = Field("", description="Value.")
+
+
+_SAME_TYPE = "(has(b.model) ? b.model : '') == (has(a.model) ? a.model : '')"
+
+
+class AIJobSpec(ApiModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid",
+        json_schema_extra={"x-kubernetes-validations": [
+            {"rule": "!has(self.elastic) || self.elastic.minWorkers <= self.elastic.maxWorkers",
+             "message": "spec.elastic.minWorkers must not exceed spec.elastic.maxWorkers",
+             "fieldPath": ".elastic.minWorkers", "reason": "FieldValueInvalid"},
+            {"rule": "!has(self.elastic) || (self.workers >= self.elastic.minWorkers && "
+                     "self.workers <= self.elastic.maxWorkers)",
+             "message": "spec.workers must lie within spec.elastic.minWorkers..maxWorkers",
+             "fieldPath": ".workers", "reason": "FieldValueInvalid"},
+            {"rule": "self.accelerators.all(a, self.accelerators.filter(b, b.vendor == a.vendor && "
+                     f"{_SAME_TYPE}).size() == 1)",
+             "message": "spec.accelerators lists the same vendor and model twice",
+             "fieldPath": ".accelerators", "reason": "FieldValueDuplicate"},
+            {"rule": "self.framework != 'custom' || (has(self.command) && size(self.command) > 0)",
+             "message": "spec.command is required when spec.framework is custom",
+             "fieldPath": ".command", "reason": "FieldValueRequired"},
+        ]},
+    )
+
+    framework: Framework = Field("pytorch", description="Launcher: pytorch (torchrun), deepspeed, "
+                                 "mindspore (msrun), jax, mpi, or custom (your command as is).")
+    workers: int = Field(1, ge=1, le=1024, description="Worker pods (nodes of the gang); all start "
+                                                       "at once or none does.")
+    accelerators_per_worker: int = Field(1, ge=0, le=64, description="Whole accelerators per worker; "
+                                         "one training process each.")
+    accelerators: list[AcceleratorChoice] = Field(
+        min_length=1, max_length=16, description="Accepted accelerator types in order of preference, "
+        "each with its image; Estuary runs the job on the one that finishes it soonest.")
+    resources: WorkerResources = Field(default_factory=WorkerResources,  # type: ignore[arg-type]
+                                       description="CPU and memory per worker.")
+    command: list[str] | None = Field(None, description="Entrypoint; default depends on framework.")
+    args: list[str] | None = Field(None, description="Arguments, e.g. the training script.")
+    env: list[EnvVar] | None = Field(None, description="Extra environment for every worker.")
+    priority: int = Field(0, ge=-1000, le=1000, description="Higher runs first within a tenant.")
+    residency: Residency = Field("any", description="Jurisdiction the job's data must stay in: "
+                                 "any, hk, mainland or overseas. Every placement honours it.")
+    burst: Burst = Field(default_factory=Burst,  # type: ignore[arg-type]
+                         description="Whether and when the job may burst to a partner cluster.")
+    restart_policy: RestartPolicy = Field(default_factory=RestartPolicy,  # type: ignore[arg-type]
+                                          description="Gang restarts on worker failure.")
+    elastic: Elastic | None = Field(None, description="Optional elastic worker range.")
+    preemption: Preemption = Field(default_factory=Preemption,  # type: ignore[arg-type]
+                                   description="Eviction settings.")
+    scheduling_timeout_seconds: int = Field(300, ge=10, le=86400, description="Release and requeue "
+                                            "the gang if its workers stay unschedulable this long.")
+    suspend: bool = Field(False, description="Suspend: stop the workers and hold nothing.")
+    ttl_seconds_after_finished: int | None = Field(None, ge=0, description="Delete the job this long "
+                                                   "after it Succeeded or Failed.")
+    master_port: int = Field(29500, ge=1024, le=65535, description="Rendezvous port on worker 0.")
+    node_selector: dict[str, str] | None = Field(None, description="Extra node labels workers need.")
+    tolerations: list[Toleration] | None = Field(None, description="Extra taints workers tolerate.")
+    estimated_duration_seconds: int | None = Field(None, gt=0, description="Optional runtime "
+                                                   "estimate on a throughput-1.0 accelerator.")
+
+
+class Placement(StatusModel):
+    cluster: str = Field(description="Cluster the job runs in ('local' or a FederationLink name).")
+    pool: str = Field(description="ComputePool.")
+    vendor: str = Field(description="Accelerator vendor.")
+    model: str = Field(description="Accelerator model.")
+    resource: str = Field(description="Extended resource name requested by each worker.")
+    nodes: list[str] = Field(default_factory=list, description="Node of each worker, by rank.")
+    workers: int = Field(0, description="Workers placed (fewer than spec.workers when elastic).")
+    link: str | None = Field(None, description="FederationLink, when the job runs at a partner.")
+
+
+class AIJobStatus(StatusModel):
+    phase: Phase | None = Field(None, description="Queued, Admitted, Running, Succeeded, Failed "
+                                                  "or Suspended.")
+    placement: Placement | None = Field(None, description="Where the job runs.")
+    accelerator: str | None = Field(None, description="vendor/model the job runs on (for "
+                                                      "kubectl get).")
+    queue_position: int | None = Field(None, description="Place in the queue while Queued.")
+    reason: str | None = Field(None, description="Why the job waits or ended (machine-readable).")
+    message: str | None = Field(None, description="Why the job waits or ended, with the numbers.")
+    conditions: list[Condition] = Field(default_factory=list, description="Conditions.")
+    restarts: int = Field(0, description="Gang restarts after worker failures.")
+    attempt: int = Field(0, description="Current gang attempt (restarts and requeues).")
+    queued_at: str | None = Field(None, description="When the job (re)entered the queue.")
+    admitted_at: str | None = Field(None, description="When the current gang was admitted.")
+    start_time: str | None = Field(None, description="When all workers were first Running.")
+    completion_time: str | None = Field(None, description="When the job Succeeded or Failed.")
+    observed_generation: int | None = Field(None, description="Spec generation last acted on.")
+
+
+class AIJob(ApiModel):
+    """A distributed training job; Estuary queues it and runs all its workers at once."""
+
+    api_version: Literal["estuary.dev/v1alpha1"] = Field(API_VERSION, description="API version.")
+    kind: Literal["AIJob"] = Field("AIJob", description="Kind.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Standard object metadata.")
+    spec: AIJobSpec = Field(description="What the job needs.")
+    status: AIJobStatus | None = Field(None, description="What Estuary observed and decided.")

@@ -127,8 +127,7 @@ def cmd_kubectl(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"no kubeconfig {path}: is cluster {args.name!r} up?", file=sys.stderr)
         return 1
-    rest = args.args[1:] if args.args[:1] == ["--"] else args.args
-    return subprocess.call([str(kubectl), "--kubeconfig", str(path), *rest])
+    return subprocess.call([str(kubectl), "--kubeconfig", str(path), *args.args])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,13 +155,23 @@ def main(argv: list[str] | None = None) -> int:
     kc.set_defaults(fn=cmd_kubeconfig)
     k = sub.add_parser("kubectl", help="run the built kubectl against a cluster: kubectl NAME -- ARGS")
     k.add_argument("name")
-    k.add_argument("args", nargs=argparse.REMAINDER)
+    k.add_argument("args", nargs="*", help="kubectl arguments; put them after -- when they have flags")
     k.set_defaults(fn=cmd_kubectl)
     # Both --kubeconfig-dir and --workdir are accepted after the subcommand too.
     for p in (tools, up, down, status, kc, k):
         p.add_argument("--workdir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         p.add_argument("--kubeconfig-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    # Everything after "--" goes to kubectl untouched (argparse would try to parse its flags).
+    argv = sys.argv[1:] if argv is None else argv
+    passthrough: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, passthrough = argv[:cut], argv[cut + 1:]
     args = parser.parse_args(argv)
+    if args.command == "kubectl":
+        args.args = [*args.args, *passthrough]
+    elif passthrough:
+        parser.error(f"unexpected arguments after --: {' '.join(passthrough)}")
     try:
         code: int = args.fn(args)
     except (topology.TopologyError, clusters.ClusterError, RuntimeError) as exc:

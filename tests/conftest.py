@@ -10,7 +10,8 @@ Fixtures:
                               .kubectl(*args, check=True, input=None, timeout=120) -> CompletedProcess[str],
                               .api_client() -> kubernetes.client.ApiClient, .ready() -> bool
   cluster_factory  (session)  callable(name or ClusterSpec) -> Cluster: more clusters (federation);
-                              a name alone gives a cluster shaped like ci; all deleted at session end
+                              a name alone gives a cluster shaped like ci; the same name returns
+                              the same cluster; all deleted at session end
   namespace        (function) name (str) of a fresh namespace on ``cluster`` with its default
                               ServiceAccount ready; deleted afterwards without waiting
 Environment:
@@ -66,6 +67,7 @@ class _Clusters:
         self.workdir = workdir
         self._manager: clusters.Manager | None = None
         self.started: list[str] = []
+        self.handles: dict[str, clusters.Cluster] = {}
 
     @property
     def manager(self) -> clusters.Manager:
@@ -74,10 +76,14 @@ class _Clusters:
         return self._manager
 
     def start(self, spec: topology.ClusterSpec) -> clusters.Cluster:
+        """Start a cluster, or return the one of that name this session already started."""
+        if spec.name in self.handles:
+            return self.handles[spec.name]
         kubeconfig = self.workdir / f"kubeconfig-{spec.name}"
         self.started.append(spec.name)
         try:
-            return self.manager.start(spec, kubeconfig)
+            self.handles[spec.name] = self.manager.start(spec, kubeconfig)
+            return self.handles[spec.name]
         except clusters.ClusterError as exc:
             pytest.fail(f"local cluster {spec.name!r} failed to start (work dir {self.workdir}):\n{exc}\n"
                         f"{self.manager.logs_tail(spec.name)}", pytrace=False)
@@ -92,6 +98,7 @@ class _Clusters:
             except clusters.ClusterError as exc:
                 errors.append(str(exc))
         self.started.clear()
+        self.handles.clear()
         if errors:
             raise clusters.ClusterError("; ".join(errors))
 

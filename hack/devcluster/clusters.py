@@ -321,17 +321,17 @@ def apply_stages(cluster: Cluster, stages_dir: Path = STAGES_DIR) -> None:
 def apply_nodes(cluster: Cluster, spec: ClusterSpec) -> None:
     """Create or update the topology's Nodes, set their capacity, and delete nodes it no longer has.
 
-    The Node status (capacity, allocatable) is kept on create but ignored by the API server on an
-    update of the main resource, so it is also written through the status subresource.
+    The API server keeps a Node's status (capacity, allocatable) when the Node is created but
+    ignores status in an update of the main resource, so status is applied a second time through
+    the status subresource; kwok then keeps what it finds there.
     """
     nodes = spec.nodes()
-    doc = {"apiVersion": "v1", "kind": "List", "items": nodes}
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}",
-                    "-f", "-", input=json.dumps(doc))
-    for node in nodes:
-        status = {"status": {k: node["status"][k] for k in ("capacity", "allocatable")}}
-        cluster.kubectl("patch", "node", node["metadata"]["name"], "--subresource=status",
-                        "--type=merge", "-p", json.dumps(status))
+    ssa = ["apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}", "-f", "-"]
+    cluster.kubectl(*ssa, input=json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes}))
+    statuses = [{"apiVersion": "v1", "kind": "Node", "metadata": {"name": n["metadata"]["name"]},
+                 "status": {k: n["status"][k] for k in ("capacity", "allocatable")}} for n in nodes]
+    cluster.kubectl(*ssa, "--subresource=status",
+                    input=json.dumps({"apiVersion": "v1", "kind": "List", "items": statuses}))
     wanted = {n["metadata"]["name"] for n in nodes}
     existing = cluster.kubectl("get", "nodes", "-l", POOL_LABEL, "-o", "name").stdout.split()
     stale = [n for n in existing if n.removeprefix("node/") not in wanted]

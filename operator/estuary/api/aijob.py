@@ -148,6 +148,8 @@ class AIJobStatus(StatusModel):
     restarts: int = Field(0, description="Gang restarts after worker failures.")
     attempt: int = Field(0, description="Current gang attempt (restarts and requeues).")
     queued_at: str | None = Field(None, description="When the job (re)entered the queue.")
+    retry_after: str | None = Field(None, description="Not before this time will a restarting "
+                                                      "gang be admitted again (backoff).")
     admitted_at: str | None = Field(None, description="When the current gang was admitted.")
     start_time: str | None = Field(None, description="When all workers were first Running.")
     completion_time: str | None = Field(None, description="When the job Succeeded or Failed.")
@@ -156,6 +158,17 @@ class AIJobStatus(StatusModel):
 
 class AIJob(ApiModel):
     """A distributed training job; Estuary queues it and runs all its workers at once."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid",
+        json_schema_extra={"x-kubernetes-validations": [
+            {"rule": "self.metadata.name.size() <= 50 && "
+                     "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+             "message": "metadata.name must be a DNS label of at most 50 characters that starts "
+                        "with a letter: it names the job's worker pods and Service",
+             "reason": "FieldValueInvalid"},
+        ]},
+    )
 
     api_version: Literal["estuary.dev/v1alpha1"] = Field(API_VERSION, description="API version.")
     kind: Literal["AIJob"] = Field("AIJob", description="Kind.")

@@ -9,7 +9,6 @@ from pydantic.alias_generators import to_camel
 
 from estuary.api.base import ApiModel, Condition, StatusModel, Toleration
 
-
 _IMMUTABLE: dict[str, Any] = {"x-kubernetes-validations": [
     {"rule": "self == oldSelf", "message": "is immutable: create a new ComputePool instead"}]}
 _KEYED_BY_TENANT: dict[str, Any] = {"x-kubernetes-list-type": "map",

@@ -106,12 +106,10 @@ def gavel_generated(table: ThroughputTable, jobs_per_hour: float, seed: int = 0,
             scale = 2
         elif 0.8 <= r <= 0.95:
             scale = 4
-        elif 0.95 <= r:
+        elif r >= 0.95:
             scale = 8
-        if rng.random() >= 0.8:
-            run_time = 60 * (10 ** rng.uniform(3, 4))
-        else:
-            run_time = 60 * (10 ** rng.uniform(1.5, 3))
+        long_job = rng.random() >= 0.8  # drawn before the exponent, as Gavel does
+        run_time = 60 * 10 ** (rng.uniform(3, 4) if long_job else rng.uniform(1.5, 3))
         if not multi_gpu:
             scale = 1
         while True:

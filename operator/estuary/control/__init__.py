@@ -1,0 +1,1 @@
+"""The controller: turns the core's decisions and the pods' progress into API writes."""

@@ -1,0 +1,78 @@
+"""Watch handlers feed the cache; startup primes it from a full listing and starts the controller.
+
+The handlers only record events (no decisions, no writes), so Kopf never writes to AIJobs itself:
+no finalizers, no annotations, no spec changes. The controller thread does all writing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+import kopf
+from kubernetes import client, config
+
+from estuary import metrics
+from estuary.api.base import GROUP, VERSION
+from estuary.control.controller import Controller, Settings
+from estuary.kube import listing
+from estuary.kube.client import RealKubeApi
+from estuary.state.cache import ClusterCache
+
+log = logging.getLogger("estuary.operator")
+CACHE = ClusterCache()
+_STOP = threading.Event()
+
+
+def _api_client() -> client.ApiClient:
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.ApiClient()
+
+
+@kopf.on.startup()
+def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    api = _api_client()
+    listing.load(api, CACHE)
+    log.info("cache primed: %d jobs, %d nodes", len(CACHE.items("aijobs")), len(CACHE.items("nodes")))
+    port = int(os.environ.get("ESTUARY_METRICS_PORT", "0") or 0)
+    if port:
+        metrics.serve(port)
+    jurisdiction = os.environ.get("ESTUARY_JURISDICTION") or None
+    controller = Controller(CACHE, RealKubeApi(api), Settings(jurisdiction=jurisdiction))
+    _STOP.clear()
+    thread = threading.Thread(target=controller.run, args=(_STOP,), name="estuary-controller",
+                              daemon=True)
+    thread.start()
+    memo["controller_thread"] = thread
+    log.info("controller started (jurisdiction: %s)", jurisdiction or "not set")
+
+
+@kopf.on.cleanup()
+def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    _STOP.set()
+    CACHE.changed.set()
+    thread = memo.get("controller_thread")
+    if thread is not None:
+        thread.join(timeout=10)
+
+
+def _feed(kind: str) -> Any:
+    async def handler(event: dict[str, Any], **_: Any) -> None:
+        obj = event.get("object")
+        if obj:
+            CACHE.apply(kind, event.get("type"), dict(obj))
+    return handler
+
+
+kopf.on.event(GROUP, VERSION, "aijobs", id="feed-aijobs")(_feed("aijobs"))
+kopf.on.event(GROUP, VERSION, "computepools", id="feed-computepools")(_feed("computepools"))
+kopf.on.event("", "v1", "nodes", id="feed-nodes")(_feed("nodes"))
+kopf.on.event("", "v1", "pods", id="feed-pods")(_feed("pods"))
+kopf.on.event("", "v1", "namespaces", id="feed-namespaces")(_feed("namespaces"))

@@ -1,0 +1,106 @@
+"""The one seam between Estuary and the API server: every write the operator makes goes here.
+
+Small on purpose (like httpx's Transport): the controller depends on the `KubeApi` protocol, the
+operator passes `RealKubeApi`, and unit tests pass an in-memory fake.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from estuary.api.base import GROUP, VERSION
+
+log = logging.getLogger(__name__)
+MERGE_PATCH = "application/merge-patch+json"
+COMPONENT = "estuary-operator"
+
+
+class KubeApi(Protocol):
+    def create(self, manifest: dict[str, Any]) -> None:
+        """Create a Pod or Service; an existing one of that name counts as done."""
+
+    def delete_pod(self, namespace: str, name: str, grace_seconds: int | None = None) -> None:
+        """Delete a pod; a missing one counts as done."""
+
+    def patch_job_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        """Merge-patch an AIJob's status subresource; returns the updated object."""
+
+    def patch_pool_status(self, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        """Merge-patch a ComputePool's status subresource; returns the updated object."""
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        """Delete an AIJob (time-to-live expired)."""
+
+    def event(self, obj: dict[str, Any], kind: str, warning: bool, reason: str, message: str) -> None:
+        """Record a Kubernetes event on an object."""
+
+
+def _ignore(err: ApiException, *codes: int) -> None:
+    if err.status not in codes:
+        raise err
+
+
+class RealKubeApi:
+    """`KubeApi` on the official client (thread-safe; used from the controller thread)."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.core = client.CoreV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+
+    def create(self, manifest: dict[str, Any]) -> None:
+        namespace = manifest["metadata"]["namespace"]
+        try:
+            if manifest["kind"] == "Pod":
+                self.core.create_namespaced_pod(namespace, manifest)
+            elif manifest["kind"] == "Service":
+                self.core.create_namespaced_service(namespace, manifest)
+            else:
+                raise ValueError(f"cannot create {manifest['kind']}")
+        except ApiException as err:
+            _ignore(err, 409)
+
+    def delete_pod(self, namespace: str, name: str, grace_seconds: int | None = None) -> None:
+        try:
+            self.core.delete_namespaced_pod(name, namespace, grace_period_seconds=grace_seconds)
+        except ApiException as err:
+            _ignore(err, 404)
+
+    def patch_job_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = self.custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, "aijobs", name, {"status": status}, _content_type=MERGE_PATCH)
+        return out
+
+    def patch_pool_status(self, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = self.custom.patch_cluster_custom_object_status(
+            GROUP, VERSION, "computepools", name, {"status": status}, _content_type=MERGE_PATCH)
+        return out
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        try:
+            self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "aijobs", name)
+        except ApiException as err:
+            _ignore(err, 404)
+
+    def event(self, obj: dict[str, Any], kind: str, warning: bool, reason: str, message: str) -> None:
+        meta = obj["metadata"]
+        namespace = meta.get("namespace") or "default"
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace},
+            "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "name": meta["name"],
+                               "namespace": meta.get("namespace"), "uid": meta.get("uid")},
+            "type": "Warning" if warning else "Normal", "reason": reason, "message": message[:1000],
+            "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        }
+        try:
+            self.core.create_namespaced_event(namespace, body)
+        except ApiException as err:  # events are best effort; never fail a decision over one
+            log.warning("could not record event %s on %s %s: %s", reason, kind, meta["name"],
+                        err.reason)

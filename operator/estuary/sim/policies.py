@@ -1,0 +1,59 @@
+"""The scheduling policies the simulator compares, all run by the operator's own core.
+
+Each name binds ``estuary.core.run_cycle`` to one ``Policy``: Estuary's default, and baselines
+that switch off its heterogeneity awareness or backfilling. The simulator never reimplements a
+policy; a baseline is the same core with different settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from estuary.core import Policy, run_cycle
+from estuary.model import CycleResult, JobRequest, Snapshot
+from estuary.sim.engine import Schedule
+
+
+@dataclass(frozen=True)
+class NamedPolicy:
+    name: str
+    policy: Policy
+    description: str
+
+    def schedule(self) -> Schedule:
+        policy = self.policy
+
+        def cycle(snapshot: Snapshot, pending: Sequence[JobRequest], now: float) -> CycleResult:
+            return run_cycle(snapshot, pending, now, policy)
+
+        return cycle
+
+    @property
+    def wake_after(self) -> float | None:
+        """When a queued job's age starts to matter to the core (its reservation), in seconds."""
+        return self.policy.reserve_after_s if self.policy.backfill else None
+
+
+POLICIES: dict[str, NamedPolicy] = {
+    p.name: p
+    for p in (
+        NamedPolicy("estuary", Policy(),
+                    "Estuary's default: fastest free type for each job, backfill, reservations"),
+        NamedPolicy("fifo-agnostic", Policy(type_choice="any_free", backfill=False),
+                    "heterogeneity-agnostic FIFO: strict arrival order, any free accepted type"),
+        NamedPolicy("fifo-fastest", Policy(type_choice="wait_fastest", backfill=False),
+                    "FIFO that waits for each job's fastest type"),
+        NamedPolicy("agnostic-backfill", Policy(type_choice="any_free", backfill=True),
+                    "heterogeneity-agnostic with backfill: any free type, later jobs may pass"),
+    )
+}
+
+DEFAULT_POLICIES = ("estuary", "fifo-agnostic", "fifo-fastest", "agnostic-backfill")
+
+
+def named(names: Sequence[str]) -> list[NamedPolicy]:
+    unknown = [n for n in names if n not in POLICIES]
+    if unknown:
+        raise ValueError(f"unknown policy {unknown[0]!r} (known: {', '.join(POLICIES)})")
+    return [POLICIES[n] for n in names]

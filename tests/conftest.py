@@ -72,6 +72,8 @@ class _Clusters:
     @property
     def manager(self) -> clusters.Manager:
         if self._manager is None:
+            # Adopt the components kwokctl detaches, so they can be reaped (no zombies) at the end.
+            clusters.become_subreaper()
             self._manager = clusters.Manager(binaries.ensure(), self.workdir, clusters.Progress())
         return self._manager
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -147,6 +148,12 @@ class Manager:
                                f"{_tail(proc.stderr + proc.stdout, 3000)}")
         return proc
 
+    def scratch_kubeconfig(self) -> Path:
+        """kwokctl edits a kubeconfig on create and delete (default ~/.kube/config): give it one of
+        its own, so the user's kubeconfig is never touched ("" works for create, not for delete)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        return self.workdir / "kwokctl-kubeconfig.yaml"
+
     def config_file(self, cluster: str) -> Path:
         """A KwokctlConfiguration naming our binaries by absolute path (no downloads)."""
         t = self.tools
@@ -257,7 +264,8 @@ class Manager:
             with self.progress.step(f"{label} starting etcd, kube-apiserver, controller-manager, "
                                     f"scheduler, kwok (bound to 127.0.0.1)"):
                 proc = self.kwokctl("--config", str(config), "create", "cluster", "--name", kwok_name(name),
-                                    "--kubeconfig", "", "--timeout", "4m", "--wait", "2m",
+                                    "--kubeconfig", str(self.scratch_kubeconfig()),
+                                    "--timeout", "4m", "--wait", "2m",
                                     timeout=330, check=False)
                 if proc.returncode != 0:
                     raise ClusterError(
@@ -282,9 +290,12 @@ class Manager:
 
         Returns the processes that had to be killed (empty when kwokctl cleaned up by itself).
         """
+        before = [pid for pid, _ in self.processes(cluster)]
         if cluster in self.list_clusters():
-            self.kwokctl("delete", "cluster", "--name", kwok_name(cluster), "--kubeconfig", "",
-                         timeout=180, check=False)
+            self.kwokctl("delete", "cluster", "--name", kwok_name(cluster),
+                         "--kubeconfig", str(self.scratch_kubeconfig()), timeout=180, check=False)
+        # kwokctl signals the components and returns at once: give them time to exit.
+        _wait(lambda: not self.processes(cluster), 20, interval=0.2)
         leftovers = self.processes(cluster)
         for pid, _ in leftovers:
             with contextlib.suppress(ProcessLookupError):
@@ -295,6 +306,9 @@ class Manager:
                     os.kill(pid, signal.SIGKILL)
         if not _wait(lambda: not self.processes(cluster), 10, interval=0.5):
             raise ClusterError(f"processes of cluster {cluster} survive: {self.processes(cluster)}")
+        _reap(before)
+        if self.cluster_dir(cluster).exists():  # kwokctl failed half-way: its processes are gone now
+            shutil.rmtree(self.cluster_dir(cluster), ignore_errors=True)
         if kubeconfig is not None:
             kubeconfig.unlink(missing_ok=True)
         return leftovers
@@ -384,6 +398,26 @@ def _wait(predicate: Callable[[], bool], timeout: float, interval: float = 1.0) 
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
+
+
+def become_subreaper() -> bool:
+    """Make this process adopt orphaned descendants (Linux), so it can reap the components kwokctl
+    detaches when their cluster stops. Where PID 1 does not reap (some containers and sandboxes),
+    they would otherwise stay behind as zombies. Returns whether it worked."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(36, 1, 0, 0, 0) == 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def _reap(pids: Sequence[int]) -> None:
+    """Collect the exit status of those processes that are our children; never waits."""
+    for pid in pids:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
 
 
 def _tail(text: str, chars: int) -> str:

@@ -144,7 +144,8 @@ def place(pool: PoolState, per_worker: Resources, workers: int, eligible: Eligib
     if workers <= 0 or pool.whole.free_total < need:
         return None
     if workers > 1:
-        best_possible = -(-workers // max(1, pool.max_level // max(1, per_worker.accelerators)))
+        per_node = pool.max_level // per_worker.accelerators if per_worker.accelerators > 0 else workers
+        best_possible = -(-workers // max(1, per_node))  # a lower bound on the node count
         for level in (pool.racks, pool.zones):
             best: Placement | None = None
             for name in sorted(level):

@@ -77,7 +77,8 @@ def run(exp: Experiment, policies: Sequence[NamedPolicy], assumptions: Assumptio
 
 
 def gavel(table: ThroughputTable, jobs_per_hour: float, jobs: int = 5000,
-          measure: tuple[int, int] | None = None, seed: int = 0, per_node: int = 4, continue_arrivals: bool = True) -> Experiment:
+          measure: tuple[int, int] | None = None, seed: int = 0, per_node: int = 4,
+          continue_arrivals: bool = True) -> Experiment:
     """Gavel's setting: 36 K80 + 36 P100 + 36 V100 (nodes of ``per_node``), single-accelerator jobs
     generated as Gavel generates them. Like Gavel, arrivals continue past ``jobs`` until every
     measured job finished, so the measured jobs see a steady load (``continue_arrivals=False``:

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The local demo: two clusters (Hong Kong: NVIDIA H800 + Ascend 910B; Guangzhou partner), the CRDs,
+# the operator, sample jobs, and what Estuary made of them.
+#   hack/demo.sh        bring it all up and show it
+#   hack/demo.sh down   stop the operator and delete the clusters (no process left behind)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TOPOLOGY=hack/topologies/campus.yaml
+OUT="$ROOT/out"
+PY=.venv/bin/python
+
+stop_operators() {
+  for pidfile in "$OUT"/operator-*.pid; do
+    [ -f "$pidfile" ] || continue
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$pidfile"
+  done
+}
+
+if [ "${1:-up}" = "down" ]; then
+  stop_operators
+  $PY hack/cluster.py down --topology "$TOPOLOGY"
+  exit 0
+fi
+
+bash hack/venv.sh
+mkdir -p "$OUT"
+$PY hack/cluster.py up --topology "$TOPOLOGY"
+KUBECTL="$($PY hack/cluster.py tools | awk '/^kubectl:/ {print $2}')"
+stop_operators
+for cluster in hk gz; do
+  kc="$OUT/kubeconfig-$cluster"
+  "$KUBECTL" --kubeconfig "$kc" apply --server-side -f crds/ >/dev/null
+  "$KUBECTL" --kubeconfig "$kc" wait --for=condition=Established crd --all --timeout=60s >/dev/null
+  jurisdiction=hk; [ "$cluster" = gz ] && jurisdiction=mainland
+  KUBECONFIG="$kc" ESTUARY_JURISDICTION=$jurisdiction nohup $PY -m estuary.cli operator \
+    >"$OUT/operator-$cluster.log" 2>&1 &
+  echo $! >"$OUT/operator-$cluster.pid"
+  echo "==> operator for $cluster running (log: out/operator-$cluster.log)"
+done
+HK=(--kubeconfig "$OUT/kubeconfig-hk")
+"$KUBECTL" "${HK[@]}" apply -f examples/pools-hk.yaml
+"$KUBECTL" "${HK[@]}" create namespace physics --dry-run=client -o yaml | "$KUBECTL" "${HK[@]}" apply -f -
+"$KUBECTL" "${HK[@]}" label namespace physics estuary.dev/tenant=physics --overwrite >/dev/null
+"$KUBECTL" "${HK[@]}" -n physics apply -f examples/jobs/
+echo "==> waiting for the scheduler to place the sample jobs"
+for _ in $(seq 1 60); do
+  running=$("$KUBECTL" "${HK[@]}" -n physics get aij -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' | grep -c Running || true)
+  [ "$running" -ge 3 ] && break
+  sleep 1
+done
+echo; echo "\$ kubectl get nodes   (hk)"; "$KUBECTL" "${HK[@]}" get nodes -L estuary.dev/model \
+  -o custom-columns='NAME:.metadata.name,MODEL:.metadata.labels.estuary\.dev/model,GPU:.status.allocatable.nvidia\.com/gpu,NPU:.status.allocatable.huawei\.com/Ascend910'
+echo; echo "\$ kubectl get cpool   (hk)"; "$KUBECTL" "${HK[@]}" get cpool
+echo; echo "\$ kubectl get aij -n physics   (hk)"; "$KUBECTL" "${HK[@]}" get aij -n physics
+echo; echo "\$ estuary explain too-big -n physics"
+.venv/bin/estuary explain too-big -n physics --kubeconfig "$OUT/kubeconfig-hk" --jurisdiction hk
+echo
+echo "Try it yourself:  export KUBECONFIG=$OUT/kubeconfig-hk; alias kubectl=$KUBECTL"
+echo "Stop everything:  hack/demo.sh down"

@@ -1,0 +1,45 @@
+"""Fixtures for tests that run the operator against the local control plane."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.kube_helpers import Kube, pools
+from tests.e2e.operator_process import OperatorProcess, wait_for
+
+
+@pytest.fixture(scope="session")
+def kube(cluster) -> Kube:  # type: ignore[no-untyped-def]
+    return Kube(cluster.api_client(), cluster.kubectl)
+
+
+@pytest.fixture(scope="session")
+def estuary(cluster, kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:  # type: ignore[no-untyped-def]
+    """The operator running against the ci cluster, with its two ComputePools applied."""
+    for pool in pools():
+        kube.apply(pool)
+    log = Path(tmp_path_factory.mktemp("operator")) / "operator.log"
+    proc = OperatorProcess(cluster.kubeconfig, log, ESTUARY_JURISDICTION="hk")
+    proc.start()
+    try:
+        wait_for(lambda: all((kube.custom.get_cluster_custom_object(
+            "estuary.dev", "v1alpha1", "computepools", p).get("status") or {}).get("capacity")
+            for p in ("h800", "ascend")), timeout=90, what="the operator to report pool capacity")
+    except AssertionError:
+        pytest.fail(f"operator did not come up; its log:\n{proc.log_tail()}", pytrace=False)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def jobs_ns(namespace: str, kube: Kube, estuary: OperatorProcess) -> Iterator[str]:
+    """A namespace for AIJobs; afterwards its jobs are deleted and their pods awaited gone, so the
+    next test starts with every accelerator free."""
+    yield namespace
+    for job in kube.custom.list_namespaced_custom_object("estuary.dev", "v1alpha1", namespace,
+                                                         "aijobs")["items"]:
+        kube.delete_job(namespace, job["metadata"]["name"])
+    wait_for(lambda: not kube.pods(namespace), timeout=90, what=f"worker pods of {namespace} gone")

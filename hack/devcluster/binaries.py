@@ -20,9 +20,12 @@ KUBE_VERSION = "v1.36.3"
 STAGING_VERSION = "v0.36.3"
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
+HELM_VERSION = "v4.3.2"
 
 KUBE_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 ALL_BINARIES = (*KUBE_COMMANDS, "etcd", "kwok", "kwokctl")
+# Not part of a cluster, but built and found the same way: helm installs the chart (charts/estuary).
+EXTRA_BINARIES = ("helm",)
 
 # Staging modules that k8s.io/kubernetes replaces with ./staging paths; each needs a published version.
 STAGING_MODULES = (
@@ -60,21 +63,20 @@ class Toolset:
 def _version_ok(name: str, path: Path) -> bool:
     """A binary on PATH is used only when it reports the version we test against."""
     args = {"kubectl": ["version", "--client"], "etcd": ["--version"], "kwok": ["--version"],
-            "kwokctl": ["--version"]}.get(name, ["--version"])
+            "kwokctl": ["--version"], "helm": ["version", "--short"]}.get(name, ["--version"])
     try:
         out = subprocess.run([str(path), *args], capture_output=True, text=True, timeout=20).stdout
     except (OSError, subprocess.TimeoutExpired):
         return False
-    want = {"etcd": ETCD_VERSION.lstrip("v"), "kwok": KWOK_VERSION, "kwokctl": KWOK_VERSION}.get(
-        name, KUBE_VERSION
-    )
+    want = {"etcd": ETCD_VERSION.lstrip("v"), "kwok": KWOK_VERSION, "kwokctl": KWOK_VERSION,
+            "helm": HELM_VERSION}.get(name, KUBE_VERSION)
     return want in out
 
 
 def find() -> dict[str, Path]:
     """Binaries already available: the cache first, then PATH at the right version."""
     found: dict[str, Path] = {}
-    for name in ALL_BINARIES:
+    for name in (*ALL_BINARIES, *EXTRA_BINARIES):
         cached = bin_dir() / name
         if cached.is_file() and os.access(cached, os.X_OK):
             found[name] = cached
@@ -178,6 +180,11 @@ def build(missing: list[str]) -> None:
         steps.append((f"kwok {KWOK_VERSION}: download and compile {', '.join(kwok)}", work,
                       [["install", "-trimpath", "-ldflags", ld, f"sigs.k8s.io/kwok/cmd/{k}@{KWOK_VERSION}"]
                        for k in kwok]))
+    if "helm" in missing:
+        work.mkdir(parents=True, exist_ok=True)
+        ld = f"-s -w -X helm.sh/helm/v4/internal/version.version={HELM_VERSION}"
+        steps.append((f"helm {HELM_VERSION}: download and compile", work,
+                      [["install", "-trimpath", "-ldflags", ld, f"helm.sh/helm/v4/cmd/helm@{HELM_VERSION}"]]))
     for i, (what, cwd, commands) in enumerate(steps, 1):
         with _Progress(i, len(steps), what):
             for args in commands:
@@ -187,15 +194,15 @@ def build(missing: list[str]) -> None:
 
 
 def ensure() -> Toolset:
-    """Every binary, building what is missing. Fast when the cache is warm."""
+    """Every binary (the control plane and helm), building what is missing. Fast when the cache is warm."""
     found = find()
-    missing = [b for b in ALL_BINARIES if b not in found]
+    missing = [b for b in (*ALL_BINARIES, *EXTRA_BINARIES) if b not in found]
     if missing:
         print(f"control plane: building {', '.join(missing)} into {bin_dir()} "
               f"(cold: 15-25 min on 2 cores; log: {cache_dir() / 'build.log'})", flush=True)
         build(missing)
         found = find()
-        still = [b for b in ALL_BINARIES if b not in found]
+        still = [b for b in (*ALL_BINARIES, *EXTRA_BINARIES) if b not in found]
         if still:
             raise RuntimeError(f"build finished but {', '.join(still)} missing from {bin_dir()}")
     return Toolset(found)

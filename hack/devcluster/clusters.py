@@ -413,11 +413,21 @@ def become_subreaper() -> bool:
         return False
 
 
-def _reap(pids: Sequence[int]) -> None:
-    """Collect the exit status of those processes that are our children; never waits."""
-    for pid in pids:
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, os.WNOHANG)
+def _reap(pids: Sequence[int], timeout: float = 5) -> None:
+    """Collect the exit status of those processes that are our children (see become_subreaper)."""
+    pending = set(pids)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for pid in list(pending):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except (ChildProcessError, OSError):  # not our child, or already collected
+                pending.discard(pid)
+                continue
+            if done:
+                pending.discard(pid)
+        if pending:
+            time.sleep(0.1)
 
 
 def _tail(text: str, chars: int) -> str:

@@ -41,6 +41,7 @@ class AgentOptions:
     once: bool
     xid_window_s: float
     critical_xids: tuple[int, ...]
+    log_level: str = "INFO"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> AgentOptions:
@@ -48,26 +49,53 @@ def parse_args(argv: Sequence[str] | None = None) -> AgentOptions:
         prog="estuary agent",
         description="Report this node's accelerator health to Estuary (node annotations + Prometheus).",
     )
-    parser.add_argument("--node", default=os.environ.get("NODE_NAME", ""),
-                        help="name of this node (default: $NODE_NAME, set from the downward API)")
-    parser.add_argument("--backend", choices=("auto", "nvidia", "ascend"), default="auto",
-                        help="vendor backend; auto tries NVML, then npu-smi (default: auto)")
-    parser.add_argument("--interval", type=float, default=30.0, metavar="SECONDS",
-                        help="seconds between polls (default: 30)")
-    parser.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT,
-                        help=f"port for /metrics; negative disables it (default: {DEFAULT_METRICS_PORT})")
-    parser.add_argument("--metrics-address", default="0.0.0.0",
-                        help="address for /metrics (default: 0.0.0.0)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print the annotations as JSON lines to stdout instead of patching the node")
-    parser.add_argument("--once", action="store_true", help="poll and publish once, then exit")
-    parser.add_argument("--xid-window", type=float, default=3600.0, metavar="SECONDS",
-                        help="how long a critical XID keeps a GPU unhealthy (default: 3600)")
-    parser.add_argument("--critical-xids", default=",".join(str(x) for x in CRITICAL_XIDS),
-                        help="comma-separated XIDs that mark a GPU unhealthy (default: %(default)s)")
+    parser.add_argument(
+        "--node",
+        default=os.environ.get("NODE_NAME", ""),
+        help="name of this node (default: $NODE_NAME, set from the downward API)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "nvidia", "ascend"),
+        default="auto",
+        help="vendor backend; auto tries NVML, then npu-smi (default: auto)",
+    )
+    parser.add_argument(
+        "--interval", type=float, default=30.0, metavar="SECONDS", help="seconds between polls (default: 30)"
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=DEFAULT_METRICS_PORT,
+        help=f"port for /metrics; negative disables it (default: {DEFAULT_METRICS_PORT})",
+    )
+    parser.add_argument(
+        "--metrics-address", default="0.0.0.0", help="address for /metrics (default: 0.0.0.0)"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the annotations as JSON lines to stdout instead of patching the node",
+    )
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="poll and publish once, then exit (1 if the backend or the patch failed)",
+    )
+    parser.add_argument(
+        "--xid-window",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="how long a critical XID keeps a GPU unhealthy (default: 3600)",
+    )
+    parser.add_argument(
+        "--critical-xids",
+        default=",".join(str(x) for x in CRITICAL_XIDS),
+        help="comma-separated XIDs that mark a GPU unhealthy (default: %(default)s)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     ns = parser.parse_args(list(argv) if argv is not None else None)
-    logging.basicConfig(level=ns.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not ns.node:
         if not ns.dry_run:
             parser.error("--node or $NODE_NAME is required (set NODE_NAME from spec.nodeName)")
@@ -88,6 +116,7 @@ def parse_args(argv: Sequence[str] | None = None) -> AgentOptions:
         once=ns.once,
         xid_window_s=ns.xid_window,
         critical_xids=xids,
+        log_level=ns.log_level,
     )
 
 
@@ -100,6 +129,7 @@ def make_backend(options: AgentOptions) -> Backend | None:
 
     from estuary.agent.ascend import AscendBackend
     from estuary.agent.nvidia import NvidiaBackend
+    from estuary.agent.nvml import PynvmlNvml
 
     critical = {x: CRITICAL_XIDS.get(x, "critical XID (configured)") for x in options.critical_xids}
 
@@ -110,9 +140,10 @@ def make_backend(options: AgentOptions) -> Backend | None:
         return nvidia()
     if options.backend == "ascend":
         return AscendBackend()
+    probe = PynvmlNvml()
     try:
-        pynvml.nvmlInit()
-        pynvml.nvmlShutdown()
+        probe.init()
+        probe.shutdown()
         return nvidia()
     except pynvml.NVMLError as e:
         log.info("NVML not usable (%s); trying npu-smi", e)
@@ -145,8 +176,8 @@ def run_loop(
     clock: Callable[[], datetime] = _utcnow,
 ) -> int:
     """Call `poll(now)` every `interval_s` until `stop` is set, or just once. `poll` collects and
-    publishes one report and returns whether publishing worked. Returns the exit code: 0, or 1 when
-    a single (`once`) poll failed to publish."""
+    publishes one report and returns whether it was clean (published, no backend error). Returns
+    the exit code: 0, or 1 when a single (`once`) poll was not clean."""
     while True:
         ok = poll(clock())
         if once:
@@ -158,6 +189,7 @@ def run_loop(
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `estuary agent`."""
     options = parse_args(argv)
+    logging.basicConfig(level=options.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from estuary.agent.exporter import build_registry, serve
     from estuary.agent.publish import KubeNodePatcher, NodePatcher, PrintPatcher, Publisher
 
@@ -181,10 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for error in report.errors:
             log.warning("%s", error)
         collector.update(report, now)
-        ok = publisher.publish(report, now)
-        if not ok:
+        published = publisher.publish(report, now)
+        if not published:
             collector.publish_failed()
-        return ok
+        return published and not report.errors
 
     try:
         return run_loop(poll, stop=stop.event, interval_s=options.interval_s, once=options.once)

@@ -107,7 +107,18 @@ class AgentCollector(Collector):
             labels=["node"],
         )
         families: list[Metric] = [
-            util, mem_used, mem_total, temp, power, healthy, ecc, xids, up, polled, errors, failures,
+            util,
+            mem_used,
+            mem_total,
+            temp,
+            power,
+            healthy,
+            ecc,
+            xids,
+            up,
+            polled,
+            errors,
+            failures,
         ]
         if report is None:
             return families

@@ -87,9 +87,7 @@ def device_to_json(device: DeviceReport) -> dict[str, object]:
         "row_remap_pending": device.row_remap_pending,
         "row_remap_failure": device.row_remap_failure,
         "vendor_health": device.vendor_health,
-        "xid_events": [
-            {"xid": e.xid, "at": _iso(e.at), "critical": e.critical} for e in device.xid_events
-        ],
+        "xid_events": [{"xid": e.xid, "at": _iso(e.at), "critical": e.critical} for e in device.xid_events],
         "xid_totals": {str(xid): n for xid, n in sorted(device.xid_totals.items())},
     }
 

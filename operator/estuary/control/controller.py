@@ -132,7 +132,8 @@ class Controller:
             spec = codec.pool_spec(raw)
             if spec is not None:
                 pools[spec.name] = spec
-        nodes = {n["metadata"]["name"]: codec.node_info(n) for n in self.cache.items("nodes").values()}
+        nodes = {n["metadata"]["name"]: codec.node_info(n, now)
+                 for n in self.cache.items("nodes").values()}
         foreign: dict[str, dict[str, int]] = {}
         for pod in self.cache.items("pods").values():
             if (pod["metadata"].get("labels") or {}).get(render.JOB_LABEL):
@@ -397,6 +398,9 @@ class Controller:
     # ---- pools and metrics ------------------------------------------------------------------
     def _write_pools(self, snapshot: Snapshot) -> None:
         usage = pool_usage(snapshot)
+        metrics.set_pool_usage({name: metrics.PoolUsage(
+            u.capacity, u.healthy, u.allocated, {t: tu.used for t, tu in u.tenants.items()})
+            for name, u in usage.items()})
         for name, raw in self.cache.items("computepools").items():
             spec = snapshot.pools.get(name)
             if spec is None:
@@ -409,11 +413,10 @@ class Controller:
                 u = usage[name]
                 status = {"resourceName": spec.resource, "nodes": u.nodes, "capacity": u.capacity,
                           "healthy": u.healthy, "allocated": u.allocated, "free": u.free,
-                          "tenants": [{"tenant": t.tenant, "used": t.used, "nominal": t.nominal,
+                          "tenants": [{"tenant": tenant, "used": t.used, "nominal": t.nominal,
                                        "borrowed": t.borrowed, "lent": t.lent}
-                                      for t in u.tenants],
+                                      for tenant, t in sorted(u.tenants.items())],
                           "observedGeneration": raw["metadata"].get("generation")}
-                metrics.set_pool_usage(name, u)
             if self._pool_status_written.get(name) == status:
                 continue
             updated = self.api.patch_pool_status(name, status)

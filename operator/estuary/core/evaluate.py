@@ -152,19 +152,22 @@ def _classify(pool: PoolState, job: JobRequest, smallest: int, eligible: Eligibl
             f"pool {pool.name} has free {res} for {need} workers but not the CPU and memory: "
             f"each worker asks {messages.worker(per_worker, res)}"
         )
-    if whole_nodes:
-        reason = Reason.FRAGMENTED if free >= smallest * per_accel else Reason.CAPACITY
-        return reason, f"needs {need} nodes with {per_accel} free {res}; pool {pool.name} has {nodes}"
+    noun = "node" if smallest == 1 else "nodes"
+    per_node = f"needs {need} {noun} with {per_accel} free {res}; pool {pool.name} has {nodes}"
     if free >= smallest * per_accel:
         if max_free < per_accel:
             return Reason.FRAGMENTED, (
                 f"{free} free {res} in pool {pool.name} but at most {max_free} on any node; "
                 f"each worker needs {per_accel}"
             )
+        if whole_nodes:
+            return Reason.FRAGMENTED, per_node
         return Reason.FRAGMENTED, (
             f"{free} free {res} in pool {pool.name}, but room for only {fits} of {need} workers "
             f"with {per_accel} each"
         )
+    if whole_nodes:
+        return Reason.CAPACITY, per_node
     return Reason.CAPACITY, (
         f"needs {smallest * per_accel} free {res} ({need} workers x {per_accel}); pool {pool.name} has {free}"
     )
@@ -197,10 +200,9 @@ def evaluate(ws: Workspace, job: JobRequest, cand: Candidate, cache: FitCache | 
     if placement is not None:
         size = len(placement.nodes)
         elastic = f" (elastic: {size} of {workers})" if size < workers else ""
-        return Outcome(cand, placement, None, (
-            f"fits: {messages.plural(size, 'worker')}{elastic} on {messages.plural(placement.node_count, 'node')} "
-            f"in {placement.domain} of pool {pool.name}"
-        ))
+        nodes = messages.plural(placement.node_count, "node")
+        workers_on = f"{messages.plural(size, 'worker')}{elastic} on {nodes}"
+        return Outcome(cand, placement, None, f"fits: {workers_on} in {placement.domain} of pool {pool.name}")
     failure = _classify(pool, job, smallest, eligible)
     if cache is not None:
         cache.failed[key] = failure

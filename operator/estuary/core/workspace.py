@@ -51,6 +51,7 @@ class Workspace:
         for job in self.running:
             for node in job.assignment.nodes:
                 load[node] = load.get(node, Resources()) + job.job.per_worker
+        self.load: Mapping[str, Resources] = load  # Estuary's running workers per node
         members: dict[str, list[NodeInfo]] = {name: [] for name in snapshot.pools}
         for node, pool in self.node_pool.items():
             members[pool].append(snapshot.nodes[node])

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -19,6 +21,7 @@ from estuary.api.base import GROUP, VERSION
 from estuary.control.controller import Controller, Settings
 from estuary.kube import listing
 from estuary.kube.client import RealKubeApi
+from estuary.kube.lease import LeaderElector
 from estuary.state.cache import ClusterCache
 
 log = logging.getLogger("estuary.operator")
@@ -47,20 +50,35 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     jurisdiction = os.environ.get("ESTUARY_JURISDICTION") or None
     controller = Controller(CACHE, RealKubeApi(api), Settings(jurisdiction=jurisdiction))
     _STOP.clear()
-    thread = threading.Thread(target=controller.run, args=(_STOP,), name="estuary-controller",
+    active = _leader_election(api, memo)
+    thread = threading.Thread(target=controller.run, args=(_STOP, active), name="estuary-controller",
                               daemon=True)
     thread.start()
     memo["controller_thread"] = thread
     log.info("controller started (jurisdiction: %s)", jurisdiction or "not set")
 
 
+def _leader_election(api: client.ApiClient, memo: kopf.Memo) -> Callable[[], bool]:
+    """With ESTUARY_LEADER_ELECTION=true (the Helm chart sets it), only the Lease holder acts."""
+    if os.environ.get("ESTUARY_LEADER_ELECTION", "false").lower() != "true":
+        return lambda: True
+    namespace = os.environ.get("POD_NAMESPACE") or "estuary-system"
+    identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+    elector = LeaderElector(api, namespace, identity)
+    thread = threading.Thread(target=elector.run, args=(_STOP,), name="estuary-lease", daemon=True)
+    thread.start()
+    memo["lease_thread"] = thread
+    return elector.is_leader
+
+
 @kopf.on.cleanup()
 def cleanup(memo: kopf.Memo, **_: Any) -> None:
     _STOP.set()
     CACHE.changed.set()
-    thread = memo.get("controller_thread")
-    if thread is not None:
-        thread.join(timeout=10)
+    for name in ("controller_thread", "lease_thread"):
+        thread = memo.get(name)
+        if thread is not None:
+            thread.join(timeout=10)
 
 
 def _feed(kind: str) -> Any:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from estuary.model.jobs import Assignment
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """Why a job is not running. Values appear in status conditions and `estuary explain`."""
 
     QUOTA = "QuotaExceeded"  # the tenant's quota in the pool binds

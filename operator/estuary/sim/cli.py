@@ -110,6 +110,8 @@ def parser() -> argparse.ArgumentParser:
     ph.add_argument("--reference", default="p100",
                     help="worker type a Philly duration was measured on (default p100)")
     ph.add_argument("--max-accelerators", type=int, default=None, help="drop jobs asking for more")
+    ph.add_argument("--compress", type=float, default=1.0,
+                    help="divide the gaps between submissions by this (more load from the same jobs)")
     return p
 
 
@@ -122,7 +124,7 @@ def build(args: argparse.Namespace, data: Path) -> ex.Experiment:
         return ex.trace(table, args.trace, cluster, args.oversize, args.limit, args.measure)
     path = args.trace or data / "philly" / "philly.csv"
     return ex.philly(table, path, load_cluster(args.cluster), args.limit, args.seed, args.reference,
-                     args.max_accelerators, args.measure)
+                     args.max_accelerators, args.measure, args.compress)
 
 
 def ratios(summaries: list[Summary], to: str = "estuary") -> dict[str, float]:

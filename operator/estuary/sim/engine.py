@@ -25,7 +25,7 @@ from estuary.sim.workload import SimJob
 Schedule = Callable[[Snapshot, Sequence[JobRequest], float], CycleResult]
 
 # Waiting reasons that no later cycle can change in a static cluster: the job is dropped.
-PERMANENT = frozenset({Reason.NEVER_FITS, Reason.NO_POOL, Reason.RESIDENCY})
+PERMANENT = frozenset({Reason.NEVER_FITS, Reason.NO_POOL, Reason.RESIDENCY, Reason.SELECTOR})
 
 _COMPLETE, _TERMINATED, _ARRIVAL, _WAKE = 0, 1, 2, 3
 

@@ -114,11 +114,12 @@ def trace(table: ThroughputTable, path: Path, cluster: SimCluster | None = None,
 
 def philly(table: ThroughputTable, path: Path, cluster: SimCluster, limit: int | None = 10_000, seed: int = 0,
            reference: str = "p100", max_accelerators: int | None = None,
-           measure: tuple[int, int] | None = None) -> Experiment:
-    jobs, stats = load_philly(path, table, limit, seed, reference, max_accelerators)
+           measure: tuple[int, int] | None = None, compress: float = 1.0) -> Experiment:
+    jobs, stats = load_philly(path, table, limit, seed, reference, max_accelerators, compress)
     exp = _finite("philly", cluster, table, jobs, stats, measure, reference)
     exp.notes.append(f"Philly jobs get a Gavel job type drawn with seed {seed}; their duration is taken as "
-                     f"the runtime on {reference}")
+                     f"the runtime on {reference}"
+                     + (f"; submission gaps compressed {compress:g}x" if compress != 1 else ""))
     return exp
 
 

@@ -185,7 +185,7 @@ def msr_paths(trace: Path) -> list[Path]:
 
 
 def load_philly(path: Path, table: ThroughputTable, limit: int | None = None, seed: int = 0,
-                reference: str = "p100", max_accelerators: int | None = None,
+                reference: str = "p100", max_accelerators: int | None = None, compress: float = 1.0,
                 ) -> tuple[list[TraceJob], LoadStats]:
     """Read the Philly csv, sorted by submission time; arrival 0 = first kept job.
 
@@ -193,8 +193,11 @@ def load_philly(path: Path, table: ThroughputTable, limit: int | None = None, se
     types that run at its scale on ``reference``; its duration is taken as its runtime on
     ``reference`` (Philly ran mostly P100-class GPUs), i.e. steps = duration x reference rate at
     the largest measured scale <= its GPU count. Rates on other types follow from the table.
-    max_accelerators: drop jobs asking for more (None: keep all).
+    max_accelerators: drop jobs asking for more (None: keep all). compress: divide the gaps between
+    submissions by this factor (a higher load from the same jobs; durations unchanged).
     """
+    if compress <= 0:
+        raise ValueError("compress must be positive")
     stats = LoadStats(source=path.name)
     rows: list[tuple[datetime, float, int, str]] = []
     with open(path, newline="") as f:
@@ -235,7 +238,8 @@ def load_philly(path: Path, table: ThroughputTable, limit: int | None = None, se
         job_type, scale = rng.choice(options)
         i = len(jobs)
         assert t0 is not None
-        jobs.append(TraceJob(i, job_key(tenant, i), tenant, (ts - t0).total_seconds(), job_type, gpus,
-                             scale, duration * table.rate(reference, job_type, scale)))
+        arrival = (ts - t0).total_seconds() / compress
+        jobs.append(TraceJob(i, job_key(tenant, i), tenant, arrival, job_type, gpus, scale,
+                             duration * table.rate(reference, job_type, scale)))
     stats.kept = len(jobs)
     return jobs, stats

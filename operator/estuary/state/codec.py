@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from estuary.agent.annotations import unhealthy_count
 from estuary.api.aijob import AIJob
 from estuary.api.computepool import ComputePool
 from estuary.model import (
@@ -29,7 +30,6 @@ from estuary.vendors import profiles
 
 TENANT_LABEL = "estuary.dev/tenant"
 DEFAULT_TENANT = "default"
-UNHEALTHY_ANNOTATION = "estuary.dev/accelerators-unhealthy"
 ACTIVE_PHASES = ("Admitted", "Running")
 TERMINAL_POD_PHASES = ("Succeeded", "Failed")
 
@@ -54,14 +54,13 @@ def _resources(raw: Mapping[str, Any]) -> dict[str, int]:
     return out
 
 
-def node_info(node: Mapping[str, Any]) -> NodeInfo:
+def node_info(node: Mapping[str, Any], now: float) -> NodeInfo:
+    """A node as the core sees it; unhealthy accelerators come from the node agent's annotations
+    (a stale or missing report marks nothing unhealthy: a dead agent never drains a node)."""
     meta, spec, status = node["metadata"], node.get("spec") or {}, node.get("status") or {}
     ready = any(c.get("type") == "Ready" and c.get("status") == "True"
                 for c in status.get("conditions") or [])
-    try:
-        unhealthy = int((meta.get("annotations") or {}).get(UNHEALTHY_ANNOTATION, "0"))
-    except ValueError:
-        unhealthy = 0
+    unhealthy = unhealthy_count(meta.get("annotations"), now=datetime.fromtimestamp(now, UTC))
     return NodeInfo(
         name=meta["name"],
         labels=dict(meta.get("labels") or {}),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import cast
 
 import pynvml
 
@@ -56,12 +57,13 @@ class FakeNvml:
 
     # helpers for tests
     def raise_xid(self, index: int, xid: int) -> None:
-        self.events.append(NvmlEvent(uuid=self.gpus[index].uuid, event_type=XID_CRITICAL_ERROR_EVENT, data=xid))
+        event = NvmlEvent(uuid=self.gpus[index].uuid, event_type=XID_CRITICAL_ERROR_EVENT, data=xid)
+        self.events.append(event)
 
     def _gpu(self, handle: DeviceHandle, what: str) -> FakeGpu:
         if not self.initialised:
             raise pynvml.NVMLError_Uninitialized()
-        gpu = self.gpus[int(handle)]  # type: ignore[call-overload]
+        gpu = self.gpus[cast(int, handle)]
         if gpu.lost:
             raise pynvml.NVMLError_GpuIsLost()
         if what in gpu.fail:

@@ -37,12 +37,16 @@ REPORT = NodeReport(
 def test_annotations_are_exactly_the_four_documented_keys() -> None:
     annotations = node_annotations(REPORT, T0)
 
-    assert set(annotations) == set(ANNOTATION_KEYS) == {
-        "estuary.dev/accelerators-healthy",
-        "estuary.dev/accelerators-unhealthy",
-        "estuary.dev/accelerator-health",
-        "estuary.dev/agent-heartbeat",
-    }
+    assert (
+        set(annotations)
+        == set(ANNOTATION_KEYS)
+        == {
+            "estuary.dev/accelerators-healthy",
+            "estuary.dev/accelerators-unhealthy",
+            "estuary.dev/accelerator-health",
+            "estuary.dev/agent-heartbeat",
+        }
+    )
     assert annotations["estuary.dev/accelerators-healthy"] == "2"
     assert annotations["estuary.dev/accelerators-unhealthy"] == "1"
     assert annotations["estuary.dev/agent-heartbeat"] == "2025-03-01T08:15:00Z"
@@ -78,8 +82,8 @@ def test_stale_heartbeat_counts_nothing_unhealthy_but_says_it_is_stale() -> None
 
 
 def test_node_without_an_agent_has_no_unhealthy_accelerators() -> None:
-    for annotations in (None, {}, {"kubeadm.alpha.kubernetes.io/cri-socket": "unix:///run/containerd.sock"}):
-        health = read_health(annotations, now=T0)
+    for found in (None, {}, {"kubeadm.alpha.kubernetes.io/cri-socket": "unix:///run/containerd.sock"}):
+        health = read_health(found, now=T0)
         assert (health.present, health.stale, health.unhealthy) == (False, False, 0)
 
 

@@ -22,7 +22,8 @@ from estuary.agent.report import DeviceReport, NodeReport
 
 ROOT = Path(__file__).resolve().parents[3]
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
-REPORT = NodeReport("huawei", (DeviceReport(index=0, uuid="0000:C1:00.0", model="Ascend910B3", healthy=True),))
+NPU = DeviceReport(index=0, uuid="0000:C1:00.0", model="Ascend910B3", healthy=True)
+REPORT = NodeReport("huawei", (NPU,))
 
 
 class FakeCoreApi:
@@ -80,7 +81,7 @@ def test_loop_polls_until_stopped() -> None:
     assert len(polls) == 3
 
 
-def test_once_exits_non_zero_when_publishing_failed() -> None:
+def test_once_exits_non_zero_when_the_poll_was_not_clean() -> None:
     stop = threading.Event()
     assert run_loop(lambda now: False, stop=stop, interval_s=60, once=True) == 1
     assert run_loop(lambda now: True, stop=stop, interval_s=60, once=True) == 0
@@ -96,8 +97,20 @@ def test_node_name_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
 
 def test_agent_process_prints_annotations_and_stops_cleanly_on_sigterm() -> None:
     env = os.environ | {"PYTHONPATH": str(ROOT / "operator"), "NODE_NAME": "n1"}
-    argv = [sys.executable, "-m", "estuary.agent", "--backend", "nvidia", "--dry-run",
-            "--interval", "0.2", "--metrics-port", "0", "--metrics-address", "127.0.0.1"]
+    argv = [
+        sys.executable,
+        "-m",
+        "estuary.agent",
+        "--backend",
+        "nvidia",
+        "--dry-run",
+        "--interval",
+        "0.2",
+        "--metrics-port",
+        "0",
+        "--metrics-address",
+        "127.0.0.1",
+    ]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -17,22 +19,21 @@ T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 GIB = 1024**3
 
 
-def gpu(index: int, **kw: object) -> DeviceReport:
-    base: dict[str, object] = {
-        "index": index,
-        "uuid": f"GPU-{index}",
-        "model": "NVIDIA H800",
-        "healthy": True,
-        "memory_total_bytes": 80 * GIB,
-        "memory_used_bytes": 20 * GIB,
-        "utilization_percent": 87.0,
-        "temperature_celsius": 61.0,
-        "power_watts": 512.5,
-        "ecc_corrected": 4,
-        "ecc_uncorrected": 0,
-    }
-    base.update(kw)
-    return DeviceReport(**base)  # type: ignore[arg-type]
+def gpu(index: int, **changes: Any) -> DeviceReport:
+    base = DeviceReport(
+        index=index,
+        uuid=f"GPU-{index}",
+        model="NVIDIA H800",
+        healthy=True,
+        memory_total_bytes=80 * GIB,
+        memory_used_bytes=20 * GIB,
+        utilization_percent=87.0,
+        temperature_celsius=61.0,
+        power_watts=512.5,
+        ecc_corrected=4,
+        ecc_uncorrected=0,
+    )
+    return replace(base, **changes)
 
 
 def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -76,7 +77,9 @@ def test_device_readings_are_exported_in_base_units_with_identity_labels(
     assert value(registry, "estuary_agent_last_poll_timestamp_seconds") == T0.timestamp()
 
 
-def test_counters_are_typed_as_counters_with_total_suffix(agent: tuple[CollectorRegistry, AgentCollector]) -> None:
+def test_counters_are_typed_as_counters_with_total_suffix(
+    agent: tuple[CollectorRegistry, AgentCollector],
+) -> None:
     registry, collector = agent
     collector.update(NodeReport("nvidia", (gpu(0, xid_totals={79: 2}),)), T0)
 
@@ -104,7 +107,7 @@ def test_unhealthy_and_vanished_devices_show_in_the_next_scrape(
 def test_metrics_are_served_over_http(agent: tuple[CollectorRegistry, AgentCollector]) -> None:
     registry, collector = agent
     collector.update(NodeReport("nvidia", (gpu(0),)), T0)
-    server, thread = serve(registry, 0, "127.0.0.1")
+    server, _ = serve(registry, 0, "127.0.0.1")
     try:
         url = f"http://127.0.0.1:{server.server_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:

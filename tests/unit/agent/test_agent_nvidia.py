@@ -24,8 +24,8 @@ class Clock:
         return self.now
 
 
-def backend(nvml: FakeNvml, clock: Clock | None = None, **kw: float) -> NvidiaBackend:
-    return NvidiaBackend(nvml, clock=clock or Clock(), **kw)  # type: ignore[arg-type]
+def backend(nvml: FakeNvml, clock: Clock | None = None, xid_window_s: float = 3600.0) -> NvidiaBackend:
+    return NvidiaBackend(nvml, clock=clock or Clock(), xid_window_s=xid_window_s)
 
 
 def unhealthy(report: NodeReport) -> dict[int, tuple[str, ...]]:
@@ -168,10 +168,8 @@ def test_driver_not_loaded_reports_the_error_and_no_devices() -> None:
     assert report.devices == ()
     assert report.errors == ("NVML initialisation failed: Driver Not Loaded",)
     annotations = node_annotations(report, T0)
-    assert (annotations["estuary.dev/accelerators-healthy"], annotations["estuary.dev/accelerators-unhealthy"]) == (
-        "0",
-        "0",
-    )
+    assert annotations["estuary.dev/accelerators-healthy"] == "0"
+    assert annotations["estuary.dev/accelerators-unhealthy"] == "0"
 
 
 def test_init_is_retried_on_the_next_poll_once_the_driver_is_back() -> None:

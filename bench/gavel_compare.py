@@ -1,0 +1,116 @@
+"""Gavel's setting at 1.2, 3.2, 5.2 and 6.0 jobs/h: Estuary's core against baselines and Gavel.
+
+36 K80 + 36 P100 + 36 V100 (9 nodes of 4 per type), single-accelerator jobs generated exactly as
+Gavel's ``simulate_scheduler_with_generated_jobs.py`` generates them (same seeds), jobs 4000-4999
+measured, arrivals continuing until they finish. For each rate: average JCT of every policy, the
+ratio of each baseline to Estuary, the offline lower bound, and Gavel's published numbers for its
+own (time-sliced, migrating) policies on the same setting.
+
+    .venv/bin/python bench/gavel_compare.py                    # all four rates (long: run with nohup)
+    .venv/bin/python bench/gavel_compare.py --rates 3.2        # one rate
+    .venv/bin/python bench/gavel_compare.py --smoke            # seconds (CI): 120 jobs, 2 rates
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "operator"))
+
+from estuary.sim import experiment as ex  # noqa: E402
+from estuary.sim.cli import default_data_dir  # noqa: E402
+from estuary.sim.engine import Assumptions  # noqa: E402
+from estuary.sim.policies import DEFAULT_POLICIES, named  # noqa: E402
+from estuary.sim.published import GAVEL_AVG_JCT_H, gavel_row  # noqa: E402
+from estuary.sim.report import speed_line, table  # noqa: E402
+from estuary.sim.throughputs import load_default  # noqa: E402
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None or x != x else f"{x:.2f}"
+
+
+def comparison_table(rows: list[dict[str, Any]], policies: list[str]) -> str:
+    head = ["jobs/h", *policies, "lower bound",
+            *[f"{p}/estuary" for p in policies if p != "estuary"],
+            "Gavel fifo->fifo_perf", "Gavel LAS->LAS_perf"]
+    lines = [head]
+    for r in rows:
+        jct = r["avg_jct_h"]
+        g = r["gavel"] or {}
+        lines.append([f"{r['rate']:g}", *[_fmt(jct[p]) for p in policies], _fmt(r["lower_bound_h"]),
+                      *[_fmt(jct[p] / jct["estuary"]) if jct.get("estuary") else "-"
+                        for p in policies if p != "estuary"],
+                      f"{_fmt(g.get('fifo'))} -> {_fmt(g.get('fifo_perf'))}",
+                      f"{_fmt(g.get('max_min_fairness'))} -> {_fmt(g.get('max_min_fairness_perf'))}"])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    out = ["  ".join(c.rjust(widths[i]) for i, c in enumerate(line)) for line in lines]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rates", default=",".join(f"{r:g}" for r in GAVEL_AVG_JCT_H),
+                    help="comma-separated jobs/h (default 1.2,3.2,5.2,6)")
+    ap.add_argument("--jobs", type=int, default=5000)
+    ap.add_argument("--measure", default="4000:5000")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--policies", default=",".join(DEFAULT_POLICIES))
+    ap.add_argument("--data", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=REPO / "out" / "bench" / "gavel_compare.json")
+    ap.add_argument("--quiet", action="store_true", help="no progress line")
+    ap.add_argument("--finite", action="store_true",
+                    help="stop arrivals after --jobs (default: continue until the measured jobs "
+                         "finish, as Gavel does)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="120 jobs (measure 80:120, arrivals stop after 120) at 1.2 and 6 jobs/h")
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.rates, args.jobs, args.measure, args.finite = "1.2,6", 120, "80:120", True
+    rates = [float(x) for x in args.rates.split(",")]
+    lo, hi = (int(x) for x in args.measure.split(":"))
+    policies = [p.strip() for p in args.policies.split(",")]
+    if "estuary" not in policies:
+        policies.insert(0, "estuary")
+    table_data = load_default(args.data or default_data_dir())
+
+    rows: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for rate in rates:
+        exp = ex.gavel(table_data, rate, args.jobs, (lo, hi), args.seed, continue_arrivals=not args.finite)
+        outcome = ex.run(exp, named(policies), Assumptions(), progress=not args.quiet)
+        print(f"\n{exp.name}, {exp.measured_desc}:")
+        print(table([*outcome.summaries, outcome.lower], reference="estuary"))
+        for s in outcome.summaries:
+            print("  " + speed_line(s))
+        rows.append({
+            "rate": rate,
+            "avg_jct_h": {s.policy: s.avg_jct_h for s in outcome.summaries},
+            "p95_jct_h": {s.policy: s.p95_jct_h for s in outcome.summaries},
+            "makespan_h": {s.policy: s.makespan_h for s in outcome.summaries},
+            "utilization": {s.policy: s.utilization for s in outcome.summaries},
+            "lower_bound_h": outcome.lower.avg_jct_h,
+            "gavel": None if args.finite else gavel_row(rate),
+            "wall_s": {s.policy: s.wall_seconds for s in outcome.summaries},
+            "jobs_simulated": {s.policy: s.jobs_simulated for s in outcome.summaries},
+        })
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"jobs": args.jobs, "measure": [lo, hi], "seed": args.seed,
+                                        "finite": args.finite, "rows": rows}, indent=2) + "\n")
+
+    print(f"\nGavel setting (36 K80 + 36 P100 + 36 V100, 9 nodes of 4 per type), jobs {lo}-{hi - 1}, "
+          f"seed {args.seed}; average JCT in hours:")
+    print(comparison_table(rows, policies))
+    print(f"\ntotal wall time {time.perf_counter() - started:.0f} s; results in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

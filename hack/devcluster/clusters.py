@@ -12,6 +12,7 @@ re-applies Stages and Nodes, so it is safe to repeat.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -145,7 +146,7 @@ class Manager:
             raise ClusterError(f"kwokctl {' '.join(args)} timed out after {timeout}s") from exc
         if check and proc.returncode != 0:
             raise ClusterError(f"kwokctl {' '.join(args)} failed (exit {proc.returncode}):\n"
-                               f"{_tail(proc.stderr + proc.stdout, 3000)}")
+                               f"{_tail(_readable(proc.stderr + proc.stdout), 3000)}")
         return proc
 
     def scratch_kubeconfig(self) -> Path:
@@ -245,36 +246,20 @@ class Manager:
         """Bring one cluster up (or reuse it when it already runs) and apply Stages and Nodes."""
         name = spec.name
         label = f"[{name}{' ' + step if step else ''}]"
-        exists = name in self.list_clusters()
         handle: Cluster | None = None
-        if exists:
+        if name in self.list_clusters():
             handle = self.write_kubeconfig(name, kubeconfig)
-            if not handle.ready():
-                with self.progress.step(f"{label} restarting stopped control plane"):
-                    self.kwokctl("start", "cluster", "--name", kwok_name(name), "--timeout", "3m",
-                                 check=False)
-                if not _wait(handle.ready, 60):
-                    self.progress.say(f"    {label} cluster does not come back; recreating it")
-                    self.stop(name, kubeconfig)
-                    exists, handle = False, None
-            else:
+            # Processes alive but not ready yet (just started, busy machine): give them a minute.
+            if handle.ready() or (self.processes(name) and _wait(handle.ready, 60)):
                 self.progress.say(f"==> {label} control plane already running: re-applying stages and nodes")
-        if not exists:
-            config = self.config_file(name)
-            with self.progress.step(f"{label} starting etcd, kube-apiserver, controller-manager, "
-                                    f"scheduler, kwok (bound to 127.0.0.1)"):
-                proc = self.kwokctl("--config", str(config), "create", "cluster", "--name", kwok_name(name),
-                                    "--kubeconfig", str(self.scratch_kubeconfig()),
-                                    "--timeout", "4m", "--wait", "2m",
-                                    timeout=330, check=False)
-                if proc.returncode != 0:
-                    raise ClusterError(
-                        f"{label} kwokctl create cluster failed (exit {proc.returncode}):\n"
-                        f"{_tail(proc.stderr + proc.stdout, 3000)}\n{self.logs_tail(name)}")
-            handle = self.write_kubeconfig(name, kubeconfig)
-        assert handle is not None
-        if not _wait(handle.ready, 90):
-            raise ClusterError(f"{label} kube-apiserver is not ready after 90s\n{self.logs_tail(name)}")
+            else:
+                # Its processes are gone (reboot, kill). `kwokctl start` reuses the old ports, which
+                # another cluster may have taken meanwhile, so a fresh cluster is the reliable way.
+                self.progress.say(f"==> {label} control plane not running: recreating the cluster")
+                self.stop(name, kubeconfig)
+                handle = None
+        if handle is None:
+            handle = self._create(name, kubeconfig, label)
         with self.progress.step(f"{label} applying kwok stages from {_rel(STAGES_DIR)}"):
             apply_stages(handle)
         with self.progress.step(f"{label} applying {sum(p.count for p in spec.node_pools)} nodes "
@@ -284,6 +269,31 @@ class Manager:
             wait_nodes_ready(handle, timeout=120)
             wait_service_account(handle, "default", timeout=120)
         return handle
+
+    def _create(self, name: str, kubeconfig: Path, label: str, attempts: int = 2) -> Cluster:
+        """kwokctl create, serialised machine-wide: kwokctl picks free ports when it creates a
+        cluster, so two creations at once (say, two test sessions) could pick the same ones."""
+        config = self.config_file(name)
+        error = ""
+        for attempt in range(1, attempts + 1):
+            what = f"{label} starting etcd, kube-apiserver, controller-manager, scheduler, kwok (127.0.0.1)"
+            with self.progress.step(what if attempt == 1 else f"{what}, attempt {attempt}"), _create_lock():
+                proc = self.kwokctl("--config", str(config), "create", "cluster", "--name", kwok_name(name),
+                                    "--kubeconfig", str(self.scratch_kubeconfig()),
+                                    "--timeout", "4m", "--wait", "2m", timeout=330, check=False)
+                if proc.returncode == 0:
+                    handle = self.write_kubeconfig(name, kubeconfig)
+                    if _wait(handle.ready, 90):
+                        return handle
+                    error = "kube-apiserver is not ready 90s after kwokctl create returned"
+                else:
+                    error = (f"kwokctl create cluster failed (exit {proc.returncode}):\n"
+                             f"{_tail(_readable(proc.stderr + proc.stdout), 3000)}")
+            error = f"{label} {error}\n{self.logs_tail(name)}"
+            self.stop(name, kubeconfig)
+            if attempt < attempts:
+                self.progress.say(f"    {label} failed, retrying once:\n{_tail(error, 1500)}")
+        raise ClusterError(error)
 
     def stop(self, cluster: str, kubeconfig: Path | None = None) -> list[tuple[int, str]]:
         """Delete a cluster and its state; kills any process of it that kwokctl left behind.
@@ -400,6 +410,19 @@ def _wait(predicate: Callable[[], bool], timeout: float, interval: float = 1.0) 
         time.sleep(interval)
 
 
+@contextlib.contextmanager
+def _create_lock() -> Iterator[None]:
+    """An exclusive lock shared by every Estuary tool on this machine (not per work directory)."""
+    path = binaries.cache_dir().parent / "kwokctl-create.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def become_subreaper() -> bool:
     """Make this process adopt orphaned descendants (Linux), so it can reap the components kwokctl
     detaches when their cluster stops. Where PID 1 does not reap (some containers and sandboxes),
@@ -428,6 +451,23 @@ def _reap(pids: Sequence[int], timeout: float = 5) -> None:
                 pending.discard(pid)
         if pending:
             time.sleep(0.1)
+
+
+def _readable(output: str) -> str:
+    """kwokctl logs JSON lines: keep level, message and fields, drop source locations."""
+    lines = []
+    for line in output.splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            lines.append(line)
+            continue
+        if not isinstance(rec, dict):
+            lines.append(line)
+            continue
+        fields = " ".join(f"{k}={v!r}" for k, v in rec.items() if k not in ("time", "level", "msg", "source"))
+        lines.append(f"{rec.get('level', '')} {rec.get('msg', '')} {fields}".strip())
+    return "\n".join(lines)
 
 
 def _tail(text: str, chars: int) -> str:

@@ -19,6 +19,7 @@ from estuary.model import NodeInfo, PoolSpec, Resources
 
 RACK_LABEL = "estuary.dev/rack"
 ZONE_LABEL = "topology.kubernetes.io/zone"
+WHOLE_POOL = "the whole pool"
 
 
 def node_resources(values: Mapping[str, int], resource: str) -> Resources:
@@ -51,7 +52,7 @@ class Domain:
 
     @property
     def label(self) -> str:
-        return "the whole pool" if self.kind == "pool" else f"{self.kind} {self.name}"
+        return WHOLE_POOL if self.kind == "pool" else f"{self.kind} {self.name}"
 
     def insert(self, node: str, level: int) -> None:
         insort(self.buckets.setdefault(level, []), node)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from estuary.core import messages
 from estuary.core.candidates import Candidate
-from estuary.core.capacity import PoolState, slots
+from estuary.core.capacity import WHOLE_POOL, PoolState, slots
 from estuary.core.placement import Eligible, Placement, place, room
 from estuary.core.workspace import Workspace
 from estuary.model import JobRequest, Reason, Resources, TypeVerdict
@@ -202,7 +202,10 @@ def evaluate(ws: Workspace, job: JobRequest, cand: Candidate, cache: FitCache | 
         elastic = f" (elastic: {size} of {workers})" if size < workers else ""
         nodes = messages.plural(placement.node_count, "node")
         workers_on = f"{messages.plural(size, 'worker')}{elastic} on {nodes}"
-        return Outcome(cand, placement, None, f"fits: {workers_on} in {placement.domain} of pool {pool.name}")
+        where = f"pool {pool.name}"
+        if placement.domain != WHOLE_POOL:
+            where = f"{placement.domain} of {where}"
+        return Outcome(cand, placement, None, f"fits: {workers_on} in {where}")
     failure = _classify(pool, job, smallest, eligible)
     if cache is not None:
         cache.failed[key] = failure

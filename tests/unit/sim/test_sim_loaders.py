@@ -18,7 +18,8 @@ from estuary.sim.throughputs import (
 from estuary.sim.traces import GAVEL_JOB_TABLE, gavel_generated, load_msr, load_philly, msr_paths
 
 
-def test_gavel_table_has_26_job_types_on_three_measured_types_plus_derived_ascend(table: ThroughputTable) -> None:
+def test_gavel_table_has_26_job_types_on_three_measured_types_and_derived_ascend(
+        table: ThroughputTable) -> None:
     assert table.worker_types() == ("ascend910", "k80", "p100", "v100")
     assert len(table.job_types()) == 26
     assert {name for name, _ in GAVEL_JOB_TABLE} == set(table.job_types())
@@ -61,7 +62,8 @@ def test_ascend_rate_is_v100_rate_times_ratio(table: ThroughputTable, data_dir: 
     r = load_ascend_ratios(data_dir / "ascend_modelzoo" / "npu_vs_gpu_pairs.csv")
     job = "Transformer (batch size 32)"
     for scale in (1, 2, 4, 8):
-        assert table.rate(ASCEND_WORKER_TYPE, job, scale) == pytest.approx(table.rate("v100", job, scale) * r.at(scale))
+        expected = table.rate("v100", job, scale) * r.at(scale)
+        assert table.rate(ASCEND_WORKER_TYPE, job, scale) == pytest.approx(expected)
     assert table.rate(ASCEND_WORKER_TYPE, "A3C", 2) == 0.0
 
 

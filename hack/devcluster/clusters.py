@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import os
 import shutil
@@ -278,22 +279,60 @@ class Manager:
         for attempt in range(1, attempts + 1):
             what = f"{label} starting etcd, kube-apiserver, controller-manager, scheduler, kwok (127.0.0.1)"
             with self.progress.step(what if attempt == 1 else f"{what}, attempt {attempt}"), _create_lock():
-                proc = self.kwokctl("--config", str(config), "create", "cluster", "--name", kwok_name(name),
-                                    "--kubeconfig", str(self.scratch_kubeconfig()),
-                                    "--timeout", "4m", "--wait", "2m", timeout=330, check=False)
-                if proc.returncode == 0:
+                rc, output, crashed = self._run_create(name, config)
+                if rc == 0:
                     handle = self.write_kubeconfig(name, kubeconfig)
                     if _wait(handle.ready, 90):
                         return handle
                     error = "kube-apiserver is not ready 90s after kwokctl create returned"
+                elif crashed:
+                    error = f"{', '.join(crashed)} exited during start-up (see its log below)"
                 else:
-                    error = (f"kwokctl create cluster failed (exit {proc.returncode}):\n"
-                             f"{_tail(_readable(proc.stderr + proc.stdout), 3000)}")
+                    error = f"kwokctl create cluster failed (exit {rc}):\n{_tail(_readable(output), 3000)}"
             error = f"{label} {error}\n{self.logs_tail(name)}"
             self.stop(name, kubeconfig)
             if attempt < attempts:
                 self.progress.say(f"    {label} failed, retrying once:\n{_tail(error, 1500)}")
         raise ClusterError(error)
+
+    def _run_create(self, name: str, config: Path, timeout: float = 330) -> tuple[int, str, list[str]]:
+        """Run kwokctl create; stop early when a component dies (kwokctl would wait minutes).
+
+        Returns kwokctl's exit code, its output, and the components found dead."""
+        cmd = [str(self.tools["kwokctl"]), "--config", str(config), "create", "cluster",
+               "--name", kwok_name(name), "--kubeconfig", str(self.scratch_kubeconfig()),
+               "--timeout", "4m", "--wait", "2m"]
+        with tempfile.TemporaryFile("w+") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env=self.env())
+            deadline = time.monotonic() + timeout
+            dead_checks = 0
+            crashed: list[str] = []
+            while proc.poll() is None:
+                time.sleep(0.5)
+                crashed = self.dead_components(name)
+                dead_checks = dead_checks + 1 if crashed else 0
+                if dead_checks >= 6 or time.monotonic() > deadline:  # dead for 3 s, or too slow
+                    proc.kill()
+                    proc.wait()
+                    break
+            out.seek(0)
+            output = out.read()
+        if proc.returncode != 0 and not crashed:
+            crashed = self.dead_components(name)
+        return proc.returncode, output, crashed
+
+    def dead_components(self, cluster: str) -> list[str]:
+        """Components kwokctl started (pid files) whose process has exited."""
+        dead = []
+        for pidfile in sorted((self.cluster_dir(cluster) / "pids").glob("*.pid")):
+            try:
+                pid = int(pidfile.read_text().strip())
+                state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, ValueError, IndexError):
+                state = "gone"
+            if state in ("Z", "X", "gone"):
+                dead.append(pidfile.stem)
+        return dead
 
     def stop(self, cluster: str, kubeconfig: Path | None = None) -> list[tuple[int, str]]:
         """Delete a cluster and its state; kills any process of it that kwokctl left behind.
@@ -467,7 +506,13 @@ def _readable(output: str) -> str:
             continue
         fields = " ".join(f"{k}={v!r}" for k, v in rec.items() if k not in ("time", "level", "msg", "source"))
         lines.append(f"{rec.get('level', '')} {rec.get('msg', '')} {fields}".strip())
-    return "\n".join(lines)
+    out: list[str] = []
+    for line, run in itertools.groupby(lines):  # collapse runs of the same line
+        out.append(line)
+        repeats = sum(1 for _ in run) - 1
+        if repeats:
+            out.append(f"    (the line above {repeats} more times)")
+    return "\n".join(out)
 
 
 def _tail(text: str, chars: int) -> str:

@@ -23,7 +23,7 @@ from estuary.api.computepool import ComputePool
 from estuary.api.federationlink import FederationLink
 
 _KEEP = {"type", "description", "default", "enum", "minimum", "maximum", "minLength", "maxLength",
-         "minItems", "maxItems", "pattern", "format", "required"}
+         "minItems", "maxItems", "minProperties", "maxProperties", "pattern", "format", "required"}
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ class FederationLinkSpec(ApiModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid",
         json_schema_extra={"x-kubernetes-validations": [
-            {"rule": "self.allowedResidency.all(r, r == 'any' || r == self.jurisdiction)",
+            {"rule": "!has(self.allowedResidency) || "
+                     "self.allowedResidency.all(r, r == 'any' || r == self.jurisdiction)",
              "message": "spec.allowedResidency may hold only 'any' and the link's own jurisdiction",
              "fieldPath": ".allowedResidency", "reason": "FieldValueInvalid"},
         ]},
@@ -49,7 +50,7 @@ class FederationLinkSpec(ApiModel):
     allowed_tenants: list[str] = Field(default_factory=list, max_length=256, description="Tenants "
                                        "whose jobs may go there; empty: none.",
                                        json_schema_extra={"x-kubernetes-list-type": "set"})
-    allowed_residency: list[Residency] = Field(default_factory=lambda: ["any"], max_length=4,
+    allowed_residency: list[Residency] = Field(["any"], max_length=4,
                                                json_schema_extra={"x-kubernetes-list-type": "set"},
                                                description=(
         "Residency classes that may go there; a class other than 'any' must equal the "

@@ -96,8 +96,10 @@ class PoolState:
             self.allocatable[name] = alloc
             if not node.ready or node.unschedulable:
                 continue
-            base = alloc - node_resources(foreign.get(name, {}), spec.resource) - Resources(
-                node.unhealthy_accelerators
+            base = (
+                alloc
+                - node_resources(foreign.get(name, {}), spec.resource)
+                - Resources(node.unhealthy_accelerators)
             )
             self.base[name] = base
             self.free[name] = base - load.get(name, Resources())

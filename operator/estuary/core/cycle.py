@@ -91,9 +91,7 @@ class _Cycle:
     def within_nominal(self, job: JobRequest) -> bool:
         _, smallest = gang_bounds(job)
         need = smallest * job.per_worker.accelerators
-        return any(
-            self.ws.quota.within_nominal(c.pool.name, job.tenant, need) for c in self.allowed(job)
-        )
+        return any(self.ws.quota.within_nominal(c.pool.name, job.tenant, need) for c in self.allowed(job))
 
     def wait(self, job: JobRequest, reason: Reason, message: str, outcomes: Sequence[Outcome] = ()) -> None:
         verdicts = tuple(o.verdict() for o in outcomes)
@@ -110,10 +108,14 @@ class _Cycle:
             self.wait(job, Reason.NO_POOL, f"no ComputePool offers an accepted type ({types})")
             return
         if self.blockers:
-            self.wait(job, Reason.PRIORITY, (
-                f"behind {messages.plural(len(self.blockers), 'job')} ahead in the queue that cannot "
-                f"start (first: {self.blockers[0]}); strict FIFO"
-            ))
+            self.wait(
+                job,
+                Reason.PRIORITY,
+                (
+                    f"behind {messages.plural(len(self.blockers), 'job')} ahead in the queue that cannot "
+                    f"start (first: {self.blockers[0]}); strict FIFO"
+                ),
+            )
             return
         outcomes: list[Outcome] = []
         for cand in self.allowed(job):
@@ -155,8 +157,14 @@ class _Cycle:
             return False
         workers, smallest = gang_bounds(job)
         memo = (
-            job.tenant, job.priority, job.per_worker, workers, smallest, job.tolerations,
-            tuple(sorted(job.node_selector.items())), tuple(c.pool.name for c in helps),
+            job.tenant,
+            job.priority,
+            job.per_worker,
+            workers,
+            smallest,
+            job.tolerations,
+            tuple(sorted(job.node_selector.items())),
+            tuple(c.pool.name for c in helps),
             self.within_nominal(job),
         )
         if memo in self._no_plan:
@@ -175,8 +183,11 @@ class _Cycle:
         if plan.victims:
             names = [r.job.key for r, _ in plan.victims]
             for running, why in plan.victims:
-                self.preemptions.append(Preemption(running.job.key, job.key, why, self._preempt_message(
-                    job, running.job, why, pool)))
+                self.preemptions.append(
+                    Preemption(
+                        running.job.key, job.key, why, self._preempt_message(job, running.job, why, pool)
+                    )
+                )
             message = f"preempting {messages.keys(names)} in pool {pool} to start {size}"
         else:
             names = [r.job.key for r in plan.waiting_on]

@@ -69,8 +69,7 @@ def _shape_key(pool: str, job: JobRequest, smallest: int) -> tuple[object, ...]:
 def _selector_message(pool: PoolState, job: JobRequest) -> str:
     selector = sorted(job.node_selector.items())
     matching = [
-        node for _, node in sorted(pool.members.items())
-        if all(node.labels.get(k) == v for k, v in selector)
+        node for _, node in sorted(pool.members.items()) if all(node.labels.get(k) == v for k, v in selector)
     ]
     if not matching:
         wanted = ",".join(f"{k}={v}" for k, v in selector)

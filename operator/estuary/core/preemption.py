@@ -121,9 +121,7 @@ def _greedy(
         ws.restore([running for running, _ in removed])
 
 
-def _choose_victims(
-    ws: Workspace, job: JobRequest, cand: Candidate, claimed: Collection[str]
-) -> Plan | None:
+def _choose_victims(ws: Workspace, job: JobRequest, cand: Candidate, claimed: Collection[str]) -> Plan | None:
     options = _candidates(ws, job, cand.pool.name, claimed)
     if not options:
         return None
@@ -132,18 +130,16 @@ def _choose_victims(
     sets = [found for order in (by_value, by_size) if (found := _greedy(ws, job, cand, order)) is not None]
     if not sets:
         return None
-    best = min(sets, key=lambda vs: (
-        max(r.job.priority for r, _ in vs), len(vs), sorted(_value(r) for r, _ in vs)
-    ))
+    best = min(
+        sets, key=lambda vs: (max(r.job.priority for r, _ in vs), len(vs), sorted(_value(r) for r, _ in vs))
+    )
     with ws.without([r for r, _ in best]):
         placement = _fit(ws, job, cand)
     assert placement is not None  # this very set made room a moment ago
     return Plan(cand, placement, best, ())
 
 
-def plan(
-    ws: Workspace, job: JobRequest, cands: Sequence[Candidate], claimed: Collection[str]
-) -> Plan | None:
+def plan(ws: Workspace, job: JobRequest, cands: Sequence[Candidate], claimed: Collection[str]) -> Plan | None:
     """A way to make room for `job`, or None. `claimed`: keys already victims or awaited this cycle."""
     for cand in cands:
         waiting = _await_terminating(ws, job, cand, claimed)

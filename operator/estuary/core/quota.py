@@ -46,11 +46,13 @@ class QuotaCheck:
             return f"tenant {tenant} has no quota in pool {pool} (not listed, and no '*' entry); needs {need}"
         may_borrow = max(0, self.room - max(0, self.nominal - self.used))
         limit = (
-            "no borrowing limit" if self.borrowing_limit is None
+            "no borrowing limit"
+            if self.borrowing_limit is None
             else f"borrowing limit {self.borrowing_limit}"
         )
         limit_room = (
-            UNLIMITED if self.borrowing_limit is None
+            UNLIMITED
+            if self.borrowing_limit is None
             else self.nominal + self.borrowing_limit - max(self.used, self.nominal)
         )
         if self.borrowable < limit_room:

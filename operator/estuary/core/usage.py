@@ -69,9 +69,7 @@ def pool_usage(snapshot: Snapshot) -> dict[str, PoolUsage]:
         names = quota.tenants(name)
         if quota.enforced(name):
             borrowed = sum(quota.borrowed(name, t) for t in names)
-            lent = _share_out(
-                borrowed - quota.unassigned(name), {t: quota.lendable(name, t) for t in names}
-            )
+            lent = _share_out(borrowed - quota.unassigned(name), {t: quota.lendable(name, t) for t in names})
             for t in names:
                 tenants[t] = TenantUsage(
                     quota.used(name, t), quota.entry(name, t).nominal, quota.borrowed(name, t), lent[t]

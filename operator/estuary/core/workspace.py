@@ -81,7 +81,8 @@ class Workspace:
             state = self.pools[pool]
             tolerations = state.spec.tolerations + job.tolerations
             ok = frozenset(
-                name for name, node in state.members.items()
+                name
+                for name, node in state.members.items()
                 if tolerated(node.taints, tolerations) and all(node.labels.get(k) == v for k, v in selector)
             )
             self._eligible[key] = None if len(ok) == len(state.members) else ok

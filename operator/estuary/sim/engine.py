@@ -141,7 +141,8 @@ class Simulator:
     def run(self, jobs: Iterable[SimJob], until_done: Collection[str] | None = None,
             max_time: float = math.inf) -> SimResult:
         """Replay ``jobs`` (in arrival order). With ``until_done``, stop once those keys finished
-        (or were found unschedulable) — for endless generated streams; else when nothing is left."""
+        (or were found unschedulable) — for endless generated streams; else when nothing is left.
+        Progress reports jobs finished (of ``until_done`` when given)."""
         wall0 = time.perf_counter()
         arrivals: Iterator[SimJob] = iter(jobs)
         events: list[_Event] = []
@@ -198,9 +199,11 @@ class Simulator:
 
         def finish(st: _State) -> None:
             nonlocal finished
-            finished += 1
-            if waiting_for is not None:
-                waiting_for.discard(st.job.key)
+            if waiting_for is None:
+                finished += 1
+            elif st.job.key in waiting_for:
+                waiting_for.remove(st.job.key)
+                finished += 1
             if self.progress is not None:
                 self.progress.update(finished, now)
 

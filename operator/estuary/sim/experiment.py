@@ -37,7 +37,7 @@ class Experiment:
     measured: Measured = everything
     measured_desc: str = "all jobs"
     until_done: frozenset[str] | None = None  # stop when these finished (endless streams)
-    expected_jobs: int = 0  # for the progress line
+    expected_jobs: int = 0  # for the progress line: all jobs, or those of until_done
     reference: str = "v100"
     notes: list[str] = field(default_factory=list)
 
@@ -96,7 +96,7 @@ def gavel(table: ThroughputTable, jobs_per_hour: float, jobs: int = 5000,
     return Experiment(
         name=f"gavel@{jobs_per_hour:g}/h", cluster=gavel_cluster(per_node=per_node), table=table,
         stream=stream, measured=window(lo, hi), measured_desc=f"jobs {lo}-{hi - 1}",
-        until_done=frozenset(job_key("default", i) for i in range(lo, hi)), expected_jobs=hi,
+        until_done=frozenset(job_key("default", i) for i in range(lo, hi)), expected_jobs=hi - lo,
         reference="v100",
         notes=[f"Gavel generated jobs: {jobs_per_hour:g} jobs/h Poisson, seed {seed}, single-accelerator, "
                f"measured jobs {lo}-{hi - 1}" + (", arrivals continue until they finish" if continue_arrivals

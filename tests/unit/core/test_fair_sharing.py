@@ -25,16 +25,23 @@ from .builders import (
 def test_jobs_within_nominal_go_before_borrowers_of_equal_priority() -> None:
     pool = make_pool(quotas={"physics": quota(0), "chem": quota(8)})
     snap = snapshot([pool], make_nodes("n", 1))
-    result = cycle(snap, make_job("ns/borrower", tenant="physics", arrival=0),
-                   make_job("ns/owner", tenant="chem", arrival=5))
+    result = cycle(
+        snap,
+        make_job("ns/borrower", tenant="physics", arrival=0),
+        make_job("ns/owner", tenant="chem", arrival=5),
+    )
     assert set(admitted(result)) == {"ns/owner"}
 
 
 def test_priority_still_comes_before_nominal() -> None:
     pool = make_pool(quotas={"physics": quota(0), "chem": quota(8)})
     snap = snapshot([pool], make_nodes("n", 1))
-    result = cycle(snap, make_job("ns/urgent", tenant="physics", priority=1),
-                   make_job("ns/owner", tenant="chem"), policy=Policy(preemption=False))
+    result = cycle(
+        snap,
+        make_job("ns/urgent", tenant="physics", priority=1),
+        make_job("ns/owner", tenant="chem"),
+        policy=Policy(preemption=False),
+    )
     assert set(admitted(result)) == {"ns/urgent"}
 
 
@@ -42,18 +49,24 @@ def test_the_tenant_that_borrows_least_goes_first() -> None:
     pool = make_pool(quotas={"physics": quota(0), "chem": quota(0)})
     busy = [run(make_job("ns/p0", tenant="physics"), "h800", ["n1"])]
     snap = snapshot([pool], make_nodes("n", 2), busy)
-    result = cycle(snap, make_job("ns/p1", tenant="physics", arrival=0), make_job("ns/c1", tenant="chem", arrival=9))
+    result = cycle(
+        snap, make_job("ns/p1", tenant="physics", arrival=0), make_job("ns/c1", tenant="chem", arrival=9)
+    )
     assert set(admitted(result)) == {"ns/c1"}
 
 
 def test_weights_scale_the_share() -> None:
     pool = make_pool(quotas={"physics": quota(0, weight=3.0), "chem": quota(0, weight=1.0)})
-    busy = [run(make_job("ns/p0", tenant="physics"), "h800", ["n1"]),
-            run(make_job("ns/p1", tenant="physics"), "h800", ["n2"]),
-            run(make_job("ns/c0", tenant="chem"), "h800", ["n3"])]
+    busy = [
+        run(make_job("ns/p0", tenant="physics"), "h800", ["n1"]),
+        run(make_job("ns/p1", tenant="physics"), "h800", ["n2"]),
+        run(make_job("ns/c0", tenant="chem"), "h800", ["n3"]),
+    ]
     snap = snapshot([pool], make_nodes("n", 4), busy)
     # physics borrows 16 / 3 = 5.3, chem 8 / 1 = 8: physics goes first despite arriving later
-    result = cycle(snap, make_job("ns/c1", tenant="chem", arrival=0), make_job("ns/p2", tenant="physics", arrival=9))
+    result = cycle(
+        snap, make_job("ns/c1", tenant="chem", arrival=0), make_job("ns/p2", tenant="physics", arrival=9)
+    )
     assert set(admitted(result)) == {"ns/p2"}
 
 
@@ -61,19 +74,27 @@ def test_borrowing_a_faster_accelerator_counts_for_more() -> None:
     fast = make_pool("h800", throughput=4.0, quotas={"physics": quota(0), "chem": quota(0)})
     slow = make_pool("a800", model="A800", throughput=1.0, quotas={"physics": quota(0), "chem": quota(0)})
     nodes = make_nodes("h", 1, pool="h800") + make_nodes("a", 3, pool="a800")
-    busy = [run(make_job("ns/p0", tenant="physics"), "h800", ["h1"]),  # share 8 x 4 = 32
-            run(make_job("ns/c0", tenant="chem"), "a800", ["a1"]),  # share 8 x 1 = 8
-            run(make_job("ns/c1", tenant="chem"), "a800", ["a2"])]  # share 16
+    busy = [
+        run(make_job("ns/p0", tenant="physics"), "h800", ["h1"]),  # share 8 x 4 = 32
+        run(make_job("ns/c0", tenant="chem"), "a800", ["a1"]),  # share 8 x 1 = 8
+        run(make_job("ns/c1", tenant="chem"), "a800", ["a2"]),
+    ]  # share 16
     snap = snapshot([fast, slow], nodes, busy)
-    result = cycle(snap, make_job("ns/p1", tenant="physics", arrival=0), make_job("ns/c2", tenant="chem", arrival=9))
+    result = cycle(
+        snap, make_job("ns/p1", tenant="physics", arrival=0), make_job("ns/c2", tenant="chem", arrival=9)
+    )
     assert set(admitted(result)) == {"ns/c2"}
 
 
 def test_without_fair_sharing_the_queue_order_decides() -> None:
     pool = make_pool(quotas={"physics": quota(0), "chem": quota(8)})
     snap = snapshot([pool], make_nodes("n", 1))
-    result = cycle(snap, make_job("ns/borrower", tenant="physics", arrival=0),
-                   make_job("ns/owner", tenant="chem", arrival=5), policy=Policy(fair_sharing=False, preemption=False))
+    result = cycle(
+        snap,
+        make_job("ns/borrower", tenant="physics", arrival=0),
+        make_job("ns/owner", tenant="chem", arrival=5),
+        policy=Policy(fair_sharing=False, preemption=False),
+    )
     assert set(admitted(result)) == {"ns/borrower"}
 
 
@@ -116,8 +137,10 @@ def test_borrowed_shares_converge_toward_the_weights(finish_order: list[int]) ->
 
     def fresh(tenant: str, count: int) -> list[JobRequest]:
         nonlocal counter
-        jobs = [make_job(f"ns/{tenant}{counter + i:03d}", tenant=tenant, arrival=float(counter + i))
-                for i in range(count)]
+        jobs = [
+            make_job(f"ns/{tenant}{counter + i:03d}", tenant=tenant, arrival=float(counter + i))
+            for i in range(count)
+        ]
         counter += count
         return jobs
 

@@ -42,8 +42,7 @@ def test_a_gang_that_does_not_fit_holds_nothing_and_a_smaller_job_runs() -> None
 
 def test_several_workers_share_a_node_with_adjacent_ranks() -> None:
     result = cycle(snapshot([make_pool()], make_nodes("n", 2)), make_job("ns/a", workers=6, gpus=2))
-    pool, nodes = admitted(result)["ns/a"]
-    assert nodes == ("n1", "n1", "n1", "n1", "n2", "n2")
+    assert admitted(result)["ns/a"][1] == ("n1", "n1", "n1", "n1", "n2", "n2")
 
 
 def test_later_jobs_in_a_cycle_see_earlier_admissions() -> None:
@@ -135,8 +134,12 @@ def test_a_gang_prefers_a_single_rack() -> None:
 
 
 def test_among_racks_the_least_leftover_wins() -> None:
-    nodes = [make_node("a1", rack="r1"), make_node("a2", rack="r1"),
-             make_node("b1", rack="r2"), make_node("b2", rack="r2")]
+    nodes = [
+        make_node("a1", rack="r1"),
+        make_node("a2", rack="r1"),
+        make_node("b1", rack="r2"),
+        make_node("b2", rack="r2"),
+    ]
     load = [run(make_job("ns/l", gpus=4, tenant="chem"), "h800", ["b1"])]
     result = cycle(snapshot([make_pool()], nodes, load), make_job("ns/a", workers=3, gpus=4))
     # both racks need 2 nodes; r1 would leave 4 free on a2, r2 fills b2 and b1 exactly
@@ -165,13 +168,33 @@ def test_a_gang_falls_back_to_a_single_zone_then_to_the_whole_pool() -> None:
 @pytest.mark.parametrize(
     ("workers", "gpus", "reason", "message"),
     [
-        (2, 8, Reason.FRAGMENTED, "18 free nvidia.com/gpu in pool h800 but at most 6 on any node; each worker needs 8"),
-        (1, 7, Reason.FRAGMENTED, "18 free nvidia.com/gpu in pool h800 but at most 6 on any node; each worker needs 7"),
+        (
+            2,
+            8,
+            Reason.FRAGMENTED,
+            "18 free nvidia.com/gpu in pool h800 but at most 6 on any node; each worker needs 8",
+        ),
+        (
+            1,
+            7,
+            Reason.FRAGMENTED,
+            "18 free nvidia.com/gpu in pool h800 but at most 6 on any node; each worker needs 7",
+        ),
         (3, 7, Reason.CAPACITY, "needs 3 nodes with 7 free nvidia.com/gpu; pool h800 has 0"),
         (6, 4, Reason.CAPACITY, "needs 24 free nvidia.com/gpu (6 workers x 4); pool h800 has 18"),
-        (4, 4, Reason.FRAGMENTED, "18 free nvidia.com/gpu in pool h800, but room for only 3 of 4 workers with 4 each"),
-        (7, 3, Reason.NEVER_FITS, "needs 7 workers with 3 nvidia.com/gpu; pool h800 holds at most 6 even when "
-         "empty (3 eligible nodes, up to 8 nvidia.com/gpu each)"),
+        (
+            4,
+            4,
+            Reason.FRAGMENTED,
+            "18 free nvidia.com/gpu in pool h800, but room for only 3 of 4 workers with 4 each",
+        ),
+        (
+            7,
+            3,
+            Reason.NEVER_FITS,
+            "needs 7 workers with 3 nvidia.com/gpu; pool h800 holds at most 6 even when "
+            "empty (3 eligible nodes, up to 8 nvidia.com/gpu each)",
+        ),
     ],
 )
 def test_waiting_messages_name_the_binding_limit_with_numbers(

@@ -12,8 +12,10 @@ QUOTAS = {"physics": quota(16), "chem": quota(16)}
 
 def _chem_borrows_everything() -> Snapshot:
     """4 nodes; chem runs 4 jobs (32, nominal 16): it borrows physics' 16."""
-    chem = [run(make_job(f"ns/c{i}", tenant="chem", priority=i % 2), "h800", [f"n{i}"], started=float(i))
-            for i in range(1, 5)]
+    chem = [
+        run(make_job(f"ns/c{i}", tenant="chem", priority=i % 2), "h800", [f"n{i}"], started=float(i))
+        for i in range(1, 5)
+    ]
     return snapshot([make_pool(quotas=QUOTAS)], make_nodes("n", 4), chem)
 
 
@@ -48,8 +50,10 @@ def test_a_borrower_cannot_reclaim_from_another_borrower() -> None:
 
 
 def test_higher_priority_evicts_lower_priority_of_the_same_tenant_only() -> None:
-    running = [run(make_job("ns/mine-low", tenant="physics", priority=0), "h800", ["n1"]),
-               run(make_job("ns/theirs-low", tenant="chem", priority=0), "h800", ["n2"])]
+    running = [
+        run(make_job("ns/mine-low", tenant="physics", priority=0), "h800", ["n1"]),
+        run(make_job("ns/theirs-low", tenant="chem", priority=0), "h800", ["n2"]),
+    ]
     snap = snapshot([make_pool()], make_nodes("n", 2), running)
     result = cycle(snap, make_job("ns/urgent", tenant="physics", priority=5))
     assert victims(result) == [("ns/mine-low", "ns/urgent", "Priority")]
@@ -61,8 +65,10 @@ def test_equal_priority_never_preempts() -> None:
 
 
 def test_non_preemptible_and_terminating_jobs_are_never_victims() -> None:
-    running = [run(make_job("ns/keep", priority=0, preemptible=False), "h800", ["n1"]),
-               run(make_job("ns/leaving", priority=0), "h800", ["n2"], terminating=True)]
+    running = [
+        run(make_job("ns/keep", priority=0, preemptible=False), "h800", ["n1"]),
+        run(make_job("ns/leaving", priority=0), "h800", ["n2"], terminating=True),
+    ]
     snap = snapshot([make_pool()], make_nodes("n", 2), running)
     result = cycle(snap, make_job("ns/urgent", workers=2, priority=5))
     assert not result.preemptions
@@ -70,8 +76,10 @@ def test_non_preemptible_and_terminating_jobs_are_never_victims() -> None:
 
 
 def test_no_new_victims_while_terminating_jobs_would_make_room() -> None:
-    running = [run(make_job("ns/low1", priority=0), "h800", ["n1"], terminating=True),
-               run(make_job("ns/low2", priority=0), "h800", ["n2"])]
+    running = [
+        run(make_job("ns/low1", priority=0), "h800", ["n1"], terminating=True),
+        run(make_job("ns/low2", priority=0), "h800", ["n2"]),
+    ]
     snap = snapshot([make_pool()], make_nodes("n", 2), running)
     result = cycle(snap, make_job("ns/urgent", priority=5))
     assert not result.preemptions
@@ -98,8 +106,10 @@ def test_lower_priority_victims_are_chosen_over_fewer_higher_priority_ones() -> 
 
 def test_victims_are_only_taken_where_they_make_the_gang_fit() -> None:
     # the gang needs both nodes of rack-less pool; n3's job is irrelevant to a 2-node fit of n1+n2
-    running = [run(make_job("ns/a", priority=0), "h800", ["n1"], started=1.0),
-               run(make_job("ns/b", priority=0), "h800", ["n2"], started=2.0)]
+    running = [
+        run(make_job("ns/a", priority=0), "h800", ["n1"], started=1.0),
+        run(make_job("ns/b", priority=0), "h800", ["n2"], started=2.0),
+    ]
     snap = snapshot([make_pool()], make_nodes("n", 3), running)
     result = cycle(snap, make_job("ns/urgent", workers=2, priority=5))
     assert victims(result) == [("ns/b", "ns/urgent", "Priority")]
@@ -108,13 +118,17 @@ def test_victims_are_only_taken_where_they_make_the_gang_fit() -> None:
 def test_a_preempting_job_holds_its_room_against_later_jobs_in_the_cycle() -> None:
     running = [run(make_job("ns/low", priority=0), "h800", ["n1"])]
     snap = snapshot([make_pool()], make_nodes("n", 2), running)
-    result = cycle(snap, make_job("ns/urgent", workers=2, priority=5), make_job("ns/filler", priority=0, arrival=1))
+    result = cycle(
+        snap, make_job("ns/urgent", workers=2, priority=5), make_job("ns/filler", priority=0, arrival=1)
+    )
     assert victims(result) == [("ns/low", "ns/urgent", "Priority")]
     assert not result.admissions
 
 
 def test_no_preemption_when_the_policy_turns_it_off() -> None:
-    result = cycle(_chem_borrows_everything(), make_job("ns/p", tenant="physics"), policy=Policy(preemption=False))
+    result = cycle(
+        _chem_borrows_everything(), make_job("ns/p", tenant="physics"), policy=Policy(preemption=False)
+    )
     assert not result.preemptions
     assert result.waiting["ns/p"].reason == Reason.CAPACITY
 

@@ -12,8 +12,12 @@ FIFO = Policy(backfill=False, fair_sharing=False)
 
 def test_higher_priority_goes_first_then_earlier_arrival_then_key() -> None:
     snap = snapshot([make_pool()], make_nodes("n", 1))
-    jobs = [make_job("ns/late-urgent", priority=5, arrival=9), make_job("ns/b", arrival=1),
-            make_job("ns/a", arrival=1), make_job("ns/early", arrival=0)]
+    jobs = [
+        make_job("ns/late-urgent", priority=5, arrival=9),
+        make_job("ns/b", arrival=1),
+        make_job("ns/a", arrival=1),
+        make_job("ns/early", arrival=0),
+    ]
     result = cycle(snap, *jobs)
     assert list(admitted(result)) == ["ns/late-urgent"]
     assert [(k, w.position) for k, w in result.waiting.items()] == [("ns/early", 1), ("ns/a", 2), ("ns/b", 3)]
@@ -42,12 +46,18 @@ def test_backfill_lets_a_small_job_pass_a_blocked_big_one() -> None:
 
 def test_strict_fifo_blocks_everything_behind_a_blocked_job() -> None:
     snap = snapshot([make_pool()], make_nodes("n", 2), [run(make_job("ns/x", tenant="chem"), "h800", ["n1"])])
-    result = cycle(snap, make_job("ns/big", workers=2), make_job("ns/s1", arrival=1),
-                   make_job("ns/s2", arrival=2), policy=FIFO)
+    result = cycle(
+        snap,
+        make_job("ns/big", workers=2),
+        make_job("ns/s1", arrival=1),
+        make_job("ns/s2", arrival=2),
+        policy=FIFO,
+    )
     assert not result.admissions
     assert result.waiting["ns/s2"].reason == Reason.PRIORITY
-    assert result.waiting["ns/s2"].message.startswith("behind 1 job ahead in the queue that cannot start "
-                                                      "(first: ns/big)")
+    assert result.waiting["ns/s2"].message.startswith(
+        "behind 1 job ahead in the queue that cannot start (first: ns/big)"
+    )
 
 
 def test_strict_fifo_does_not_block_on_jobs_that_can_never_run_here() -> None:
@@ -59,10 +69,12 @@ def test_strict_fifo_does_not_block_on_jobs_that_can_never_run_here() -> None:
 
 def _busy_cluster() -> list[object]:
     # n1..n4: n1 and n2 full, n3 and n4 half used; a gang of 2 whole nodes cannot start
-    return [run(make_job("ns/f1", tenant="chem"), "h800", ["n1"]),
-            run(make_job("ns/f2", tenant="chem"), "h800", ["n2"]),
-            run(make_job("ns/h3", gpus=4, tenant="chem"), "h800", ["n3"]),
-            run(make_job("ns/h4", gpus=4, tenant="chem", arrival=1), "h800", ["n4"], started=5.0)]
+    return [
+        run(make_job("ns/f1", tenant="chem"), "h800", ["n1"]),
+        run(make_job("ns/f2", tenant="chem"), "h800", ["n2"]),
+        run(make_job("ns/h3", gpus=4, tenant="chem"), "h800", ["n3"]),
+        run(make_job("ns/h4", gpus=4, tenant="chem", arrival=1), "h800", ["n4"], started=5.0),
+    ]
 
 
 def test_before_the_starvation_threshold_small_jobs_backfill_freely() -> None:
@@ -112,7 +124,11 @@ def test_quota_blocked_jobs_do_not_reserve() -> None:
 
     pool = make_pool(quotas={"physics": quota(0, borrowing_limit=0), "*": quota(64)})
     snap = snapshot([pool], make_nodes("n", 4), _busy_cluster())  # type: ignore[arg-type]
-    result = cycle(snap, make_job("ns/gang", workers=2), make_job("ns/small", gpus=4, tenant="chem", arrival=1),
-                   now=1000.0)
+    result = cycle(
+        snap,
+        make_job("ns/gang", workers=2),
+        make_job("ns/small", gpus=4, tenant="chem", arrival=1),
+        now=1000.0,
+    )
     assert result.waiting["ns/gang"].reason == Reason.QUOTA
     assert "ns/small" in admitted(result)

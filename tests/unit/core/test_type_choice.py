@@ -87,11 +87,24 @@ def test_no_pool_for_any_accepted_type_says_so() -> None:
 
 
 def test_verdicts_list_every_allowed_pool_with_its_runtime_factor() -> None:
-    full = [run(make_job(f"ns/b{i}", tenant="chem"), p, [n]) for i, (p, n) in enumerate(
-        [("h800", "h1"), ("a800", "a1"), ("a800", "a2"), ("a800", "a3"), ("ascend-910b", "c1"),
-         ("ascend-910b", "c2")])]
+    full = [
+        run(make_job(f"ns/b{i}", tenant="chem"), p, [n])
+        for i, (p, n) in enumerate(
+            [
+                ("h800", "h1"),
+                ("a800", "a1"),
+                ("a800", "a2"),
+                ("a800", "a3"),
+                ("ascend-910b", "c1"),
+                ("ascend-910b", "c2"),
+            ]
+        )
+    ]
     result = cycle(snapshot(POOLS, NODES, full), make_job("ns/a", accepts=ACCEPTS))
     verdicts = result.waiting["ns/a"].verdicts
     assert [(v.pool, round(v.est_runtime_factor, 3)) for v in verdicts] == [
-        ("h800", 0.5), ("ascend-910b", 0.667), ("a800", 1.0)]
+        ("h800", 0.5),
+        ("ascend-910b", 0.667),
+        ("a800", 1.0),
+    ]
     assert all(not v.fits and v.reason == Reason.CAPACITY for v in verdicts)

@@ -5,18 +5,36 @@ from __future__ import annotations
 from estuary.core import PoolUsage, TenantUsage, explain, pool_usage
 from estuary.model import AcceptedType, Reason
 
-from .builders import ASCEND, GPU, ascend_pool, make_job, make_node, make_nodes, make_pool, quota, run, snapshot
+from .builders import (
+    ASCEND,
+    GPU,
+    ascend_pool,
+    make_job,
+    make_node,
+    make_nodes,
+    make_pool,
+    quota,
+    run,
+    snapshot,
+)
 
 
 def test_pool_usage_counts_capacity_health_allocation_and_tenants() -> None:
     pool = make_pool(quotas={"physics": quota(8), "chem": quota(16), "bio": quota(0)})
     nodes = [*make_nodes("n", 3), make_node("sick", unhealthy=2), make_node("down", ready=False)]
-    running = [run(make_job("ns/p", workers=2, tenant="physics"), "h800", ["n1", "n2"]),  # borrows 8
-               run(make_job("ns/c", gpus=4, tenant="chem"), "h800", ["n3"])]
+    running = [
+        run(make_job("ns/p", workers=2, tenant="physics"), "h800", ["n1", "n2"]),  # borrows 8
+        run(make_job("ns/c", gpus=4, tenant="chem"), "h800", ["n3"]),
+    ]
     snap = snapshot([pool], nodes, running, foreign={"sick": {GPU: 1}})
     usage = pool_usage(snap)["h800"]
     assert usage == PoolUsage(
-        pool="h800", nodes=5, capacity=32, healthy=30, allocated=21, free=9,
+        pool="h800",
+        nodes=5,
+        capacity=32,
+        healthy=30,
+        allocated=21,
+        free=9,
         tenants={
             # unassigned = 30 - 24 = 6 covers 6 of physics' 8 borrowed; chem lends the other 2
             "bio": TenantUsage(used=0, nominal=0, borrowed=0, lent=0),
@@ -34,10 +52,16 @@ def test_pool_usage_without_quotas_reports_plain_use() -> None:
 
 
 def test_explain_gives_a_verdict_for_every_matching_pool_including_those_that_fit() -> None:
-    pools = [make_pool("h800", throughput=2.0, quotas={"physics": quota(8, borrowing_limit=0)}),
-             make_pool("a800", model="A800"), ascend_pool()]
-    nodes = make_nodes("h", 2, pool="h800") + make_nodes("a", 1, pool="a800") + make_nodes(
-        "c", 2, pool="ascend-910b", resource=ASCEND)
+    pools = [
+        make_pool("h800", throughput=2.0, quotas={"physics": quota(8, borrowing_limit=0)}),
+        make_pool("a800", model="A800"),
+        ascend_pool(),
+    ]
+    nodes = (
+        make_nodes("h", 2, pool="h800")
+        + make_nodes("a", 1, pool="a800")
+        + make_nodes("c", 2, pool="ascend-910b", resource=ASCEND)
+    )
     job = make_job("ns/x", workers=2, accepts=(AcceptedType("nvidia"), AcceptedType("huawei")))
     verdicts = explain(snapshot(pools, nodes), job, 0.0)
     assert [(v.pool, v.fits, v.reason) for v in verdicts] == [
@@ -53,4 +77,7 @@ def test_explain_gives_a_verdict_for_every_matching_pool_including_those_that_fi
 
 
 def test_explain_without_matching_pools_is_empty() -> None:
-    assert explain(snapshot([make_pool()], make_nodes("n", 1)), make_job("ns/x", accepts=("kunlunxin",)), 0.0) == ()
+    assert (
+        explain(snapshot([make_pool()], make_nodes("n", 1)), make_job("ns/x", accepts=("kunlunxin",)), 0.0)
+        == ()
+    )

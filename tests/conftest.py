@@ -87,8 +87,9 @@ class _Clusters:
             self.handles[spec.name] = self.manager.start(spec, kubeconfig)
             return self.handles[spec.name]
         except clusters.ClusterError as exc:
-            pytest.fail(f"local cluster {spec.name!r} failed to start (work dir {self.workdir}):\n{exc}\n"
-                        f"{self.manager.logs_tail(spec.name)}", pytrace=False)
+            logs = "" if "(tail)" in str(exc) else f"\n{self.manager.logs_tail(spec.name)}"
+            pytest.fail(f"local cluster {spec.name!r} failed to start (work dir {self.workdir}):\n"
+                        f"{exc}{logs}", pytrace=False)
 
     def stop_all(self) -> None:
         if self._manager is None:

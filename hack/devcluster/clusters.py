@@ -190,9 +190,10 @@ class Manager:
     def handle(self, cluster: str, kubeconfig: Path) -> Cluster:
         return Cluster(name=cluster, kubeconfig=kubeconfig, kubectl_path=self.tools["kubectl"])
 
-    def logs_tail(self, cluster: str, chars: int = 1500) -> str:
-        """The end of every component log kwokctl wrote, for error messages."""
-        logs = sorted((self.cluster_dir(cluster) / "logs").glob("*.log"))
+    def logs_tail(self, cluster: str, chars: int = 1500, first: Sequence[str] = ()) -> str:
+        """The end of every component log kwokctl wrote (those named in first come first)."""
+        logs = sorted((self.cluster_dir(cluster) / "logs").glob("*.log"),
+                      key=lambda p: (p.stem not in first, p.name))
         if not logs:
             return f"(no component logs under {self.cluster_dir(cluster) / 'logs'})"
         parts = []
@@ -289,7 +290,7 @@ class Manager:
                     error = f"{', '.join(crashed)} exited during start-up (see its log below)"
                 else:
                     error = f"kwokctl create cluster failed (exit {rc}):\n{_tail(_readable(output), 3000)}"
-            error = f"{label} {error}\n{self.logs_tail(name)}"
+                error = f"{label} {error}\n{self.logs_tail(name, first=crashed)}"
             self.stop(name, kubeconfig)
             if attempt < attempts:
                 self.progress.say(f"    {label} failed, retrying once:\n{_tail(error, 1500)}")

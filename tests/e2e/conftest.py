@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.kube_helpers import Kube, pools
-from tests.e2e.operator_process import OperatorProcess, wait_for
+from tests.e2e.operator_process import OperatorProcess, free_port, wait_for
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +22,8 @@ def estuary(cluster, kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> It
     for pool in pools():
         kube.apply(pool)
     log = Path(tmp_path_factory.mktemp("operator")) / "operator.log"
-    proc = OperatorProcess(cluster.kubeconfig, log, ESTUARY_JURISDICTION="hk")
+    proc = OperatorProcess(cluster.kubeconfig, log, ESTUARY_JURISDICTION="hk",
+                           ESTUARY_METRICS_PORT=str(free_port()))
     proc.start()
     try:
         wait_for(lambda: all((kube.custom.get_cluster_custom_object(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,6 +29,10 @@ class OperatorProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", "estuary.cli", "operator"], env=env,
                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.extra_env['ESTUARY_METRICS_PORT']}/metrics"
+
     def kill(self) -> None:
         """SIGKILL: no cleanup, like a crashed or evicted operator pod."""
         if self.proc and self.proc.poll() is None:
@@ -44,6 +49,13 @@ class OperatorProcess:
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def wait_for(predicate: Any, timeout: float = 60, interval: float = 0.5, what: str = "condition") -> Any:

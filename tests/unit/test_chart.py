@@ -212,6 +212,7 @@ def test_operator_container_runs_estuary_operator_with_its_environment(
     assert c["image"] == "estuary:0.1.0"  # the chart's appVersion
     assert c["args"][0] == "operator" and "operator" in _commands()
     env = env_of(c)
+    assert env["ESTUARY_LEADER_ELECTION"] == "true"
     assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["ESTUARY_METRICS_PORT"] == str(port(c, "metrics")) == "8080"

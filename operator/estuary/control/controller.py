@@ -71,6 +71,7 @@ class Controller:
                  clock: Callable[[], float] = time.time) -> None:
         self.cache, self.api, self.settings, self.clock = cache, api, settings or Settings(), clock
         self._position_written: dict[str, float] = {}
+        self._sick_nodes: dict[str, str] = {}
         self._pool_status_written: dict[str, dict[str, Any]] = {}
 
     # ---- the loop -------------------------------------------------------------------------
@@ -91,6 +92,7 @@ class Controller:
         now = self.clock()
         started = time.perf_counter()
         jobs = self._parse_jobs(now)
+        self._sick_nodes = self._unhealthy_nodes(now)
         for job in jobs.values():
             try:
                 self._lifecycle(job, now)
@@ -226,6 +228,12 @@ class Controller:
             if not pods:
                 self._patch(job, {"placement": None, "accelerator": None})
             return
+        sick = [n for n in status.placement.nodes if n in self._sick_nodes]
+        if sick:
+            self._release(job, "Queued", "NodeUnhealthy",
+                          f"node {sick[0]} {self._sick_nodes[sick[0]]}; released the whole gang to "
+                          "run elsewhere (restart count unchanged)", now, warning=True)
+            return
         gang = assess(pods, len(status.placement.nodes), status.attempt)
         for name in gang.stale:
             self.api.delete_pod(job.raw["metadata"]["namespace"], name, 0)
@@ -245,6 +253,24 @@ class Controller:
             self._release(job, "Queued", "SchedulingTimeout",
                           f"workers stayed unschedulable for {spec.scheduling_timeout_seconds}s "
                           f"({gang.unschedulable[0]}); released the whole gang and requeued it", now)
+
+    def _unhealthy_nodes(self, now: float) -> dict[str, str]:
+        """Nodes a running gang must leave, with why. The agent reports counts per node, not which
+        pod holds a failed device, so every gang on such a node moves (see docs/telemetry.md)."""
+        nodes = self.cache.items("nodes")
+        out: dict[str, str] = {}
+        for job in self.cache.items("aijobs").values():
+            for name in ((job.get("status") or {}).get("placement") or {}).get("nodes") or []:
+                if name not in nodes:
+                    out[name] = "no longer exists"
+        for name, raw in nodes.items():
+            node = codec.node_info(raw, now)
+            if not node.ready:
+                out[name] = "is NotReady"
+            elif node.unhealthy_accelerators:
+                out[name] = (f"reports {node.unhealthy_accelerators} unhealthy accelerator(s) "
+                             "(annotation estuary.dev/accelerator-health)")
+        return out
 
     @staticmethod
     def _age(since: str | None, now: float) -> float:

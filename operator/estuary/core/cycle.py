@@ -5,7 +5,8 @@ call. It reads like a numbered list:
   1. build the working view (free maps per pool, quota usage) from the snapshot;
   2. order the queue (queue.py): priority, arrival, key, with fair sharing of borrowed capacity;
   3. for each job: residency, candidate pools in policy order, first pool where the whole gang fits
-     is admitted and assumed in the working view (later jobs see it);
+     is admitted and assumed in the working view (later jobs see it); an elastic job that fits
+     nowhere whole takes the first pool, in the same order, where at least min_workers fit;
   4. otherwise preemption may make room (the job waits, PREEMPTING, holding its future place);
   5. otherwise it waits with the binding reason; a starving job reserves nodes (reservation.py);
      under strict FIFO (no backfill) it also blocks every job behind it;
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from estuary.core import messages, preemption, reservation
+from estuary.core import messages, preemption, reservation, residency
 from estuary.core.candidates import Candidate, candidates, in_policy_order
 from estuary.core.evaluate import FitCache, Outcome, evaluate, gang_bounds
 from estuary.core.policy import Policy
@@ -56,13 +57,6 @@ _PHRASE = {
 }
 
 
-def residency_message(job: JobRequest, jurisdiction: str | None) -> str | None:
-    """Why the job may not run in this cluster, or None if it may."""
-    if jurisdiction is None or job.residency in ("any", jurisdiction):
-        return None
-    return f"data must stay in {job.residency}; this cluster is in {jurisdiction}"
-
-
 class _Cycle:
     def __init__(self, snapshot: Snapshot, now: float, policy: Policy) -> None:
         self.snapshot = snapshot
@@ -99,9 +93,10 @@ class _Cycle:
 
     # -- one job -------------------------------------------------------------------------------
     def decide(self, job: JobRequest) -> None:
-        forbidden = residency_message(job, self.snapshot.jurisdiction)
+        forbidden = residency.forbids(job, self.snapshot.jurisdiction)
         if forbidden is not None:
-            self.wait(job, Reason.RESIDENCY, forbidden)
+            verdicts = residency.verdicts(self.candidates(job), forbidden)
+            self.waiting[job.key] = Waiting(job.key, Reason.RESIDENCY, forbidden, 0, verdicts)
             return
         if not self.candidates(job):
             types = ", ".join(f"{a.vendor}/{a.model or 'any'}" for a in job.accepted) or "none"
@@ -117,8 +112,16 @@ class _Cycle:
                 ),
             )
             return
+        allowed = self.allowed(job)
+        workers, smallest = gang_bounds(job)
+        if smallest < workers:  # elastic: the full gang anywhere beats a smaller one
+            for cand in allowed:
+                outcome = evaluate(self.ws, job, cand, self.cache, full_only=True)
+                if outcome.placement is not None:
+                    self.admit(job, outcome)
+                    return
         outcomes: list[Outcome] = []
-        for cand in self.allowed(job):
+        for cand in allowed:
             outcome = evaluate(self.ws, job, cand, self.cache)
             if outcome.placement is not None:
                 self.admit(job, outcome)

@@ -7,7 +7,7 @@ huawei.com/Ascend910; pool ascend-910b has 2"). Checks run cheapest first:
      CPU/memory exceed every node (SELECTOR), the gang exceeds the pool even when empty (NEVER_FITS);
   2. the tenant's quota in the pool (QUOTA), which also caps an elastic job's size;
   3. node-level gang placement (placement.py), full size first, then for an elastic job the
-     largest size >= min_workers that fits;
+     largest size >= min_workers that fits (the cycle first asks every pool for the full gang);
   4. on failure only, one pass over the pool to name the binding limit: capacity reserved for a
      starving job (PRIORITY), unhealthy accelerators (UNHEALTHY), too few free (CAPACITY), or
      enough in total but spread too thin (FRAGMENTED).
@@ -172,10 +172,15 @@ def _classify(pool: PoolState, job: JobRequest, smallest: int, eligible: Eligibl
     )
 
 
-def evaluate(ws: Workspace, job: JobRequest, cand: Candidate, cache: FitCache | None) -> Outcome:
-    """Does `job` fit in `cand`'s pool now? `cache` None: uncached (what-ifs, explain)."""
+def evaluate(
+    ws: Workspace, job: JobRequest, cand: Candidate, cache: FitCache | None, full_only: bool = False
+) -> Outcome:
+    """Does `job` fit in `cand`'s pool now? `cache` None: uncached (what-ifs, explain).
+    `full_only`: an elastic job's full gang only (the cycle tries every pool so before shrinking)."""
     pool = ws.pools[cand.pool.name]
     workers, smallest = gang_bounds(job)
+    if full_only:
+        smallest = workers
     eligible = ws.eligible(pool.name, job)
     shape = _shape_key(pool.name, job, smallest)
     if shape not in ws.static_memo:

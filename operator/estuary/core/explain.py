@@ -8,11 +8,11 @@ not the queue ahead of the job, nor this cycle's reservations (the cycle's `Wait
 
 from __future__ import annotations
 
+from estuary.core import residency
 from estuary.core.candidates import candidates
-from estuary.core.cycle import residency_message
 from estuary.core.evaluate import evaluate
 from estuary.core.workspace import Workspace
-from estuary.model import JobRequest, Reason, Snapshot, TypeVerdict
+from estuary.model import JobRequest, Snapshot, TypeVerdict
 
 
 def explain(snapshot: Snapshot, job: JobRequest, now: float) -> tuple[TypeVerdict, ...]:
@@ -23,13 +23,8 @@ def explain(snapshot: Snapshot, job: JobRequest, now: float) -> tuple[TypeVerdic
     """
     del now
     cands = candidates(job, snapshot.pools)
-    forbidden = residency_message(job, snapshot.jurisdiction)
+    forbidden = residency.forbids(job, snapshot.jurisdiction)
     if forbidden is not None:
-        return tuple(
-            TypeVerdict(
-                c.pool.name, c.pool.vendor, c.pool.model, False, Reason.RESIDENCY, forbidden, c.factor
-            )
-            for c in cands
-        )
+        return residency.verdicts(cands, forbidden)
     ws = Workspace(snapshot)
     return tuple(evaluate(ws, job, c, cache=None).verdict() for c in cands)

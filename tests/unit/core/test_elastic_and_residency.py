@@ -52,3 +52,16 @@ def test_residency_forbids_running_outside_the_jurisdiction() -> None:
 def test_without_a_jurisdiction_residency_is_not_checked() -> None:
     snap = snapshot([make_pool()], make_nodes("n", 1))
     assert admitted(cycle(snap, make_job("ns/m", residency="mainland")))
+
+
+def test_an_elastic_job_takes_its_full_gang_on_a_slower_pool_before_shrinking_on_a_faster_one() -> None:
+    pools = [make_pool("h800", throughput=2.0), make_pool("a800", model="A800")]
+    nodes = make_nodes("h", 2, pool="h800") + make_nodes("a", 4, pool="a800")
+    result = cycle(snapshot(pools, nodes), make_job("ns/e", workers=4, min_workers=2))
+    assert admitted(result)["ns/e"] == ("a800", ("a1", "a2", "a3", "a4"))
+
+
+def test_residency_verdicts_cover_every_accepted_pool() -> None:
+    snap = snapshot([make_pool()], make_nodes("n", 1), jurisdiction="hk")
+    verdicts = cycle(snap, make_job("ns/m", residency="mainland")).waiting["ns/m"].verdicts
+    assert [(v.pool, v.reason) for v in verdicts] == [("h800", Reason.RESIDENCY)]

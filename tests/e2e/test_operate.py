@@ -1,0 +1,132 @@
+"""Operating Estuary: unhealthy nodes move gangs, metrics move with jobs, one replica of two acts."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.kube_helpers import GROUP, NVIDIA, VERSION, Kube, aijob
+from tests.e2e.operator_process import OperatorProcess, wait_for
+
+
+def _pool_status(kube: Kube, name: str) -> dict:  # type: ignore[type-arg]
+    return kube.custom.get_cluster_custom_object(GROUP, VERSION, "computepools", name).get("status") or {}
+
+
+def _report_health(kube: Kube, node: str, unhealthy: int) -> None:
+    """What the node agent publishes (docs/telemetry.md), written as the agent would."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    devices = {str(i): {"uuid": f"GPU-{i}", "healthy": i >= unhealthy,
+                        "reasons": ["xid 79: fallen off the bus"] if i < unhealthy else []}
+               for i in range(8)}
+    import json
+    kube.core.patch_node(node, {"metadata": {"annotations": {
+        "estuary.dev/accelerators-healthy": str(8 - unhealthy),
+        "estuary.dev/accelerators-unhealthy": str(unhealthy),
+        "estuary.dev/accelerator-health": json.dumps(devices),
+        "estuary.dev/agent-heartbeat": now}}})
+
+
+def test_gang_on_a_node_that_turns_unhealthy_restarts_elsewhere(kube: Kube, jobs_ns: str) -> None:
+    healthy_before = _pool_status(kube, "h800")["healthy"]
+    kube.apply(aijob("fragile", jobs_ns, [NVIDIA], workers=1))
+    wait_for(lambda: kube.phase(jobs_ns, "fragile") == "Running", timeout=60, what="Running")
+    node = kube.status(jobs_ns, "fragile")["placement"]["nodes"][0]
+    _report_health(kube, node, unhealthy=1)
+    try:
+        def moved() -> bool:
+            status = kube.status(jobs_ns, "fragile")
+            return status.get("phase") == "Running" and node not in status["placement"]["nodes"]
+        wait_for(moved, timeout=90, what="the gang to run on another node")
+        status = kube.status(jobs_ns, "fragile")
+        assert status["restarts"] == 0 and status["attempt"] == 2
+        events = {e["reason"]: e["message"] for e in kube.events(jobs_ns, "fragile")}
+        assert "NodeUnhealthy" in events and node in events["NodeUnhealthy"]
+        wait_for(lambda: _pool_status(kube, "h800")["healthy"] == healthy_before - 1, timeout=30,
+                 what="pool healthy count to drop by one")
+    finally:
+        _report_health(kube, node, unhealthy=0)
+
+
+def _scrape(url: str) -> dict[str, float]:
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def _sum(samples: dict[str, float], pattern: str) -> float:
+    return sum(v for k, v in samples.items() if re.fullmatch(pattern, k))
+
+
+def test_metrics_scraped_over_http_change_as_jobs_run(kube: Kube, jobs_ns: str,
+                                                      estuary: OperatorProcess) -> None:
+    before = _scrape(estuary.metrics_url)
+    kube.apply(aijob("measured", jobs_ns, [NVIDIA], workers=2, per_worker=4))
+    wait_for(lambda: kube.phase(jobs_ns, "measured") == "Running", timeout=60, what="Running")
+
+    def updated() -> dict[str, float] | None:
+        now = _scrape(estuary.metrics_url)
+        admitted = _sum(now, r'estuary_admissions_total\{.*pool="h800".*\}')
+        if admitted > _sum(before, r'estuary_admissions_total\{.*pool="h800".*\}'):
+            return now
+        return None
+    after = wait_for(updated, timeout=30, what="admissions counter to rise")
+    allocated = r'estuary_pool_accelerators\{.*pool="h800".*state="allocated".*\}'
+    assert _sum(after, allocated) >= _sum(before, allocated) + 8
+    assert _sum(after, r"estuary_job_start_seconds_count.*") > _sum(before, r"estuary_job_start_seconds_count.*")
+    assert _sum(after, r'estuary_jobs\{phase="Running"\}') >= 1
+    assert _sum(after, r"estuary_scheduling_cycle_seconds_count") > 0
+
+
+@pytest.fixture
+def paused_operator(estuary: OperatorProcess) -> object:
+    """Stop the session's operator while a test runs its own replicas, then start it again."""
+    estuary.stop()
+    yield estuary
+    estuary.start()
+
+
+def test_two_replicas_with_leader_election_never_both_admit(
+        cluster, kube: Kube, jobs_ns: str, paused_operator: object,  # type: ignore[no-untyped-def]
+        tmp_path: Path) -> None:
+    cluster.kubectl("create", "namespace", "estuary-system", check=False)
+    env = {"ESTUARY_LEADER_ELECTION": "true", "POD_NAMESPACE": "estuary-system"}
+    replicas = [OperatorProcess(cluster.kubeconfig, tmp_path / f"replica-{i}.log", POD_NAME=f"r{i}",
+                                **env) for i in range(2)]
+    for replica in replicas:
+        replica.start()
+    try:
+        for i in range(4):
+            kube.apply(aijob(f"ha-{i}", jobs_ns, [NVIDIA], workers=1, per_worker=2))
+        wait_for(lambda: all(kube.phase(jobs_ns, f"ha-{i}") == "Running" for i in range(4)),
+                 timeout=90, what="jobs Running under two replicas")
+        admitting = [r for r in replicas if "Admitted: admitted to pool" in r.log_tail(10**6)]
+        assert len(admitting) == 1, "both replicas admitted jobs"
+        for i in range(4):
+            assert kube.status(jobs_ns, f"ha-{i}")["attempt"] == 1
+            assert sum(e["reason"] == "Admitted" for e in kube.events(jobs_ns, f"ha-{i}")) == 1
+        leader = admitting[0]
+        standby = replicas[1 - replicas.index(leader)]
+        leader.kill()  # no clean release: the standby must wait for the lease to expire
+        kube.apply(aijob("after-failover", jobs_ns, [NVIDIA], workers=1, per_worker=2))
+        wait_for(lambda: kube.phase(jobs_ns, "after-failover") == "Running", timeout=90,
+                 what="the standby to take over and admit")
+        assert "Admitted: admitted to pool" in standby.log_tail(10**6)
+        holder = kube.api.sanitize_for_serialization(client_lease(kube))["spec"]["holderIdentity"]
+        assert holder == standby.extra_env["POD_NAME"]
+    finally:
+        for replica in replicas:
+            replica.stop()
+
+
+def client_lease(kube: Kube) -> object:
+    from kubernetes import client
+    return client.CoordinationV1Api(kube.api).read_namespaced_lease("estuary-operator", "estuary-system")

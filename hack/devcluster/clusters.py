@@ -84,7 +84,7 @@ class Cluster:
         """A kubernetes.client.ApiClient for this cluster (a new one per call)."""
         from kubernetes import config as kconfig
 
-        return kconfig.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
+        return kconfig.new_client_from_config(config_file=str(self.kubeconfig))
 
     def ready(self) -> bool:
         return self.kubectl("get", "--raw", "/readyz", check=False, timeout=10).returncode == 0

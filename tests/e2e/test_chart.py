@@ -153,7 +153,7 @@ def test_operator_service_account_may_do_what_the_operator_does(
         ("list", "secrets", "--all-namespaces"),
         ("delete", "nodes"),
         ("patch", "nodes"),
-        ("create", "pods/exec", "-n", "physics"),
+        ("create", "pods", "--subresource=exec", "-n", "physics"),
         ("create", "deployments.apps", "-n", namespace),
         ("patch", "aijobs.estuary.dev", "-n", "physics"),  # spec belongs to the user
         ("create", "aijobs.estuary.dev", "-n", "physics"),

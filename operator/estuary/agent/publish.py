@@ -47,9 +47,9 @@ def load_core_api() -> NodesApi:
     from kubernetes import client, config
 
     try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
+        config.load_incluster_config()
     except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
+        config.load_kube_config()
     api: NodesApi = client.CoreV1Api()
     return api
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from estuary.api.base import API_VERSION, ApiModel, Condition, Quantity, Residency, StatusModel, Toleration
+from estuary.api.base import ApiModel, Condition, Quantity, Residency, StatusModel, Toleration
 
 Framework = Literal["pytorch", "deepspeed", "mindspore", "jax", "mpi", "custom"]
 Phase = Literal["Queued", "Admitted", "Running", "Succeeded", "Failed", "Suspended"]
@@ -170,7 +170,7 @@ class AIJob(ApiModel):
         ]},
     )
 
-    api_version: Literal["estuary.dev/v1alpha1"] = Field(API_VERSION, description="API version.")
+    api_version: Literal["estuary.dev/v1alpha1"] = Field("estuary.dev/v1alpha1", description="API version.")
     kind: Literal["AIJob"] = Field("AIJob", description="Kind.")
     metadata: dict[str, Any] = Field(default_factory=dict, description="Standard object metadata.")
     spec: AIJobSpec = Field(description="What the job needs.")

@@ -19,8 +19,8 @@ def render(job_key: str, cache: ClusterCache, jurisdiction: str | None, now: flo
     if raw is None:
         return f"AIJob {job_key} not found"
     controller = Controller(cache, api=None, settings=Settings(jurisdiction=jurisdiction))  # type: ignore[arg-type]
-    jobs = controller._parse_jobs(now)
-    snapshot, _ = controller._snapshot(jobs, now)
+    jobs = controller.parse_jobs(now)
+    snapshot, _ = controller.snapshot(jobs, now)
     job = jobs.get(job_key)
     if job is None:
         return f"AIJob {job_key} is not valid: {(raw.get('status') or {}).get('message')}"

@@ -16,9 +16,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -49,7 +49,7 @@ class Settings:
 
 
 @dataclass
-class _Job:
+class ParsedJob:
     """A parsed AIJob with what the step needs alongside it."""
 
     key: str
@@ -66,10 +66,23 @@ class _Job:
         return dict(self.raw.get("status") or {})
 
 
+class Federation(Protocol):
+    """What the controller asks of federation (bursting to partner clusters), once per step."""
+
+    def before_lifecycles(self, controller: Controller, jobs: Mapping[str, ParsedJob],
+                          now: float) -> None:
+        """Partner side: stop copies whose origin stopped renewing their lease."""
+
+    def after_cycle(self, controller: Controller, jobs: Mapping[str, ParsedJob],
+                    waiting: Mapping[str, Waiting], now: float) -> None:
+        """Origin side: burst waiting jobs, mirror remote ones, renew leases, collect orphans."""
+
+
 class Controller:
     def __init__(self, cache: ClusterCache, api: KubeApi, settings: Settings | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, federation: Federation | None = None) -> None:
         self.cache, self.api, self.settings, self.clock = cache, api, settings or Settings(), clock
+        self.federation = federation
         self._position_written: dict[str, float] = {}
         self._sick_nodes: dict[str, str] = {}
         self._pool_status_written: dict[str, dict[str, Any]] = {}
@@ -91,16 +104,19 @@ class Controller:
     def step(self) -> None:
         now = self.clock()
         started = time.perf_counter()
-        jobs = self._parse_jobs(now)
+        jobs = self.parse_jobs(now)
         self._sick_nodes = self._unhealthy_nodes(now)
+        if self.federation is not None:
+            self.federation.before_lifecycles(self, jobs, now)
+            jobs = self.parse_jobs(now)
         for job in jobs.values():
             try:
                 self._lifecycle(job, now)
             except Exception:
                 metrics.record_reconcile_error("aijob")
                 log.exception("lifecycle of AIJob %s failed; will retry", job.key)
-        jobs = self._parse_jobs(now)
-        snapshot, pending = self._snapshot(jobs, now)
+        jobs = self.parse_jobs(now)
+        snapshot, pending = self.snapshot(jobs, now)
         result = run_cycle(snapshot, pending, now, self.settings.policy)
         for admission in result.admissions:
             self._admit(jobs[admission.job_key], admission, snapshot.pools[admission.assignment.pool],
@@ -109,13 +125,15 @@ class Controller:
             self._preempt(jobs, preemption, now)
         for waiting in result.waiting.values():
             self._wait(jobs[waiting.job_key], waiting, now)
-        self._write_pools(self._snapshot(self._parse_jobs(now), now)[0])
+        if self.federation is not None:
+            self.federation.after_cycle(self, self.parse_jobs(now), result.waiting, now)
+        self._write_pools(self.snapshot(self.parse_jobs(now), now)[0])
         self._export(jobs, pending, result.waiting)
         metrics.record_cycle(time.perf_counter() - started)
 
     # ---- reading ----------------------------------------------------------------------------
-    def _parse_jobs(self, now: float) -> dict[str, _Job]:
-        out: dict[str, _Job] = {}
+    def parse_jobs(self, now: float) -> dict[str, ParsedJob]:
+        out: dict[str, ParsedJob] = {}
         for key, raw in sorted(self.cache.items("aijobs").items()):
             if raw["metadata"].get("deletionTimestamp"):
                 continue
@@ -125,10 +143,10 @@ class Controller:
                 self._reject(key, raw, err, now)
                 continue
             tenant = self.cache.tenant_of(raw["metadata"]["namespace"], self.settings.default_tenant)
-            out[key] = _Job(key, raw, obj, tenant)
+            out[key] = ParsedJob(key, raw, obj, tenant)
         return out
 
-    def _snapshot(self, jobs: dict[str, _Job], now: float) -> tuple[Snapshot, list[JobRequest]]:
+    def snapshot(self, jobs: dict[str, ParsedJob], now: float) -> tuple[Snapshot, list[JobRequest]]:
         pools = {}
         for raw in self.cache.items("computepools").values():
             spec = codec.pool_spec(raw)
@@ -158,7 +176,7 @@ class Controller:
         return snapshot, pending
 
     @staticmethod
-    def _is_pending(job: _Job, now: float) -> bool:
+    def _is_pending(job: ParsedJob, now: float) -> bool:
         status = job.obj.status
         if job.obj.spec.suspend or (status and status.phase in (*FINISHED, "Suspended")):
             return False
@@ -168,19 +186,19 @@ class Controller:
         return retry_after is None or retry_after <= now
 
     # ---- writing ----------------------------------------------------------------------------
-    def _patch(self, job: _Job, changes: dict[str, Any]) -> None:
+    def patch_status(self, job: ParsedJob, changes: dict[str, Any]) -> None:
         ns, name = job.key.split("/", 1)
         updated = self.api.patch_job_status(ns, name, changes)
         self.cache.apply("aijobs", "MODIFIED", updated)
         job.raw = updated
         job.obj = AIJob.model_validate(updated)
 
-    def _event(self, job: _Job, reason: str, message: str, warning: bool = False) -> None:
+    def record_event(self, job: ParsedJob, reason: str, message: str, warning: bool = False) -> None:
         log.log(logging.WARNING if warning else logging.INFO, "AIJob %s: %s: %s", job.key, reason,
                 message)
         self.api.event(job.raw, "AIJob", warning, reason, message)
 
-    def _conditions(self, job: _Job, type_: str, ok: bool, reason: str, message: str,
+    def _conditions(self, job: ParsedJob, type_: str, ok: bool, reason: str, message: str,
                     now: float) -> list[dict[str, Any]]:
         return set_condition(job.status.get("conditions") or [], type_, ok, reason, message,
                              codec.rfc3339(now))
@@ -198,25 +216,25 @@ class Controller:
         self.cache.apply("aijobs", "MODIFIED", updated)
 
     # ---- lifecycle --------------------------------------------------------------------------
-    def _lifecycle(self, job: _Job, now: float) -> None:
+    def _lifecycle(self, job: ParsedJob, now: float) -> None:
         spec, status, phase = job.obj.spec, job.obj.status, job.phase
         if phase is None:
-            self._patch(job, {"phase": "Queued", "queuedAt": codec.rfc3339(now), "reason": "Queued",
+            self.patch_status(job, {"phase": "Queued", "queuedAt": codec.rfc3339(now), "reason": "Queued",
                               "message": "waiting for the scheduler",
                               "observedGeneration": job.raw["metadata"].get("generation")})
-            self._event(job, "Queued", "accepted into the queue")
+            self.record_event(job, "Queued", "accepted into the queue")
             return
         if phase in FINISHED:
             self._finished(job, now)
             return
         if spec.suspend and phase != "Suspended":
-            self._release(job, "Suspended", "Suspended", "suspended by spec.suspend; holds nothing",
+            self.release(job, "Suspended", "Suspended", "suspended by spec.suspend; holds nothing",
                           now, grace=spec.preemption.grace_period_seconds)
             return
         if phase == "Suspended" and not spec.suspend and (status is None or status.placement is None):
-            self._patch(job, {"phase": "Queued", "reason": "Resumed", "queuedAt": codec.rfc3339(now),
+            self.patch_status(job, {"phase": "Queued", "reason": "Resumed", "queuedAt": codec.rfc3339(now),
                               "message": "resumed; waiting for the scheduler"})
-            self._event(job, "Resumed", "spec.suspend cleared; back in the queue")
+            self.record_event(job, "Resumed", "spec.suspend cleared; back in the queue")
             return
         if status is None or status.placement is None or status.placement.cluster != "local":
             return
@@ -226,11 +244,11 @@ class Controller:
                 if not pod["metadata"].get("deletionTimestamp"):
                     self.api.delete_pod(pod["metadata"]["namespace"], pod["metadata"]["name"])
             if not pods:
-                self._patch(job, {"placement": None, "accelerator": None})
+                self.patch_status(job, {"placement": None, "accelerator": None})
             return
         sick = [n for n in status.placement.nodes if n in self._sick_nodes]
         if sick:
-            self._release(job, "Queued", "NodeUnhealthy",
+            self.release(job, "Queued", "NodeUnhealthy",
                           f"node {sick[0]} {self._sick_nodes[sick[0]]}; released the whole gang to "
                           "run elsewhere (restart count unchanged)", now, warning=True)
             return
@@ -250,7 +268,7 @@ class Controller:
         elif gang.all_running and phase == "Admitted":
             self._running(job, now)
         elif gang.unschedulable and self._age(status.admitted_at, now) > spec.scheduling_timeout_seconds:
-            self._release(job, "Queued", "SchedulingTimeout",
+            self.release(job, "Queued", "SchedulingTimeout",
                           f"workers stayed unschedulable for {spec.scheduling_timeout_seconds}s "
                           f"({gang.unschedulable[0]}); released the whole gang and requeued it", now)
 
@@ -277,11 +295,11 @@ class Controller:
         start = codec.timestamp(since)
         return 0.0 if start is None else now - start
 
-    def _running(self, job: _Job, now: float) -> None:
+    def _running(self, job: ParsedJob, now: float) -> None:
         status = job.obj.status
         assert status is not None and status.placement is not None
         first = status.start_time is None
-        self._patch(job, {
+        self.patch_status(job, {
             "phase": "Running", "reason": "Running",
             "message": f"{status.placement.workers} workers running on {status.accelerator}",
             "startTime": status.start_time or codec.rfc3339(now),
@@ -290,37 +308,37 @@ class Controller:
         if first:
             created = codec.timestamp(job.raw["metadata"].get("creationTimestamp")) or now
             metrics.record_running(job.tenant, status.placement.pool, now - created)
-        self._event(job, "Started", f"all {status.placement.workers} workers Running")
+        self.record_event(job, "Started", f"all {status.placement.workers} workers Running")
 
-    def _succeeded(self, job: _Job, now: float) -> None:
-        self._patch(job, {
+    def _succeeded(self, job: ParsedJob, now: float) -> None:
+        self.patch_status(job, {
             "phase": "Succeeded", "reason": "Succeeded", "message": "every worker succeeded",
             "completionTime": codec.rfc3339(now),
             "conditions": self._conditions(job, "Finished", True, "Succeeded",
                                            "every worker succeeded", now)})
-        self._event(job, "Succeeded", "every worker succeeded")
+        self.record_event(job, "Succeeded", "every worker succeeded")
 
-    def _worker_failed(self, job: _Job, gang: GangState, now: float) -> None:
+    def _worker_failed(self, job: ParsedJob, gang: GangState, now: float) -> None:
         status = job.obj.status
         assert status is not None
         limit = job.obj.spec.restart_policy.max_restarts
         cause = "; ".join(gang.failures[:3])
         if status.restarts >= limit:
             message = f"{cause}; restarted {status.restarts} times (limit {limit})"
-            self._patch(job, {
+            self.patch_status(job, {
                 "phase": "Failed", "reason": "WorkerFailed", "message": message,
                 "completionTime": codec.rfc3339(now),
                 "conditions": self._conditions(job, "Finished", True, "WorkerFailed", message, now)})
-            self._event(job, "Failed", message, warning=True)
+            self.record_event(job, "Failed", message, warning=True)
             self._delete_live_pods(job)
             return
         backoff = job.obj.spec.restart_policy.backoff_seconds * 2 ** status.restarts
         message = (f"{cause}; restarting the whole gang (restart {status.restarts + 1} of {limit}) "
                    f"after {backoff}s")
-        self._release(job, "Queued", "Restarting", message, now, restarts=status.restarts + 1,
+        self.release(job, "Queued", "Restarting", message, now, restarts=status.restarts + 1,
                       retry_after=now + backoff, warning=True)
 
-    def _release(self, job: _Job, phase: str, reason: str, message: str, now: float,
+    def release(self, job: ParsedJob, phase: str, reason: str, message: str, now: float,
                  restarts: int | None = None, retry_after: float | None = None, grace: int = 0,
                  warning: bool = False) -> None:
         """Stop the gang and give its accelerators back once its pods are gone (whole gangs only)."""
@@ -331,24 +349,24 @@ class Controller:
             changes["restarts"] = restarts
         if retry_after is not None:
             changes["retryAfter"] = codec.rfc3339(retry_after)
-        self._patch(job, changes)
-        self._event(job, reason, message, warning=warning)
+        self.patch_status(job, changes)
+        self.record_event(job, reason, message, warning=warning)
         for pod in self.cache.pods_of(job.key):
             self.api.delete_pod(pod["metadata"]["namespace"], pod["metadata"]["name"], grace)
 
-    def _delete_live_pods(self, job: _Job) -> None:
+    def _delete_live_pods(self, job: ParsedJob) -> None:
         for pod in self.cache.pods_of(job.key):
             if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
                 self.api.delete_pod(pod["metadata"]["namespace"], pod["metadata"]["name"], 0)
 
-    def _finished(self, job: _Job, now: float) -> None:
+    def _finished(self, job: ParsedJob, now: float) -> None:
         if job.phase == "Failed":
             self._delete_live_pods(job)
         ttl = job.obj.spec.ttl_seconds_after_finished
         done = codec.timestamp(job.obj.status.completion_time if job.obj.status else None)
         if ttl is not None and done is not None and now - done >= ttl:
             ns, name = job.key.split("/", 1)
-            self._event(job, "Expired", f"deleted {ttl}s after it finished (ttlSecondsAfterFinished)")
+            self.record_event(job, "Expired", f"deleted {ttl}s after it finished (ttlSecondsAfterFinished)")
             self.api.delete_job(ns, name)
 
     # ---- admission --------------------------------------------------------------------------
@@ -357,13 +375,13 @@ class Controller:
         return next(c for c in job.spec.accelerators
                     if c.vendor == pool.vendor and (c.model is None or c.model.lower() == pool.model.lower()))
 
-    def _admit(self, job: _Job, admission: Admission, pool: PoolSpec, now: float) -> None:
+    def _admit(self, job: ParsedJob, admission: Admission, pool: PoolSpec, now: float) -> None:
         status = job.obj.status
         attempt = (status.attempt if status else 0) + 1
         nodes = list(admission.assignment.nodes)
         message = (f"admitted to pool {pool.name} ({pool.vendor} {pool.model}) on "
                    f"{len(set(nodes))} node(s): {admission.reason}").rstrip(": ")
-        self._patch(job, {
+        self.patch_status(job, {
             "phase": "Admitted", "reason": "Admitted", "message": message, "attempt": attempt,
             "placement": {"cluster": "local", "pool": pool.name, "vendor": pool.vendor,
                           "model": pool.model, "resource": pool.resource, "nodes": nodes,
@@ -373,10 +391,10 @@ class Controller:
             "conditions": self._conditions(job, "Admitted", True, "Admitted", message, now)})
         queued = codec.timestamp(status.queued_at if status else None) or now
         metrics.record_admission(job.tenant, pool.name, now - queued)
-        self._event(job, "Admitted", message)
+        self.record_event(job, "Admitted", message)
         self._create_workers(job, list(range(len(nodes))))
 
-    def _create_workers(self, job: _Job, ranks: list[int]) -> None:
+    def _create_workers(self, job: ParsedJob, ranks: list[int]) -> None:
         status = job.obj.status
         assert status is not None and status.placement is not None
         placement = status.placement
@@ -391,22 +409,22 @@ class Controller:
                 job.obj, choice, profile, placement.resource, placement.pool, placement.nodes[rank],
                 rank, len(placement.nodes), status.attempt, pool_tolerations))
 
-    def _preempt(self, jobs: dict[str, _Job], preemption: Preemption, now: float) -> None:
+    def _preempt(self, jobs: dict[str, ParsedJob], preemption: Preemption, now: float) -> None:
         victim = jobs.get(preemption.victim_key)
         if victim is None:
             return
         pool = victim.obj.status.placement.pool if victim.obj.status and victim.obj.status.placement else ""
         metrics.record_preemption(victim.tenant, pool, preemption.reason)
-        self._release(victim, "Queued", "Preempted",
+        self.release(victim, "Queued", "Preempted",
                       f"evicted by {preemption.preemptor_key} ({preemption.reason}): "
                       f"{preemption.message}; requeued", now,
                       grace=victim.obj.spec.preemption.grace_period_seconds, warning=True)
         preemptor = jobs.get(preemption.preemptor_key)
         if preemptor is not None:
-            self._event(preemptor, "Preempting", f"evicting {preemption.victim_key} "
+            self.record_event(preemptor, "Preempting", f"evicting {preemption.victim_key} "
                                                  f"({preemption.reason})")
 
-    def _wait(self, job: _Job, waiting: Waiting, now: float) -> None:
+    def _wait(self, job: ParsedJob, waiting: Waiting, now: float) -> None:
         status = job.status
         reason, message = waiting.reason.value, waiting.message
         same = (status.get("phase") == "Queued" and status.get("reason") == reason
@@ -416,7 +434,7 @@ class Controller:
         if same and (not moved or fresh):
             return
         self._position_written[job.key] = now
-        self._patch(job, {"phase": "Queued", "reason": reason, "message": message,
+        self.patch_status(job, {"phase": "Queued", "reason": reason, "message": message,
                           "queuePosition": waiting.position,
                           "conditions": self._conditions(job, "Admitted", False, reason, message,
                                                          now)})
@@ -449,7 +467,7 @@ class Controller:
             self.cache.apply("computepools", "MODIFIED", updated)
             self._pool_status_written[name] = status
 
-    def _export(self, jobs: dict[str, _Job], pending: list[JobRequest],
+    def _export(self, jobs: dict[str, ParsedJob], pending: list[JobRequest],
                 waiting: dict[str, Waiting] | Any) -> None:
         by_phase: dict[str, int] = {}
         for job in jobs.values():

@@ -105,7 +105,8 @@ def test_chart_objects_are_created_and_the_agent_lands_on_accelerator_nodes(
         cluster: Any, applied: list[dict[str, Any]], namespace: str, release: str) -> None:
     for crd in CRD_NAMES:
         cluster.kubectl("get", "crd", crd)
-    deploy = yaml.safe_load(cluster.kubectl("get", "deployment", f"{release}-estuary-operator", "-n", namespace,
+    deploy = yaml.safe_load(cluster.kubectl("get", "deployment", f"{release}-estuary-operator",
+                                            "-n", namespace,
                                             "-o", "yaml").stdout)
     assert deploy["spec"]["replicas"] == 2
     nodes = yaml.safe_load(cluster.kubectl("get", "nodes", "-o", "yaml").stdout)["items"]
@@ -116,7 +117,8 @@ def test_chart_objects_are_created_and_the_agent_lands_on_accelerator_nodes(
 
     def agent_nodes() -> set[str]:
         pods = yaml.safe_load(cluster.kubectl(
-            "get", "pods", "-n", namespace, "-l", "app.kubernetes.io/component=agent", "-o", "yaml").stdout)["items"]
+            "get", "pods", "-n", namespace, "-l", "app.kubernetes.io/component=agent", "-o", "yaml",
+        ).stdout)["items"]
         return {p["spec"].get("nodeName") for p in pods}
 
     wait_for(lambda: agent_nodes() == accelerator_nodes, 60, "one agent pod on each accelerator node")
@@ -169,7 +171,8 @@ def test_agent_service_account_may_only_read_and_patch_nodes(
         cluster: Any, applied: list[dict[str, Any]], namespace: str, release: str) -> None:
     sa = f"{namespace}:{release}-estuary-agent"
     assert can_i(cluster, sa, "get", "nodes") and can_i(cluster, sa, "patch", "nodes")
-    for refused in [("delete", "nodes"), ("list", "secrets", "-n", namespace), ("create", "pods", "-n", namespace),
+    for refused in [("delete", "nodes"), ("list", "secrets", "-n", namespace),
+                    ("create", "pods", "-n", namespace),
                     ("patch", "aijobs.estuary.dev", "--subresource=status", "-n", "physics"), ("*", "*")]:
         assert not can_i(cluster, sa, *refused), refused
 
@@ -206,5 +209,6 @@ def test_kind_quickstart_manifests_are_accepted_by_the_api_server(cluster: Any, 
     kind_dir = REPO_ROOT / "deploy" / "kind"
     pools = cluster.kubectl("apply", "--dry-run=server", "-f", str(kind_dir / "pools.yaml")).stdout
     assert pools.count("(server dry run)") == 2
-    jobs = cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", str(kind_dir / "jobs.yaml")).stdout
+    jobs = cluster.kubectl("apply", "--dry-run=server", "-n", namespace,
+                           "-f", str(kind_dir / "jobs.yaml")).stdout
     assert jobs.count("created (server dry run)") == 3

@@ -139,7 +139,8 @@ def test_computepool_not_ready_is_degraded_with_the_condition() -> None:
         message="no vendor profile 'biren': add it to ESTUARY_VENDOR_PROFILES")]))
     assert health("ComputePool", status) == (
         "Degraded", "UnknownVendor: no vendor profile 'biren': add it to ESTUARY_VENDOR_PROFILES")
-    ready = wire(ComputePoolStatus(nodes=2, conditions=[Condition(type="Ready", status="True", reason="Ready")]))
+    ready = wire(ComputePoolStatus(nodes=2, conditions=[
+        Condition(type="Ready", status="True", reason="Ready")]))
     assert health("ComputePool", ready)[0] == "Healthy"
 
 
@@ -172,7 +173,8 @@ def test_unreachable_federationlink_is_degraded_with_the_condition_message() -> 
 def test_argocd_cm_registers_one_script_per_custom_resource_kind() -> None:
     cm = yaml.safe_load((REPO_ROOT / "deploy" / "argocd" / "argocd-cm.yaml").read_text())
     assert (cm["kind"], cm["metadata"]["name"]) == ("ConfigMap", "argocd-cm")
-    kinds = {yaml.safe_load(p.read_text())["spec"]["names"]["kind"] for p in (REPO_ROOT / "crds").glob("*.yaml")}
+    kinds = {yaml.safe_load(p.read_text())["spec"]["names"]["kind"]
+             for p in (REPO_ROOT / "crds").glob("*.yaml")}
     assert set(cm["data"]) == {f"resource.customizations.health.estuary.dev_{k}" for k in kinds}
     for kind in kinds:
         key = f"resource.customizations.health.estuary.dev_{kind}"

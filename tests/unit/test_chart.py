@@ -25,7 +25,6 @@ sys.path.insert(0, str(REPO_ROOT / "hack"))
 
 import chart_docs  # noqa: E402
 from devcluster import binaries  # noqa: E402
-
 from estuary.agent import cli as agent_cli  # noqa: E402
 from estuary.cli import _commands  # noqa: E402
 from estuary.vendors import loader  # noqa: E402
@@ -70,7 +69,8 @@ def render(helm: Path, tmp_path: Path, values: dict[str, Any] | None = None,
 
 def one(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
     found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
-    assert len(found) == 1, f"expected one {kind} {name}, found {[d['metadata']['name'] for d in docs if d['kind'] == kind]}"
+    names = [d["metadata"]["name"] for d in docs if d["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind} {name}, found {names}"
     return found[0]
 
 
@@ -121,7 +121,8 @@ def test_chart_crds_are_byte_identical_to_crds_dir() -> None:
     theirs = {p.name: p.read_bytes() for p in (REPO_ROOT / "crds").glob("*.yaml")}
     assert ours.keys() == theirs.keys(), "run python hack/chart_docs.py"
     for name in theirs:
-        assert ours[name] == theirs[name], f"charts/estuary/crds/{name} differs from crds/: run python hack/chart_docs.py"
+        assert ours[name] == theirs[name], (
+            f"charts/estuary/crds/{name} differs from crds/: run python hack/chart_docs.py")
 
 
 def test_configuration_reference_and_argocd_cm_are_current() -> None:
@@ -138,7 +139,7 @@ def test_configuration_reference_documents_every_value() -> None:
 
 def test_an_undocumented_value_is_refused() -> None:
     text = "# -- Documented.\nfoo: 1\nbar:\n  baz: 2\n"
-    with pytest.raises(chart_docs.DocError, match="bar.baz has no"):
+    with pytest.raises(chart_docs.DocError, match=r"bar\.baz has no"):
         chart_docs.rows(text)
 
 
@@ -155,7 +156,8 @@ def test_helm_template_is_deterministic(helm: Path, tmp_path: Path) -> None:
               "computePools": [{"name": "h800", "spec": {"vendor": "nvidia", "model": "H800",
                                                          "nodeSelector": {"estuary.dev/model": "H800"}}}],
               "serviceMonitor": {"enabled": True}}
-    args = ["template", RELEASE, str(CHART), "-n", NAMESPACE, "--include-crds", "-f", values_file(tmp_path, values)]
+    args = ["template", RELEASE, str(CHART), "-n", NAMESPACE, "--include-crds",
+            "-f", values_file(tmp_path, values)]
     assert run_helm(helm, *args).stdout == run_helm(helm, *args).stdout
     # Nothing that varies between renders (or with the cluster's state) is used at all.
     sources = "".join(p.read_text() for p in sorted((CHART / "templates").glob("*")))
@@ -250,7 +252,8 @@ def test_extra_vendor_profiles_are_mounted_and_named_in_the_env(helm: Path, tmp_
     assert [p.key for p in loader.parse(cm["data"]["zz-campus.yaml"], "zz-campus.yaml")] == ["biren"]
     # Changing a profile rolls the operator pods.
     files["zz-campus.yaml"] = campus.replace("Biren", "Biren BR100")
-    again = one(render(helm, tmp_path, {"vendorProfiles": {"files": files}}), "Deployment", "estuary-operator")
+    again = one(render(helm, tmp_path, {"vendorProfiles": {"files": files}}),
+                "Deployment", "estuary-operator")
     checksum = "checksum/vendor-profiles"
     assert (again["spec"]["template"]["metadata"]["annotations"][checksum]
             != deploy["spec"]["template"]["metadata"]["annotations"][checksum])
@@ -276,9 +279,11 @@ def test_agent_command_line_is_what_estuary_agent_accepts(default_docs: list[dic
     assert service["spec"]["selector"].items() <= ds["spec"]["template"]["metadata"]["labels"].items()
 
 
-def test_agent_runs_on_accelerator_nodes_and_tolerates_their_taints(default_docs: list[dict[str, Any]]) -> None:
+def test_agent_runs_on_accelerator_nodes_and_tolerates_their_taints(
+        default_docs: list[dict[str, Any]]) -> None:
     spec = one(default_docs, "DaemonSet", "estuary-agent")["spec"]["template"]["spec"]
-    terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    required = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    terms = required["nodeSelectorTerms"]
     assert {(e["key"], tuple(e["values"])) for t in terms for e in t["matchExpressions"]} == {
         ("nvidia.com/gpu.present", ("true",)), ("accelerator", ("huawei-Ascend910",))}
     assert spec["tolerations"] == [{"operator": "Exists"}]
@@ -309,7 +314,8 @@ def test_agent_disabled_leaves_no_agent_objects(helm: Path, tmp_path: Path) -> N
 # -- security --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "name"), [("Deployment", "estuary-operator"), ("DaemonSet", "estuary-agent")])
+@pytest.mark.parametrize(("kind", "name"), [("Deployment", "estuary-operator"),
+                                            ("DaemonSet", "estuary-agent")])
 def test_pods_are_hardened(default_docs: list[dict[str, Any]], kind: str, name: str) -> None:
     workload = one(default_docs, kind, name)
     pod = workload["spec"]["template"]["spec"]
@@ -337,7 +343,8 @@ def test_image_user_matches_the_chart_and_dockerfile_builds_the_entrypoint() -> 
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"]["estuary"] == "estuary.cli:main"
     # Everything `pip install .` reads is in the build context.
-    allowed = [line for line in (REPO_ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")]
+    ignore = (REPO_ROOT / ".dockerignore").read_text().splitlines()
+    allowed = [line for line in ignore if line.startswith("!")]
     assert {"!pyproject.toml", f"!{project['readme']}", "!operator/"} <= set(allowed)
 
 
@@ -361,7 +368,8 @@ OPERATOR_NAMESPACE_GRANTS = (
 )
 
 
-def test_operator_cluster_role_grants_exactly_what_the_operator_uses(default_docs: list[dict[str, Any]]) -> None:
+def test_operator_cluster_role_grants_exactly_what_the_operator_uses(
+        default_docs: list[dict[str, Any]]) -> None:
     role = one(default_docs, "ClusterRole", "estuary-operator")
     assert triples(role["rules"]) == OPERATOR_CLUSTER_GRANTS
     # Never spec writes to the custom resources, never secrets cluster-wide, never RBAC.
@@ -371,13 +379,15 @@ def test_operator_cluster_role_grants_exactly_what_the_operator_uses(default_doc
     assert not {t for t in granted if t[1] == "secrets" or t[0] == "rbac.authorization.k8s.io"}
 
 
-def test_secrets_and_lease_are_granted_in_the_release_namespace_only(default_docs: list[dict[str, Any]]) -> None:
+def test_secrets_and_lease_are_granted_in_the_release_namespace_only(
+        default_docs: list[dict[str, Any]]) -> None:
     role = one(default_docs, "Role", "estuary-operator")
     assert role["metadata"]["namespace"] == NAMESPACE
     assert triples(role["rules"]) == OPERATOR_NAMESPACE_GRANTS
     binding = one(default_docs, "RoleBinding", "estuary-operator")
     assert binding["metadata"]["namespace"] == NAMESPACE
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "estuary-operator"}
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": "estuary-operator"}
 
 
 def test_agent_may_only_read_and_patch_nodes(default_docs: list[dict[str, Any]]) -> None:
@@ -386,7 +396,8 @@ def test_agent_may_only_read_and_patch_nodes(default_docs: list[dict[str, Any]])
 
 
 @pytest.mark.parametrize(("workload", "binding_kinds"), [
-    (("Deployment", "estuary-operator"), [("ClusterRoleBinding", "estuary-operator"), ("RoleBinding", "estuary-operator")]),
+    (("Deployment", "estuary-operator"),
+     [("ClusterRoleBinding", "estuary-operator"), ("RoleBinding", "estuary-operator")]),
     (("DaemonSet", "estuary-agent"), [("ClusterRoleBinding", "estuary-agent")]),
 ])
 def test_bindings_name_the_service_account_the_pods_run_as(default_docs: list[dict[str, Any]],
@@ -439,7 +450,8 @@ def test_dashboard_configmap_carries_the_chart_dashboard(default_docs: list[dict
     assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
     shipped = json.loads((CHART / "dashboards" / "estuary.json").read_text())
     assert json.loads(cm["data"]["estuary.json"]) == shipped
-    docs = render(helm, tmp_path, {"dashboard": {"namespace": "monitoring", "annotations": {"grafana_folder": "Estuary"}}})
+    docs = render(helm, tmp_path, {"dashboard": {"namespace": "monitoring",
+                                                 "annotations": {"grafana_folder": "Estuary"}}})
     moved = one(docs, "ConfigMap", "estuary-dashboard")
     assert moved["metadata"]["namespace"] == "monitoring"
     assert moved["metadata"]["annotations"]["grafana_folder"] == "Estuary"
@@ -453,7 +465,8 @@ WAVE = "argocd.argoproj.io/sync-wave"
 
 
 def test_sync_waves_order_crds_then_operator_then_custom_resources(helm: Path, tmp_path: Path) -> None:
-    pools = [{"name": "h800", "spec": {"vendor": "nvidia", "model": "H800", "nodeSelector": {"estuary.dev/model": "H800"}}}]
+    pools = [{"name": "h800", "spec": {"vendor": "nvidia", "model": "H800",
+                                       "nodeSelector": {"estuary.dev/model": "H800"}}}]
     docs = render(helm, tmp_path, {"computePools": pools}, "--include-crds")
 
     def wave(doc: dict[str, Any]) -> int:

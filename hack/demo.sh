@@ -27,7 +27,7 @@ fi
 bash hack/venv.sh
 mkdir -p "$OUT"
 $PY hack/cluster.py up --topology "$TOPOLOGY"
-KUBECTL="$($PY hack/cluster.py tools | awk '/^kubectl:/ {print $2}')"
+KUBECTL="$($PY hack/cluster.py tools | awk '$1 == "kubectl" {print $2}')"
 stop_operators
 for cluster in hk gz; do
   kc="$OUT/kubeconfig-$cluster"

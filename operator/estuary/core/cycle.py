@@ -179,7 +179,7 @@ class _Cycle:
         pool = plan.candidate.pool.name
         # Hold the room the job will use, so later jobs of this cycle do not take it (Kueue does
         # the same); victims and awaited jobs cannot be chosen or counted on again this cycle.
-        self.ws.assume(job, pool, plan.placement.nodes)
+        self.ws.assume(job, pool, plan.placement.nodes, hold=True)
         self.claimed.update(r.job.key for r in plan.waiting_on)
         self.claimed.update(r.job.key for r, _ in plan.victims)
         size = messages.plural(len(plan.placement.nodes), "worker")

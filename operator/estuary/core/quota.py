@@ -77,6 +77,7 @@ class QuotaBook:
         self._healthy = dict(healthy)
         self._usage: dict[str, dict[str, int]] = {name: {} for name in pools}
         self._borrowable: dict[str, dict[str, int]] = {}  # cache, dropped per pool on every change
+        self._held: dict[tuple[str, str], int] = {}  # held for preempting jobs: counted, not running
         for job in running:
             self.add(job.assignment.pool, job.job.tenant, job_accelerators(job))
 
@@ -116,8 +117,18 @@ class QuotaBook:
             return 0
         return max(0, self.used(pool, tenant) - self.entry(pool, tenant).nominal)
 
+    def hold(self, pool: str, tenant: str, amount: int) -> None:
+        """Count `amount` for a job that waits for its victims: it binds limits like usage, but
+        does not make the tenant a borrower that others may reclaim from before it runs."""
+        self.add(pool, tenant, amount)
+        self._held[pool, tenant] = self._held.get((pool, tenant), 0) + amount
+
     def borrowing(self, pool: str, tenant: str) -> bool:
-        return self.borrowed(pool, tenant) > 0
+        """Whether the tenant's running and admitted jobs use more than its nominal (holds excluded)."""
+        if not self.enforced(pool):
+            return False
+        running = self.used(pool, tenant) - self._held.get((pool, tenant), 0)
+        return running > self.entry(pool, tenant).nominal
 
     def unassigned(self, pool: str, also: str | None = None) -> int:
         nominal = sum(self.entry(pool, t).nominal for t in self.tenants(pool, also))

@@ -117,7 +117,12 @@ class Workspace:
         finally:
             self.restore(jobs)
 
-    def assume(self, job: JobRequest, pool: str, nodes: tuple[str, ...]) -> None:
-        """The job now holds one worker on each listed node and its accelerators in the quota."""
+    def assume(self, job: JobRequest, pool: str, nodes: tuple[str, ...], hold: bool = False) -> None:
+        """The job now holds one worker on each listed node and its accelerators in the quota.
+        `hold`: it waits for victims to leave first (see `QuotaBook.hold`)."""
         self.pools[pool].take(nodes, job.per_worker)
-        self.quota.add(pool, job.tenant, job.per_worker.accelerators * len(nodes))
+        amount = job.per_worker.accelerators * len(nodes)
+        if hold:
+            self.quota.hold(pool, job.tenant, amount)
+        else:
+            self.quota.add(pool, job.tenant, amount)

@@ -6,6 +6,7 @@ residency is never violated; no gang is partial; quota limits hold; victims foll
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Mapping
 
@@ -196,7 +197,8 @@ def _free(snap: Snapshot, node: str, resource: str) -> list[int]:
     return free
 
 
-SETTINGS = settings(max_examples=150, deadline=None)
+# ESTUARY_PROPERTY_EXAMPLES=5000 for a deeper search than the default quick run
+SETTINGS = settings(max_examples=int(os.environ.get("ESTUARY_PROPERTY_EXAMPLES", "150")), deadline=None)
 
 
 @SETTINGS
@@ -305,6 +307,10 @@ def test_victims_follow_the_preemption_rules(case: tuple[Snapshot, list[JobReque
                 r.job.per_worker.accelerators * r.assignment.workers
                 for r in snap.running.values()
                 if r.job.tenant == victim.job.tenant and r.assignment.pool == pool.name
+            ) + sum(  # this cycle's admissions count; preempting jobs' future places do not
+                jobs[a.job_key].per_worker.accelerators * a.assignment.workers
+                for a in result.admissions
+                if jobs[a.job_key].tenant == victim.job.tenant and a.assignment.pool == pool.name
             )
             assert held > nominal  # the victim's tenant was borrowing
     for preemptor in {p.preemptor_key for p in result.preemptions}:

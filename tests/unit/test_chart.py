@@ -486,7 +486,7 @@ def test_install_notes_say_who_leads_and_how_to_upgrade_crds(helm: Path) -> None
     out = run_helm(helm, "install", RELEASE, str(CHART), "-n", NAMESPACE, "--dry-run=client").stdout
     notes = out[out.index("NOTES:"):]
     assert "get lease estuary-operator" in notes
-    assert "kubectl apply --server-side -f crds/" in notes
+    assert "kubectl apply --server-side --force-conflicts -f crds/" in notes
 
 
 def test_example_argocd_application_points_at_the_chart_with_valid_values(helm: Path, tmp_path: Path) -> None:
@@ -499,3 +499,22 @@ def test_example_argocd_application_points_at_the_chart_with_valid_values(helm: 
     assert "resources-finalizer.argocd.argoproj.io" not in app["metadata"].get("finalizers", [])
     docs = render(helm, tmp_path, source["helm"]["valuesObject"])
     assert {d["metadata"]["name"] for d in docs if d["kind"] == "ComputePool"} == {"h800", "ascend910b"}
+
+
+@pytest.mark.parametrize("values", sorted((CHART / "ci").glob("*-values.yaml")), ids=lambda p: p.name)
+def test_ci_values_files_lint_and_render(helm: Path, values: Path) -> None:
+    """The example values files under ci/ (chart-testing's convention) stay valid."""
+    proc = run_helm(helm, "lint", "--strict", str(CHART), "-f", str(values))
+    assert "[ERROR]" not in proc.stdout and "[WARNING]" not in proc.stdout, proc.stdout
+    run_helm(helm, "template", RELEASE, str(CHART), "-n", NAMESPACE, "-f", str(values))
+
+
+def test_ascend_agent_values_give_npu_smi_what_it_needs(helm: Path, tmp_path: Path) -> None:
+    values = yaml.safe_load((CHART / "ci" / "ascend-agent-values.yaml").read_text())
+    ds = one(render(helm, tmp_path, values), "DaemonSet", "estuary-agent")
+    c = container(ds)
+    assert c["securityContext"]["privileged"] is True
+    assert ds["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 0
+    mounts = {m["mountPath"] for m in c["volumeMounts"]}
+    assert {"/usr/local/Ascend/driver", "/usr/local/sbin/npu-smi", "/dev"} <= mounts
+    assert env_of(c)["NVIDIA_VISIBLE_DEVICES"] == "all"  # NVIDIA nodes of a mixed cluster still see NVML

@@ -1,12 +1,12 @@
-"""A cycle over 10,000 pending jobs and 1,000 nodes stays fast (the simulator replays such traces).
+"""A cycle over 10,000 pending jobs and 1,000 nodes gives a decision for every job.
 
-The bound is loose on purpose (shared CI machines); it catches a quadratic slip, not a few percent.
+Its speed is measured by bench/core_cycle.py (medians and ratios), not asserted here: tests never
+assert wall-clock times on shared machines.
 """
 
 from __future__ import annotations
 
 import random
-import time
 
 from estuary.core import Policy, run_cycle
 from estuary.model import AcceptedType, JobRequest, RunningJob
@@ -38,7 +38,7 @@ def _jobs(rnd: random.Random, count: int) -> list[JobRequest]:
     return jobs
 
 
-def test_ten_thousand_jobs_on_a_thousand_nodes_take_well_under_a_few_seconds() -> None:
+def test_ten_thousand_jobs_on_a_thousand_nodes_each_get_a_decision() -> None:
     rnd = random.Random(7)
     pools = [
         make_pool(
@@ -53,18 +53,14 @@ def test_ten_thousand_jobs_on_a_thousand_nodes_take_well_under_a_few_seconds() -
     ]
     empty = snapshot(pools, nodes)
     jobs = _jobs(rnd, 10_000)
-    started = time.perf_counter()
     first = run_cycle(empty, jobs, 1000.0, Policy())
-    first_s = time.perf_counter() - started
     by_key = {j.key: j for j in jobs}
     running: list[RunningJob] = [
         run(by_key[a.job_key], a.assignment.pool, a.assignment.nodes) for a in first.admissions
     ]
     full = snapshot(pools, nodes, running)
     rest = [j for j in jobs if j.key not in {r.job.key for r in running}]
-    started = time.perf_counter()
     second = run_cycle(full, rest, 2000.0, Policy())
-    second_s = time.perf_counter() - started
     assert len(first.admissions) > 500
     assert len(second.waiting) + len(second.admissions) == len(rest)
-    assert first_s < 10.0 and second_s < 10.0, (first_s, second_s)
+    assert len(first.waiting) + len(first.admissions) == len(jobs)

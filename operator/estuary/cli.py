@@ -7,6 +7,7 @@ import sys
 
 def _operator(argv: list[str]) -> int:
     import argparse
+    import logging
 
     import kopf
 
@@ -14,6 +15,8 @@ def _operator(argv: list[str]) -> int:
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     kopf.configure(verbose=args.verbose)
+    if not args.verbose:  # one line per watch event is noise at scale; Estuary logs its decisions
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     import estuary.handlers  # noqa: F401  (registers the handlers)
 
     kopf.run(standalone=True, clusterwide=True)

@@ -113,6 +113,10 @@ class OperatorMetrics:
         self.reconcile_errors = Counter(
             "estuary_reconcile_errors", "Handler errors, by resource kind.", ["kind"], registry=r
         )
+        self.api_requests = Counter(
+            "estuary_api_requests", "Writes the operator sent to the API server, by verb and resource.",
+            ["verb", "resource"], registry=r,
+        )
         self.jobs = Gauge("estuary_jobs", "AIJobs by phase.", ["phase"], registry=r)
         self.cycle = Histogram(
             "estuary_scheduling_cycle_seconds",
@@ -194,6 +198,11 @@ def record_burst(tenant: str, link: str) -> None:
 def record_reconcile_error(kind: str) -> None:
     """A handler for `kind` (AIJob, ComputePool, FederationLink, Node, ...) failed."""
     METRICS.record_reconcile_error(kind)
+
+
+def record_api_request(verb: str, resource: str) -> None:
+    """The operator sent one request (create, delete, patch) for `resource` to the API server."""
+    METRICS.api_requests.labels(verb=verb, resource=resource).inc()
 
 
 def record_cycle(seconds: float) -> None:

@@ -135,6 +135,24 @@ class Placement(StatusModel):
     link: str | None = Field(None, description="FederationLink, when the job runs at a partner.")
 
 
+class RemoteCopy(StatusModel):
+    """Origin side: where the copy of a burst job lives (see docs/federation.md)."""
+
+    link: str = Field(description="FederationLink the job was sent through.")
+    namespace: str = Field(description="Namespace of the copy in the partner cluster.")
+    name: str = Field(description="Name of the copy in the partner cluster.")
+    uid: str | None = Field(None, description="UID of the copy, once the partner created it.")
+    lease_seconds: int = Field(120, description="Lease the copy was created with.")
+
+
+class LeaseObservation(StatusModel):
+    """Partner side: the last lease renewal of a copy this cluster observed, on its own clock."""
+
+    token: str | None = Field(None, description="Renewal token (annotation estuary.dev/lease-renew).")
+    observed_at: str | None = Field(None, description="When this cluster credits that renewal "
+                                                      "(RFC 3339, this cluster's clock).")
+
+
 class AIJobStatus(StatusModel):
     phase: Phase | None = Field(None, description="Queued, Admitted, Running, Succeeded, Failed "
                                                   "or Suspended.")
@@ -154,6 +172,10 @@ class AIJobStatus(StatusModel):
     start_time: str | None = Field(None, description="When all workers were first Running.")
     completion_time: str | None = Field(None, description="When the job Succeeded or Failed.")
     observed_generation: int | None = Field(None, description="Spec generation last acted on.")
+    remote: RemoteCopy | None = Field(None, description="Origin side: the copy of this job at a "
+                                                        "partner cluster, while it runs there.")
+    lease: LeaseObservation | None = Field(None, description="Partner side (a copy sent by another "
+                                           "cluster): the origin's last lease renewal seen here.")
 
 
 class AIJob(ApiModel):

@@ -135,7 +135,9 @@ def crd(kind: KindInfo) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{kind.plural}.{GROUP}"},
+        # Argo CD applies CRDs before the custom resources that need them.
+        "metadata": {"name": f"{kind.plural}.{GROUP}",
+                     "annotations": {"argocd.argoproj.io/sync-wave": "-1"}},
         "spec": {
             "group": GROUP,
             "scope": "Namespaced" if kind.namespaced else "Cluster",

@@ -75,6 +75,8 @@ class PartnerCapacity(StatusModel):
     model: str = Field(description="Model.")
     capacity: int = Field(0, description="Accelerators in the partner's pools.")
     free: int = Field(0, description="Accelerators free there.")
+    relative_throughput: float | None = Field(None, description="Relative throughput of the "
+                                              "partner's pools of this type.")
 
 
 class TenantSpend(StatusModel):
@@ -89,6 +91,8 @@ class FederationLinkStatus(StatusModel):
     capacity: list[PartnerCapacity] = Field(default_factory=list, description="Partner capacity.")
     jobs: list[str] = Field(default_factory=list, description="Local jobs placed there (ns/name).")
     spend: list[TenantSpend] = Field(default_factory=list, description="Spend by tenant.")
+    charged: list[str] = Field(default_factory=list, description="Job attempts already counted in "
+                               "spend (ns/name/uid/attempt, most recent last), so none counts twice.")
     conditions: list[Condition] = Field(default_factory=list, description="Conditions.")
 
 

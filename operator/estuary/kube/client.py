@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from estuary import metrics
 from estuary.api.base import GROUP, VERSION
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class RealKubeApi:
 
     def create(self, manifest: dict[str, Any]) -> None:
         namespace = manifest["metadata"]["namespace"]
+        metrics.record_api_request("create", manifest["kind"].lower() + "s")
         try:
             if manifest["kind"] == "Pod":
                 self.core.create_namespaced_pod(namespace, manifest)
@@ -65,22 +67,26 @@ class RealKubeApi:
             _ignore(err, 409)
 
     def delete_pod(self, namespace: str, name: str, grace_seconds: int | None = None) -> None:
+        metrics.record_api_request("delete", "pods")
         try:
             self.core.delete_namespaced_pod(name, namespace, grace_period_seconds=grace_seconds)
         except ApiException as err:
             _ignore(err, 404)
 
     def patch_job_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        metrics.record_api_request("patch", "aijobs/status")
         out: dict[str, Any] = self.custom.patch_namespaced_custom_object_status(
             GROUP, VERSION, namespace, "aijobs", name, {"status": status}, _content_type=MERGE_PATCH)
         return out
 
     def patch_pool_status(self, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        metrics.record_api_request("patch", "computepools/status")
         out: dict[str, Any] = self.custom.patch_cluster_custom_object_status(
             GROUP, VERSION, "computepools", name, {"status": status}, _content_type=MERGE_PATCH)
         return out
 
     def delete_job(self, namespace: str, name: str) -> None:
+        metrics.record_api_request("delete", "aijobs")
         try:
             self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "aijobs", name)
         except ApiException as err:
@@ -99,6 +105,7 @@ class RealKubeApi:
             "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
             "firstTimestamp": now, "lastTimestamp": now, "count": 1,
         }
+        metrics.record_api_request("create", "events")
         try:
             self.core.create_namespaced_event(namespace, body)
         except ApiException as err:  # events are best effort; never fail a decision over one

@@ -1,0 +1,226 @@
+"""Whether a queued job bursts to a partner cluster, and to which: plain data in, a decision out.
+
+No Kubernetes, no clock: the caller says how long the job has waited and what each link offers.
+
+Rules, per link, in this order (the first that fails is the link's verdict):
+  1. residency, a hard rule: a job whose data must stay in a jurisdiction goes only to a link of
+     that jurisdiction that lists it in allowedResidency; a job of residency "any" only to a link
+     that lists "any";
+  2. the job's tenant is in the link's allowedTenants;
+  3. the tenant has a budget at the link and has not spent it;
+  4. the partner offers an accepted accelerator type large enough for the job;
+  5. the trigger: queued at least the job's (else the link's) afterSeconds, or no local pool can
+     ever fit the job and the link bursts such jobs (whenNeverFits);
+  6. the link is ready (last heartbeat succeeded) and did not just refuse this job;
+  7. the link's limits (jobs, accelerators at the partner) leave room.
+Among the links that pass, the earliest expected start wins (free capacity of an accepted type
+at least the job's need: it can start now), then the fastest such type, then the lowest price,
+then the name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from estuary.federation.spend import cost_of
+from estuary.model import AcceptedType
+
+
+class Why(StrEnum):
+    BURST = "Burst"
+    DISABLED = "BurstDisabled"
+    NO_LINKS = "NoFederationLinks"
+    NOT_YET = "NotYet"
+    RESIDENCY = "ResidencyForbids"
+    TENANT = "TenantNotAllowed"
+    NO_BUDGET = "NoBudget"
+    BUDGET = "BudgetExhausted"
+    NO_TYPE = "NoAcceptedType"
+    NOT_READY = "LinkNotReady"
+    REFUSED = "RefusedRecently"
+    FULL = "LinkFull"
+    NONE_ELIGIBLE = "NoEligibleLink"
+
+
+# Verdicts that hold whatever the job waits for: shown at once, before any trigger.
+POLICY = (Why.RESIDENCY, Why.TENANT, Why.NO_BUDGET, Why.BUDGET, Why.NO_TYPE)
+
+
+@dataclass(frozen=True, slots=True)
+class TypeOffer:
+    """One accelerator type at the partner (summed over its pools)."""
+
+    vendor: str
+    model: str
+    capacity: int  # accelerators of this type there
+    free: int  # free there now, less what this cluster sent that the partner has not counted yet
+    throughput: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class LinkOffer:
+    name: str
+    jurisdiction: str
+    allowed_residency: frozenset[str]
+    allowed_tenants: frozenset[str]
+    after_seconds: float
+    when_never_fits: bool
+    ready: bool
+    not_ready: str = ""  # why not, for the message (e.g. "Unreachable: connection refused")
+    types: tuple[TypeOffer, ...] = ()
+    costs: tuple[tuple[str, str | None, float], ...] = ()  # (vendor, model or None, per hour)
+    budgets: Mapping[str, float] = field(default_factory=dict)
+    spent: Mapping[str, float] = field(default_factory=dict)  # by tenant, incl. what runs now
+    jobs: int = 0  # this cluster's jobs active there
+    accelerators: int = 0  # and their accelerators
+    max_jobs: int | None = None
+    max_accelerators: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobDemand:
+    key: str
+    tenant: str
+    residency: str
+    accepted: tuple[AcceptedType, ...]
+    accelerators: int  # all workers
+    min_accelerators: int  # to start (elastic minimum)
+    waited: float  # seconds queued at home
+    enabled: bool = True
+    after_seconds: float | None = None  # the job's own threshold (else the link's)
+    never_fits: bool = False  # no local pool can ever run it (NeverFits, NoMatchingPool, residency)
+    excluded: frozenset[str] = frozenset()  # links that refused this job recently
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    link: str
+    why: Why
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    link: str | None
+    why: Why
+    message: str  # for the job's status; empty when there is nothing to say
+    vendor: str | None = None  # the type expected at the partner (the partner decides)
+    model: str | None = None
+    start_now: bool = False
+    verdicts: tuple[Verdict, ...] = ()
+
+
+def residency_refusal(residency: str, link: LinkOffer) -> str | None:
+    """Why the job's data may not go to this link, or None when it may. The one residency rule."""
+    if residency == "any":
+        if "any" in link.allowed_residency:
+            return None
+        return (f"link {link.name} takes only jobs whose data must stay in {link.jurisdiction} "
+                "(allowedResidency has no 'any')")
+    if link.jurisdiction != residency:
+        return f"link {link.name} is {link.jurisdiction}"
+    if residency not in link.allowed_residency:
+        return (f"link {link.name} is {link.jurisdiction} but does not list {residency} in "
+                "allowedResidency")
+    return None
+
+
+def residency_allows(residency: str, jurisdiction: str, allowed: Sequence[str] | frozenset[str]) -> bool:
+    """The residency rule on plain values (for the last check before a copy is created)."""
+    if residency == "any":
+        return "any" in allowed
+    return jurisdiction == residency and residency in allowed
+
+
+@dataclass(frozen=True, slots=True)
+class _Fit:
+    offer: TypeOffer
+    throughput: float
+    cost: float
+    preference: int
+    start_now: bool
+
+
+def _fits(job: JobDemand, link: LinkOffer) -> list[_Fit]:
+    out = []
+    for offer in link.types:
+        for i, accepted in enumerate(job.accepted):
+            if accepted.matches(offer.vendor, offer.model) and offer.capacity >= job.min_accelerators:
+                out.append(_Fit(offer, accepted.throughput or offer.throughput,
+                                cost_of(link.costs, offer.vendor, offer.model), i,
+                                offer.free >= job.min_accelerators))
+                break
+    return out
+
+
+def _best(fits: list[_Fit]) -> _Fit:
+    return min(fits, key=lambda f: (not f.start_now, -f.throughput, f.cost, f.preference))
+
+
+def verdict(job: JobDemand, link: LinkOffer) -> Verdict | _Fit:
+    """The link's verdict on the job, or the type it would run on when the link may take it."""
+    name = link.name
+    refusal = residency_refusal(job.residency, link)
+    if refusal is not None:
+        return Verdict(name, Why.RESIDENCY, refusal)
+    if job.tenant not in link.allowed_tenants:
+        return Verdict(name, Why.TENANT, f"tenant {job.tenant} may not use link {name}")
+    budget = link.budgets.get(job.tenant)
+    if budget is None:
+        return Verdict(name, Why.NO_BUDGET, f"link {name} has no budget for tenant {job.tenant}")
+    spent = link.spent.get(job.tenant, 0.0)
+    if spent >= budget:
+        return Verdict(name, Why.BUDGET, f"tenant {job.tenant} has spent {spent:.2f} of its "
+                                         f"{budget:.2f} budget at link {name}")
+    fits = _fits(job, link)
+    if not fits and (link.types or link.ready):  # what the partner offers is known
+        offered = ", ".join(f"{t.vendor}/{t.model} ({t.capacity})" for t in link.types) or "nothing"
+        return Verdict(name, Why.NO_TYPE, f"link {name} offers no accepted type with "
+                                          f"{job.min_accelerators} accelerators (offers {offered})")
+    threshold = job.after_seconds if job.after_seconds is not None else link.after_seconds
+    if job.waited < threshold and not (job.never_fits and link.when_never_fits):
+        return Verdict(name, Why.NOT_YET, f"link {name} after {threshold:g}s queued")
+    if not link.ready or not fits:
+        return Verdict(name, Why.NOT_READY,
+                       f"link {name} is not ready ({link.not_ready or 'no heartbeat yet'})")
+    if name in job.excluded:
+        return Verdict(name, Why.REFUSED, f"link {name} refused this job recently")
+    if link.max_jobs is not None and link.jobs + 1 > link.max_jobs:
+        return Verdict(name, Why.FULL, f"link {name} already has {link.jobs} jobs (limit {link.max_jobs})")
+    if link.max_accelerators is not None and link.accelerators + job.accelerators > link.max_accelerators:
+        return Verdict(name, Why.FULL, f"link {name} would hold {link.accelerators + job.accelerators} "
+                                       f"accelerators (limit {link.max_accelerators})")
+    return _best(fits)
+
+
+def choose(job: JobDemand, links: Sequence[LinkOffer]) -> Decision:
+    if not job.enabled:
+        return Decision(None, Why.DISABLED, "")
+    if not links:
+        return Decision(None, Why.NO_LINKS, "")
+    verdicts: list[Verdict] = []
+    candidates: list[tuple[LinkOffer, _Fit]] = []
+    for link in sorted(links, key=lambda lk: lk.name):
+        v = verdict(job, link)
+        if isinstance(v, Verdict):
+            verdicts.append(v)
+        else:
+            candidates.append((link, v))
+    if candidates:
+        link, fit = min(candidates, key=lambda c: (not c[1].start_now, -c[1].throughput, c[1].cost,
+                                                   c[0].name))
+        start = "can start now" if fit.start_now else "queues there"
+        return Decision(link.name, Why.BURST,
+                        f"sent to partner {link.name} ({link.jurisdiction}): "
+                        f"{fit.offer.vendor}/{fit.offer.model} {start}",
+                        fit.offer.vendor, fit.offer.model, fit.start_now, tuple(verdicts))
+    if any(v.why == Why.NOT_YET for v in verdicts):
+        return Decision(None, Why.NOT_YET, "", verdicts=tuple(verdicts))
+    whys = {v.why for v in verdicts}
+    why = whys.pop() if len(whys) == 1 else Why.NONE_ELIGIBLE
+    parts = [v.message for v in verdicts]
+    if any(v.why == Why.RESIDENCY for v in verdicts) and job.residency != "any":
+        parts.insert(0, f"data must stay in {job.residency}")
+    return Decision(None, why, "may not burst: " + "; ".join(parts), verdicts=tuple(verdicts))

@@ -40,10 +40,13 @@ for cluster in hk gz; do
   echo "==> operator for $cluster running (log: out/operator-$cluster.log)"
 done
 HK=(--kubeconfig "$OUT/kubeconfig-hk")
-"$KUBECTL" "${HK[@]}" apply -f examples/pools-hk.yaml
-"$KUBECTL" "${HK[@]}" create namespace physics --dry-run=client -o yaml | "$KUBECTL" "${HK[@]}" apply -f -
-"$KUBECTL" "${HK[@]}" label namespace physics estuary.dev/tenant=physics --overwrite >/dev/null
+"$KUBECTL" "${HK[@]}" apply --server-side -f examples/tenants/quotas.yaml
+for tenant in physics chemistry biology; do
+  "$KUBECTL" "${HK[@]}" create namespace $tenant --dry-run=client -o yaml | "$KUBECTL" "${HK[@]}" apply -f - >/dev/null
+  "$KUBECTL" "${HK[@]}" label namespace $tenant estuary.dev/tenant=$tenant --overwrite >/dev/null
+done
 "$KUBECTL" "${HK[@]}" -n physics apply -f examples/jobs/
+"$KUBECTL" "${HK[@]}" -n biology apply -f examples/tenants/biology-genome.yaml
 echo "==> waiting for the scheduler to place the sample jobs"
 for _ in $(seq 1 60); do
   running=$("$KUBECTL" "${HK[@]}" -n physics get aij -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' | grep -c Running || true)
@@ -53,9 +56,11 @@ done
 echo; echo "\$ kubectl get nodes   (hk)"; "$KUBECTL" "${HK[@]}" get nodes -L estuary.dev/model \
   -o custom-columns='NAME:.metadata.name,MODEL:.metadata.labels.estuary\.dev/model,GPU:.status.allocatable.nvidia\.com/gpu,NPU:.status.allocatable.huawei\.com/Ascend910'
 echo; echo "\$ kubectl get cpool   (hk)"; "$KUBECTL" "${HK[@]}" get cpool
-echo; echo "\$ kubectl get aij -n physics   (hk)"; "$KUBECTL" "${HK[@]}" get aij -n physics
+echo; echo "\$ kubectl get aij -A   (hk)"; "$KUBECTL" "${HK[@]}" get aij -A
 echo; echo "\$ estuary explain too-big -n physics"
 .venv/bin/estuary explain too-big -n physics --kubeconfig "$OUT/kubeconfig-hk" --jurisdiction hk
+echo; echo "\$ estuary explain genome-assembly -n biology"
+.venv/bin/estuary explain genome-assembly -n biology --kubeconfig "$OUT/kubeconfig-hk" --jurisdiction hk
 echo
 echo "Try it yourself:  export KUBECONFIG=$OUT/kubeconfig-hk; alias kubectl=$KUBECTL"
 echo "Stop everything:  hack/demo.sh down"

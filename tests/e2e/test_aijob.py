@@ -65,14 +65,21 @@ def test_gang_that_does_not_fit_waits_holding_nothing_then_starts_when_capacity_
     assert len(kube.pods(jobs_ns, "gang")) == 2
 
 
-def test_workers_that_all_succeed_make_the_job_succeeded(kube: Kube, jobs_ns: str) -> None:
-    kube.apply(aijob("ok", jobs_ns, [NVIDIA], workers=2, per_worker=4,
+def test_workers_that_all_succeed_make_the_job_succeeded_then_ttl_deletes_it(
+        kube: Kube, jobs_ns: str) -> None:
+    kube.apply(aijob("ok", jobs_ns, [NVIDIA], workers=2, per_worker=4, ttlSecondsAfterFinished=5,
                      annotations={"estuary.dev/sim-duration-ms": "3000"}))
     wait_for(lambda: kube.phase(jobs_ns, "ok") == "Succeeded", timeout=90, what="ok Succeeded")
     status = kube.status(jobs_ns, "ok")
     assert status["completionTime"] and status["startTime"]
+    assert status["placement"]["pool"] == "h800"  # where it ran stays on record
     reasons = {e["reason"] for e in kube.events(jobs_ns, "ok")}
     assert {"Admitted", "Started", "Succeeded"} <= reasons
+
+    def deleted() -> bool:
+        return not any(j["metadata"]["name"] == "ok" for j in kube.custom.list_namespaced_custom_object(
+            "estuary.dev", "v1alpha1", jobs_ns, "aijobs")["items"])
+    wait_for(deleted, timeout=60, what="the job deleted by its time-to-live")
 
 
 def test_failing_worker_restarts_the_whole_gang_then_fails_with_the_cause(kube: Kube, jobs_ns: str) -> None:

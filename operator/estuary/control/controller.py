@@ -118,18 +118,28 @@ class Controller:
         jobs = self.parse_jobs(now)
         snapshot, pending = self.snapshot(jobs, now)
         result = run_cycle(snapshot, pending, now, self.settings.policy)
+        # A failed write skips that one decision (nothing was recorded, so nothing is held); the
+        # next step decides again from fresh state. Other decisions of the cycle still go out.
         for admission in result.admissions:
-            self._admit(jobs[admission.job_key], admission, snapshot.pools[admission.assignment.pool],
-                        now)
+            self._guard(admission.job_key, self._admit, jobs[admission.job_key], admission,
+                        snapshot.pools[admission.assignment.pool], now)
         for preemption in result.preemptions:
-            self._preempt(jobs, preemption, now)
+            self._guard(preemption.victim_key, self._preempt, jobs, preemption, now)
         for waiting in result.waiting.values():
-            self._wait(jobs[waiting.job_key], waiting, now)
+            self._guard(waiting.job_key, self._wait, jobs[waiting.job_key], waiting, now)
         if self.federation is not None:
             self.federation.after_cycle(self, self.parse_jobs(now), result.waiting, now)
         self._write_pools(self.snapshot(self.parse_jobs(now), now)[0])
         self._export(jobs, pending, result.waiting)
         metrics.record_cycle(time.perf_counter() - started)
+
+    def _guard(self, job_key: str, action: Callable[..., None], *args: Any) -> None:
+        try:
+            action(*args)
+        except Exception:
+            metrics.record_reconcile_error("aijob")
+            log.exception("AIJob %s: could not write a scheduling decision; will decide again",
+                          job_key)
 
     # ---- reading ----------------------------------------------------------------------------
     def parse_jobs(self, now: float) -> dict[str, ParsedJob]:

@@ -77,6 +77,9 @@ class Federation(Protocol):
                     waiting: Mapping[str, Waiting], now: float) -> None:
         """Origin side: burst waiting jobs, mirror remote ones, renew leases, collect orphans."""
 
+    def explain(self, job: ParsedJob, waiting: Waiting) -> Waiting:
+        """Origin side: the waiting reason, plus why the job may not burst when it may not."""
+
 
 class Controller:
     def __init__(self, cache: ClusterCache, api: KubeApi, settings: Settings | None = None,
@@ -126,6 +129,8 @@ class Controller:
         for preemption in result.preemptions:
             self._guard(preemption.victim_key, self._preempt, jobs, preemption, now)
         for waiting in result.waiting.values():
+            if self.federation is not None:
+                waiting = self.federation.explain(jobs[waiting.job_key], waiting)
             self._guard(waiting.job_key, self._wait, jobs[waiting.job_key], waiting, now)
         if self.federation is not None:
             self.federation.after_cycle(self, self.parse_jobs(now), result.waiting, now)

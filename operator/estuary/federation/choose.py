@@ -11,7 +11,8 @@ Rules, per link, in this order (the first that fails is the link's verdict):
   4. the partner offers an accepted accelerator type large enough for the job;
   5. the trigger: queued at least the job's (else the link's) afterSeconds, or no local pool can
      ever fit the job and the link bursts such jobs (whenNeverFits);
-  6. the link is ready (last heartbeat succeeded) and did not just refuse this job;
+  6. the link is ready (last heartbeat succeeded), did not just refuse this job, and no longer
+     holds a previous copy of it;
   7. the link's limits (jobs, accelerators at the partner) leave room.
 Among the links that pass, the earliest expected start wins (free capacity of an accepted type
 at least the job's need: it can start now), then the fastest such type, then the lowest price,
@@ -91,7 +92,8 @@ class JobDemand:
     enabled: bool = True
     after_seconds: float | None = None  # the job's own threshold (else the link's)
     never_fits: bool = False  # no local pool can ever run it (NeverFits, NoMatchingPool, residency)
-    excluded: frozenset[str] = frozenset()  # links that refused this job recently
+    excluded: Mapping[str, str] = field(default_factory=dict)  # link -> why not now (it refused
+    # this job recently, or still removes this job's previous copy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +188,7 @@ def verdict(job: JobDemand, link: LinkOffer) -> Verdict | _Fit:
         return Verdict(name, Why.NOT_READY,
                        f"link {name} is not ready ({link.not_ready or 'no heartbeat yet'})")
     if name in job.excluded:
-        return Verdict(name, Why.REFUSED, f"link {name} refused this job recently")
+        return Verdict(name, Why.REFUSED, f"link {name} {job.excluded[name]}")
     if link.max_jobs is not None and link.jobs + 1 > link.max_jobs:
         return Verdict(name, Why.FULL, f"link {name} already has {link.jobs} jobs (limit {link.max_jobs})")
     if link.max_accelerators is not None and link.accelerators + job.accelerators > link.max_accelerators:

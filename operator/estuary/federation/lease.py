@@ -38,11 +38,12 @@ def margin(lease_seconds: float, grace_seconds: float, timing: Timing = DEFAULT_
     """Seconds the origin waits beyond `lease_seconds` after its anchor before giving a copy up.
 
     Real-time bound on the partner's stop, from the origin's anchor A: the renewal commits by
-    A + request_timeout; the partner credits it no later than that; its clock lets at most
-    lease·(1+drift) real seconds pass before its lease ends; it notices within one step, and the
-    pods are gone within kill_s + grace. The origin's own clock may run fast, so its
-    lease + margin must hold that much real time after dividing by (1 + drift)."""
-    partner_side = (timing.request_timeout_s + lease_seconds * (1 + timing.drift)
+    A + request_timeout; the partner credits it no later than that; its clock, running at least
+    (1 - drift) as fast as real time, lets at most lease/(1 - drift) real seconds pass before its
+    lease ends; it notices within one step, and the pods are gone within kill_s + grace. The
+    origin's own clock may run fast by (1 + drift), so lease + margin on it must cover that much
+    real time times (1 + drift)."""
+    partner_side = (timing.request_timeout_s + lease_seconds / (1 - timing.drift)
                     + timing.partner_step_s + timing.kill_s + grace_seconds + timing.slack_s)
     needed = partner_side * (1 + timing.drift) - lease_seconds
     return float(math.ceil(needed))

@@ -20,6 +20,7 @@ ORIGIN_NAME = "estuary.dev/origin-name"
 ORIGIN_UID = "estuary.dev/origin-uid"
 ORIGIN_ATTEMPT = "estuary.dev/origin-attempt"
 ORIGIN_LINK = "estuary.dev/origin-link"
+ORIGIN_LINK_UID = "estuary.dev/origin-link-uid"  # only the link that sent a copy collects it
 LEASE_RENEW = "estuary.dev/lease-renew"  # opaque token the origin changes on every renewal
 LEASE_SECONDS = "estuary.dev/lease-seconds"
 MANAGED_BY = "app.kubernetes.io/managed-by"

@@ -10,6 +10,7 @@ could otherwise send the operator's own credentials to a server of their choosin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Mapping
@@ -158,10 +159,8 @@ class PartnerApi:
         self.namespaces_ok: set[str] = set()
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # best effort: the pool may already be gone
             self.api.close()
-        except Exception:  # best effort: the pool may already be gone
-            pass
 
     def list_pools(self) -> list[dict[str, Any]]:
         try:
@@ -237,9 +236,11 @@ class PartnerApi:
         return out
 
     def delete_copy(self, namespace: str, name: str) -> None:
+        """Foreground: the copy stays visible until its worker pods are gone, so "no copy of this
+        job listed" also means "none of its pods left"."""
         try:
             self.custom.delete_namespaced_custom_object(
-                GROUP, VERSION, namespace, "aijobs", name, propagation_policy="Background",
+                GROUP, VERSION, namespace, "aijobs", name, propagation_policy="Foreground",
                 _request_timeout=self.timeout)
         except ApiException as exc:
             if exc.status != 404:

@@ -20,7 +20,7 @@ class ResidencyViolation(RuntimeError):
     """Refuses to build a copy for a partner the job's data may not go to (defence in depth)."""
 
 
-def manifest(job: AIJob, *, origin: str, link: str, jurisdiction: str,
+def manifest(job: AIJob, *, origin: str, link: str, link_uid: str, jurisdiction: str,
              allowed_residency: list[str], namespace: str, name: str, attempt: int,
              lease_seconds: int, token: str) -> dict[str, Any]:
     """The AIJob to create at the partner: the same spec with bursting off (no re-burst) and the
@@ -46,6 +46,7 @@ def manifest(job: AIJob, *, origin: str, link: str, jurisdiction: str,
                             naming.ORIGIN_CLUSTER: origin, naming.ORIGIN_NAMESPACE: meta["namespace"],
                             naming.ORIGIN_NAME: meta["name"], naming.ORIGIN_UID: str(meta.get("uid")),
                             naming.ORIGIN_ATTEMPT: str(attempt), naming.ORIGIN_LINK: link,
+                            naming.ORIGIN_LINK_UID: link_uid,
                             naming.LEASE_SECONDS: str(lease_seconds), naming.LEASE_RENEW: token},
         },
         "spec": spec.to_wire(),

@@ -19,6 +19,7 @@ from kubernetes import client, config
 from estuary import metrics
 from estuary.api.base import GROUP, VERSION
 from estuary.control.controller import Controller, Settings
+from estuary.federation import Federation
 from estuary.kube import listing
 from estuary.kube.client import RealKubeApi
 from estuary.kube.lease import LeaderElector
@@ -48,7 +49,8 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     if port:
         metrics.serve(port)
     jurisdiction = os.environ.get("ESTUARY_JURISDICTION") or None
-    controller = Controller(CACHE, RealKubeApi(api), Settings(jurisdiction=jurisdiction))
+    controller = Controller(CACHE, RealKubeApi(api), Settings(jurisdiction=jurisdiction),
+                            federation=Federation.from_env(api, CACHE))
     _STOP.clear()
     active = _leader_election(api, memo)
     thread = threading.Thread(target=controller.run, args=(_STOP, active), name="estuary-controller",
@@ -94,3 +96,4 @@ kopf.on.event(GROUP, VERSION, "computepools", id="feed-computepools")(_feed("com
 kopf.on.event("", "v1", "nodes", id="feed-nodes")(_feed("nodes"))
 kopf.on.event("", "v1", "pods", id="feed-pods")(_feed("pods"))
 kopf.on.event("", "v1", "namespaces", id="feed-namespaces")(_feed("namespaces"))
+kopf.on.event(GROUP, VERSION, "federationlinks", id="feed-federationlinks")(_feed("federationlinks"))

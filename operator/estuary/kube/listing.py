@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from estuary.api.base import GROUP, VERSION
 from estuary.state.cache import ClusterCache
@@ -17,3 +18,10 @@ def load(api: client.ApiClient, cache: ClusterCache) -> None:
     cache.replace_all("computepools",
                       custom.list_cluster_custom_object(GROUP, VERSION, "computepools")["items"])
     cache.replace_all("aijobs", custom.list_cluster_custom_object(GROUP, VERSION, "aijobs")["items"])
+    try:  # federation works without FederationLinks; an older install may lack their CRD
+        links = custom.list_cluster_custom_object(GROUP, VERSION, "federationlinks")["items"]
+    except ApiException as err:
+        if err.status != 404:
+            raise
+        links = []
+    cache.replace_all("federationlinks", links)

@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_plots:
         measured = [r for r in outcome.results[0].records.values() if exp.measured(r)]
         span = ((min(r.arrival for r in measured), max(r.end or r.arrival for r in measured))
-                if measured else None)
+                if measured and exp.measured_desc != "all jobs" else None)
         plot_jct_cdf(out / "jct_cdf.png", outcome.results, exp.measured, outcome.lower_jcts,
                      f"{exp.name}: JCT, {exp.measured_desc}")
         plot_utilization(out / "utilization.png", outcome.results, f"{exp.name}: accelerators in use", span)

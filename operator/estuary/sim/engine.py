@@ -231,8 +231,7 @@ class Simulator:
                     dirty = True
                     pull()
                 elif ev.kind == _COMPLETE:
-                    run = runs.get(ev.key)
-                    if run is None or run.token != ev.token:
+                    if ev.key not in runs or states[ev.key].token != ev.token:
                         continue  # preempted after this completion was scheduled
                     st = release(ev.key, now)
                     st.record.end = now

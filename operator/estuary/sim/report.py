@@ -98,6 +98,9 @@ def write_jobs_csv(path: Path, results: Sequence[SimResult], measured: Measured)
                             f"{r.fastest_runtime:.1f}", r.unschedulable or ""])
 
 
+_STYLES = ("-", "--", "-.", ":")
+
+
 def _pyplot() -> Any:
     import matplotlib
 
@@ -117,10 +120,11 @@ def plot_jct_cdf(path: Path, results: Sequence[SimResult], measured: Measured,
                                           if measured(r) and r.jct is not None)))
     if lower_bound_jcts:
         curves.append(("lower-bound", sorted(x / HOUR for x in lower_bound_jcts)))
-    for name, xs in curves:
+    for i, (name, xs) in enumerate(curves):
         if xs:
-            ys = [(i + 1) / len(xs) for i in range(len(xs))]
-            ax.step(xs, ys, where="post", label=name, linestyle="--" if name == "lower-bound" else "-")
+            ys = [(k + 1) / len(xs) for k in range(len(xs))]
+            style = (0, (1, 1)) if name == "lower-bound" else _STYLES[i % len(_STYLES)]
+            ax.step(xs, ys, where="post", label=name, linestyle=style, alpha=0.85)
     ax.set_xscale("log")
     ax.set_xlabel("job completion time (hours, log scale)")
     ax.set_ylabel("fraction of jobs")
@@ -138,11 +142,12 @@ def plot_utilization(path: Path, results: Sequence[SimResult], title: str = "",
     """Busy accelerators / all accelerators over time, as step curves (hours on x)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for res in results:
+    for i, res in enumerate(results):
         total = res.cluster.accelerators
         xs = [t / HOUR for t, _ in res.timeline] + [res.end_time / HOUR]
         ys = [b / total for _, b in res.timeline] + [res.timeline[-1][1] / total]
-        ax.step(xs, ys, where="post", label=res.policy, linewidth=0.8)
+        ax.step(xs, ys, where="post", label=res.policy, linewidth=0.8, alpha=0.85,
+                linestyle=_STYLES[i % len(_STYLES)])
     if span is not None:
         ax.axvspan(span[0] / HOUR, span[1] / HOUR, color="grey", alpha=0.12, label="measured span")
     ax.set_ylim(0, 1.05)

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-KINDS = ("aijobs", "computepools", "nodes", "pods", "namespaces")
+KINDS = ("aijobs", "computepools", "nodes", "pods", "namespaces", "federationlinks")
 Obj = dict[str, Any]
 
 

@@ -164,3 +164,16 @@ def test_preempted_job_loses_work_since_its_checkpoint_and_pays_the_restart() ->
     assert ra.run_seconds == pytest.approx(1030 + 2460)
     # The core ran only when something changed: arrivals (0, 1000), a's pods gone (1030), b done (1530).
     assert schedule.calls == [0, 1000, 1030, 1530]
+
+
+def test_a_job_preempted_just_before_it_would_finish_does_not_finish_while_terminating() -> None:
+    c = SimCluster("one", (pool_decl("slow", "slow", 1, 1),))
+    a = TraceJob(0, "t/a", "t", 0.0, "A", 1, 1, 1010.0)  # would finish at 1010, inside the grace
+    b = TraceJob(1, "t/b", "t", 1000.0, "A", 1, 1, 500.0)
+    sims = [s for s in (to_sim_job(j, c, TABLE) for j in (a, b)) if s is not None]
+    result = Simulator(c, TABLE, Scripted(), reference="slow",
+                       assumptions=Assumptions(checkpoint_interval_s=600, restart_overhead_s=60,
+                                               termination_grace_s=30)).run(sims)
+    # a stops at 1030 having saved 600 steps; b runs 1030-1530; a restarts: 60 + 410 s -> 2000.
+    assert result.records["t/b"].end == 1530
+    assert result.records["t/a"].end == 2000

@@ -1,0 +1,385 @@
+"""One thread per FederationLink does all I/O with the partner; the controller thread only posts
+plans to it and reads its latest results (`LinkRuntime`), so a slow or dead partner never blocks
+a controller step.
+
+A heartbeat: read the kubeconfig Secret, build (or reuse) a client with short timeouts, read the
+partner's ComputePools (capacity), make sure the namespace for copies exists, list this cluster's
+copies there, renew the lease of every copy still wanted, create copies of newly burst jobs,
+delete copies nobody points at any more (orphans), and publish what it saw.
+
+Exactly once hinges on one handshake between the two threads (`Track`): the worker renews or
+creates a copy only while the controller has not given it up, and the controller gives it up
+only when no request to the partner is in flight for it and `lease + margin` has passed since the
+last request that may have reached the partner (`lease.origin_may_give_up`). Both happen under
+the runtime's lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from estuary.api.federationlink import FederationLinkSpec
+from estuary.federation import lease, naming
+from estuary.federation.choose import TypeOffer
+from estuary.federation.home import HomeApi
+from estuary.federation.partner import REFUSED, PartnerApi, PartnerError, build_client, parse_kubeconfig
+from estuary.federation.remote import CopyView, view
+
+log = logging.getLogger("estuary.federation")
+PartnerFactory = Callable[[dict[str, Any]], PartnerApi]
+
+
+def default_partner_factory(conf: dict[str, Any]) -> PartnerApi:
+    return PartnerApi(build_client(conf))
+
+
+@dataclass
+class PlanEntry:
+    """A local job placed at this link, as the controller sees it now."""
+
+    remote_name: str
+    job_key: str
+    origin_uid: str
+    attempt: int
+    lease_seconds: int
+    grace_seconds: int
+    finished: bool = False  # the local job finished: keep the copy (audit), stop renewing it
+    suspend: bool = False
+    manifest: dict[str, Any] | None = None  # create the copy from this if it is not there yet
+
+
+@dataclass
+class Track:
+    """Origin-side lease state of one copy (times on the origin's monotonic clock)."""
+
+    anchor: float  # end of the last request that may have renewed or created the copy
+    may_exist: bool  # a create may have reached the partner (or this process did not burst it)
+    seen: bool = False  # the partner showed or returned the copy at least once
+    in_flight: bool = False  # a renewal or create is being sent
+    abandoned: bool = False  # given up: never renewed or created again
+    refused: str | None = None  # the partner refused to create it (why)
+    renewals: int = 0
+    running_since: float | None = None  # first heartbeat that saw it Running (spend estimate)
+    running_seen: float | None = None  # last heartbeat that saw it Running
+
+
+@dataclass(frozen=True)
+class Health:
+    ready: bool
+    reason: str  # Ready, Pending, BadCredentials, Unreachable, Refused
+    message: str
+    last_ok: float | None = None  # wall clock of the last successful heartbeat
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the controller thread reads from a runtime: copies of the latest results."""
+
+    health: Health
+    capacity: tuple[TypeOffer, ...]
+    copies: Mapping[str, CopyView]
+    listed: frozenset[str]  # every copy of this cluster the last successful heartbeat listed
+    accepting: tuple[bool, str]
+    heartbeats: int
+
+
+def capacity_of(pools: list[dict[str, Any]]) -> tuple[TypeOffer, ...]:
+    """Partner capacity by accelerator type, from its ComputePools' specs and statuses."""
+    by_type: dict[tuple[str, str], list[float]] = {}
+    for pool in pools:
+        spec, status = pool.get("spec") or {}, pool.get("status") or {}
+        if not spec.get("vendor") or not spec.get("model"):
+            continue
+        entry = by_type.setdefault((str(spec["vendor"]), str(spec["model"])), [0, 0, 0.0])
+        entry[0] += int(status.get("capacity") or 0)
+        entry[1] += int(status.get("free") or 0)
+        entry[2] = max(entry[2], float(spec.get("relativeThroughput") or 1.0))
+    return tuple(TypeOffer(v, m, int(c), int(f), t) for (v, m), (c, f, t) in sorted(by_type.items()))
+
+
+class LinkRuntime:
+    """State shared by one link's worker thread and the controller thread (under `lock`)."""
+
+    def __init__(self, name: str, origin: str, home_namespace: str, home: HomeApi,
+                 partner_factory: PartnerFactory = default_partner_factory,
+                 mono: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+                 timing: lease.Timing = lease.DEFAULT_TIMING) -> None:
+        self.name, self.origin, self.home_namespace = name, origin, home_namespace
+        self.origin_label = naming.label_value(origin)
+        self.home, self.partner_factory, self.mono, self.wall = home, partner_factory, mono, wall
+        self.timing = timing
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.spec: FederationLinkSpec | None = None
+        self.link_uid = ""  # copies this link sent carry it; only those are ever collected
+        self.deleted = False
+        self.plan: dict[str, PlanEntry] | None = None
+        self.tracks: dict[str, Track] = {}
+        self.health = Health(False, "Pending", "no heartbeat yet")
+        self.capacity: tuple[TypeOffer, ...] = ()
+        self.copies: dict[str, CopyView] = {}
+        self.listed: frozenset[str] = frozenset()
+        self.accepting: tuple[bool, str] = (True, "")
+        self.heartbeats = 0
+        self._nonce = uuid.uuid4().hex[:8]
+        self._partner: PartnerApi | None = None
+        self._digest = ""
+
+    # ---- controller thread -----------------------------------------------------------------
+    def configure(self, spec: FederationLinkSpec, uid: str = "") -> None:
+        with self.lock:
+            self.spec, self.deleted, self.link_uid = spec, False, uid
+
+    def mark_deleted(self) -> None:
+        with self.lock:
+            self.deleted = True
+            self.health = Health(False, "LinkDeleted", f"FederationLink {self.name} was deleted",
+                                 self.health.last_ok)
+        self.wake.set()
+
+    def post_plan(self, entries: Mapping[str, PlanEntry], fresh: Callable[[str], bool]) -> None:
+        """The copies this cluster wants at the partner now. `fresh(name)`: burst by this process
+        and not created yet (nothing can exist at the partner before the worker sends it)."""
+        now = self.mono()
+        with self.lock:
+            self.plan = dict(entries)
+            for name in entries:
+                if name not in self.tracks:
+                    self.tracks[name] = Track(anchor=now, may_exist=not fresh(name))
+            for name in [n for n in self.tracks if n not in entries]:
+                del self.tracks[name]
+
+    def try_give_up(self, name: str, lease_seconds: float, grace_seconds: float) -> bool:
+        """Give the copy up, for good, if no copy can be running at the partner any more (or
+        none was ever sent). Once this says True, the worker never renews or creates it again."""
+        with self.lock:
+            track = self.tracks.get(name)
+            if track is None:
+                return False
+            if track.abandoned:
+                return True
+            if track.in_flight:
+                return False
+            if not track.may_exist and (track.refused is not None or not self.health.ready
+                                        or self.deleted):
+                track.abandoned = True
+                return True
+            if lease.origin_may_give_up(track.anchor, lease_seconds, grace_seconds, self.mono(),
+                                        self.timing):
+                track.abandoned = True
+                return True
+            return False
+
+    def give_up_now(self, name: str) -> bool:
+        """Give a copy up that the partner reports stopped for good (no renewal in flight)."""
+        with self.lock:
+            track = self.tracks.get(name)
+            if track is None or track.in_flight:
+                return False
+            track.abandoned = True
+            return True
+
+    def refusal(self, name: str) -> str | None:
+        with self.lock:
+            track = self.tracks.get(name)
+            return track.refused if track else None
+
+    def running_hours(self, name: str) -> float:
+        """Hours this process saw the copy Running (a lower bound, for spend when it is lost)."""
+        with self.lock:
+            track = self.tracks.get(name)
+            if track is None or track.running_since is None or track.running_seen is None:
+                return 0.0
+            return max(0.0, track.running_seen - track.running_since) / 3600.0
+
+    def running_for(self, name: str) -> float:
+        """Seconds since this process first saw the copy Running (0 when it did not)."""
+        with self.lock:
+            track = self.tracks.get(name)
+            if track is None or track.running_since is None:
+                return 0.0
+            return max(0.0, self.mono() - track.running_since)
+
+    def snapshot(self) -> Snapshot:
+        with self.lock:
+            return Snapshot(self.health, self.capacity, dict(self.copies), self.listed,
+                            self.accepting, self.heartbeats)
+
+    def period(self) -> float:
+        """Heartbeat period: the link's, and often enough to renew a lease three times over."""
+        with self.lock:
+            spec = self.spec
+        if spec is None:
+            return 5.0
+        return float(max(1.0, min(spec.heartbeat_seconds, spec.lease_seconds / 3)))
+
+    # ---- worker thread ---------------------------------------------------------------------
+    def _client(self, spec: FederationLinkSpec) -> PartnerApi:
+        ref = spec.kubeconfig_secret_ref
+        raw = self.home.read_secret_key(self.home_namespace, ref.name, ref.key)
+        digest = hashlib.sha256(raw).hexdigest()
+        if self._partner is None or digest != self._digest:
+            if self._partner is not None:
+                self._partner.close()
+                self._partner = None
+            conf = parse_kubeconfig(raw, f"Secret {self.home_namespace}/{ref.name} key {ref.key!r}")
+            self._partner, self._digest = self.partner_factory(conf), digest
+        return self._partner
+
+    def _fail(self, err: PartnerError) -> None:
+        with self.lock:
+            changed = (self.health.reason, self.health.message) != (err.kind, err.message)
+            self.health = Health(False, err.kind, err.message, self.health.last_ok)
+        log.log(logging.WARNING if changed else logging.DEBUG, "federation link %s: %s", self.name, err)
+
+    def heartbeat(self) -> None:
+        with self.lock:
+            spec, plan, deleted = self.spec, self.plan, self.deleted
+        if spec is None or deleted:
+            return
+        namespace = spec.remote_namespace
+        started = self.wall()
+        try:
+            partner = self._client(spec)
+            pools = partner.list_pools()
+            partner.ensure_namespace(namespace)
+            found = {c["metadata"]["name"]: c for c in partner.list_copies(namespace, self.origin_label)}
+        except PartnerError as err:
+            self._fail(err)
+            return
+        copies: dict[str, CopyView] = {}
+        accepting: tuple[bool, str] | None = None
+        for name, entry in (plan or {}).items():
+            raw = found.get(name)
+            if raw is not None and view(raw).origin_uid == entry.origin_uid:
+                copy = view(raw)
+                copies[name] = self._keep(partner, namespace, entry, copy)
+            elif entry.manifest is not None and not entry.finished:
+                created, accepted = self._create(partner, namespace, entry)
+                if created is not None:
+                    copies[name] = created
+                if accepted is not None:
+                    accepting = accepted
+        if plan is not None:
+            self._collect_orphans(partner, namespace, found, plan)
+        with self.lock:
+            self.health = Health(True, "Ready", f"partner answered: {len(pools)} ComputePools, "
+                                 f"{len(found)} jobs from this cluster in {namespace}", started)
+            self.capacity = capacity_of(pools)
+            self.copies, self.listed = copies, frozenset(found)
+            if accepting is not None:
+                self.accepting = accepting
+            self.heartbeats += 1
+
+    def _keep(self, partner: PartnerApi, namespace: str, entry: PlanEntry, copy: CopyView) -> CopyView:
+        """Renew the lease of a copy that is still wanted; keep its suspend in step with ours."""
+        name = entry.remote_name
+        with self.lock:
+            track = self.tracks.get(name)
+            if track is None or track.abandoned:
+                return copy
+            track.seen = track.may_exist = True
+            if copy.phase == "Running":
+                now = self.mono()
+                track.running_since = track.running_since or now
+                track.running_seen = now
+            if entry.finished or copy.finished:
+                return copy
+            track.in_flight = True
+            track.renewals += 1
+            token = f"{self._nonce}.{track.renewals}"
+        body: dict[str, Any] = {"metadata": {"annotations": {
+            naming.LEASE_RENEW: token, naming.LEASE_SECONDS: str(entry.lease_seconds)}}}
+        if copy.suspend != entry.suspend:
+            body["spec"] = {"suspend": entry.suspend}
+        reached = False
+        try:
+            updated = partner.patch_copy(namespace, name, body)
+            reached = True
+            copy = view(updated)
+        except PartnerError as err:
+            reached = err.maybe_applied
+            log.warning("federation link %s: renewing %s: %s", self.name, entry.job_key, err)
+        finally:
+            with self.lock:
+                track.in_flight = False
+                if reached:
+                    track.anchor = self.mono()
+        return copy
+
+    def _create(self, partner: PartnerApi, namespace: str,
+                entry: PlanEntry) -> tuple[CopyView | None, tuple[bool, str] | None]:
+        name = entry.remote_name
+        with self.lock:
+            track = self.tracks.get(name)
+            if track is None or track.abandoned or track.seen or entry.manifest is None:
+                return None, None
+            track.in_flight = True
+        reached, created, accepted = False, None, None
+        try:
+            created = view(partner.create_copy(namespace, entry.manifest))
+            reached, accepted = True, (True, "")
+        except PartnerError as err:
+            if err.status == 409:  # an earlier create of ours got through after all
+                reached = True
+            elif err.kind == REFUSED or err.status in (401, 403):
+                accepted = (False, f"refused {entry.job_key}: {err.message}")
+                with self.lock:
+                    track.refused = err.message
+            reached = reached or err.maybe_applied
+            log.warning("federation link %s: creating the copy of %s: %s", self.name, entry.job_key, err)
+        finally:
+            with self.lock:
+                track.in_flight = False
+                if reached:
+                    track.anchor, track.may_exist = self.mono(), True
+                if created is not None:
+                    track.seen = True
+        return created, accepted
+
+    def _collect_orphans(self, partner: PartnerApi, namespace: str, found: Mapping[str, dict[str, Any]],
+                         plan: Mapping[str, PlanEntry]) -> None:
+        """Delete copies that no local job points at any more (deleted, requeued, given up)."""
+        for name, raw in found.items():
+            if raw["metadata"].get("deletionTimestamp"):
+                continue  # being deleted (its pods first: foreground)
+            sender = (raw["metadata"].get("annotations") or {}).get(naming.ORIGIN_LINK_UID)
+            if not self.link_uid or sender != self.link_uid:
+                continue  # sent through another link (or another cluster with the same id)
+            entry = plan.get(name)
+            with self.lock:
+                track = self.tracks.get(name)
+                wanted = (entry is not None and view(raw).origin_uid == entry.origin_uid
+                          and not (track is not None and track.abandoned))
+            if wanted:
+                continue
+            try:
+                partner.delete_copy(namespace, name)
+                log.info("federation link %s: deleted orphan copy %s/%s", self.name, namespace, name)
+            except PartnerError as err:
+                log.warning("federation link %s: deleting orphan %s: %s", self.name, name, err)
+
+
+class LinkWorker(threading.Thread):
+    def __init__(self, runtime: LinkRuntime, stop: threading.Event) -> None:
+        super().__init__(name=f"estuary-link-{runtime.name}", daemon=True)
+        self.runtime, self.stop = runtime, stop
+
+    def run(self) -> None:
+        runtime = self.runtime
+        while not self.stop.is_set() and not runtime.deleted:
+            started = runtime.mono()
+            try:
+                runtime.heartbeat()
+            except Exception as exc:  # never the text: it may quote a request or the kubeconfig
+                runtime._fail(PartnerError("Unreachable", f"heartbeat failed ({type(exc).__name__})"))
+            elapsed = runtime.mono() - started
+            runtime.wake.wait(max(1.0, runtime.period() - elapsed))
+            runtime.wake.clear()

@@ -34,7 +34,7 @@ for cluster in hk gz; do
   "$KUBECTL" --kubeconfig "$kc" apply --server-side -f crds/ >/dev/null
   "$KUBECTL" --kubeconfig "$kc" wait --for=condition=Established crd --all --timeout=60s >/dev/null
   jurisdiction=hk; [ "$cluster" = gz ] && jurisdiction=mainland
-  KUBECONFIG="$kc" ESTUARY_JURISDICTION=$jurisdiction nohup $PY -m estuary.cli operator \
+  KUBECONFIG="$kc" ESTUARY_JURISDICTION=$jurisdiction ESTUARY_CLUSTER_NAME=$cluster nohup $PY -m estuary.cli operator \
     >"$OUT/operator-$cluster.log" 2>&1 &
   echo $! >"$OUT/operator-$cluster.pid"
   echo "==> operator for $cluster running (log: out/operator-$cluster.log)"
@@ -47,16 +47,28 @@ for tenant in physics chemistry biology; do
 done
 "$KUBECTL" "${HK[@]}" -n physics apply -f examples/jobs/
 "$KUBECTL" "${HK[@]}" -n biology apply -f examples/tenants/biology-genome.yaml
+# Federation: hk links to the gz partner; a job hk can never fit bursts there.
+GZ=(--kubeconfig "$OUT/kubeconfig-gz")
+"$KUBECTL" "${GZ[@]}" apply -f examples/federation/pools-gz.yaml >/dev/null
+"$KUBECTL" "${HK[@]}" create namespace estuary-system --dry-run=client -o yaml | "$KUBECTL" "${HK[@]}" apply -f - >/dev/null
+"$KUBECTL" "${HK[@]}" -n estuary-system create secret generic gz-kubeconfig \
+  --from-file=kubeconfig="$OUT/kubeconfig-gz" --dry-run=client -o yaml | "$KUBECTL" "${HK[@]}" apply -f - >/dev/null
+"$KUBECTL" "${HK[@]}" apply -f examples/federation/link-gz.yaml
+"$KUBECTL" "${HK[@]}" -n physics apply -f examples/federation/a800-finetune.yaml -f examples/federation/hk-only.yaml
 echo "==> waiting for the scheduler to place the sample jobs"
 for _ in $(seq 1 60); do
   running=$("$KUBECTL" "${HK[@]}" -n physics get aij -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' | grep -c Running || true)
-  [ "$running" -ge 3 ] && break
+  [ "$running" -ge 4 ] && break
   sleep 1
 done
 echo; echo "\$ kubectl get nodes   (hk)"; "$KUBECTL" "${HK[@]}" get nodes -L estuary.dev/model \
   -o custom-columns='NAME:.metadata.name,MODEL:.metadata.labels.estuary\.dev/model,GPU:.status.allocatable.nvidia\.com/gpu,NPU:.status.allocatable.huawei\.com/Ascend910'
 echo; echo "\$ kubectl get cpool   (hk)"; "$KUBECTL" "${HK[@]}" get cpool
 echo; echo "\$ kubectl get aij -A   (hk)"; "$KUBECTL" "${HK[@]}" get aij -A
+echo; echo "\$ kubectl get flink -n estuary-system   (hk)"; "$KUBECTL" "${HK[@]}" get flink -n estuary-system
+echo; echo "\$ kubectl get aij -A   (gz, the partner)"; "$KUBECTL" "${GZ[@]}" get aij -A
+echo; echo "\$ kubectl -n physics get aij hk-only-finetune -o jsonpath='{.status.message}'"
+"$KUBECTL" "${HK[@]}" -n physics get aij hk-only-finetune -o jsonpath='{.status.message}'; echo
 echo; echo "\$ estuary explain too-big -n physics"
 .venv/bin/estuary explain too-big -n physics --kubeconfig "$OUT/kubeconfig-hk" --jurisdiction hk
 echo; echo "\$ estuary explain genome-assembly -n biology"

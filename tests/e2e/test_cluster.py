@@ -156,7 +156,7 @@ def test_pods_without_simulation_annotations_keep_running(cluster: Cluster, name
 
 def test_second_cluster_runs_alongside(cluster: Cluster,
                                        cluster_factory: Callable[[str | ClusterSpec], Cluster]) -> None:
-    spec = ClusterSpec(name="partner", jurisdiction="mainland", node_pools=(
+    spec = ClusterSpec(name="second", jurisdiction="mainland", node_pools=(
         NodePool(name="a800", count=1, vendor="nvidia", model="A800", resource="nvidia.com/gpu",
                  accelerators_per_node=4, cpu="32", memory="256Gi"),))
     partner = cluster_factory(spec)

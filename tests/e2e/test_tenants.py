@@ -33,13 +33,24 @@ def tenants(cluster, kube: Kube, estuary: OperatorProcess) -> Iterator[dict[str,
         cluster.kubectl("delete", "namespace", ns, "--wait=false")
     for pool in pools():  # back to the shared pools without quotas
         kube.apply(pool)
+    wait_observed(kube)
 
 
 def set_quotas(kube: Kube, quotas: dict[str, list[dict[str, Any]]]) -> None:
+    """Apply the quotas and wait until the operator has acted on exactly this version of each pool."""
     for pool in pools(quotas):
         kube.apply(pool)
-    wait_for(lambda: all(_pool(kube, p).get("tenants") for p in quotas), timeout=30,
-             what="pool status to list tenants")
+    wait_observed(kube)
+
+
+def wait_observed(kube: Kube) -> None:
+    def observed() -> bool:
+        for name in ("h800", "ascend"):
+            obj = kube.custom.get_cluster_custom_object(GROUP, VERSION, "computepools", name)
+            if (obj.get("status") or {}).get("observedGeneration") != obj["metadata"]["generation"]:
+                return False
+        return True
+    wait_for(observed, timeout=30, what="the operator to observe the pools' current spec")
 
 
 def _pool(kube: Kube, name: str) -> dict[str, Any]:
@@ -63,9 +74,11 @@ def test_borrowing_then_reclaim_evicts_a_whole_borrowing_gang(kube: Kube, tenant
     for i in range(3):  # 3 gangs of 2 x 4: one within nominal, two on borrowed quota
         kube.apply(aijob(f"p{i}", physics, [NVIDIA], workers=2, per_worker=4))
         _running(kube, physics, f"p{i}")
-    usage = _usage(kube, "h800")["physics"]
-    assert (usage["used"], usage["nominal"], usage["borrowed"]) == (24, 8, 16)
-    assert _usage(kube, "h800")["chemistry"]["lent"] > 0
+    wait_for(lambda: _usage(kube, "h800")["physics"]["used"] == 24, timeout=30,
+             what="pool status to show physics using 24")
+    usage = _usage(kube, "h800")
+    assert (usage["physics"]["nominal"], usage["physics"]["borrowed"]) == (8, 16)
+    assert usage["chemistry"]["lent"] > 0
     kube.apply(aijob("c0", chemistry, [NVIDIA], workers=2, per_worker=4))
     _running(kube, chemistry, "c0", timeout=90)
     evictions = {f"p{i}": [e["message"] for e in kube.events(physics, f"p{i}")
@@ -99,26 +112,26 @@ def test_higher_priority_job_of_the_same_tenant_evicts_a_lower_one(kube: Kube,
 
 
 def test_borrowed_capacity_is_shared_by_weight(kube: Kube, tenants: dict[str, str]) -> None:
-    physics, chemistry = tenants["physics"], tenants["chemistry"]
+    physics, chemistry, biology = tenants["physics"], tenants["chemistry"], tenants["biology"]
     set_quotas(kube, {"h800": [{"tenant": "physics", "nominal": 0, "weight": 2},
                                {"tenant": "chemistry", "nominal": 0, "weight": 1},
-                               {"tenant": "*", "nominal": 0, "borrowingLimit": 0}]})
-    for i in range(8):  # a backlog from both tenants: 16 single-node gangs for 6 slots
-        kube.apply(aijob(f"p{i}", physics, [NVIDIA], workers=1, per_worker=4,
-                         annotations={"estuary.dev/sim-duration-ms": "6000"}))
-        kube.apply(aijob(f"c{i}", chemistry, [NVIDIA], workers=1, per_worker=4,
-                         annotations={"estuary.dev/sim-duration-ms": "6000"}))
-    samples = []
+                               {"tenant": "biology", "nominal": 24}]})
+    kube.apply(aijob("filler", biology, [NVIDIA], workers=3))  # holds the pool while the queue fills
+    _running(kube, biology, "filler")
+    names = [f"{t}{i}" for i in range(8) for t in ("p", "c")]
+    for name in names:  # a backlog from both tenants: 16 single-node gangs for 6 slots
+        kube.apply(aijob(name, physics if name[0] == "p" else chemistry, [NVIDIA], workers=1,
+                         per_worker=4, annotations={"estuary.dev/sim-duration-ms": "30000"}))
+    wait_for(lambda: all(kube.status(physics if n[0] == "p" else chemistry, n).get("reason")
+                         for n in names), timeout=60, what="the whole backlog queued")
+    kube.delete_job(biology, "filler")  # idle biology quota becomes borrowable all at once
 
-    def sample() -> bool:
+    def full() -> tuple[int, int] | None:
         usage = _usage(kube, "h800")
         p, c = usage.get("physics", {}).get("used", 0), usage.get("chemistry", {}).get("used", 0)
-        if p + c == 24:
-            samples.append((p, c))
-        return len(samples) >= 3
-    wait_for(sample, timeout=90, interval=2, what="three samples of a full pool")
-    for p, c in samples:
-        assert (p, c) == (16, 8), f"weights 2:1 should give 16:8, got {p}:{c}"
+        return (p, c) if p + c == 24 else None
+    assert wait_for(full, timeout=60, what="the pool full of borrowed gangs") == (16, 8), \
+        "weights 2:1 split the 24 borrowed accelerators 16:8"
 
 
 def test_estuary_explain_names_the_quota_that_binds(cluster, kube: Kube,  # type: ignore[no-untyped-def]

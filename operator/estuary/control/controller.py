@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -86,6 +87,7 @@ class Controller:
                  clock: Callable[[], float] = time.time, federation: Federation | None = None) -> None:
         self.cache, self.api, self.settings, self.clock = cache, api, settings or Settings(), clock
         self.federation = federation
+        self._writers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="estuary-writes")
         self._position_written: dict[str, float] = {}
         self._sick_nodes: dict[str, str] = {}
         self._pool_status_written: dict[str, dict[str, Any]] = {}
@@ -233,12 +235,8 @@ class Controller:
     # ---- lifecycle --------------------------------------------------------------------------
     def _lifecycle(self, job: ParsedJob, now: float) -> None:
         spec, status, phase = job.obj.spec, job.obj.status, job.phase
-        if phase is None:
-            self.patch_status(job, {"phase": "Queued", "queuedAt": codec.rfc3339(now), "reason": "Queued",
-                              "message": "waiting for the scheduler",
-                              "observedGeneration": job.raw["metadata"].get("generation")})
-            self.record_event(job, "Queued", "accepted into the queue")
-            return
+        if phase is None and not spec.suspend:
+            return  # a new job: the cycle below admits it or writes why it waits, in one write
         if phase in FINISHED:
             self._finished(job, now)
             return
@@ -403,6 +401,8 @@ class Controller:
                           "workers": len(nodes)},
             "accelerator": f"{pool.vendor}/{pool.model}", "queuePosition": None,
             "admittedAt": codec.rfc3339(now), "retryAfter": None,
+            "queuedAt": status.queued_at if status and status.queued_at else codec.rfc3339(now),
+            "observedGeneration": job.raw["metadata"].get("generation"),
             "conditions": self._conditions(job, "Admitted", True, "Admitted", message, now)})
         queued = codec.timestamp(status.queued_at if status else None) or now
         metrics.record_admission(job.tenant, pool.name, now - queued)
@@ -418,11 +418,12 @@ class Controller:
         choice = self._choice(job.obj, PoolSpec(placement.pool, placement.vendor, placement.model,
                                                 placement.resource))
         profile = profiles()[placement.vendor]
-        self.api.create(render.service(job.obj))
-        for rank in ranks:
-            self.api.create(render.worker_pod(
-                job.obj, choice, profile, placement.resource, placement.pool, placement.nodes[rank],
-                rank, len(placement.nodes), status.attempt, pool_tolerations))
+        manifests = [render.service(job.obj)] + [render.worker_pod(
+            job.obj, choice, profile, placement.resource, placement.pool, placement.nodes[rank],
+            rank, len(placement.nodes), status.attempt, pool_tolerations) for rank in ranks]
+        # In parallel: a gang's pods do not depend on each other, and creates are idempotent.
+        for done in [self._writers.submit(self.api.create, m) for m in manifests]:
+            done.result()
 
     def _preempt(self, jobs: dict[str, ParsedJob], preemption: Preemption, now: float) -> None:
         victim = jobs.get(preemption.victim_key)
@@ -449,10 +450,17 @@ class Controller:
         if same and (not moved or fresh):
             return
         self._position_written[job.key] = now
-        self.patch_status(job, {"phase": "Queued", "reason": reason, "message": message,
-                          "queuePosition": waiting.position,
-                          "conditions": self._conditions(job, "Admitted", False, reason, message,
-                                                         now)})
+        new = job.phase is None
+        changes: dict[str, Any] = {
+            "phase": "Queued", "reason": reason, "message": message,
+            "queuePosition": waiting.position,
+            "conditions": self._conditions(job, "Admitted", False, reason, message, now)}
+        if new:
+            changes.update(queuedAt=codec.rfc3339(now),
+                           observedGeneration=job.raw["metadata"].get("generation"))
+        self.patch_status(job, changes)
+        if new:
+            self.record_event(job, "Queued", f"waiting: {message}")
 
     # ---- pools and metrics ------------------------------------------------------------------
     def _write_pools(self, snapshot: Snapshot) -> None:

@@ -7,6 +7,7 @@ operator passes `RealKubeApi`, and unit tests pass an in-memory fake.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -52,6 +53,8 @@ class RealKubeApi:
     def __init__(self, api_client: client.ApiClient) -> None:
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
+        # Events are best effort: posted in the background so they never slow a decision down.
+        self._events = ThreadPoolExecutor(max_workers=2, thread_name_prefix="estuary-events")
 
     def create(self, manifest: dict[str, Any]) -> None:
         namespace = manifest["metadata"]["namespace"]
@@ -105,9 +108,13 @@ class RealKubeApi:
             "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
             "firstTimestamp": now, "lastTimestamp": now, "count": 1,
         }
+        self._events.submit(self._post_event, namespace, body)
+
+    def _post_event(self, namespace: str, body: dict[str, Any]) -> None:
         metrics.record_api_request("create", "events")
         try:
             self.core.create_namespaced_event(namespace, body)
-        except ApiException as err:  # events are best effort; never fail a decision over one
-            log.warning("could not record event %s on %s %s: %s", reason, kind, meta["name"],
-                        err.reason)
+        except Exception as err:  # events are best effort; never fail a decision over one
+            involved = body["involvedObject"]
+            log.warning("could not record event %s on %s %s: %s", body["reason"], involved["kind"],
+                        involved["name"], getattr(err, "reason", type(err).__name__))

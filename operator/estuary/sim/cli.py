@@ -84,8 +84,14 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     common.add_argument("--quiet", action="store_true", help="no progress line on stderr")
 
-    p = argparse.ArgumentParser(prog="estuary sim", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="estuary sim", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Replay a job stream through Estuary's scheduling core under several policies.\n"
+                    "Writes results.json, jobs.csv, jct_cdf.png and utilization.png to --out.",
+        epilog="examples:\n"
+               "  estuary sim gavel --rate 3.2 --jobs 5000 --measure 4000:5000 --seed 0 --out out/sim\n"
+               "  estuary sim trace --trace ../shared/data/gavel/traces/msr/seed=0 --oversize cap\n"
+               "  estuary sim philly --cluster bench/clusters/philly-1000.yaml --limit 10000 --compress 20")
     sub = p.add_subparsers(dest="setting", required=True)
     g = sub.add_parser("gavel", parents=[common], help="Gavel's setting: 36 K80 + 36 P100 + 36 V100, "
                        "generated single-accelerator jobs")

@@ -96,12 +96,11 @@ class SimResult:
 
 @dataclass
 class _Run:
-    job: SimJob
     pool: str
     start: float
     overhead: float
-    rate: float
-    token: int
+    rate: float  # steps/s of the admitted gang
+    accelerators: int  # held by the admitted gang
 
 
 @dataclass
@@ -191,7 +190,7 @@ class Simulator:
             st = states[key]
             held = t - run.start
             st.record.run_seconds += held
-            accel = st.job.accelerators
+            accel = run.accelerators
             tenant_use[st.job.request.tenant] = tenant_use.get(st.job.request.tenant, 0.0) + held * accel
             pool_use[run.pool] += held * accel
             set_busy(t, -accel)
@@ -284,12 +283,13 @@ class Simulator:
                 st.runs += 1
                 st.token += 1
                 remaining = st.job.trace.steps - st.done_steps
-                runs[a.job_key] = _Run(st.job, pool, now, overhead, rate, st.token)
+                accel = a.assignment.workers * request.per_worker.accelerators
+                runs[a.job_key] = _Run(pool, now, overhead, rate, accel)
                 running[a.job_key] = RunningJob(request, a.assignment, now)
                 if st.record.first_start is None:
                     st.record.first_start = now
                 st.record.pool = pool
-                set_busy(now, st.job.accelerators)
+                set_busy(now, accel)
                 push(now + overhead + remaining / rate, _COMPLETE, a.job_key, st.token)
 
             for key, w in decisions.waiting.items():

@@ -89,7 +89,7 @@ def test_admission_writes_status_before_creating_any_pod(cache: ClusterCache) ->
     writes = [c for c in api.calls if c[0] in ("status", "create")]
     admitted = writes.index(("status", "train:Admitted"))
     first_pod = writes.index(("create", "Pod/train-worker-0"))
-    assert writes[0] == ("status", "train:Queued") and admitted < first_pod
+    assert writes[0] == ("status", "train:Admitted") and admitted < first_pod  # one write admits
     assert ("create", "Pod/train-worker-1") in writes and ("create", "Service/train") in writes
     status = cache.get("aijobs", "physics/train")["status"]  # type: ignore[index]
     assert status["placement"]["nodes"] == ["n0", "n1"] and status["attempt"] == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -74,6 +75,7 @@ def test_borrowing_then_reclaim_evicts_a_whole_borrowing_gang(kube: Kube, tenant
     for i in range(3):  # 3 gangs of 2 x 4: one within nominal, two on borrowed quota
         kube.apply(aijob(f"p{i}", physics, [NVIDIA], workers=2, per_worker=4))
         _running(kube, physics, f"p{i}")
+        time.sleep(1.1)  # admission times have one-second resolution: keep the order unambiguous
     wait_for(lambda: _usage(kube, "h800")["physics"]["used"] == 24, timeout=30,
              what="pool status to show physics using 24")
     usage = _usage(kube, "h800")

@@ -41,16 +41,20 @@ from estuary.sim.workload import to_sim_job  # noqa: E402
 def build(nodes: int, jobs: int, fill: float, data: Path) -> tuple[Snapshot, list[JobRequest]]:
     table = load_default(data)
     quarter = nodes // 4
-    cluster = SimCluster("bench", (pool_decl("v100", "v100", quarter, 8),
-                                   pool_decl("p100", "p100", quarter, 8),
-                                   pool_decl("k80", "k80", quarter, 8),
-                                   pool_decl("ascend", "ascend910", nodes - 3 * quarter, 8)))
+    cluster = SimCluster(
+        "bench",
+        (
+            pool_decl("v100", "v100", quarter, 8),
+            pool_decl("p100", "p100", quarter, 8),
+            pool_decl("k80", "k80", quarter, 8),
+            pool_decl("ascend", "ascend910", nodes - 3 * quarter, 8),
+        ),
+    )
     trace, _ = load_philly(data / "philly" / "philly.csv", table, limit=jobs * 3, max_accelerators=32)
     requests = [s.request for s in (to_sim_job(t, cluster, table) for t in trace) if s is not None]
     pools = cluster.pool_specs(table, "v100")
     node_infos = cluster.nodes()
-    free = {n: info.capacity[pools[info.labels[POOL_LABEL]].resource]
-            for n, info in node_infos.items()}
+    free = {n: info.capacity[pools[info.labels[POOL_LABEL]].resource] for n, info in node_infos.items()}
     by_pool = {p: [n for n, info in node_infos.items() if info.labels[POOL_LABEL] == p] for p in pools}
     target = fill * cluster.accelerators
     used = 0
@@ -134,9 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     snapshot, pending = build(args.nodes, args.jobs, args.fill, data)
     setup = time.perf_counter() - t0
     busy = sum(r.job.workers * r.job.per_worker.accelerators for r in snapshot.running.values())
-    print(f"core cycle benchmark: {len(pending)} pending jobs, {len(snapshot.nodes)} nodes, "
-          f"{len(snapshot.running)} running jobs holding {busy} accelerators; setup {setup:.1f} s; "
-          f"python {platform.python_version()}, median of {args.repeats}")
+    print(
+        f"core cycle benchmark: {len(pending)} pending jobs, {len(snapshot.nodes)} nodes, "
+        f"{len(snapshot.running)} running jobs holding {busy} accelerators; setup {setup:.1f} s; "
+        f"python {platform.python_version()}, median of {args.repeats}"
+    )
 
     if args.profile:
         prof = cProfile.Profile()
@@ -150,9 +156,11 @@ def main(argv: list[str] | None = None) -> int:
 
     floor, admitted_ff = median_time(lambda: first_fit(snapshot, pending), args.repeats)
     rows: list[tuple[str, float, int]] = [("first-fit pass (floor)", floor, int(str(admitted_ff)))]
-    policies = {"estuary (Policy())": Policy(),
-                "any_free strict FIFO": Policy(type_choice="any_free", backfill=False),
-                "any_free + backfill": Policy(type_choice="any_free", backfill=True)}
+    policies = {
+        "estuary (Policy())": Policy(),
+        "any_free strict FIFO": Policy(type_choice="any_free", backfill=False),
+        "any_free + backfill": Policy(type_choice="any_free", backfill=True),
+    }
     for name, policy in policies.items():
         t, res = median_time(cycle(snapshot, pending, policy), args.repeats)
         rows.append((name, t, len(getattr(res, "admissions", ()))))

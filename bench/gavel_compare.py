@@ -37,18 +37,32 @@ def _fmt(x: float | None) -> str:
 
 
 def comparison_table(rows: list[dict[str, Any]], policies: list[str]) -> str:
-    head = ["jobs/h", *policies, "lower bound",
-            *[f"{p}/estuary" for p in policies if p != "estuary"],
-            "Gavel fifo->fifo_perf", "Gavel LAS->LAS_perf"]
+    head = [
+        "jobs/h",
+        *policies,
+        "lower bound",
+        *[f"{p}/estuary" for p in policies if p != "estuary"],
+        "Gavel fifo->fifo_perf",
+        "Gavel LAS->LAS_perf",
+    ]
     lines = [head]
     for r in rows:
         jct = r["avg_jct_h"]
         g = r["gavel"] or {}
-        lines.append([f"{r['rate']:g}", *[_fmt(jct[p]) for p in policies], _fmt(r["lower_bound_h"]),
-                      *[_fmt(jct[p] / jct["estuary"]) if jct.get("estuary") else "-"
-                        for p in policies if p != "estuary"],
-                      f"{_fmt(g.get('fifo'))} -> {_fmt(g.get('fifo_perf'))}",
-                      f"{_fmt(g.get('max_min_fairness'))} -> {_fmt(g.get('max_min_fairness_perf'))}"])
+        lines.append(
+            [
+                f"{r['rate']:g}",
+                *[_fmt(jct[p]) for p in policies],
+                _fmt(r["lower_bound_h"]),
+                *[
+                    _fmt(jct[p] / jct["estuary"]) if jct.get("estuary") else "-"
+                    for p in policies
+                    if p != "estuary"
+                ],
+                f"{_fmt(g.get('fifo'))} -> {_fmt(g.get('fifo_perf'))}",
+                f"{_fmt(g.get('max_min_fairness'))} -> {_fmt(g.get('max_min_fairness_perf'))}",
+            ]
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     out = ["  ".join(c.rjust(widths[i]) for i, c in enumerate(line)) for line in lines]
     out.insert(1, "  ".join("-" * w for w in widths))
@@ -57,8 +71,11 @@ def comparison_table(rows: list[dict[str, Any]], policies: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rates", default=",".join(f"{r:g}" for r in GAVEL_AVG_JCT_H),
-                    help="comma-separated jobs/h (default 1.2,3.2,5.2,6)")
+    ap.add_argument(
+        "--rates",
+        default=",".join(f"{r:g}" for r in GAVEL_AVG_JCT_H),
+        help="comma-separated jobs/h (default 1.2,3.2,5.2,6)",
+    )
     ap.add_argument("--jobs", type=int, default=5000)
     ap.add_argument("--measure", default="4000:5000")
     ap.add_argument("--seed", type=int, default=0)
@@ -66,11 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=REPO / "out" / "bench" / "gavel_compare.json")
     ap.add_argument("--quiet", action="store_true", help="no progress line")
-    ap.add_argument("--finite", action="store_true",
-                    help="stop arrivals after --jobs (default: continue until the measured jobs "
-                         "finish, as Gavel does)")
-    ap.add_argument("--smoke", action="store_true",
-                    help="120 jobs (measure 80:120, arrivals stop after 120) at 1.2 and 6 jobs/h")
+    ap.add_argument(
+        "--finite",
+        action="store_true",
+        help="stop arrivals after --jobs (default: continue until the measured jobs finish, as Gavel does)",
+    )
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="120 jobs (measure 80:120, arrivals stop after 120) at 1.2 and 6 jobs/h",
+    )
     args = ap.parse_args(argv)
     if args.smoke:
         args.rates, args.jobs, args.measure, args.finite = "1.2,6", 120, "80:120", True
@@ -90,23 +112,38 @@ def main(argv: list[str] | None = None) -> int:
         print(table([*outcome.summaries, outcome.lower], reference="estuary"))
         for s in outcome.summaries:
             print("  " + speed_line(s))
-        rows.append({
-            "rate": rate,
-            "avg_jct_h": {s.policy: s.avg_jct_h for s in outcome.summaries},
-            "p95_jct_h": {s.policy: s.p95_jct_h for s in outcome.summaries},
-            "makespan_h": {s.policy: s.makespan_h for s in outcome.summaries},
-            "utilization": {s.policy: s.utilization for s in outcome.summaries},
-            "lower_bound_h": outcome.lower.avg_jct_h,
-            "gavel": None if args.finite else gavel_row(rate),
-            "wall_s": {s.policy: s.wall_seconds for s in outcome.summaries},
-            "jobs_simulated": {s.policy: s.jobs_simulated for s in outcome.summaries},
-        })
+        rows.append(
+            {
+                "rate": rate,
+                "avg_jct_h": {s.policy: s.avg_jct_h for s in outcome.summaries},
+                "p95_jct_h": {s.policy: s.p95_jct_h for s in outcome.summaries},
+                "makespan_h": {s.policy: s.makespan_h for s in outcome.summaries},
+                "utilization": {s.policy: s.utilization for s in outcome.summaries},
+                "lower_bound_h": outcome.lower.avg_jct_h,
+                "gavel": None if args.finite else gavel_row(rate),
+                "wall_s": {s.policy: s.wall_seconds for s in outcome.summaries},
+                "jobs_simulated": {s.policy: s.jobs_simulated for s in outcome.summaries},
+            }
+        )
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"jobs": args.jobs, "measure": [lo, hi], "seed": args.seed,
-                                        "finite": args.finite, "rows": rows}, indent=2) + "\n")
+        args.out.write_text(
+            json.dumps(
+                {
+                    "jobs": args.jobs,
+                    "measure": [lo, hi],
+                    "seed": args.seed,
+                    "finite": args.finite,
+                    "rows": rows,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
-    print(f"\nGavel setting (36 K80 + 36 P100 + 36 V100, 9 nodes of 4 per type), jobs {lo}-{hi - 1}, "
-          f"seed {args.seed}; average JCT in hours:")
+    print(
+        f"\nGavel setting (36 K80 + 36 P100 + 36 V100, 9 nodes of 4 per type), jobs {lo}-{hi - 1}, "
+        f"seed {args.seed}; average JCT in hours:"
+    )
     print(comparison_table(rows, policies))
     print(f"\ntotal wall time {time.perf_counter() - started:.0f} s; results in {args.out}")
     return 0

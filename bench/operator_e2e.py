@@ -42,10 +42,21 @@ TYPES = (("nvidia", "H800", "nvidia.com/gpu"), ("huawei", "Ascend910B", "huawei.
 
 def cluster_spec(nodes: int) -> topology.ClusterSpec:
     half = max(nodes // 2, 1)
-    pools = tuple(topology.NodePool(
-        name=model.lower(), count=half, vendor=vendor, model=model, resource=resource,
-        accelerators_per_node=8, cpu="96", memory="1024Gi", pods="110",
-        labels={"topology.kubernetes.io/zone": "bench-a"}) for vendor, model, resource in TYPES)
+    pools = tuple(
+        topology.NodePool(
+            name=model.lower(),
+            count=half,
+            vendor=vendor,
+            model=model,
+            resource=resource,
+            accelerators_per_node=8,
+            cpu="96",
+            memory="1024Gi",
+            pods="110",
+            labels={"topology.kubernetes.io/zone": "bench-a"},
+        )
+        for vendor, model, resource in TYPES
+    )
     return topology.ClusterSpec(name="bench", jurisdiction="hk", node_pools=pools)
 
 
@@ -102,8 +113,9 @@ def _pod_running(obj: dict[str, Any]) -> bool:
     return (obj.get("status") or {}).get("phase") == "Running"
 
 
-def baseline(api: client.ApiClient, namespace: str, shapes: list[tuple[int, int]],
-             nodes: list[tuple[str, str, int]]) -> dict[str, float]:
+def baseline(
+    api: client.ApiClient, namespace: str, shapes: list[tuple[int, int]], nodes: list[tuple[str, str, int]]
+) -> dict[str, float]:
     """Plain client: one pod per worker, pinned round-robin to nodes with room, created serially."""
     core = client.CoreV1Api(api)
     free = {name: cap for name, _, cap in nodes}
@@ -116,20 +128,40 @@ def baseline(api: client.ApiClient, namespace: str, shapes: list[tuple[int, int]
                 break
             free[node] -= per
             pods.append((f"base-{j}-{rank}", node, per))
-    watcher = RunningWatcher(core.list_namespaced_pod, _pod_running,
-                             lambda o: o["metadata"]["name"], namespace=namespace)
+    watcher = RunningWatcher(
+        core.list_namespaced_pod, _pod_running, lambda o: o["metadata"]["name"], namespace=namespace
+    )
     start = time.monotonic()
     for name, node, per in pods:
         amount = {"cpu": "1", "memory": "1Gi", resource_of[node]: str(per)}
-        core.create_namespaced_pod(namespace, {
-            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"restartPolicy": "Never",
-                     "tolerations": [{"operator": "Exists"}],
-                     "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-                         "nodeSelectorTerms": [{"matchFields": [
-                             {"key": "metadata.name", "operator": "In", "values": [node]}]}]}}},
-                     "containers": [{"name": "w", "image": "bench",
-                                     "resources": {"requests": amount, "limits": amount}}]}})
+        core.create_namespaced_pod(
+            namespace,
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": name},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "tolerations": [{"operator": "Exists"}],
+                    "affinity": {
+                        "nodeAffinity": {
+                            "requiredDuringSchedulingIgnoredDuringExecution": {
+                                "nodeSelectorTerms": [
+                                    {
+                                        "matchFields": [
+                                            {"key": "metadata.name", "operator": "In", "values": [node]}
+                                        ]
+                                    }
+                                ]
+                            }
+                        }
+                    },
+                    "containers": [
+                        {"name": "w", "image": "bench", "resources": {"requests": amount, "limits": amount}}
+                    ],
+                },
+            },
+        )
     created = time.monotonic() - start
     deadline = time.monotonic() + 600
     while len(watcher.seen) < len(pods) and time.monotonic() < deadline:
@@ -137,48 +169,90 @@ def baseline(api: client.ApiClient, namespace: str, shapes: list[tuple[int, int]
     bound = (max(watcher.seen.values()) - start) if watcher.seen else float("nan")
     watcher.stop()
     core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
-    return {"pods": len(pods), "create_s": created, "create_per_s": len(pods) / created,
-            "running_s": bound, "running_per_s": len(watcher.seen) / bound}
+    return {
+        "pods": len(pods),
+        "create_s": created,
+        "create_per_s": len(pods) / created,
+        "running_s": bound,
+        "running_per_s": len(watcher.seen) / bound,
+    }
 
 
-def estuary(api: client.ApiClient, kubeconfig: Path, namespace: str, shapes: list[tuple[int, int]],
-            workdir: Path) -> dict[str, float]:
+def estuary(
+    api: client.ApiClient, kubeconfig: Path, namespace: str, shapes: list[tuple[int, int]], workdir: Path
+) -> dict[str, float]:
     custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
     for vendor, model, resource in TYPES:
-        custom.create_cluster_custom_object(GROUP, VERSION, "computepools", {
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "ComputePool",
-            "metadata": {"name": model.lower()},
-            "spec": {"vendor": vendor, "model": model, "resourceName": resource,
-                     "nodeSelector": {"estuary.dev/model": model},
-                     "tolerations": [{"operator": "Exists"}]}})
+        custom.create_cluster_custom_object(
+            GROUP,
+            VERSION,
+            "computepools",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "ComputePool",
+                "metadata": {"name": model.lower()},
+                "spec": {
+                    "vendor": vendor,
+                    "model": model,
+                    "resourceName": resource,
+                    "nodeSelector": {"estuary.dev/model": model},
+                    "tolerations": [{"operator": "Exists"}],
+                },
+            },
+        )
     port = 19000 + os.getpid() % 1000
     log = (workdir / "operator.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "estuary.cli", "operator"], stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True,
-                            env={**os.environ, "KUBECONFIG": str(kubeconfig),
-                                 "ESTUARY_METRICS_PORT": str(port)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "estuary.cli", "operator"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "KUBECONFIG": str(kubeconfig), "ESTUARY_METRICS_PORT": str(port)},
+    )
     try:
         time.sleep(3)
-        admitted = RunningWatcher(custom.list_namespaced_custom_object,
-                                  lambda o: (o.get("status") or {}).get("phase") in ("Admitted", "Running"),
-                                  lambda o: o["metadata"]["name"], group=GROUP, version=VERSION,
-                                  namespace=namespace, plural="aijobs")
-        running = RunningWatcher(custom.list_namespaced_custom_object,
-                                 lambda o: (o.get("status") or {}).get("phase") == "Running",
-                                 lambda o: o["metadata"]["name"], group=GROUP, version=VERSION,
-                                 namespace=namespace, plural="aijobs")
-        pods = RunningWatcher(core.list_namespaced_pod, _pod_running,
-                              lambda o: o["metadata"]["name"], namespace=namespace)
+        admitted = RunningWatcher(
+            custom.list_namespaced_custom_object,
+            lambda o: (o.get("status") or {}).get("phase") in ("Admitted", "Running"),
+            lambda o: o["metadata"]["name"],
+            group=GROUP,
+            version=VERSION,
+            namespace=namespace,
+            plural="aijobs",
+        )
+        running = RunningWatcher(
+            custom.list_namespaced_custom_object,
+            lambda o: (o.get("status") or {}).get("phase") == "Running",
+            lambda o: o["metadata"]["name"],
+            group=GROUP,
+            version=VERSION,
+            namespace=namespace,
+            plural="aijobs",
+        )
+        pods = RunningWatcher(
+            core.list_namespaced_pod, _pod_running, lambda o: o["metadata"]["name"], namespace=namespace
+        )
         created: dict[str, float] = {}
         start = time.monotonic()
         for j, (workers, per) in enumerate(shapes):
             name = f"job-{j}"
-            custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "aijobs", {
-                "apiVersion": f"{GROUP}/{VERSION}", "kind": "AIJob", "metadata": {"name": name},
-                "spec": {"workers": workers, "acceleratorsPerWorker": per,
-                         "resources": {"cpu": "1", "memory": "1Gi"},
-                         "accelerators": [{"vendor": v, "model": m, "image": "bench"}
-                                          for v, m, _ in TYPES]}})
+            custom.create_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                "aijobs",
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": "AIJob",
+                    "metadata": {"name": name},
+                    "spec": {
+                        "workers": workers,
+                        "acceleratorsPerWorker": per,
+                        "resources": {"cpu": "1", "memory": "1Gi"},
+                        "accelerators": [{"vendor": v, "model": m, "image": "bench"} for v, m, _ in TYPES],
+                    },
+                },
+            )
             created[name] = time.monotonic()
         create_s = time.monotonic() - start
         deadline = time.monotonic() + 900
@@ -196,13 +270,19 @@ def estuary(api: client.ApiClient, kubeconfig: Path, namespace: str, shapes: lis
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
-    return {"jobs": len(shapes), "jobs_running": len(running.seen), "pods": expected_pods,
-            "create_s": create_s, "admitted_per_s": len(admitted.seen) / admit_s,
-            "pods_running_per_s": len(pods.seen) / bound_s,
-            "p50_create_to_running_s": statistics.median(latencies) if latencies else float("nan"),
-            "p99_create_to_running_s": pct(latencies, 0.99),
-            "operator_cpu_s": cpu_s, "operator_peak_rss_mb": peak_mb,
-            "api_writes_per_job": writes / max(len(shapes), 1)}
+    return {
+        "jobs": len(shapes),
+        "jobs_running": len(running.seen),
+        "pods": expected_pods,
+        "create_s": create_s,
+        "admitted_per_s": len(admitted.seen) / admit_s,
+        "pods_running_per_s": len(pods.seen) / bound_s,
+        "p50_create_to_running_s": statistics.median(latencies) if latencies else float("nan"),
+        "p99_create_to_running_s": pct(latencies, 0.99),
+        "operator_cpu_s": cpu_s,
+        "operator_peak_rss_mb": peak_mb,
+        "api_writes_per_job": writes / max(len(shapes), 1),
+    }
 
 
 def _scrape(url: str) -> dict[str, float]:
@@ -219,8 +299,11 @@ def _process_usage(pid: int) -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     cpu = (int(fields[11]) + int(fields[12])) / ticks
-    peak = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                if line.startswith("VmHWM"))
+    peak = next(
+        int(line.split()[1])
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if line.startswith("VmHWM")
+    )
     return cpu, peak / 1024
 
 
@@ -246,27 +329,48 @@ def main(argv: list[str] | None = None) -> int:
             handle.kubectl("create", "namespace", ns)
             clusters.wait_service_account(handle, ns, timeout=60)
         api = handle.api_client()
-        nodes = [(f"{p.name}-{i}", p.resource, p.accelerators_per_node)
-                 for p in spec.node_pools for i in range(p.count)]
+        nodes = [
+            (f"{p.name}-{i}", p.resource, p.accelerators_per_node)
+            for p in spec.node_pools
+            for i in range(p.count)
+        ]
         base = baseline(api, "baseline", shapes, nodes)
         ours = estuary(api, handle.kubeconfig, "estuary", shapes, workdir)
     finally:
         manager.stop(spec.name)
-    ratio = {"admission_rate_vs_plain_pod_creation": ours["admitted_per_s"] * (
-                 base["pods"] / max(len(shapes), 1)) / base["create_per_s"],
-             "pods_running_rate_vs_plain_client": ours["pods_running_per_s"] / base["running_per_s"]}
-    report = {"machine": {"cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d")},
-              "nodes": args.nodes, "baseline": base, "estuary": ours, "ratios": ratio}
-    print(f"\nOperator on the local control plane: {args.nodes} nodes, {len(shapes)} jobs "
-          f"({ours['pods']} worker pods), seed {args.seed}")
-    print(f"  plain client : {base['create_per_s']:8.1f} pods created/s, "
-          f"{base['running_per_s']:8.1f} pods Running/s ({base['pods']} pods)")
-    print(f"  estuary      : {ours['admitted_per_s']:8.1f} jobs admitted/s, "
-          f"{ours['pods_running_per_s']:8.1f} pods Running/s ({ours['jobs_running']} jobs Running)")
-    print(f"  create->Running per job: p50 {ours['p50_create_to_running_s']:.2f}s, "
-          f"p99 {ours['p99_create_to_running_s']:.2f}s")
-    print(f"  operator: {ours['operator_cpu_s']:.1f} CPU s, peak RSS {ours['operator_peak_rss_mb']:.0f} MB, "
-          f"{ours['api_writes_per_job']:.1f} API writes per job")
+    ratio = {
+        "admission_rate_vs_plain_pod_creation": ours["admitted_per_s"]
+        * (base["pods"] / max(len(shapes), 1))
+        / base["create_per_s"],
+        "pods_running_rate_vs_plain_client": ours["pods_running_per_s"] / base["running_per_s"],
+    }
+    report = {
+        "machine": {"cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d")},
+        "nodes": args.nodes,
+        "baseline": base,
+        "estuary": ours,
+        "ratios": ratio,
+    }
+    print(
+        f"\nOperator on the local control plane: {args.nodes} nodes, {len(shapes)} jobs "
+        f"({ours['pods']} worker pods), seed {args.seed}"
+    )
+    print(
+        f"  plain client : {base['create_per_s']:8.1f} pods created/s, "
+        f"{base['running_per_s']:8.1f} pods Running/s ({base['pods']} pods)"
+    )
+    print(
+        f"  estuary      : {ours['admitted_per_s']:8.1f} jobs admitted/s, "
+        f"{ours['pods_running_per_s']:8.1f} pods Running/s ({ours['jobs_running']} jobs Running)"
+    )
+    print(
+        f"  create->Running per job: p50 {ours['p50_create_to_running_s']:.2f}s, "
+        f"p99 {ours['p99_create_to_running_s']:.2f}s"
+    )
+    print(
+        f"  operator: {ours['operator_cpu_s']:.1f} CPU s, peak RSS {ours['operator_peak_rss_mb']:.0f} MB, "
+        f"{ours['api_writes_per_job']:.1f} API writes per job"
+    )
     print(f"  ratio pods Running/s, estuary / plain client: {ratio['pods_running_rate_vs_plain_client']:.2f}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

@@ -120,11 +120,16 @@ def rows(text: str) -> list[Row]:
     """One row per documented key, in file order; raises DocError for any gap."""
     values = yaml.safe_load(text) or {}
     docs = documented_keys(text)
-    errors = [f"a '# --' comment above {'.'.join(path)}, which is no value"
-              for path in docs if _lookup(values, path) is _MISSING]
-    errors += [f"{'.'.join(path)} has no '# --' comment (on itself or a parent)"
-               for path in _leaves(values)
-               if not any(path[:i] in docs for i in range(1, len(path) + 1))]
+    errors = [
+        f"a '# --' comment above {'.'.join(path)}, which is no value"
+        for path in docs
+        if _lookup(values, path) is _MISSING
+    ]
+    errors += [
+        f"{'.'.join(path)} has no '# --' comment (on itself or a parent)"
+        for path in _leaves(values)
+        if not any(path[:i] in docs for i in range(1, len(path) + 1))
+    ]
     if errors:
         raise DocError(f"{VALUES.relative_to(REPO_ROOT)}: " + "; ".join(errors))
     out = []
@@ -152,8 +157,13 @@ def render_configuration(text: str) -> str:
         top = row.key.split(".")[0] if "." in row.key else ""
         groups.setdefault(top, []).append(row)
     for top, group in groups.items():
-        lines += ["", f"## `{top}`" if top else "## General", "",
-                  "| Key | Type | Default | Description |", "|---|---|---|---|"]
+        lines += [
+            "",
+            f"## `{top}`" if top else "## General",
+            "",
+            "| Key | Type | Default | Description |",
+            "|---|---|---|---|",
+        ]
         lines += [f"| `{r.key}` | {r.type} | {r.default} | {r.description} |" for r in group]
     return "\n".join(lines) + "\n"
 
@@ -200,14 +210,16 @@ def _extra_chart_crds() -> list[Path]:
 
 def stale() -> list[Path]:
     """Derived files whose content differs from what their sources give (or that should go)."""
-    out = [path for path, text in expected().items()
-           if not path.is_file() or path.read_bytes() != text.encode()]
+    out = [
+        path for path, text in expected().items() if not path.is_file() or path.read_bytes() != text.encode()
+    ]
     return out + _extra_chart_crds()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if anything is stale")
     args = parser.parse_args(argv)
     try:

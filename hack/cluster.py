@@ -53,14 +53,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         for h in handles:
             names = clusters.apply_crds(h, Path(args.crds))
             print(f"    [{h.name}] CRDs established: {', '.join(names) or '(none found)'}")
-    print(f"\n{len(handles)} cluster(s) up in {time.monotonic() - start:.0f}s "
-          f"(state in {manager.workdir}).")
+    print(f"\n{len(handles)} cluster(s) up in {time.monotonic() - start:.0f}s (state in {manager.workdir}).")
     for h in handles:
-        out = h.kubectl("get", "nodes", "-o",
-                        "custom-columns=NODE:.metadata.name,POOL:.metadata.labels.estuary\\.dev/node-pool,"
-                        "MODEL:.metadata.labels.estuary\\.dev/model,CPU:.status.allocatable.cpu,"
-                        "NVIDIA:.status.allocatable.nvidia\\.com/gpu,"
-                        "ASCEND:.status.allocatable.huawei\\.com/Ascend910").stdout
+        out = h.kubectl(
+            "get",
+            "nodes",
+            "-o",
+            "custom-columns=NODE:.metadata.name,POOL:.metadata.labels.estuary\\.dev/node-pool,"
+            "MODEL:.metadata.labels.estuary\\.dev/model,CPU:.status.allocatable.cpu,"
+            "NVIDIA:.status.allocatable.nvidia\\.com/gpu,"
+            "ASCEND:.status.allocatable.huawei\\.com/Ascend910",
+        ).stdout
         print(f"\n--- {h.name}: export KUBECONFIG={h.kubeconfig}\n{out.rstrip()}")
     print("\nUse a cluster:")
     for h in handles:
@@ -72,8 +75,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_down(args: argparse.Namespace) -> int:
     manager = _manager(args)
     kdir = Path(args.kubeconfig_dir).resolve()
-    names = ([c.name for c in topology.load(args.topology).clusters] if args.topology
-             else manager.list_clusters())
+    names = (
+        [c.name for c in topology.load(args.topology).clusters] if args.topology else manager.list_clusters()
+    )
     if not names:
         print("no clusters to delete")
     for name in names:
@@ -100,8 +104,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         nodes = "?"
         if state == "running":
             nodes = str(len(h.kubectl("get", "nodes", "-o", "name").stdout.split()))
-        print(f"{name:12} {state:10} nodes={nodes:4} processes={len(manager.processes(name)):3} "
-              f"KUBECONFIG={path}")
+        print(
+            f"{name:12} {state:10} nodes={nodes:4} processes={len(manager.processes(name)):3} "
+            f"KUBECONFIG={path}"
+        )
     return 0
 
 
@@ -109,8 +115,10 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
     manager = _manager(args)
     path = _kubeconfig_path(Path(args.kubeconfig_dir).resolve(), args.name)
     if args.name not in manager.list_clusters():
-        print(f"no cluster {args.name!r} (clusters: {', '.join(manager.list_clusters()) or 'none'})",
-              file=sys.stderr)
+        print(
+            f"no cluster {args.name!r} (clusters: {', '.join(manager.list_clusters()) or 'none'})",
+            file=sys.stderr,
+        )
         return 1
     manager.write_kubeconfig(args.name, path)
     print(path)
@@ -131,13 +139,19 @@ def cmd_kubectl(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cluster.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workdir", default=os.environ.get("ESTUARY_KWOK_WORKDIR"),
-                        help="kwokctl state directory "
-                             "(default: ESTUARY_KWOK_WORKDIR or ~/.cache/estuary/kwok)")
-    parser.add_argument("--kubeconfig-dir", default=str(clusters.default_kubeconfig_dir()),
-                        help="where kubeconfig-<cluster> files go (default: out/)")
+    parser = argparse.ArgumentParser(
+        prog="cluster.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--workdir",
+        default=os.environ.get("ESTUARY_KWOK_WORKDIR"),
+        help="kwokctl state directory (default: ESTUARY_KWOK_WORKDIR or ~/.cache/estuary/kwok)",
+    )
+    parser.add_argument(
+        "--kubeconfig-dir",
+        default=str(clusters.default_kubeconfig_dir()),
+        help="where kubeconfig-<cluster> files go (default: out/)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     tools = sub.add_parser("tools", help="find or build the binaries and print their paths")
     tools.set_defaults(fn=cmd_tools)
@@ -166,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     passthrough: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
-        argv, passthrough = argv[:cut], argv[cut + 1:]
+        argv, passthrough = argv[:cut], argv[cut + 1 :]
     args = parser.parse_args(argv)
     if args.command == "kubectl":
         args.args = [*args.args, *passthrough]

@@ -12,6 +12,7 @@ step() { echo; echo "==> $*"; }
 step "control-plane binaries (cached in ~/.cache/estuary; built from Go modules when missing)"
 $PY hack/cluster.py tools >/dev/null || failed=1
 step "ruff";  .venv/bin/ruff check . || failed=1
+step "ruff format"; .venv/bin/ruff format --check . || failed=1
 step "mypy";  .venv/bin/mypy || failed=1
 step "CRDs match the API models"; $PY -m estuary.cli crds --check || failed=1
 step "pytest"

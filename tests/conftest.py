@@ -88,8 +88,10 @@ class _Clusters:
             return self.handles[spec.name]
         except clusters.ClusterError as exc:
             logs = "" if "(tail)" in str(exc) else f"\n{self.manager.logs_tail(spec.name)}"
-            pytest.fail(f"local cluster {spec.name!r} failed to start (work dir {self.workdir}):\n"
-                        f"{exc}{logs}", pytrace=False)
+            pytest.fail(
+                f"local cluster {spec.name!r} failed to start (work dir {self.workdir}):\n{exc}{logs}",
+                pytrace=False,
+            )
 
     def stop_all(self) -> None:
         if self._manager is None:
@@ -113,8 +115,10 @@ def _kwok_clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Cluste
     yield pool
     if os.environ.get("ESTUARY_TEST_KEEP") == "1":
         for name in pool.started:
-            print(f"\nkept cluster {name}: KUBECONFIG={pool.workdir / f'kubeconfig-{name}'} "
-                  f"ESTUARY_KWOK_WORKDIR={pool.workdir}")
+            print(
+                f"\nkept cluster {name}: KUBECONFIG={pool.workdir / f'kubeconfig-{name}'} "
+                f"ESTUARY_KWOK_WORKDIR={pool.workdir}"
+            )
         return
     pool.stop_all()
 
@@ -126,10 +130,15 @@ def cluster(_kwok_clusters: _Clusters) -> clusters.Cluster:
     if external:
         kubectl = binaries.find().get("kubectl") or shutil.which("kubectl")
         if kubectl is None:
-            pytest.fail("ESTUARY_TEST_KUBECONFIG is set but no kubectl found "
-                        "(run `python hack/cluster.py tools`)", pytrace=False)
-        handle = clusters.Cluster(name=os.environ.get("ESTUARY_TEST_CLUSTER", "ci"),
-                                  kubeconfig=Path(external).resolve(), kubectl_path=Path(kubectl))
+            pytest.fail(
+                "ESTUARY_TEST_KUBECONFIG is set but no kubectl found (run `python hack/cluster.py tools`)",
+                pytrace=False,
+            )
+        handle = clusters.Cluster(
+            name=os.environ.get("ESTUARY_TEST_CLUSTER", "ci"),
+            kubeconfig=Path(external).resolve(),
+            kubectl_path=Path(kubectl),
+        )
         if not handle.ready():
             pytest.fail(f"ESTUARY_TEST_KUBECONFIG={external}: the API server is not ready", pytrace=False)
     else:

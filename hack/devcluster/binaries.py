@@ -29,13 +29,39 @@ EXTRA_BINARIES = ("helm",)
 
 # Staging modules that k8s.io/kubernetes replaces with ./staging paths; each needs a published version.
 STAGING_MODULES = (
-    "api", "apiextensions-apiserver", "apimachinery", "apiserver", "cli-runtime", "client-go",
-    "cloud-provider", "cluster-bootstrap", "code-generator", "component-base", "component-helpers",
-    "controller-manager", "cri-api", "cri-client", "cri-streaming", "csi-translation-lib",
-    "dynamic-resource-allocation", "endpointslice", "externaljwt", "kms", "kube-aggregator",
-    "kube-controller-manager", "kube-proxy", "kube-scheduler", "kubectl", "kubelet", "metrics",
-    "mount-utils", "pod-security-admission", "sample-apiserver", "sample-cli-plugin",
-    "sample-controller", "streaming",
+    "api",
+    "apiextensions-apiserver",
+    "apimachinery",
+    "apiserver",
+    "cli-runtime",
+    "client-go",
+    "cloud-provider",
+    "cluster-bootstrap",
+    "code-generator",
+    "component-base",
+    "component-helpers",
+    "controller-manager",
+    "cri-api",
+    "cri-client",
+    "cri-streaming",
+    "csi-translation-lib",
+    "dynamic-resource-allocation",
+    "endpointslice",
+    "externaljwt",
+    "kms",
+    "kube-aggregator",
+    "kube-controller-manager",
+    "kube-proxy",
+    "kube-scheduler",
+    "kubectl",
+    "kubelet",
+    "metrics",
+    "mount-utils",
+    "pod-security-admission",
+    "sample-apiserver",
+    "sample-cli-plugin",
+    "sample-controller",
+    "streaming",
 )
 
 
@@ -62,14 +88,23 @@ class Toolset:
 
 def _version_ok(name: str, path: Path) -> bool:
     """A binary on PATH is used only when it reports the version we test against."""
-    args = {"kubectl": ["version", "--client"], "etcd": ["--version"], "kwok": ["--version"],
-            "kwokctl": ["--version"], "helm": ["version", "--short"]}.get(name, ["--version"])
+    args = {
+        "kubectl": ["version", "--client"],
+        "etcd": ["--version"],
+        "kwok": ["--version"],
+        "kwokctl": ["--version"],
+        "helm": ["version", "--short"],
+    }.get(name, ["--version"])
     try:
         out = subprocess.run([str(path), *args], capture_output=True, text=True, timeout=20).stdout
     except (OSError, subprocess.TimeoutExpired):
         return False
-    want = {"etcd": ETCD_VERSION.lstrip("v"), "kwok": KWOK_VERSION, "kwokctl": KWOK_VERSION,
-            "helm": HELM_VERSION}.get(name, KUBE_VERSION)
+    want = {
+        "etcd": ETCD_VERSION.lstrip("v"),
+        "kwok": KWOK_VERSION,
+        "kwokctl": KWOK_VERSION,
+        "helm": HELM_VERSION,
+    }.get(name, KUBE_VERSION)
     return want in out
 
 
@@ -125,13 +160,18 @@ def _version_ldflags() -> str:
     minor = KUBE_VERSION.split(".")[1]
     flags = []
     for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
-        flags += [f"-X {pkg}.gitVersion={KUBE_VERSION}", f"-X {pkg}.gitMajor=1",
-                  f"-X {pkg}.gitMinor={minor}", f"-X {pkg}.gitTreeState=clean"]
+        flags += [
+            f"-X {pkg}.gitVersion={KUBE_VERSION}",
+            f"-X {pkg}.gitMajor=1",
+            f"-X {pkg}.gitMinor={minor}",
+            f"-X {pkg}.gitTreeState=clean",
+        ]
     return "-s -w " + " ".join(flags)
 
 
-def _write_module(path: Path, module: str, requires: list[str], replaces: list[str],
-                  tools: list[str]) -> None:
+def _write_module(
+    path: Path, module: str, requires: list[str], replaces: list[str], tools: list[str]
+) -> None:
     path.mkdir(parents=True, exist_ok=True)
     lines = [f"module {module}", "", "go 1.26", "", "require ("]
     lines += [f"\t{r}" for r in requires] + [")", ""]
@@ -145,8 +185,10 @@ def _write_module(path: Path, module: str, requires: list[str], replaces: list[s
 def build(missing: list[str]) -> None:
     """Build the missing binaries into the cache (a cold build takes 15-25 minutes on 2 cores)."""
     if shutil.which("go") is None:
-        raise RuntimeError("Go is needed to build the control plane (go 1.26+): install it, or put "
-                           f"{', '.join(missing)} {KUBE_VERSION} on PATH")
+        raise RuntimeError(
+            "Go is needed to build the control plane (go 1.26+): install it, or put "
+            f"{', '.join(missing)} {KUBE_VERSION} on PATH"
+        )
     work = cache_dir() / "src"
     log = cache_dir() / "build.log"
     bin_dir().mkdir(parents=True, exist_ok=True)
@@ -155,36 +197,67 @@ def build(missing: list[str]) -> None:
     if kube:
         mod = work / "kubernetes"
         _write_module(
-            mod, "estuary.dev/build/kubernetes", [f"k8s.io/kubernetes {KUBE_VERSION}"],
+            mod,
+            "estuary.dev/build/kubernetes",
+            [f"k8s.io/kubernetes {KUBE_VERSION}"],
             [f"k8s.io/{m} => k8s.io/{m} {STAGING_VERSION}" for m in STAGING_MODULES],
-            [f"k8s.io/kubernetes/cmd/{c}" if c != "kubectl" else "k8s.io/kubernetes/cmd/kubectl"
-             for c in kube],
+            [
+                f"k8s.io/kubernetes/cmd/{c}" if c != "kubectl" else "k8s.io/kubernetes/cmd/kubectl"
+                for c in kube
+            ],
         )
         pkgs = [f"k8s.io/kubernetes/cmd/{c}" for c in kube]
         steps.append((f"kubernetes {KUBE_VERSION}: download modules", mod, [["mod", "tidy"]]))
-        steps.append((f"kubernetes {KUBE_VERSION}: compile {', '.join(kube)}", mod,
-                      [["build", "-trimpath", "-ldflags", _version_ldflags(), "-o", str(bin_dir()),
-                        *pkgs]]))
+        steps.append(
+            (
+                f"kubernetes {KUBE_VERSION}: compile {', '.join(kube)}",
+                mod,
+                [["build", "-trimpath", "-ldflags", _version_ldflags(), "-o", str(bin_dir()), *pkgs]],
+            )
+        )
     if "etcd" in missing:
         mod = work / "etcd"
-        _write_module(mod, "estuary.dev/build/etcd", [f"go.etcd.io/etcd/server/v3 {ETCD_VERSION}"],
-                      [], ["go.etcd.io/etcd/server/v3"])
-        steps.append((f"etcd {ETCD_VERSION}: download and compile", mod,
-                      [["mod", "tidy"],
-                       ["build", "-trimpath", "-o", str(bin_dir() / "etcd"),
-                        "go.etcd.io/etcd/server/v3"]]))
+        _write_module(
+            mod,
+            "estuary.dev/build/etcd",
+            [f"go.etcd.io/etcd/server/v3 {ETCD_VERSION}"],
+            [],
+            ["go.etcd.io/etcd/server/v3"],
+        )
+        steps.append(
+            (
+                f"etcd {ETCD_VERSION}: download and compile",
+                mod,
+                [
+                    ["mod", "tidy"],
+                    ["build", "-trimpath", "-o", str(bin_dir() / "etcd"), "go.etcd.io/etcd/server/v3"],
+                ],
+            )
+        )
     kwok = [m for m in missing if m in ("kwok", "kwokctl")]
     if kwok:
         work.mkdir(parents=True, exist_ok=True)
         ld = f"-X sigs.k8s.io/kwok/pkg/consts.Version={KWOK_VERSION}"
-        steps.append((f"kwok {KWOK_VERSION}: download and compile {', '.join(kwok)}", work,
-                      [["install", "-trimpath", "-ldflags", ld, f"sigs.k8s.io/kwok/cmd/{k}@{KWOK_VERSION}"]
-                       for k in kwok]))
+        steps.append(
+            (
+                f"kwok {KWOK_VERSION}: download and compile {', '.join(kwok)}",
+                work,
+                [
+                    ["install", "-trimpath", "-ldflags", ld, f"sigs.k8s.io/kwok/cmd/{k}@{KWOK_VERSION}"]
+                    for k in kwok
+                ],
+            )
+        )
     if "helm" in missing:
         work.mkdir(parents=True, exist_ok=True)
         ld = f"-s -w -X helm.sh/helm/v4/internal/version.version={HELM_VERSION}"
-        steps.append((f"helm {HELM_VERSION}: download and compile", work,
-                      [["install", "-trimpath", "-ldflags", ld, f"helm.sh/helm/v4/cmd/helm@{HELM_VERSION}"]]))
+        steps.append(
+            (
+                f"helm {HELM_VERSION}: download and compile",
+                work,
+                [["install", "-trimpath", "-ldflags", ld, f"helm.sh/helm/v4/cmd/helm@{HELM_VERSION}"]],
+            )
+        )
     for i, (what, cwd, commands) in enumerate(steps, 1):
         with _Progress(i, len(steps), what):
             for args in commands:
@@ -198,8 +271,11 @@ def ensure() -> Toolset:
     found = find()
     missing = [b for b in (*ALL_BINARIES, *EXTRA_BINARIES) if b not in found]
     if missing:
-        print(f"control plane: building {', '.join(missing)} into {bin_dir()} "
-              f"(cold: 15-25 min on 2 cores; log: {cache_dir() / 'build.log'})", flush=True)
+        print(
+            f"control plane: building {', '.join(missing)} into {bin_dir()} "
+            f"(cold: 15-25 min on 2 cores; log: {cache_dir() / 'build.log'})",
+            flush=True,
+        )
         build(missing)
         found = find()
         still = [b for b in (*ALL_BINARIES, *EXTRA_BINARIES) if b not in found]

@@ -67,8 +67,9 @@ class Cluster:
     kubeconfig: Path
     kubectl_path: Path
 
-    def kubectl(self, *args: str, check: bool = True, input: str | None = None,
-                timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         """Run kubectl against this cluster; raises ClusterError with stderr when check fails."""
         cmd = [str(self.kubectl_path), "--kubeconfig", str(self.kubeconfig), *args]
         try:
@@ -76,8 +77,10 @@ class Cluster:
         except subprocess.TimeoutExpired as exc:
             raise ClusterError(f"[{self.name}] kubectl {' '.join(args)} timed out after {timeout}s") from exc
         if check and proc.returncode != 0:
-            raise ClusterError(f"[{self.name}] kubectl {' '.join(args)} failed "
-                               f"(exit {proc.returncode}):\n{proc.stderr.strip() or proc.stdout.strip()}")
+            raise ClusterError(
+                f"[{self.name}] kubectl {' '.join(args)} failed "
+                f"(exit {proc.returncode}):\n{proc.stderr.strip() or proc.stdout.strip()}"
+            )
         return proc
 
     def api_client(self) -> Any:
@@ -122,8 +125,9 @@ class Progress:
 class Manager:
     """Runs kwokctl for one work directory with one set of binaries."""
 
-    def __init__(self, tools: binaries.Toolset, workdir: Path | None = None,
-                 progress: Progress | None = None) -> None:
+    def __init__(
+        self, tools: binaries.Toolset, workdir: Path | None = None, progress: Progress | None = None
+    ) -> None:
         self.tools = tools
         self.workdir = (workdir or default_workdir()).resolve()
         self.progress = progress or Progress()
@@ -138,16 +142,19 @@ class Manager:
     def cluster_dir(self, cluster: str) -> Path:
         return self.workdir / "clusters" / kwok_name(cluster)
 
-    def kwokctl(self, *args: str, timeout: float = 300,
-                check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kwokctl(
+        self, *args: str, timeout: float = 300, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         cmd = [str(self.tools["kwokctl"]), *args]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, env=self.env(), timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             raise ClusterError(f"kwokctl {' '.join(args)} timed out after {timeout}s") from exc
         if check and proc.returncode != 0:
-            raise ClusterError(f"kwokctl {' '.join(args)} failed (exit {proc.returncode}):\n"
-                               f"{_tail(_readable(proc.stderr + proc.stdout), 3000)}")
+            raise ClusterError(
+                f"kwokctl {' '.join(args)} failed (exit {proc.returncode}):\n"
+                f"{_tail(_readable(proc.stderr + proc.stdout), 3000)}"
+            )
         return proc
 
     def scratch_kubeconfig(self) -> Path:
@@ -175,8 +182,11 @@ class Manager:
             "enableCRDs": ["Stage"],
             "quietPull": True,
         }
-        doc = {"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokctlConfiguration",
-               "options": options}
+        doc = {
+            "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+            "kind": "KwokctlConfiguration",
+            "options": options,
+        }
         path = self.workdir / "configs" / f"{kwok_name(cluster)}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -185,15 +195,16 @@ class Manager:
     def list_clusters(self) -> list[str]:
         """Names (without the estuary- prefix) of the clusters that exist in this work directory."""
         out = self.kwokctl("get", "clusters", check=False, timeout=30).stdout.split()
-        return sorted(n[len(NAME_PREFIX):] for n in out if n.startswith(NAME_PREFIX))
+        return sorted(n[len(NAME_PREFIX) :] for n in out if n.startswith(NAME_PREFIX))
 
     def handle(self, cluster: str, kubeconfig: Path) -> Cluster:
         return Cluster(name=cluster, kubeconfig=kubeconfig, kubectl_path=self.tools["kubectl"])
 
     def logs_tail(self, cluster: str, chars: int = 1500, first: Sequence[str] = ()) -> str:
         """The end of every component log kwokctl wrote (those named in first come first)."""
-        logs = sorted((self.cluster_dir(cluster) / "logs").glob("*.log"),
-                      key=lambda p: (p.stem not in first, p.name))
+        logs = sorted(
+            (self.cluster_dir(cluster) / "logs").glob("*.log"), key=lambda p: (p.stem not in first, p.name)
+        )
         if not logs:
             return f"(no component logs under {self.cluster_dir(cluster) / 'logs'})"
         parts = []
@@ -229,8 +240,13 @@ class Manager:
         tmp_path = Path(tmp.name)
         try:
             kubectl = [str(self.tools["kubectl"]), "--kubeconfig", str(tmp_path)]
-            flat = subprocess.run([*kubectl, "config", "view", "--raw", "--flatten", "--minify"],
-                                  capture_output=True, text=True, timeout=30, check=True).stdout
+            flat = subprocess.run(
+                [*kubectl, "config", "view", "--raw", "--flatten", "--minify"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            ).stdout
             conf = yaml.safe_load(flat)
         finally:
             tmp_path.unlink(missing_ok=True)
@@ -264,8 +280,9 @@ class Manager:
             handle = self._create(name, kubeconfig, label)
         with self.progress.step(f"{label} applying kwok stages from {_rel(STAGES_DIR)}"):
             apply_stages(handle)
-        with self.progress.step(f"{label} applying {sum(p.count for p in spec.node_pools)} nodes "
-                                f"in {len(spec.node_pools)} pools"):
+        with self.progress.step(
+            f"{label} applying {sum(p.count for p in spec.node_pools)} nodes in {len(spec.node_pools)} pools"
+        ):
             apply_nodes(handle, spec)
         with self.progress.step(f"{label} waiting for nodes Ready and the default service account"):
             wait_nodes_ready(handle, timeout=120)
@@ -300,9 +317,21 @@ class Manager:
         """Run kwokctl create; stop early when a component dies (kwokctl would wait minutes).
 
         Returns kwokctl's exit code, its output, and the components found dead."""
-        cmd = [str(self.tools["kwokctl"]), "--config", str(config), "create", "cluster",
-               "--name", kwok_name(name), "--kubeconfig", str(self.scratch_kubeconfig()),
-               "--timeout", "4m", "--wait", "2m"]
+        cmd = [
+            str(self.tools["kwokctl"]),
+            "--config",
+            str(config),
+            "create",
+            "cluster",
+            "--name",
+            kwok_name(name),
+            "--kubeconfig",
+            str(self.scratch_kubeconfig()),
+            "--timeout",
+            "4m",
+            "--wait",
+            "2m",
+        ]
         with tempfile.TemporaryFile("w+") as out:
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env=self.env())
             deadline = time.monotonic() + timeout
@@ -342,8 +371,16 @@ class Manager:
         """
         before = [pid for pid, _ in self.processes(cluster)]
         if cluster in self.list_clusters():
-            self.kwokctl("delete", "cluster", "--name", kwok_name(cluster),
-                         "--kubeconfig", str(self.scratch_kubeconfig()), timeout=180, check=False)
+            self.kwokctl(
+                "delete",
+                "cluster",
+                "--name",
+                kwok_name(cluster),
+                "--kubeconfig",
+                str(self.scratch_kubeconfig()),
+                timeout=180,
+                check=False,
+            )
         # kwokctl signals the components and returns at once: give them time to exit.
         _wait(lambda: not self.processes(cluster), 20, interval=0.2)
         leftovers = self.processes(cluster)
@@ -372,8 +409,12 @@ def apply_stages(cluster: Cluster, stages_dir: Path = STAGES_DIR) -> None:
     files = sorted(stages_dir.glob("*.yaml"))
     if not files:
         raise ClusterError(f"no kwok Stage files in {stages_dir}")
-    if not _wait(lambda: cluster.kubectl("get", "crd", "stages.kwok.x-k8s.io", check=False,
-                                         timeout=10).returncode == 0, 60):
+    if not _wait(
+        lambda: (
+            cluster.kubectl("get", "crd", "stages.kwok.x-k8s.io", check=False, timeout=10).returncode == 0
+        ),
+        60,
+    ):
         raise ClusterError(f"[{cluster.name}] the kwok Stage CRD never appeared")
     cluster.kubectl("wait", "--for=condition=Established", "crd/stages.kwok.x-k8s.io", "--timeout=60s")
     args = ["apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}"]
@@ -392,10 +433,20 @@ def apply_nodes(cluster: Cluster, spec: ClusterSpec) -> None:
     nodes = spec.nodes()
     ssa = ["apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}", "-f", "-"]
     cluster.kubectl(*ssa, input=json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes}))
-    statuses = [{"apiVersion": "v1", "kind": "Node", "metadata": {"name": n["metadata"]["name"]},
-                 "status": {k: n["status"][k] for k in ("capacity", "allocatable")}} for n in nodes]
-    cluster.kubectl(*ssa, "--subresource=status",
-                    input=json.dumps({"apiVersion": "v1", "kind": "List", "items": statuses}))
+    statuses = [
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": n["metadata"]["name"]},
+            "status": {k: n["status"][k] for k in ("capacity", "allocatable")},
+        }
+        for n in nodes
+    ]
+    cluster.kubectl(
+        *ssa,
+        "--subresource=status",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": statuses}),
+    )
     wanted = {n["metadata"]["name"] for n in nodes}
     existing = cluster.kubectl("get", "nodes", "-l", POOL_LABEL, "-o", "name").stdout.split()
     stale = [n for n in existing if n.removeprefix("node/") not in wanted]
@@ -404,16 +455,30 @@ def apply_nodes(cluster: Cluster, spec: ClusterSpec) -> None:
 
 
 def wait_nodes_ready(cluster: Cluster, timeout: float) -> None:
-    proc = cluster.kubectl("wait", "--for=condition=Ready", "node", "--all", f"--timeout={int(timeout)}s",
-                           check=False, timeout=timeout + 30)
+    proc = cluster.kubectl(
+        "wait",
+        "--for=condition=Ready",
+        "node",
+        "--all",
+        f"--timeout={int(timeout)}s",
+        check=False,
+        timeout=timeout + 30,
+    )
     if proc.returncode != 0:
         raise ClusterError(f"[{cluster.name}] nodes not Ready after {timeout}s:\n{proc.stderr.strip()}")
 
 
 def wait_service_account(cluster: Cluster, namespace: str, timeout: float) -> None:
     """Pods are refused until the namespace's default ServiceAccount exists."""
-    ok = _wait(lambda: cluster.kubectl("get", "serviceaccount", "default", "-n", namespace,
-                                       check=False, timeout=10).returncode == 0, timeout)
+    ok = _wait(
+        lambda: (
+            cluster.kubectl(
+                "get", "serviceaccount", "default", "-n", namespace, check=False, timeout=10
+            ).returncode
+            == 0
+        ),
+        timeout,
+    )
     if not ok:
         raise ClusterError(f"[{cluster.name}] no default ServiceAccount in {namespace} after {timeout}s")
 
@@ -432,8 +497,13 @@ def apply_crds(cluster: Cluster, crd_dir: Path, timeout: float = 60) -> list[str
     for f in files:
         args += ["-f", str(f)]
     cluster.kubectl(*args)
-    cluster.kubectl("wait", "--for=condition=Established", f"--timeout={int(timeout)}s",
-                    *[f"crd/{n}" for n in names], timeout=timeout + 30)
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        f"--timeout={int(timeout)}s",
+        *[f"crd/{n}" for n in names],
+        timeout=timeout + 30,
+    )
     return names
 
 
@@ -532,6 +602,5 @@ def start_all(specs: Sequence[ClusterSpec], manager: Manager, kubeconfig_dir: Pa
     """Start clusters one after another (kwokctl picks ports; parallel starts can collide)."""
     out = []
     for i, spec in enumerate(specs, 1):
-        out.append(manager.start(spec, kubeconfig_dir / f"kubeconfig-{spec.name}",
-                                 step=f"{i}/{len(specs)}"))
+        out.append(manager.start(spec, kubeconfig_dir / f"kubeconfig-{spec.name}", step=f"{i}/{len(specs)}"))
     return out

@@ -103,13 +103,15 @@ class Topology:
 def render_node(pool: NodePool, name: str) -> dict[str, Any]:
     """One kwok-managed Node with its capacity set in status (kwok keeps what it finds there)."""
     labels = dict(pool.labels)
-    labels.update({
-        POOL_LABEL: pool.name,
-        HOSTNAME_LABEL: name,
-        "kubernetes.io/os": labels.get("kubernetes.io/os", "linux"),
-        "kubernetes.io/arch": labels.get("kubernetes.io/arch", "amd64"),
-        "type": "kwok",
-    })
+    labels.update(
+        {
+            POOL_LABEL: pool.name,
+            HOSTNAME_LABEL: name,
+            "kubernetes.io/os": labels.get("kubernetes.io/os", "linux"),
+            "kubernetes.io/arch": labels.get("kubernetes.io/arch", "amd64"),
+            "type": "kwok",
+        }
+    )
     if pool.vendor:
         labels[VENDOR_LABEL] = pool.vendor
     if pool.model:
@@ -140,21 +142,27 @@ class _Reader:
     def fail(self, path: str, problem: str) -> TopologyError:
         return TopologyError(f"{self.source}: {path}: {problem}")
 
-    def mapping(self, value: object, path: str, allowed: tuple[str, ...],
-                required: tuple[str, ...]) -> Mapping[str, Any]:
+    def mapping(
+        self, value: object, path: str, allowed: tuple[str, ...], required: tuple[str, ...]
+    ) -> Mapping[str, Any]:
         if not isinstance(value, Mapping):
             raise self.fail(path, f"must be a mapping, got {_show(value)}")
         unknown = sorted(str(k) for k in value if k not in allowed)
         if unknown:
-            raise self.fail(f"{path}.{unknown[0]}",
-                            f"unknown field (allowed: {', '.join(allowed)})")
+            raise self.fail(f"{path}.{unknown[0]}", f"unknown field (allowed: {', '.join(allowed)})")
         missing = [k for k in required if k not in value]
         if missing:
             raise self.fail(f"{path}.{missing[0]}", "is required")
         return value
 
-    def string(self, value: object, path: str, pattern: re.Pattern[str] | None = None,
-               what: str = "", max_len: int = 63) -> str:
+    def string(
+        self,
+        value: object,
+        path: str,
+        pattern: re.Pattern[str] | None = None,
+        what: str = "",
+        max_len: int = 63,
+    ) -> str:
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise self.fail(path, f"must be a string, got {_show(value)}")
         text = str(value)
@@ -173,10 +181,10 @@ class _Reader:
 
     def quantity(self, value: object, path: str) -> str:
         if isinstance(value, bool) or not isinstance(value, str | int):
-            raise self.fail(path, f"must be a quantity such as \"64\" or \"512Gi\", got {_show(value)}")
+            raise self.fail(path, f'must be a quantity such as "64" or "512Gi", got {_show(value)}')
         text = str(value)
         if not _QUANTITY.match(text):
-            raise self.fail(path, f"must be a quantity such as \"64\" or \"512Gi\", got {text!r}")
+            raise self.fail(path, f'must be a quantity such as "64" or "512Gi", got {text!r}')
         return text
 
     def qualified_name(self, value: object, path: str, prefix_required: bool) -> str:
@@ -203,8 +211,19 @@ def _show(value: object) -> str:
     return "nothing" if value is None else f"{type(value).__name__} {value!r}"
 
 
-_POOL_FIELDS = ("name", "count", "vendor", "model", "resource", "acceleratorsPerNode", "cpu",
-                "memory", "pods", "labels", "taints")
+_POOL_FIELDS = (
+    "name",
+    "count",
+    "vendor",
+    "model",
+    "resource",
+    "acceleratorsPerNode",
+    "cpu",
+    "memory",
+    "pods",
+    "labels",
+    "taints",
+)
 
 
 def _pool(r: _Reader, raw: object, path: str) -> NodePool:
@@ -241,11 +260,17 @@ def _pool(r: _Reader, raw: object, path: str) -> NodePool:
         effect = r.string(tm["effect"], f"{tpath}.effect")
         if effect not in TAINT_EFFECTS:
             raise r.fail(f"{tpath}.effect", f"must be one of {', '.join(TAINT_EFFECTS)}, got {effect!r}")
-        taints.append(Taint(key=r.qualified_name(tm["key"], f"{tpath}.key", prefix_required=False),
-                            value=r.label_value(tm.get("value", ""), f"{tpath}.value"), effect=effect))
+        taints.append(
+            Taint(
+                key=r.qualified_name(tm["key"], f"{tpath}.key", prefix_required=False),
+                value=r.label_value(tm.get("value", ""), f"{tpath}.value"),
+                effect=effect,
+            )
+        )
     return NodePool(
-        name=r.string(m["name"], f"{path}.name", _DNS_LABEL, "a lowercase DNS label such as h800",
-                      max_len=50),
+        name=r.string(
+            m["name"], f"{path}.name", _DNS_LABEL, "a lowercase DNS label such as h800", max_len=50
+        ),
         count=r.integer(m["count"], f"{path}.count", 1),
         vendor=accel.get("vendor", ""),
         model=accel.get("model", ""),
@@ -261,10 +286,12 @@ def _pool(r: _Reader, raw: object, path: str) -> NodePool:
 
 def _cluster(r: _Reader, raw: object, path: str) -> ClusterSpec:
     m = r.mapping(raw, path, ("name", "jurisdiction", "nodePools"), ("name", "jurisdiction", "nodePools"))
-    name = r.string(m["name"], f"{path}.name", _DNS_LABEL, "a lowercase DNS label such as hk",
-                    max_len=MAX_CLUSTER_NAME)
-    jurisdiction = r.string(m["jurisdiction"], f"{path}.jurisdiction", _DNS_LABEL,
-                            "a lowercase DNS label such as hk or mainland")
+    name = r.string(
+        m["name"], f"{path}.name", _DNS_LABEL, "a lowercase DNS label such as hk", max_len=MAX_CLUSTER_NAME
+    )
+    jurisdiction = r.string(
+        m["jurisdiction"], f"{path}.jurisdiction", _DNS_LABEL, "a lowercase DNS label such as hk or mainland"
+    )
     raw_pools = m["nodePools"]
     if not isinstance(raw_pools, list) or not raw_pools:
         raise r.fail(f"{path}.nodePools", f"must be a non-empty list, got {_show(raw_pools)}")

@@ -37,12 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = _commands()
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print("usage: estuary {" + ",".join(commands) + "} [options]\n\n"
-              "  operator  run the operator against the current kubeconfig\n"
-              "  crds      regenerate crds/*.yaml from the API models\n"
-              "  explain   say why a job waits or where it runs, per accelerator type\n"
-              "  sim       replay a job trace on a simulated cluster with the real scheduling core\n"
-              "  agent     node agent: accelerator health and metrics")
+        print(
+            "usage: estuary {" + ",".join(commands) + "} [options]\n\n"
+            "  operator  run the operator against the current kubeconfig\n"
+            "  crds      regenerate crds/*.yaml from the API models\n"
+            "  explain   say why a job waits or where it runs, per accelerator type\n"
+            "  sim       replay a job trace on a simulated cluster with the real scheduling core\n"
+            "  agent     node agent: accelerator health and metrics"
+        )
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     module_name, function = commands[argv[0]]
     import importlib

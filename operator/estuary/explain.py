@@ -25,12 +25,16 @@ def render(job_key: str, cache: ClusterCache, jurisdiction: str | None, now: flo
     if job is None:
         return f"AIJob {job_key} is not valid: {(raw.get('status') or {}).get('message')}"
     status = raw.get("status") or {}
-    lines = [f"AIJob {job_key} (tenant {job.tenant}, priority {job.obj.spec.priority})",
-             f"  phase:    {status.get('phase', 'New')}"]
+    lines = [
+        f"AIJob {job_key} (tenant {job.tenant}, priority {job.obj.spec.priority})",
+        f"  phase:    {status.get('phase', 'New')}",
+    ]
     if status.get("placement"):
         p = status["placement"]
-        lines.append(f"  runs on:  {p['cluster']} pool {p['pool']} ({p['vendor']} {p['model']}), "
-                     f"nodes {', '.join(p.get('nodes', []))}")
+        lines.append(
+            f"  runs on:  {p['cluster']} pool {p['pool']} ({p['vendor']} {p['model']}), "
+            f"nodes {', '.join(p.get('nodes', []))}"
+        )
     if status.get("queuePosition"):
         lines.append(f"  position: {status['queuePosition']} in the queue")
     if status.get("reason"):
@@ -42,8 +46,10 @@ def render(job_key: str, cache: ClusterCache, jurisdiction: str | None, now: flo
         lines.append("    no ComputePool offers any of them")
     for v in verdicts:
         verdict = "fits now" if v.fits else f"{v.reason.value if v.reason else 'no'}"
-        lines.append(f"    {v.vendor}/{v.model} in pool {v.pool}: {verdict} - {v.message} "
-                     f"(relative runtime {v.est_runtime_factor:.2f})")
+        lines.append(
+            f"    {v.vendor}/{v.model} in pool {v.pool}: {verdict} - {v.message} "
+            f"(relative runtime {v.est_runtime_factor:.2f})"
+        )
     return "\n".join(lines)
 
 

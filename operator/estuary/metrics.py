@@ -114,8 +114,10 @@ class OperatorMetrics:
             "estuary_reconcile_errors", "Handler errors, by resource kind.", ["kind"], registry=r
         )
         self.api_requests = Counter(
-            "estuary_api_requests", "Writes the operator sent to the API server, by verb and resource.",
-            ["verb", "resource"], registry=r,
+            "estuary_api_requests",
+            "Writes the operator sent to the API server, by verb and resource.",
+            ["verb", "resource"],
+            registry=r,
         )
         self.jobs = Gauge("estuary_jobs", "AIJobs by phase.", ["phase"], registry=r)
         self.cycle = Histogram(

@@ -22,13 +22,24 @@ def estuary(cluster, kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> It
     for pool in pools():
         kube.apply(pool)
     log = Path(tmp_path_factory.mktemp("operator")) / "operator.log"
-    proc = OperatorProcess(cluster.kubeconfig, log, ESTUARY_JURISDICTION="hk",
-                           ESTUARY_METRICS_PORT=str(free_port()))
+    proc = OperatorProcess(
+        cluster.kubeconfig, log, ESTUARY_JURISDICTION="hk", ESTUARY_METRICS_PORT=str(free_port())
+    )
     proc.start()
     try:
-        wait_for(lambda: all((kube.custom.get_cluster_custom_object(
-            "estuary.dev", "v1alpha1", "computepools", p).get("status") or {}).get("capacity")
-            for p in ("h800", "ascend")), timeout=90, what="the operator to report pool capacity")
+        wait_for(
+            lambda: all(
+                (
+                    kube.custom.get_cluster_custom_object("estuary.dev", "v1alpha1", "computepools", p).get(
+                        "status"
+                    )
+                    or {}
+                ).get("capacity")
+                for p in ("h800", "ascend")
+            ),
+            timeout=90,
+            what="the operator to report pool capacity",
+        )
     except AssertionError:
         pytest.fail(f"operator did not come up; its log:\n{proc.log_tail()}", pytrace=False)
     yield proc
@@ -40,7 +51,8 @@ def jobs_ns(namespace: str, kube: Kube, estuary: OperatorProcess) -> Iterator[st
     """A namespace for AIJobs; afterwards its jobs are deleted and their pods awaited gone, so the
     next test starts with every accelerator free."""
     yield namespace
-    for job in kube.custom.list_namespaced_custom_object("estuary.dev", "v1alpha1", namespace,
-                                                         "aijobs")["items"]:
+    for job in kube.custom.list_namespaced_custom_object("estuary.dev", "v1alpha1", namespace, "aijobs")[
+        "items"
+    ]:
         kube.delete_job(namespace, job["metadata"]["name"])
     wait_for(lambda: not kube.pods(namespace), timeout=90, what=f"worker pods of {namespace} gone")

@@ -23,7 +23,8 @@ class Kube:
 
     def job(self, namespace: str, name: str) -> dict[str, Any]:
         out: dict[str, Any] = self.custom.get_namespaced_custom_object(
-            GROUP, VERSION, namespace, "aijobs", name)
+            GROUP, VERSION, namespace, "aijobs", name
+        )
         return out
 
     def status(self, namespace: str, name: str) -> dict[str, Any]:
@@ -52,8 +53,7 @@ class Kube:
         return [self.api.sanitize_for_serialization(n) for n in self.core.list_node().items]
 
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
-        items = self.core.list_namespaced_event(
-            namespace, field_selector=f"involvedObject.name={name}").items
+        items = self.core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}").items
         return [self.api.sanitize_for_serialization(e) for e in items]
 
 
@@ -61,14 +61,27 @@ def env_of(pod: dict[str, Any]) -> dict[str, str]:
     return {e["name"]: e.get("value", "") for e in pod["spec"]["containers"][0].get("env") or []}
 
 
-def aijob(name: str, namespace: str, accelerators: list[dict[str, Any]], workers: int = 1,
-          per_worker: int = 8, annotations: dict[str, str] | None = None,
-          **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AIJob",
-            "metadata": {"name": name, "namespace": namespace, "annotations": annotations or {}},
-            "spec": {"workers": workers, "acceleratorsPerWorker": per_worker,
-                     "accelerators": accelerators, "resources": {"cpu": "2", "memory": "8Gi"},
-                     **spec}}
+def aijob(
+    name: str,
+    namespace: str,
+    accelerators: list[dict[str, Any]],
+    workers: int = 1,
+    per_worker: int = 8,
+    annotations: dict[str, str] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "AIJob",
+        "metadata": {"name": name, "namespace": namespace, "annotations": annotations or {}},
+        "spec": {
+            "workers": workers,
+            "acceleratorsPerWorker": per_worker,
+            "accelerators": accelerators,
+            "resources": {"cpu": "2", "memory": "8Gi"},
+            **spec,
+        },
+    }
 
 
 NVIDIA = {"vendor": "nvidia", "model": "H800", "image": "example.org/train:cuda12"}
@@ -79,14 +92,25 @@ def pools(quotas: dict[str, list[dict[str, Any]]] | None = None) -> list[dict[st
     """The ci cluster's two pools: H800 (reference speed) and Ascend 910B (0.8 of it)."""
     quotas = quotas or {}
     out = []
-    for name, vendor, model, speed in (("h800", "nvidia", "H800", 1.0),
-                                       ("ascend", "huawei", "Ascend910B", 0.8)):
+    for name, vendor, model, speed in (
+        ("h800", "nvidia", "H800", 1.0),
+        ("ascend", "huawei", "Ascend910B", 0.8),
+    ):
         spec: dict[str, Any] = {
-            "vendor": vendor, "model": model, "relativeThroughput": speed,
+            "vendor": vendor,
+            "model": model,
+            "relativeThroughput": speed,
             "nodeSelector": {"estuary.dev/node-pool": name},
-            "tolerations": [{"key": "estuary.dev/accelerator", "operator": "Exists"}]}
+            "tolerations": [{"key": "estuary.dev/accelerator", "operator": "Exists"}],
+        }
         if name in quotas:
             spec["quotas"] = quotas[name]
-        out.append({"apiVersion": f"{GROUP}/{VERSION}", "kind": "ComputePool",
-                    "metadata": {"name": name}, "spec": spec})
+        out.append(
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "ComputePool",
+                "metadata": {"name": name},
+                "spec": spec,
+            }
+        )
     return out

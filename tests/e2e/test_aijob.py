@@ -14,7 +14,8 @@ def running(kube: Kube, ns: str, name: str, timeout: float = 60) -> dict:  # typ
 
 
 def test_job_accepting_both_types_lands_on_the_faster_nvidia_pool_with_nvidia_env(
-        kube: Kube, jobs_ns: str) -> None:
+    kube: Kube, jobs_ns: str
+) -> None:
     kube.apply(aijob("both", jobs_ns, [ASCEND, NVIDIA], workers=2))
     status = running(kube, jobs_ns, "both")
     assert status["placement"]["pool"] == "h800" and status["accelerator"] == "nvidia/H800"
@@ -49,12 +50,16 @@ def test_ascend_job_gets_hccl_settings_and_world_size_of_all_processes(kube: Kub
 
 
 def test_gang_that_does_not_fit_waits_holding_nothing_then_starts_when_capacity_frees(
-        kube: Kube, jobs_ns: str) -> None:
+    kube: Kube, jobs_ns: str
+) -> None:
     kube.apply(aijob("filler", jobs_ns, [NVIDIA], workers=3))
     running(kube, jobs_ns, "filler")
     kube.apply(aijob("gang", jobs_ns, [NVIDIA], workers=2))
-    wait_for(lambda: kube.status(jobs_ns, "gang").get("reason") == "InsufficientCapacity",
-             timeout=30, what="gang to wait for capacity")
+    wait_for(
+        lambda: kube.status(jobs_ns, "gang").get("reason") == "InsufficientCapacity",
+        timeout=30,
+        what="gang to wait for capacity",
+    )
     status = kube.status(jobs_ns, "gang")
     assert status["phase"] == "Queued" and "placement" not in status
     assert "nvidia.com/gpu" in status["message"] and "h800" in status["message"]
@@ -66,9 +71,19 @@ def test_gang_that_does_not_fit_waits_holding_nothing_then_starts_when_capacity_
 
 
 def test_workers_that_all_succeed_make_the_job_succeeded_then_ttl_deletes_it(
-        kube: Kube, jobs_ns: str) -> None:
-    kube.apply(aijob("ok", jobs_ns, [NVIDIA], workers=2, per_worker=4, ttlSecondsAfterFinished=5,
-                     annotations={"estuary.dev/sim-duration-ms": "3000"}))
+    kube: Kube, jobs_ns: str
+) -> None:
+    kube.apply(
+        aijob(
+            "ok",
+            jobs_ns,
+            [NVIDIA],
+            workers=2,
+            per_worker=4,
+            ttlSecondsAfterFinished=5,
+            annotations={"estuary.dev/sim-duration-ms": "3000"},
+        )
+    )
     wait_for(lambda: kube.phase(jobs_ns, "ok") == "Succeeded", timeout=90, what="ok Succeeded")
     status = kube.status(jobs_ns, "ok")
     assert status["completionTime"] and status["startTime"]
@@ -77,15 +92,28 @@ def test_workers_that_all_succeed_make_the_job_succeeded_then_ttl_deletes_it(
     assert {"Admitted", "Started", "Succeeded"} <= reasons
 
     def deleted() -> bool:
-        return not any(j["metadata"]["name"] == "ok" for j in kube.custom.list_namespaced_custom_object(
-            "estuary.dev", "v1alpha1", jobs_ns, "aijobs")["items"])
+        return not any(
+            j["metadata"]["name"] == "ok"
+            for j in kube.custom.list_namespaced_custom_object("estuary.dev", "v1alpha1", jobs_ns, "aijobs")[
+                "items"
+            ]
+        )
+
     wait_for(deleted, timeout=60, what="the job deleted by its time-to-live")
 
 
 def test_failing_worker_restarts_the_whole_gang_then_fails_with_the_cause(kube: Kube, jobs_ns: str) -> None:
-    kube.apply(aijob("bad", jobs_ns, [ASCEND], workers=2, per_worker=2,
-                     annotations={"estuary.dev/sim-fail-after-ms": "1500"},
-                     restartPolicy={"maxRestarts": 1, "backoffSeconds": 1}))
+    kube.apply(
+        aijob(
+            "bad",
+            jobs_ns,
+            [ASCEND],
+            workers=2,
+            per_worker=2,
+            annotations={"estuary.dev/sim-fail-after-ms": "1500"},
+            restartPolicy={"maxRestarts": 1, "backoffSeconds": 1},
+        )
+    )
     wait_for(lambda: kube.phase(jobs_ns, "bad") == "Failed", timeout=120, what="bad Failed")
     status = kube.status(jobs_ns, "bad")
     assert status["restarts"] == 1 and status["attempt"] == 2
@@ -100,23 +128,28 @@ def test_deleting_a_job_removes_its_pods_and_service(kube: Kube, jobs_ns: str) -
     running(kube, jobs_ns, "gone")
     kube.delete_job(jobs_ns, "gone")
     wait_for(lambda: not kube.pods(jobs_ns, "gone"), timeout=60, what="pods deleted")
-    wait_for(lambda: not kube.core.list_namespaced_service(jobs_ns).items, timeout=60,
-             what="service deleted")
+    wait_for(lambda: not kube.core.list_namespaced_service(jobs_ns).items, timeout=60, what="service deleted")
 
 
 def test_suspend_releases_the_gang_and_resume_requeues_it(kube: Kube, jobs_ns: str) -> None:
     kube.apply(aijob("pause", jobs_ns, [NVIDIA], workers=1))
     running(kube, jobs_ns, "pause")
     kube.apply(aijob("pause", jobs_ns, [NVIDIA], workers=1, suspend=True))
-    wait_for(lambda: kube.phase(jobs_ns, "pause") == "Suspended"
-             and "placement" not in kube.status(jobs_ns, "pause"), timeout=60, what="suspended")
+    wait_for(
+        lambda: (
+            kube.phase(jobs_ns, "pause") == "Suspended" and "placement" not in kube.status(jobs_ns, "pause")
+        ),
+        timeout=60,
+        what="suspended",
+    )
     assert kube.pods(jobs_ns, "pause") == []
     kube.apply(aijob("pause", jobs_ns, [NVIDIA], workers=1, suspend=False))
     running(kube, jobs_ns, "pause")
 
 
 def test_kubectl_get_aij_shows_phase_accelerator_workers_pool_reason_and_age(
-        cluster, kube: Kube, jobs_ns: str) -> None:  # type: ignore[no-untyped-def]
+    cluster, kube: Kube, jobs_ns: str
+) -> None:  # type: ignore[no-untyped-def]
     kube.apply(aijob("shown", jobs_ns, [NVIDIA], workers=1))
     kube.apply(aijob("huge", jobs_ns, [NVIDIA], workers=9))
     running(kube, jobs_ns, "shown")
@@ -132,11 +165,20 @@ def test_kubectl_get_aij_shows_phase_accelerator_workers_pool_reason_and_age(
 
 
 def test_operator_killed_during_admission_never_duplicates_or_overbooks(
-        kube: Kube, jobs_ns: str, estuary: OperatorProcess) -> None:
+    kube: Kube, jobs_ns: str, estuary: OperatorProcess
+) -> None:
     names = [f"batch-{i}" for i in range(8)]
     for i, name in enumerate(names):  # 8 jobs x 2 workers x 4 = 64 accelerators > 48 present
-        kube.apply(aijob(name, jobs_ns, [NVIDIA, ASCEND] if i % 2 else [ASCEND, NVIDIA], workers=2,
-                         per_worker=4, annotations={"estuary.dev/sim-duration-ms": "8000"}))
+        kube.apply(
+            aijob(
+                name,
+                jobs_ns,
+                [NVIDIA, ASCEND] if i % 2 else [ASCEND, NVIDIA],
+                workers=2,
+                per_worker=4,
+                annotations={"estuary.dev/sim-duration-ms": "8000"},
+            )
+        )
     wait_for(lambda: kube.pods(jobs_ns), timeout=60, what="first pods")
     estuary.kill()
     estuary.start()

@@ -38,8 +38,9 @@ def helm() -> Path:
 
 def run_helm(helm: Path, cluster: Any, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-    proc = subprocess.run([str(helm), *args], capture_output=True, text=True, cwd=REPO_ROOT, env=env,
-                          timeout=300)
+    proc = subprocess.run(
+        [str(helm), *args], capture_output=True, text=True, cwd=REPO_ROOT, env=env, timeout=300
+    )
     if check:
         assert proc.returncode == 0, f"helm {' '.join(args)} failed:\n{proc.stderr}{proc.stdout}"
     return proc
@@ -71,8 +72,13 @@ def applied(cluster: Any, helm: Path, namespace: str, release: str) -> Iterator[
     """The chart rendered for a fresh namespace and applied with kubectl, as GitOps tools do. The
     namespace enforces the `restricted` Pod Security Standard: the agent's pods exist only if
     their security context meets it, and the Deployment would draw a warning otherwise."""
-    cluster.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted",
-                    "pod-security.kubernetes.io/warn=restricted")
+    cluster.kubectl(
+        "label",
+        "namespace",
+        namespace,
+        "pod-security.kubernetes.io/enforce=restricted",
+        "pod-security.kubernetes.io/warn=restricted",
+    )
     rendered = run_helm(helm, cluster, "template", release, str(CHART), "-n", namespace).stdout
     docs = [d for d in yaml.safe_load_all(rendered) if d]
     dry = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=rendered)
@@ -84,17 +90,31 @@ def applied(cluster: Any, helm: Path, namespace: str, release: str) -> Iterator[
 
 
 def test_rendered_chart_with_crds_and_custom_resources_passes_server_dry_run(
-        cluster: Any, helm: Path, namespace: str, release: str, tmp_path: Path) -> None:
+    cluster: Any, helm: Path, namespace: str, release: str, tmp_path: Path
+) -> None:
     values = tmp_path / "values.yaml"
-    values.write_text(yaml.safe_dump({
-        "jurisdiction": "hk",
-        "vendorProfiles": {"files": {"campus.yaml": "profiles: []\n"}},
-        "computePools": [{"name": f"{release}-h800", "spec": {
-            "vendor": "nvidia", "model": "H800", "nodeSelector": {"estuary.dev/model": "H800"},
-            "quotas": [{"tenant": "physics", "nominal": 16}]}}],
-    }))
-    rendered = run_helm(helm, cluster, "template", release, str(CHART), "-n", namespace, "--include-crds",
-                        "-f", str(values)).stdout
+    values.write_text(
+        yaml.safe_dump(
+            {
+                "jurisdiction": "hk",
+                "vendorProfiles": {"files": {"campus.yaml": "profiles: []\n"}},
+                "computePools": [
+                    {
+                        "name": f"{release}-h800",
+                        "spec": {
+                            "vendor": "nvidia",
+                            "model": "H800",
+                            "nodeSelector": {"estuary.dev/model": "H800"},
+                            "quotas": [{"tenant": "physics", "nominal": 16}],
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    rendered = run_helm(
+        helm, cluster, "template", release, str(CHART), "-n", namespace, "--include-crds", "-f", str(values)
+    ).stdout
     out = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=rendered).stdout
     assert f"computepool.estuary.dev/{release}-h800 created (server dry run)" in out
     for crd in CRD_NAMES:
@@ -107,30 +127,46 @@ def test_rendered_chart_with_crds_and_custom_resources_passes_server_dry_run(
 
 
 def test_chart_objects_are_created_and_the_agent_lands_on_accelerator_nodes(
-        cluster: Any, applied: list[dict[str, Any]], namespace: str, release: str) -> None:
+    cluster: Any, applied: list[dict[str, Any]], namespace: str, release: str
+) -> None:
     for crd in CRD_NAMES:
         cluster.kubectl("get", "crd", crd)
-    deploy = yaml.safe_load(cluster.kubectl("get", "deployment", f"{release}-estuary-operator",
-                                            "-n", namespace,
-                                            "-o", "yaml").stdout)
+    deploy = yaml.safe_load(
+        cluster.kubectl(
+            "get", "deployment", f"{release}-estuary-operator", "-n", namespace, "-o", "yaml"
+        ).stdout
+    )
     assert deploy["spec"]["replicas"] == 2
     nodes = yaml.safe_load(cluster.kubectl("get", "nodes", "-o", "yaml").stdout)["items"]
-    accelerator_nodes = {n["metadata"]["name"] for n in nodes
-                         if n["metadata"]["labels"].get("nvidia.com/gpu.present") == "true"
-                         or n["metadata"]["labels"].get("accelerator") == "huawei-Ascend910"}
+    accelerator_nodes = {
+        n["metadata"]["name"]
+        for n in nodes
+        if n["metadata"]["labels"].get("nvidia.com/gpu.present") == "true"
+        or n["metadata"]["labels"].get("accelerator") == "huawei-Ascend910"
+    }
     assert accelerator_nodes, "the ci topology has Ascend nodes labelled accelerator=huawei-Ascend910"
 
     def agent_nodes() -> set[str]:
-        pods = yaml.safe_load(cluster.kubectl(
-            "get", "pods", "-n", namespace, "-l", "app.kubernetes.io/component=agent", "-o", "yaml",
-        ).stdout)["items"]
+        pods = yaml.safe_load(
+            cluster.kubectl(
+                "get",
+                "pods",
+                "-n",
+                namespace,
+                "-l",
+                "app.kubernetes.io/component=agent",
+                "-o",
+                "yaml",
+            ).stdout
+        )["items"]
         return {p["spec"].get("nodeName") for p in pods}
 
     wait_for(lambda: agent_nodes() == accelerator_nodes, 60, "one agent pod on each accelerator node")
 
 
 def test_operator_service_account_may_do_what_the_operator_does(
-        cluster: Any, applied: list[dict[str, Any]], namespace: str, release: str) -> None:
+    cluster: Any, applied: list[dict[str, Any]], namespace: str, release: str
+) -> None:
     sa = f"{namespace}:{release}-estuary-operator"
     allowed = [
         ("create", "pods", "-n", "physics"),
@@ -173,12 +209,17 @@ def test_operator_service_account_may_do_what_the_operator_does(
 
 
 def test_agent_service_account_may_only_read_and_patch_nodes(
-        cluster: Any, applied: list[dict[str, Any]], namespace: str, release: str) -> None:
+    cluster: Any, applied: list[dict[str, Any]], namespace: str, release: str
+) -> None:
     sa = f"{namespace}:{release}-estuary-agent"
     assert can_i(cluster, sa, "get", "nodes") and can_i(cluster, sa, "patch", "nodes")
-    for refused in [("delete", "nodes"), ("list", "secrets", "-n", namespace),
-                    ("create", "pods", "-n", namespace),
-                    ("patch", "aijobs.estuary.dev", "--subresource=status", "-n", "physics"), ("*", "*")]:
+    for refused in [
+        ("delete", "nodes"),
+        ("list", "secrets", "-n", namespace),
+        ("create", "pods", "-n", namespace),
+        ("patch", "aijobs.estuary.dev", "--subresource=status", "-n", "physics"),
+        ("*", "*"),
+    ]:
         assert not can_i(cluster, sa, *refused), refused
 
 
@@ -188,8 +229,11 @@ def test_readme_install_works_and_uninstall_keeps_the_crds(cluster: Any, helm: P
     command = "helm install estuary charts/estuary -n estuary-system --create-namespace"
     assert command in readme
     if run_helm(helm, cluster, "status", "estuary", "-n", "estuary-system", check=False).returncode == 0:
-        pytest.fail("release estuary already exists in estuary-system; this test installs and uninstalls "
-                    "it, so it leaves a cluster with its own Estuary alone", pytrace=False)
+        pytest.fail(
+            "release estuary already exists in estuary-system; this test installs and uninstalls "
+            "it, so it leaves a cluster with its own Estuary alone",
+            pytrace=False,
+        )
     try:
         out = run_helm(helm, cluster, *command.split()[1:]).stdout
         assert "STATUS: deployed" in out and "get lease estuary-operator" in out
@@ -216,16 +260,19 @@ def test_kind_quickstart_manifests_are_accepted_by_the_api_server(cluster: Any, 
     kind_dir = REPO_ROOT / "deploy" / "kind"
     pools = cluster.kubectl("apply", "--dry-run=server", "-f", str(kind_dir / "pools.yaml")).stdout
     assert pools.count("(server dry run)") == 2
-    jobs = cluster.kubectl("apply", "--dry-run=server", "-n", namespace,
-                           "-f", str(kind_dir / "jobs.yaml")).stdout
+    jobs = cluster.kubectl(
+        "apply", "--dry-run=server", "-n", namespace, "-f", str(kind_dir / "jobs.yaml")
+    ).stdout
     assert jobs.count("created (server dry run)") == 3
 
 
 @pytest.mark.parametrize("values", sorted((CHART / "ci").glob("*-values.yaml")), ids=lambda p: p.name)
 def test_ci_values_files_render_objects_the_api_server_accepts(
-        cluster: Any, helm: Path, namespace: str, release: str, values: Path) -> None:
-    rendered = run_helm(helm, cluster, "template", release, str(CHART), "-n", namespace,
-                        "-f", str(values)).stdout
+    cluster: Any, helm: Path, namespace: str, release: str, values: Path
+) -> None:
+    rendered = run_helm(
+        helm, cluster, "template", release, str(CHART), "-n", namespace, "-f", str(values)
+    ).stdout
     docs = [d for d in yaml.safe_load_all(rendered) if d]
     dry = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=rendered)
     assert dry.stdout.count("(server dry run)") == len(docs)

@@ -22,8 +22,9 @@ def get_json(cluster: Cluster, *args: str) -> Any:
     return json.loads(cluster.kubectl("get", *args, "-o", "json").stdout)
 
 
-def wait_pod(cluster: Cluster, ns: str, name: str, done: Callable[[dict[str, Any]], bool],
-             timeout: float = 60) -> dict[str, Any]:
+def wait_pod(
+    cluster: Cluster, ns: str, name: str, done: Callable[[dict[str, Any]], bool], timeout: float = 60
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     pod: dict[str, Any] = {}
     while time.monotonic() < deadline:
@@ -31,36 +32,50 @@ def wait_pod(cluster: Cluster, ns: str, name: str, done: Callable[[dict[str, Any
         if done(pod):
             return pod
         time.sleep(0.3)
-    raise AssertionError(f"pod {ns}/{name} did not get there in {timeout}s; status: "
-                         f"{json.dumps(pod.get('status'), indent=1)}")
+    raise AssertionError(
+        f"pod {ns}/{name} did not get there in {timeout}s; status: {json.dumps(pod.get('status'), indent=1)}"
+    )
 
 
 def phase(value: str) -> Callable[[dict[str, Any]], bool]:
     return lambda pod: pod.get("status", {}).get("phase") == value
 
 
-def make_pod(cluster: Cluster, ns: str, name: str, *, vendor: str = "nvidia",
-             resource: str = "nvidia.com/gpu", count: int = 1, tolerate: bool = True,
-             labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None) -> None:
+def make_pod(
+    cluster: Cluster,
+    ns: str,
+    name: str,
+    *,
+    vendor: str = "nvidia",
+    resource: str = "nvidia.com/gpu",
+    count: int = 1,
+    tolerate: bool = True,
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> None:
     pod: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "namespace": ns, "labels": labels or {},
-                     "annotations": annotations or {}},
+        "metadata": {"name": name, "namespace": ns, "labels": labels or {}, "annotations": annotations or {}},
         "spec": {
             "restartPolicy": "Never",
             "nodeSelector": {"estuary.dev/vendor": vendor},
-            "containers": [{
-                "name": "main",
-                "image": "example.invalid/worker:1",
-                "resources": {"requests": {resource: str(count), "cpu": "1"},
-                              "limits": {resource: str(count), "cpu": "1"}},
-            }],
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "example.invalid/worker:1",
+                    "resources": {
+                        "requests": {resource: str(count), "cpu": "1"},
+                        "limits": {resource: str(count), "cpu": "1"},
+                    },
+                }
+            ],
         },
     }
     if tolerate:
-        pod["spec"]["tolerations"] = [{"key": "estuary.dev/accelerator", "operator": "Equal",
-                                       "value": vendor, "effect": "NoSchedule"}]
+        pod["spec"]["tolerations"] = [
+            {"key": "estuary.dev/accelerator", "operator": "Equal", "value": vendor, "effect": "NoSchedule"}
+        ]
     cluster.kubectl("apply", "-f", "-", input=json.dumps(pod))
 
 
@@ -84,9 +99,14 @@ def test_ci_nodes_show_accelerators(cluster: Cluster) -> None:
         assert [t["key"] for t in node["spec"]["taints"]] == ["estuary.dev/accelerator"]
 
     # The same through kubectl's table output, as a user would see it.
-    out = cluster.kubectl("get", "nodes", "-o",
-                          "custom-columns=N:.metadata.name,G:.status.allocatable.nvidia\\.com/gpu,"
-                          "A:.status.allocatable.huawei\\.com/Ascend910", "--no-headers").stdout
+    out = cluster.kubectl(
+        "get",
+        "nodes",
+        "-o",
+        "custom-columns=N:.metadata.name,G:.status.allocatable.nvidia\\.com/gpu,"
+        "A:.status.allocatable.huawei\\.com/Ascend910",
+        "--no-headers",
+    ).stdout
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()}
     assert rows["h800-0"] == ["8", "<none>"]
     assert rows["ascend-2"] == ["<none>", "8"]
@@ -99,15 +119,27 @@ def test_gpu_pod_is_bound_by_scheduler_and_runs(cluster: Cluster, namespace: str
     assert pod["status"]["containerStatuses"][0]["state"].get("running") is not None
     # Without the toleration the accelerator taint keeps it off every node.
     make_pod(cluster, namespace, "untolerated", tolerate=False)
-    pod = wait_pod(cluster, namespace, "untolerated", lambda p: any(
-        c["type"] == "PodScheduled" and c.get("reason") == "Unschedulable"
-        for c in p.get("status", {}).get("conditions", [])))
+    pod = wait_pod(
+        cluster,
+        namespace,
+        "untolerated",
+        lambda p: any(
+            c["type"] == "PodScheduled" and c.get("reason") == "Unschedulable"
+            for c in p.get("status", {}).get("conditions", [])
+        ),
+    )
     assert "nodeName" not in pod["spec"]
     # More accelerators than any node has: unschedulable too.
     make_pod(cluster, namespace, "too-big", vendor="huawei", resource="huawei.com/Ascend910", count=9)
-    wait_pod(cluster, namespace, "too-big", lambda p: any(
-        c["type"] == "PodScheduled" and c.get("reason") == "Unschedulable"
-        for c in p.get("status", {}).get("conditions", [])))
+    wait_pod(
+        cluster,
+        namespace,
+        "too-big",
+        lambda p: any(
+            c["type"] == "PodScheduled" and c.get("reason") == "Unschedulable"
+            for c in p.get("status", {}).get("conditions", [])
+        ),
+    )
 
 
 def _seconds(ts: str) -> float:
@@ -115,8 +147,16 @@ def _seconds(ts: str) -> float:
 
 
 def test_worker_succeeds_after_simulated_duration(cluster: Cluster, namespace: str) -> None:
-    make_pod(cluster, namespace, "w0", vendor="huawei", resource="huawei.com/Ascend910", count=8,
-             labels={"estuary.dev/job-name": "job1"}, annotations={"estuary.dev/sim-duration-ms": "3000"})
+    make_pod(
+        cluster,
+        namespace,
+        "w0",
+        vendor="huawei",
+        resource="huawei.com/Ascend910",
+        count=8,
+        labels={"estuary.dev/job-name": "job1"},
+        annotations={"estuary.dev/sim-duration-ms": "3000"},
+    )
     running = wait_pod(cluster, namespace, "w0", phase("Running"))
     assert running["spec"]["nodeName"].startswith("ascend-")
     done = wait_pod(cluster, namespace, "w0", lambda p: p["status"]["phase"] != "Running")
@@ -128,14 +168,24 @@ def test_worker_succeeds_after_simulated_duration(cluster: Cluster, namespace: s
 
 
 def test_worker_fails_after_simulated_time(cluster: Cluster, namespace: str) -> None:
-    make_pod(cluster, namespace, "w0", labels={"estuary.dev/job-name": "job2"},
-             annotations={"estuary.dev/sim-fail-after-ms": "500"})
+    make_pod(
+        cluster,
+        namespace,
+        "w0",
+        labels={"estuary.dev/job-name": "job2"},
+        annotations={"estuary.dev/sim-fail-after-ms": "500"},
+    )
     done = wait_pod(cluster, namespace, "w0", phase("Failed"))
     term = done["status"]["containerStatuses"][0]["state"]["terminated"]
     assert (term["exitCode"], term["reason"]) == (1, "Error")
     # Both annotations: the failure wins.
-    make_pod(cluster, namespace, "w1", labels={"estuary.dev/job-name": "job2"},
-             annotations={"estuary.dev/sim-fail-after-ms": "500", "estuary.dev/sim-duration-ms": "500"})
+    make_pod(
+        cluster,
+        namespace,
+        "w1",
+        labels={"estuary.dev/job-name": "job2"},
+        annotations={"estuary.dev/sim-fail-after-ms": "500", "estuary.dev/sim-duration-ms": "500"},
+    )
     assert wait_pod(cluster, namespace, "w1", phase("Failed"))["status"]["phase"] == "Failed"
 
 
@@ -144,8 +194,13 @@ def test_pods_without_simulation_annotations_keep_running(cluster: Cluster, name
     # The annotation alone does not finish a pod that is not an Estuary worker.
     make_pod(cluster, namespace, "not-a-worker", annotations={"estuary.dev/sim-duration-ms": "200"})
     # A value that is not whole milliseconds is ignored rather than read as 0 ms.
-    make_pod(cluster, namespace, "bad-value", labels={"estuary.dev/job-name": "job3"},
-             annotations={"estuary.dev/sim-duration-ms": "1.5s"})
+    make_pod(
+        cluster,
+        namespace,
+        "bad-value",
+        labels={"estuary.dev/job-name": "job3"},
+        annotations={"estuary.dev/sim-duration-ms": "1.5s"},
+    )
     names = ("plain-worker", "not-a-worker", "bad-value")
     for name in names:
         wait_pod(cluster, namespace, name, phase("Running"))
@@ -154,15 +209,33 @@ def test_pods_without_simulation_annotations_keep_running(cluster: Cluster, name
         assert get_json(cluster, "pod", name, "-n", namespace)["status"]["phase"] == "Running"
 
 
-def test_second_cluster_runs_alongside(cluster: Cluster,
-                                       cluster_factory: Callable[[str | ClusterSpec], Cluster]) -> None:
-    spec = ClusterSpec(name="second", jurisdiction="mainland", node_pools=(
-        NodePool(name="a800", count=1, vendor="nvidia", model="A800", resource="nvidia.com/gpu",
-                 accelerators_per_node=4, cpu="32", memory="256Gi"),))
+def test_second_cluster_runs_alongside(
+    cluster: Cluster, cluster_factory: Callable[[str | ClusterSpec], Cluster]
+) -> None:
+    spec = ClusterSpec(
+        name="second",
+        jurisdiction="mainland",
+        node_pools=(
+            NodePool(
+                name="a800",
+                count=1,
+                vendor="nvidia",
+                model="A800",
+                resource="nvidia.com/gpu",
+                accelerators_per_node=4,
+                cpu="32",
+                memory="256Gi",
+            ),
+        ),
+    )
     partner = cluster_factory(spec)
     assert partner.kubeconfig != cluster.kubeconfig
-    servers = {json.loads(c.kubectl("config", "view", "--raw", "-o", "json").stdout)["clusters"][0]
-               ["cluster"]["server"] for c in (cluster, partner)}
+    servers = {
+        json.loads(c.kubectl("config", "view", "--raw", "-o", "json").stdout)["clusters"][0]["cluster"][
+            "server"
+        ]
+        for c in (cluster, partner)
+    }
     assert len(servers) == 2 and all(s.startswith("https://127.0.0.1:") for s in servers)
     partner_nodes = get_json(partner, "nodes")["items"]
     assert [n["metadata"]["name"] for n in partner_nodes] == ["a800-0"]

@@ -7,16 +7,18 @@ import yaml
 
 from tests.e2e.kube_helpers import GROUP, VERSION
 
-GOOD_JOB = {"workers": 2, "acceleratorsPerWorker": 8,
-            "accelerators": [{"vendor": "nvidia", "model": "H800", "image": "img:1"}]}
+GOOD_JOB = {
+    "workers": 2,
+    "acceleratorsPerWorker": 8,
+    "accelerators": [{"vendor": "nvidia", "model": "H800", "image": "img:1"}],
+}
 GOOD_POOL = {"vendor": "nvidia", "model": "H800", "nodeSelector": {"estuary.dev/model": "H800"}}
 GOOD_LINK = {"kubeconfigSecretRef": {"name": "gz-kubeconfig"}, "jurisdiction": "mainland"}
 
 
 def _obj(kind: str, name: str, spec: dict, namespace: str | None) -> str:  # type: ignore[type-arg]
     meta = {"name": name, **({"namespace": namespace} if namespace else {})}
-    return yaml.safe_dump({"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "metadata": meta,
-                           "spec": spec})
+    return yaml.safe_dump({"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "metadata": meta, "spec": spec})
 
 
 def _job(**changes: object) -> dict:  # type: ignore[type-arg]
@@ -27,41 +29,67 @@ def _job(**changes: object) -> dict:  # type: ignore[type-arg]
 INVALID = [
     ("AIJob", "no-types", _job(accelerators=[]), "spec.accelerators"),
     ("AIJob", "dup-types", _job(accelerators=[GOOD_JOB["accelerators"][0]] * 2), "spec.accelerators"),
-    ("AIJob", "elastic-inverted", _job(workers=3, elastic={"minWorkers": 4, "maxWorkers": 2}),
-     "spec.elastic.minWorkers"),
-    ("AIJob", "workers-outside-elastic", _job(workers=8, elastic={"minWorkers": 1, "maxWorkers": 4}),
-     "spec.workers"),
+    (
+        "AIJob",
+        "elastic-inverted",
+        _job(workers=3, elastic={"minWorkers": 4, "maxWorkers": 2}),
+        "spec.elastic.minWorkers",
+    ),
+    (
+        "AIJob",
+        "workers-outside-elastic",
+        _job(workers=8, elastic={"minWorkers": 1, "maxWorkers": 4}),
+        "spec.workers",
+    ),
     ("AIJob", "bad-residency", _job(residency="mars"), "spec.residency"),
     ("AIJob", "zero-workers", _job(workers=0), "spec.workers"),
     ("AIJob", "bad-framework", _job(framework="caffe"), "spec.framework"),
     ("AIJob", "custom-no-command", _job(framework="custom"), "spec.command"),
     ("AIJob", "no-image", _job(accelerators=[{"vendor": "nvidia"}]), "spec.accelerators[0].image"),
-    ("AIJob", "negative-restarts", _job(restartPolicy={"maxRestarts": -1}),
-     "spec.restartPolicy.maxRestarts"),
-    ("AIJob", "zero-throughput", _job(accelerators=[{"vendor": "nvidia", "image": "i",
-                                                     "relativeThroughput": 0}]),
-     "spec.accelerators[0].relativeThroughput"),
+    ("AIJob", "negative-restarts", _job(restartPolicy={"maxRestarts": -1}), "spec.restartPolicy.maxRestarts"),
+    (
+        "AIJob",
+        "zero-throughput",
+        _job(accelerators=[{"vendor": "nvidia", "image": "i", "relativeThroughput": 0}]),
+        "spec.accelerators[0].relativeThroughput",
+    ),
     ("AIJob", "x" * 51, GOOD_JOB, "metadata.name"),
     ("ComputePool", "no-selector", {**GOOD_POOL, "nodeSelector": {}}, "spec.nodeSelector"),
-    ("ComputePool", "neg-throughput", {**GOOD_POOL, "relativeThroughput": -1},
-     "spec.relativeThroughput"),
-    ("ComputePool", "lend-over-nominal", {**GOOD_POOL, "quotas": [
-        {"tenant": "physics", "nominal": 8, "lendingLimit": 16}]}, "spec.quotas[0].lendingLimit"),
-    ("ComputePool", "dup-tenant", {**GOOD_POOL, "quotas": [{"tenant": "a", "nominal": 1},
-                                                           {"tenant": "a", "nominal": 2}]},
-     "spec.quotas[1]"),
+    ("ComputePool", "neg-throughput", {**GOOD_POOL, "relativeThroughput": -1}, "spec.relativeThroughput"),
+    (
+        "ComputePool",
+        "lend-over-nominal",
+        {**GOOD_POOL, "quotas": [{"tenant": "physics", "nominal": 8, "lendingLimit": 16}]},
+        "spec.quotas[0].lendingLimit",
+    ),
+    (
+        "ComputePool",
+        "dup-tenant",
+        {**GOOD_POOL, "quotas": [{"tenant": "a", "nominal": 1}, {"tenant": "a", "nominal": 2}]},
+        "spec.quotas[1]",
+    ),
     ("ComputePool", "no-vendor", {k: v for k, v in GOOD_POOL.items() if k != "vendor"}, "spec.vendor"),
     ("FederationLink", "bad-jurisdiction", {**GOOD_LINK, "jurisdiction": "moon"}, "spec.jurisdiction"),
-    ("FederationLink", "residency-elsewhere", {**GOOD_LINK, "allowedResidency": ["hk"]},
-     "spec.allowedResidency"),
+    (
+        "FederationLink",
+        "residency-elsewhere",
+        {**GOOD_LINK, "allowedResidency": ["hk"]},
+        "spec.allowedResidency",
+    ),
     ("FederationLink", "no-secret", {"jurisdiction": "hk"}, "spec.kubeconfigSecretRef"),
     ("FederationLink", "short-lease", {**GOOD_LINK, "leaseSeconds": 1}, "spec.leaseSeconds"),
 ]
 
 
 @pytest.mark.parametrize("kind,name,spec,field", INVALID, ids=[f"{i[0]}-{i[1][:20]}" for i in INVALID])
-def test_invalid_object_is_refused_naming_the_field(cluster, namespace: str, kind: str, name: str,  # type: ignore[no-untyped-def]
-                                                    spec: dict, field: str) -> None:  # type: ignore[type-arg]
+def test_invalid_object_is_refused_naming_the_field(
+    cluster,
+    namespace: str,
+    kind: str,
+    name: str,  # type: ignore[no-untyped-def]
+    spec: dict,
+    field: str,
+) -> None:  # type: ignore[type-arg]
     ns = None if kind == "ComputePool" else namespace
     proc = cluster.kubectl("apply", "-f", "-", input=_obj(kind, name, spec, ns), check=False)
     assert proc.returncode != 0, f"{kind} {name} was accepted"
@@ -82,8 +110,13 @@ def test_valid_objects_are_accepted_with_defaults_filled_in(cluster, namespace: 
 def test_pool_vendor_is_immutable(cluster) -> None:  # type: ignore[no-untyped-def]
     cluster.kubectl("apply", "-f", "-", input=_obj("ComputePool", "immutable-test", GOOD_POOL, None))
     try:
-        proc = cluster.kubectl("apply", "-f", "-", check=False, input=_obj(
-            "ComputePool", "immutable-test", {**GOOD_POOL, "vendor": "huawei"}, None))
+        proc = cluster.kubectl(
+            "apply",
+            "-f",
+            "-",
+            check=False,
+            input=_obj("ComputePool", "immutable-test", {**GOOD_POOL, "vendor": "huawei"}, None),
+        )
         assert proc.returncode != 0 and "spec.vendor" in proc.stderr and "immutable" in proc.stderr
     finally:
         cluster.kubectl("delete", "cpool", "immutable-test", "--wait=false")

@@ -38,8 +38,11 @@ def _partner_spec() -> Any:
 
     ci = topology.load(Path(__file__).resolve().parents[2] / "hack/topologies/ci.yaml").cluster("ci")
     h800, ascend = ci.node_pools
-    return topology.ClusterSpec(name="partner", jurisdiction="mainland", node_pools=(
-        dataclasses.replace(h800, count=4), dataclasses.replace(ascend, count=2)))
+    return topology.ClusterSpec(
+        name="partner",
+        jurisdiction="mainland",
+        node_pools=(dataclasses.replace(h800, count=4), dataclasses.replace(ascend, count=2)),
+    )
 
 
 class ApiServer:
@@ -52,8 +55,11 @@ class ApiServer:
         self.manager, self.cluster = manager, cluster
 
     def kill(self) -> None:
-        pids = [pid for pid, line in self.manager.processes(self.cluster)
-                if Path(line.split(" ", 1)[0]).name == "kube-apiserver"]
+        pids = [
+            pid
+            for pid, line in self.manager.processes(self.cluster)
+            if Path(line.split(" ", 1)[0]).name == "kube-apiserver"
+        ]
         assert pids, f"no kube-apiserver process for {self.cluster}"
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
@@ -69,8 +75,11 @@ class ApiServer:
             with contextlib.suppress(ValueError, ChildProcessError, OSError):
                 os.waitpid(int(pidfile.read_text().strip()), os.WNOHANG)
         self.manager.kwokctl("start", "cluster", "--name", clusters.kwok_name(self.cluster), timeout=180)
-        wait_for(lambda: not self.manager.dead_components(self.cluster), timeout=30,
-                 what="every partner component running again")
+        wait_for(
+            lambda: not self.manager.dead_components(self.cluster),
+            timeout=30,
+            what="every partner component running again",
+        )
 
 
 @pytest.fixture(scope="module")
@@ -83,13 +92,26 @@ def partner(cluster_factory, tmp_path_factory) -> Iterator[tuple[Any, Kube, Oper
     for pool in pools():
         kube.apply(pool)
     log = Path(tmp_path_factory.mktemp("partner")) / "operator.log"
-    proc = OperatorProcess(handle.kubeconfig, log, ESTUARY_JURISDICTION="mainland",
-                           ESTUARY_CLUSTER_NAME="gz", ESTUARY_METRICS_PORT=str(free_port()))
+    proc = OperatorProcess(
+        handle.kubeconfig,
+        log,
+        ESTUARY_JURISDICTION="mainland",
+        ESTUARY_CLUSTER_NAME="gz",
+        ESTUARY_METRICS_PORT=str(free_port()),
+    )
     proc.start()
     try:
-        wait_for(lambda: all((kube.custom.get_cluster_custom_object(GROUP, VERSION, "computepools", p)
-                              .get("status") or {}).get("capacity") for p in ("h800", "ascend")),
-                 timeout=90, what="the partner operator to report pool capacity")
+        wait_for(
+            lambda: all(
+                (
+                    kube.custom.get_cluster_custom_object(GROUP, VERSION, "computepools", p).get("status")
+                    or {}
+                ).get("capacity")
+                for p in ("h800", "ascend")
+            ),
+            timeout=90,
+            what="the partner operator to report pool capacity",
+        )
     except AssertionError:
         pytest.fail(f"partner operator did not come up; its log:\n{proc.log_tail()}", pytrace=False)
     yield handle, kube, proc
@@ -97,21 +119,37 @@ def partner(cluster_factory, tmp_path_factory) -> Iterator[tuple[Any, Kube, Oper
 
 
 def _secret(name: str, kubeconfig_text: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": HOME_NS},
-            "type": "Opaque", "data": {"kubeconfig": base64.b64encode(kubeconfig_text.encode()).decode()}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": HOME_NS},
+        "type": "Opaque",
+        "data": {"kubeconfig": base64.b64encode(kubeconfig_text.encode()).decode()},
+    }
 
 
 def _link(name: str, secret: str, tenants: list[str], **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "FederationLink",
-            "metadata": {"name": name, "namespace": HOME_NS},
-            "spec": {"kubeconfigSecretRef": {"name": secret}, "jurisdiction": "mainland",
-                     "remoteNamespace": REMOTE_NS, "allowedTenants": tenants,
-                     "allowedResidency": ["any", "mainland"],
-                     "budgets": [{"tenant": t, "budget": 1000} for t in tenants],
-                     "costs": [{"vendor": "nvidia", "costPerAcceleratorHour": 2.5},
-                               {"vendor": "huawei", "costPerAcceleratorHour": 1.0}],
-                     "burst": {"afterSeconds": 600, "whenNeverFits": True},
-                     "leaseSeconds": LEASE, "heartbeatSeconds": HEARTBEAT, **spec}}
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "FederationLink",
+        "metadata": {"name": name, "namespace": HOME_NS},
+        "spec": {
+            "kubeconfigSecretRef": {"name": secret},
+            "jurisdiction": "mainland",
+            "remoteNamespace": REMOTE_NS,
+            "allowedTenants": tenants,
+            "allowedResidency": ["any", "mainland"],
+            "budgets": [{"tenant": t, "budget": 1000} for t in tenants],
+            "costs": [
+                {"vendor": "nvidia", "costPerAcceleratorHour": 2.5},
+                {"vendor": "huawei", "costPerAcceleratorHour": 1.0},
+            ],
+            "burst": {"afterSeconds": 600, "whenNeverFits": True},
+            "leaseSeconds": LEASE,
+            "heartbeatSeconds": HEARTBEAT,
+            **spec,
+        },
+    }
 
 
 def link_status(kube: Kube, name: str = LINK) -> dict[str, Any]:
@@ -128,8 +166,7 @@ def link(cluster, kube: Kube, estuary: OperatorProcess, partner) -> Iterator[str
     try:
         wait_for(lambda: link_status(kube).get("reachable"), timeout=60, what="link gz reachable")
     except AssertionError:
-        pytest.fail(f"link never became reachable: {link_status(kube)}\n{estuary.log_tail()}",
-                    pytrace=False)
+        pytest.fail(f"link never became reachable: {link_status(kube)}\n{estuary.log_tail()}", pytrace=False)
     yield LINK
     kube.custom.delete_namespaced_custom_object(GROUP, VERSION, HOME_NS, "federationlinks", LINK)
     kube.core.delete_namespaced_secret("gz-kubeconfig", HOME_NS)
@@ -142,9 +179,11 @@ def fed_ns(jobs_ns: str, link: str) -> str:
 
 def copies(partner_kube: Kube, name: str | None = None) -> list[dict[str, Any]]:
     items = partner_kube.custom.list_namespaced_custom_object(
-        GROUP, VERSION, REMOTE_NS, "aijobs", label_selector="estuary.dev/origin-cluster")["items"]
-    return [c for c in items
-            if name is None or c["metadata"]["labels"].get("estuary.dev/origin-name") == name]
+        GROUP, VERSION, REMOTE_NS, "aijobs", label_selector="estuary.dev/origin-cluster"
+    )["items"]
+    return [
+        c for c in items if name is None or c["metadata"]["labels"].get("estuary.dev/origin-name") == name
+    ]
 
 
 def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
@@ -153,16 +192,21 @@ def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
 
 def big(name: str, ns: str, **kw: Any) -> dict[str, Any]:
     """4 workers x 8 H800: never fits at home (3 nodes), fits at the partner (4)."""
-    return aijob(name, ns, [NVIDIA], workers=4, burst={"enabled": True},
-                 preemption={"gracePeriodSeconds": 0}, **kw)
+    return aijob(
+        name, ns, [NVIDIA], workers=4, burst={"enabled": True}, preemption={"gracePeriodSeconds": 0}, **kw
+    )
 
 
 def test_a_job_no_local_pool_fits_bursts_at_once_runs_there_and_its_success_comes_back(
-        cluster, kube: Kube, fed_ns: str, partner) -> None:  # type: ignore[no-untyped-def]
+    cluster, kube: Kube, fed_ns: str, partner
+) -> None:  # type: ignore[no-untyped-def]
     _, pkube, _ = partner
     kube.apply(big("big", fed_ns, annotations={"estuary.dev/sim-duration-ms": "8000"}))
-    wait_for(lambda: (kube.status(fed_ns, "big").get("placement") or {}).get("cluster") == LINK,
-             timeout=30, what="big sent to gz")
+    wait_for(
+        lambda: (kube.status(fed_ns, "big").get("placement") or {}).get("cluster") == LINK,
+        timeout=30,
+        what="big sent to gz",
+    )
     [copy] = wait_for(lambda: copies(pkube, "big"), timeout=30, what="the copy at the partner")
     meta = copy["metadata"]
     assert meta["labels"]["estuary.dev/origin-cluster"] == "local"
@@ -185,23 +229,41 @@ def test_a_job_no_local_pool_fits_bursts_at_once_runs_there_and_its_success_come
     assert {"Burst", "Started", "Succeeded"} <= {e["reason"] for e in kube.events(fed_ns, "big")}
 
     def charged() -> float:
-        return sum(e.get("spend", 0) for e in link_status(kube).get("spend") or []
-                   if e["tenant"] == "default")
+        return sum(
+            e.get("spend", 0) for e in link_status(kube).get("spend") or [] if e["tenant"] == "default"
+        )
+
     assert wait_for(charged, timeout=20, what="spend counted") > 0
 
 
 def test_a_job_waiting_past_its_threshold_bursts_and_its_remote_failure_comes_back(
-        kube: Kube, fed_ns: str) -> None:
+    kube: Kube, fed_ns: str
+) -> None:
     kube.apply(aijob("filler", fed_ns, [NVIDIA], workers=3))
     wait_for(lambda: kube.phase(fed_ns, "filler") == "Running", timeout=60, what="filler Running")
-    kube.apply(aijob("late", fed_ns, [NVIDIA], workers=1, burst={"enabled": True, "afterSeconds": 8},
-                     restartPolicy={"maxRestarts": 0}, preemption={"gracePeriodSeconds": 0},
-                     annotations={"estuary.dev/sim-fail-after-ms": "1500"}))
-    wait_for(lambda: kube.status(fed_ns, "late").get("reason") == "InsufficientCapacity", timeout=30,
-             what="late waits at home")
+    kube.apply(
+        aijob(
+            "late",
+            fed_ns,
+            [NVIDIA],
+            workers=1,
+            burst={"enabled": True, "afterSeconds": 8},
+            restartPolicy={"maxRestarts": 0},
+            preemption={"gracePeriodSeconds": 0},
+            annotations={"estuary.dev/sim-fail-after-ms": "1500"},
+        )
+    )
+    wait_for(
+        lambda: kube.status(fed_ns, "late").get("reason") == "InsufficientCapacity",
+        timeout=30,
+        what="late waits at home",
+    )
     queued = time.monotonic()
-    wait_for(lambda: (kube.status(fed_ns, "late").get("placement") or {}).get("cluster") == LINK,
-             timeout=40, what="late sent to gz after 8s")
+    wait_for(
+        lambda: (kube.status(fed_ns, "late").get("placement") or {}).get("cluster") == LINK,
+        timeout=40,
+        what="late sent to gz after 8s",
+    )
     assert time.monotonic() - queued >= 4  # not before its threshold (8s from queuedAt)
     wait_for(lambda: kube.phase(fed_ns, "late") == "Failed", timeout=60, what="late Failed at gz")
     status = kube.status(fed_ns, "late")
@@ -213,11 +275,17 @@ def test_residency_keeps_a_job_home_and_says_why(kube: Kube, fed_ns: str, partne
     _, pkube, _ = partner
     kube.apply(big("hk-only", fed_ns, residency="hk"))
     expected = "may not burst: data must stay in hk; link gz is mainland"
-    wait_for(lambda: condition(kube.status(fed_ns, "hk-only"), "Burst").get("message") == expected,
-             timeout=30, what="the residency reason")
-    wait_for(lambda: expected in (kube.status(fed_ns, "hk-only").get("message") or ""), timeout=20,
-             what="the reason in status.message (Controller.step must pass each Waiting through "
-                  "federation.explain(); see docs/federation.md)")
+    wait_for(
+        lambda: condition(kube.status(fed_ns, "hk-only"), "Burst").get("message") == expected,
+        timeout=30,
+        what="the residency reason",
+    )
+    wait_for(
+        lambda: expected in (kube.status(fed_ns, "hk-only").get("message") or ""),
+        timeout=20,
+        what="the reason in status.message (Controller.step must pass each Waiting through "
+        "federation.explain(); see docs/federation.md)",
+    )
     time.sleep(HEARTBEAT)
     status = kube.status(fed_ns, "hk-only")
     assert status["phase"] == "Queued" and "placement" not in status
@@ -233,12 +301,12 @@ def test_deleting_the_local_job_deletes_the_copy_and_its_pods(kube: Kube, fed_ns
     assert len(pkube.pods(REMOTE_NS, copy["metadata"]["name"])) == 4
     kube.delete_job(fed_ns, "doomed")
     wait_for(lambda: not copies(pkube, "doomed"), timeout=40, what="the copy deleted")
-    wait_for(lambda: not pkube.pods(REMOTE_NS, copy["metadata"]["name"]), timeout=40,
-             what="its pods deleted")
+    wait_for(lambda: not pkube.pods(REMOTE_NS, copy["metadata"]["name"]), timeout=40, what="its pods deleted")
 
 
 def test_bad_credentials_are_a_link_condition_and_a_reason_on_the_job(
-        cluster, kube: Kube, namespace: str, estuary: OperatorProcess, link: str, partner) -> None:  # type: ignore[no-untyped-def]
+    cluster, kube: Kube, namespace: str, estuary: OperatorProcess, link: str, partner
+) -> None:  # type: ignore[no-untyped-def]
     handle, _, _ = partner
     conf = yaml.safe_load(handle.kubeconfig.read_text())
     conf["users"][0]["user"] = {"token": "not-a-valid-token-3f9a"}
@@ -246,18 +314,30 @@ def test_bad_credentials_are_a_link_condition_and_a_reason_on_the_job(
     kube.apply(_link("broken", "broken-kubeconfig", ["physics"]))
     cluster.kubectl("label", "namespace", namespace, "estuary.dev/tenant=physics")
     try:
-        wait_for(lambda: condition(link_status(kube, "broken"), "Ready").get("reason") == "BadCredentials",
-                 timeout=40, what="BadCredentials on link broken")
+        wait_for(
+            lambda: condition(link_status(kube, "broken"), "Ready").get("reason") == "BadCredentials",
+            timeout=40,
+            what="BadCredentials on link broken",
+        )
         status = link_status(kube, "broken")
         assert status["reachable"] is False
         assert "401" in condition(status, "Ready")["message"]
         kube.apply(big("locked-out", namespace))
-        wait_for(lambda: "BadCredentials" in condition(kube.status(namespace, "locked-out"), "Burst")
-                 .get("message", ""), timeout=30, what="the job's reason")
+        wait_for(
+            lambda: (
+                "BadCredentials"
+                in condition(kube.status(namespace, "locked-out"), "Burst").get("message", "")
+            ),
+            timeout=30,
+            what="the job's reason",
+        )
         message = condition(kube.status(namespace, "locked-out"), "Burst")["message"]
         assert "link broken is not ready" in message and "tenant physics may not use link gz" in message
-        text = repr(link_status(kube, "broken")) + repr(kube.events(namespace, "locked-out")) + \
-            estuary.log_tail(200_000)
+        text = (
+            repr(link_status(kube, "broken"))
+            + repr(kube.events(namespace, "locked-out"))
+            + estuary.log_tail(200_000)
+        )
         assert "not-a-valid-token-3f9a" not in text
     finally:
         kube.delete_job(namespace, "locked-out")
@@ -267,7 +347,8 @@ def test_bad_credentials_are_a_link_condition_and_a_reason_on_the_job(
 
 
 def test_a_lost_partner_gives_the_job_back_after_the_lease_and_it_never_runs_twice(
-        kube: Kube, fed_ns: str, partner, _kwok_clusters) -> None:  # type: ignore[no-untyped-def]
+    kube: Kube, fed_ns: str, partner, _kwok_clusters
+) -> None:  # type: ignore[no-untyped-def]
     _, pkube, pproc = partner
     kube.apply(big("survivor", fed_ns))
     wait_for(lambda: kube.phase(fed_ns, "survivor") == "Running", timeout=60, what="survivor Running at gz")
@@ -276,8 +357,12 @@ def test_a_lost_partner_gives_the_job_back_after_the_lease_and_it_never_runs_twi
     apiserver.kill()
     killed = time.monotonic()
     try:
-        wait_for(lambda: "placement" not in kube.status(fed_ns, "survivor"),
-                 timeout=LEASE + MARGIN + 3 * HEARTBEAT + 20, interval=1, what="survivor given back")
+        wait_for(
+            lambda: "placement" not in kube.status(fed_ns, "survivor"),
+            timeout=LEASE + MARGIN + 3 * HEARTBEAT + 20,
+            interval=1,
+            what="survivor given back",
+        )
         given_back = time.monotonic() - killed
         assert given_back >= LEASE, f"given back {given_back:.0f}s after the partner died"
         status = kube.status(fed_ns, "survivor")
@@ -294,17 +379,26 @@ def test_a_lost_partner_gives_the_job_back_after_the_lease_and_it_never_runs_twi
 
     def settled() -> bool:
         try:
-            live = [c for c in copies(pkube, "survivor") if (c.get("status") or {}).get("phase")
-                    in ("Admitted", "Running")]
-            running = [c["metadata"]["name"] for c in live
-                       if any(p["status"].get("phase") == "Running"
-                              for p in pkube.pods(REMOTE_NS, c["metadata"]["name"]))]
+            live = [
+                c
+                for c in copies(pkube, "survivor")
+                if (c.get("status") or {}).get("phase") in ("Admitted", "Running")
+            ]
+            running = [
+                c["metadata"]["name"]
+                for c in live
+                if any(
+                    p["status"].get("phase") == "Running"
+                    for p in pkube.pods(REMOTE_NS, c["metadata"]["name"])
+                )
+            ]
         except Exception:  # the partner's API server is still starting
             return False
         if len(running) > 1:
             overlaps.append(", ".join(running))
         names = [c["metadata"]["name"] for c in copies(pkube, "survivor")]
         return first["metadata"]["name"] not in names and kube.phase(fed_ns, "survivor") == "Running"
+
     wait_for(settled, timeout=120, interval=1, what="old copy gone and the job running again")
     assert not overlaps, f"two copies running at once: {overlaps}"
     status = kube.status(fed_ns, "survivor")

@@ -20,15 +20,29 @@ def _pool_status(kube: Kube, name: str) -> dict:  # type: ignore[type-arg]
 def _report_health(kube: Kube, node: str, unhealthy: int) -> None:
     """What the node agent publishes (docs/telemetry.md), written as the agent would."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    devices = {str(i): {"uuid": f"GPU-{i}", "healthy": i >= unhealthy,
-                        "reasons": ["xid 79: fallen off the bus"] if i < unhealthy else []}
-               for i in range(8)}
+    devices = {
+        str(i): {
+            "uuid": f"GPU-{i}",
+            "healthy": i >= unhealthy,
+            "reasons": ["xid 79: fallen off the bus"] if i < unhealthy else [],
+        }
+        for i in range(8)
+    }
     import json
-    kube.core.patch_node(node, {"metadata": {"annotations": {
-        "estuary.dev/accelerators-healthy": str(8 - unhealthy),
-        "estuary.dev/accelerators-unhealthy": str(unhealthy),
-        "estuary.dev/accelerator-health": json.dumps(devices),
-        "estuary.dev/agent-heartbeat": now}}})
+
+    kube.core.patch_node(
+        node,
+        {
+            "metadata": {
+                "annotations": {
+                    "estuary.dev/accelerators-healthy": str(8 - unhealthy),
+                    "estuary.dev/accelerators-unhealthy": str(unhealthy),
+                    "estuary.dev/accelerator-health": json.dumps(devices),
+                    "estuary.dev/agent-heartbeat": now,
+                }
+            }
+        },
+    )
 
 
 def test_gang_on_a_node_that_turns_unhealthy_restarts_elsewhere(kube: Kube, jobs_ns: str) -> None:
@@ -38,16 +52,21 @@ def test_gang_on_a_node_that_turns_unhealthy_restarts_elsewhere(kube: Kube, jobs
     node = kube.status(jobs_ns, "fragile")["placement"]["nodes"][0]
     _report_health(kube, node, unhealthy=1)
     try:
+
         def moved() -> bool:
             status = kube.status(jobs_ns, "fragile")
             return status.get("phase") == "Running" and node not in status["placement"]["nodes"]
+
         wait_for(moved, timeout=90, what="the gang to run on another node")
         status = kube.status(jobs_ns, "fragile")
         assert status["restarts"] == 0 and status["attempt"] == 2
         events = {e["reason"]: e["message"] for e in kube.events(jobs_ns, "fragile")}
         assert "NodeUnhealthy" in events and node in events["NodeUnhealthy"]
-        wait_for(lambda: _pool_status(kube, "h800")["healthy"] == healthy_before - 1, timeout=30,
-                 what="pool healthy count to drop by one")
+        wait_for(
+            lambda: _pool_status(kube, "h800")["healthy"] == healthy_before - 1,
+            timeout=30,
+            what="pool healthy count to drop by one",
+        )
     finally:
         _report_health(kube, node, unhealthy=0)
 
@@ -66,8 +85,9 @@ def _sum(samples: dict[str, float], pattern: str) -> float:
     return sum(v for k, v in samples.items() if re.fullmatch(pattern, k))
 
 
-def test_metrics_scraped_over_http_change_as_jobs_run(kube: Kube, jobs_ns: str,
-                                                      estuary: OperatorProcess) -> None:
+def test_metrics_scraped_over_http_change_as_jobs_run(
+    kube: Kube, jobs_ns: str, estuary: OperatorProcess
+) -> None:
     before = _scrape(estuary.metrics_url)
     kube.apply(aijob("measured", jobs_ns, [NVIDIA], workers=2, per_worker=4))
     wait_for(lambda: kube.phase(jobs_ns, "measured") == "Running", timeout=60, what="Running")
@@ -78,6 +98,7 @@ def test_metrics_scraped_over_http_change_as_jobs_run(kube: Kube, jobs_ns: str,
         if admitted > _sum(before, r'estuary_admissions_total\{.*pool="h800".*\}'):
             return now
         return None
+
     after = wait_for(updated, timeout=30, what="admissions counter to rise")
     allocated = r'estuary_pool_accelerators\{.*pool="h800".*state="allocated".*\}'
     assert _sum(after, allocated) >= _sum(before, allocated) + 8
@@ -96,19 +117,28 @@ def paused_operator(estuary: OperatorProcess) -> object:
 
 
 def test_two_replicas_with_leader_election_never_both_admit(
-        cluster, kube: Kube, jobs_ns: str, paused_operator: object,  # type: ignore[no-untyped-def]
-        tmp_path: Path) -> None:
+    cluster,
+    kube: Kube,
+    jobs_ns: str,
+    paused_operator: object,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     cluster.kubectl("create", "namespace", "estuary-system", check=False)
     env = {"ESTUARY_LEADER_ELECTION": "true", "POD_NAMESPACE": "estuary-system"}
-    replicas = [OperatorProcess(cluster.kubeconfig, tmp_path / f"replica-{i}.log", POD_NAME=f"r{i}",
-                                **env) for i in range(2)]
+    replicas = [
+        OperatorProcess(cluster.kubeconfig, tmp_path / f"replica-{i}.log", POD_NAME=f"r{i}", **env)
+        for i in range(2)
+    ]
     for replica in replicas:
         replica.start()
     try:
         for i in range(4):
             kube.apply(aijob(f"ha-{i}", jobs_ns, [NVIDIA], workers=1, per_worker=2))
-        wait_for(lambda: all(kube.phase(jobs_ns, f"ha-{i}") == "Running" for i in range(4)),
-                 timeout=90, what="jobs Running under two replicas")
+        wait_for(
+            lambda: all(kube.phase(jobs_ns, f"ha-{i}") == "Running" for i in range(4)),
+            timeout=90,
+            what="jobs Running under two replicas",
+        )
         admitting = [r for r in replicas if "Admitted: admitted to pool" in r.log_tail(10**6)]
         assert len(admitting) == 1, "both replicas admitted jobs"
         for i in range(4):
@@ -118,8 +148,11 @@ def test_two_replicas_with_leader_election_never_both_admit(
         standby = replicas[1 - replicas.index(leader)]
         leader.kill()  # no clean release: the standby must wait for the lease to expire
         kube.apply(aijob("after-failover", jobs_ns, [NVIDIA], workers=1, per_worker=2))
-        wait_for(lambda: kube.phase(jobs_ns, "after-failover") == "Running", timeout=90,
-                 what="the standby to take over and admit")
+        wait_for(
+            lambda: kube.phase(jobs_ns, "after-failover") == "Running",
+            timeout=90,
+            what="the standby to take over and admit",
+        )
         assert "Admitted: admitted to pool" in standby.log_tail(10**6)
         holder = kube.api.sanitize_for_serialization(client_lease(kube))["spec"]["holderIdentity"]
         assert holder == standby.extra_env["POD_NAME"]
@@ -130,4 +163,5 @@ def test_two_replicas_with_leader_election_never_both_admit(
 
 def client_lease(kube: Kube) -> object:
     from kubernetes import client
+
     return client.CoordinationV1Api(kube.api).read_namespaced_lease("estuary-operator", "estuary-system")

@@ -51,6 +51,7 @@ def wait_observed(kube: Kube) -> None:
             if (obj.get("status") or {}).get("observedGeneration") != obj["metadata"]["generation"]:
                 return False
         return True
+
     wait_for(observed, timeout=30, what="the operator to observe the pools' current spec")
 
 
@@ -69,22 +70,34 @@ def _running(kube: Kube, ns: str, name: str, timeout: float = 60) -> None:
 
 def test_borrowing_then_reclaim_evicts_a_whole_borrowing_gang(kube: Kube, tenants: dict[str, str]) -> None:
     physics, chemistry = tenants["physics"], tenants["chemistry"]
-    set_quotas(kube, {"h800": [{"tenant": "physics", "nominal": 8, "borrowingLimit": 16},
-                               {"tenant": "chemistry", "nominal": 8},
-                               {"tenant": "biology", "nominal": 8}]})
+    set_quotas(
+        kube,
+        {
+            "h800": [
+                {"tenant": "physics", "nominal": 8, "borrowingLimit": 16},
+                {"tenant": "chemistry", "nominal": 8},
+                {"tenant": "biology", "nominal": 8},
+            ]
+        },
+    )
     for i in range(3):  # 3 gangs of 2 x 4: one within nominal, two on borrowed quota
         kube.apply(aijob(f"p{i}", physics, [NVIDIA], workers=2, per_worker=4))
         _running(kube, physics, f"p{i}")
         time.sleep(1.1)  # admission times have one-second resolution: keep the order unambiguous
-    wait_for(lambda: _usage(kube, "h800")["physics"]["used"] == 24, timeout=30,
-             what="pool status to show physics using 24")
+    wait_for(
+        lambda: _usage(kube, "h800")["physics"]["used"] == 24,
+        timeout=30,
+        what="pool status to show physics using 24",
+    )
     usage = _usage(kube, "h800")
     assert (usage["physics"]["nominal"], usage["physics"]["borrowed"]) == (8, 16)
     assert usage["chemistry"]["lent"] > 0
     kube.apply(aijob("c0", chemistry, [NVIDIA], workers=2, per_worker=4))
     _running(kube, chemistry, "c0", timeout=90)
-    evictions = {f"p{i}": [e["message"] for e in kube.events(physics, f"p{i}")
-                           if e["reason"] == "Preempted"] for i in range(3)}
+    evictions = {
+        f"p{i}": [e["message"] for e in kube.events(physics, f"p{i}") if e["reason"] == "Preempted"]
+        for i in range(3)
+    }
     preempted = [name for name, messages in evictions.items() if messages]
     assert preempted == ["p2"], "one whole gang, the most recently started borrower, is evicted"
     assert "Reclaim" in evictions["p2"][0] and f"{chemistry}/c0" in evictions["p2"][0]
@@ -94,14 +107,17 @@ def test_borrowing_then_reclaim_evicts_a_whole_borrowing_gang(kube: Kube, tenant
     running = next(c for c in victim["conditions"] if c["type"] == "Running")
     assert running["reason"] == "Preempted"
     # no flapping: the victim cannot take its capacity back while chemistry is within nominal
-    wait_for(lambda: kube.status(physics, "p2").get("reason") in ("QuotaExceeded",
-                                                                          "InsufficientCapacity"),
-             timeout=30, what="the victim to wait with a quota or capacity reason")
+    wait_for(
+        lambda: kube.status(physics, "p2").get("reason") in ("QuotaExceeded", "InsufficientCapacity"),
+        timeout=30,
+        what="the victim to wait with a quota or capacity reason",
+    )
     assert kube.phase(chemistry, "c0") == "Running"
 
 
-def test_higher_priority_job_of_the_same_tenant_evicts_a_lower_one(kube: Kube,
-                                                                   tenants: dict[str, str]) -> None:
+def test_higher_priority_job_of_the_same_tenant_evicts_a_lower_one(
+    kube: Kube, tenants: dict[str, str]
+) -> None:
     biology = tenants["biology"]
     kube.apply(aijob("low", biology, [ASCEND], workers=3, priority=0))
     _running(kube, biology, "low")
@@ -115,38 +131,82 @@ def test_higher_priority_job_of_the_same_tenant_evicts_a_lower_one(kube: Kube,
 
 def test_borrowed_capacity_is_shared_by_weight(kube: Kube, tenants: dict[str, str]) -> None:
     physics, chemistry, biology = tenants["physics"], tenants["chemistry"], tenants["biology"]
-    set_quotas(kube, {"h800": [{"tenant": "physics", "nominal": 0, "weight": 2},
-                               {"tenant": "chemistry", "nominal": 0, "weight": 1},
-                               {"tenant": "biology", "nominal": 24}]})
+    set_quotas(
+        kube,
+        {
+            "h800": [
+                {"tenant": "physics", "nominal": 0, "weight": 2},
+                {"tenant": "chemistry", "nominal": 0, "weight": 1},
+                {"tenant": "biology", "nominal": 24},
+            ]
+        },
+    )
     kube.apply(aijob("filler", biology, [NVIDIA], workers=3))  # holds the pool while the queue fills
     _running(kube, biology, "filler")
     names = [f"{t}{i}" for i in range(8) for t in ("p", "c")]
     for name in names:  # a backlog from both tenants: 16 single-node gangs for 6 slots
-        kube.apply(aijob(name, physics if name[0] == "p" else chemistry, [NVIDIA], workers=1,
-                         per_worker=4, annotations={"estuary.dev/sim-duration-ms": "30000"}))
-    wait_for(lambda: all(kube.status(physics if n[0] == "p" else chemistry, n).get("reason")
-                         for n in names), timeout=60, what="the whole backlog queued")
+        kube.apply(
+            aijob(
+                name,
+                physics if name[0] == "p" else chemistry,
+                [NVIDIA],
+                workers=1,
+                per_worker=4,
+                annotations={"estuary.dev/sim-duration-ms": "30000"},
+            )
+        )
+    wait_for(
+        lambda: all(kube.status(physics if n[0] == "p" else chemistry, n).get("reason") for n in names),
+        timeout=60,
+        what="the whole backlog queued",
+    )
     kube.delete_job(biology, "filler")  # idle biology quota becomes borrowable all at once
 
     def full() -> tuple[int, int] | None:
         usage = _usage(kube, "h800")
         p, c = usage.get("physics", {}).get("used", 0), usage.get("chemistry", {}).get("used", 0)
         return (p, c) if p + c == 24 else None
-    assert wait_for(full, timeout=60, what="the pool full of borrowed gangs") == (16, 8), \
+
+    assert wait_for(full, timeout=60, what="the pool full of borrowed gangs") == (16, 8), (
         "weights 2:1 split the 24 borrowed accelerators 16:8"
+    )
 
 
-def test_estuary_explain_names_the_quota_that_binds(cluster, kube: Kube,  # type: ignore[no-untyped-def]
-                                                    tenants: dict[str, str]) -> None:
+def test_estuary_explain_names_the_quota_that_binds(
+    cluster,
+    kube: Kube,  # type: ignore[no-untyped-def]
+    tenants: dict[str, str],
+) -> None:
     chemistry = tenants["chemistry"]
-    set_quotas(kube, {"h800": [{"tenant": "chemistry", "nominal": 8, "borrowingLimit": 0}],
-                      "ascend": [{"tenant": "chemistry", "nominal": 0, "borrowingLimit": 0}]})
+    set_quotas(
+        kube,
+        {
+            "h800": [{"tenant": "chemistry", "nominal": 8, "borrowingLimit": 0}],
+            "ascend": [{"tenant": "chemistry", "nominal": 0, "borrowingLimit": 0}],
+        },
+    )
     kube.apply(aijob("capped", chemistry, [NVIDIA, ASCEND], workers=2, per_worker=8))
-    wait_for(lambda: kube.status(chemistry, "capped").get("reason") == "QuotaExceeded", timeout=30,
-             what="capped to wait on quota")
-    out = subprocess.run([sys.executable, "-m", "estuary.cli", "explain", "capped", "-n", chemistry,
-                          "--kubeconfig", str(cluster.kubeconfig)], capture_output=True, text=True,
-                         check=True).stdout
+    wait_for(
+        lambda: kube.status(chemistry, "capped").get("reason") == "QuotaExceeded",
+        timeout=30,
+        what="capped to wait on quota",
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "estuary.cli",
+            "explain",
+            "capped",
+            "-n",
+            chemistry,
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert f"AIJob {chemistry}/capped (tenant chemistry" in out
     assert "nvidia/H800 in pool h800: QuotaExceeded" in out
     assert "used 0 of nominal 8" in out and "needs 16" in out

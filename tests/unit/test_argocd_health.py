@@ -35,8 +35,12 @@ def to_lua(runtime: Any, value: Any) -> Any:
 
 def health(kind: str, status: dict[str, Any] | None) -> tuple[str, str]:
     runtime = luajit21.LuaRuntime()
-    obj: dict[str, Any] = {"apiVersion": "estuary.dev/v1alpha1", "kind": kind,
-                           "metadata": {"name": "x", "namespace": "physics"}, "spec": {}}
+    obj: dict[str, Any] = {
+        "apiVersion": "estuary.dev/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": "x", "namespace": "physics"},
+        "spec": {},
+    }
     if status is not None:
         obj["status"] = status
     runtime.globals().obj = to_lua(runtime, obj)
@@ -52,8 +56,15 @@ def wire(model: Any) -> dict[str, Any]:
     return out
 
 
-PLACEMENT = Placement(cluster="local", pool="h800", vendor="nvidia", model="H800",
-                      resource="nvidia.com/gpu", nodes=["h800-0", "h800-1"], workers=2)
+PLACEMENT = Placement(
+    cluster="local",
+    pool="h800",
+    vendor="nvidia",
+    model="H800",
+    resource="nvidia.com/gpu",
+    nodes=["h800-0", "h800-1"],
+    workers=2,
+)
 
 
 # -- AIJob -----------------------------------------------------------------------------------
@@ -65,22 +76,30 @@ def test_aijob_without_status_is_progressing() -> None:
 
 
 def test_queued_aijob_is_progressing_and_says_why_it_waits() -> None:
-    status = wire(AIJobStatus(phase="Queued", queue_position=3, reason="QuotaExceeded",
-                              message="tenant physics uses 16/16 nvidia/H800"))
+    status = wire(
+        AIJobStatus(
+            phase="Queued",
+            queue_position=3,
+            reason="QuotaExceeded",
+            message="tenant physics uses 16/16 nvidia/H800",
+        )
+    )
     state, message = health("AIJob", status)
     assert state == "Progressing"
     assert "position 3" in message and "tenant physics uses 16/16 nvidia/H800" in message
 
 
 def test_admitted_aijob_is_progressing_with_its_placement() -> None:
-    state, message = health("AIJob", wire(AIJobStatus(phase="Admitted", placement=PLACEMENT,
-                                                      accelerator="nvidia/H800")))
+    state, message = health(
+        "AIJob", wire(AIJobStatus(phase="Admitted", placement=PLACEMENT, accelerator="nvidia/H800"))
+    )
     assert (state, message) == ("Progressing", "Admitted, starting workers (nvidia/H800, pool h800)")
 
 
 def test_running_aijob_is_healthy_and_names_where_it_runs() -> None:
-    state, message = health("AIJob", wire(AIJobStatus(phase="Running", placement=PLACEMENT,
-                                                      accelerator="nvidia/H800")))
+    state, message = health(
+        "AIJob", wire(AIJobStatus(phase="Running", placement=PLACEMENT, accelerator="nvidia/H800"))
+    )
     assert (state, message) == ("Healthy", "Running (nvidia/H800, pool h800)")
     burst = PLACEMENT.model_copy(update={"cluster": "gz", "link": "gz"})
     _, message = health("AIJob", wire(AIJobStatus(phase="Running", placement=burst)))
@@ -92,13 +111,20 @@ def test_succeeded_aijob_is_healthy() -> None:
 
 
 def test_failed_aijob_is_degraded_with_the_cause() -> None:
-    status = wire(AIJobStatus(phase="Failed", reason="BackoffLimitExceeded",
-                              message="worker 1 on h800-1 exited with code 137 after 3 restarts"))
+    status = wire(
+        AIJobStatus(
+            phase="Failed",
+            reason="BackoffLimitExceeded",
+            message="worker 1 on h800-1 exited with code 137 after 3 restarts",
+        )
+    )
     state, message = health("AIJob", status)
     assert state == "Degraded"
     assert message == "Failed: worker 1 on h800-1 exited with code 137 after 3 restarts"
     assert health("AIJob", wire(AIJobStatus(phase="Failed", reason="BackoffLimitExceeded"))) == (
-        "Degraded", "Failed: BackoffLimitExceeded")
+        "Degraded",
+        "Failed: BackoffLimitExceeded",
+    )
 
 
 def test_suspended_aijob_is_suspended() -> None:
@@ -106,10 +132,17 @@ def test_suspended_aijob_is_suspended() -> None:
 
 
 def test_every_aijob_phase_has_a_health() -> None:
-    phases = yaml.safe_load((REPO_ROOT / "crds" / "aijobs.estuary.dev.yaml").read_text())[
-        "spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["phase"]["enum"]
-    expected = {"Queued": "Progressing", "Admitted": "Progressing", "Running": "Healthy",
-                "Succeeded": "Healthy", "Failed": "Degraded", "Suspended": "Suspended"}
+    phases = yaml.safe_load((REPO_ROOT / "crds" / "aijobs.estuary.dev.yaml").read_text())["spec"]["versions"][
+        0
+    ]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["phase"]["enum"]
+    expected = {
+        "Queued": "Progressing",
+        "Admitted": "Progressing",
+        "Running": "Healthy",
+        "Succeeded": "Healthy",
+        "Failed": "Degraded",
+        "Suspended": "Suspended",
+    }
     assert set(phases) == set(expected)
     for phase in phases:
         assert health("AIJob", {"phase": phase})[0] == expected[phase], phase
@@ -123,8 +156,9 @@ def test_computepool_before_its_first_status_is_progressing() -> None:
 
 
 def test_computepool_with_nodes_is_healthy_and_counts_them() -> None:
-    state, message = health("ComputePool", wire(ComputePoolStatus(nodes=3, capacity=24, healthy=23,
-                                                                  allocated=16, free=7)))
+    state, message = health(
+        "ComputePool", wire(ComputePoolStatus(nodes=3, capacity=24, healthy=23, allocated=16, free=7))
+    )
     assert (state, message) == ("Healthy", "3 nodes, 23/24 accelerators healthy, 7 free")
 
 
@@ -134,13 +168,26 @@ def test_computepool_with_no_node_is_healthy_but_says_the_selector_matches_nothi
 
 
 def test_computepool_not_ready_is_degraded_with_the_condition() -> None:
-    status = wire(ComputePoolStatus(nodes=0, conditions=[Condition(
-        type="Ready", status="False", reason="UnknownVendor",
-        message="no vendor profile 'biren': add it to ESTUARY_VENDOR_PROFILES")]))
+    status = wire(
+        ComputePoolStatus(
+            nodes=0,
+            conditions=[
+                Condition(
+                    type="Ready",
+                    status="False",
+                    reason="UnknownVendor",
+                    message="no vendor profile 'biren': add it to ESTUARY_VENDOR_PROFILES",
+                )
+            ],
+        )
+    )
     assert health("ComputePool", status) == (
-        "Degraded", "UnknownVendor: no vendor profile 'biren': add it to ESTUARY_VENDOR_PROFILES")
-    ready = wire(ComputePoolStatus(nodes=2, conditions=[
-        Condition(type="Ready", status="True", reason="Ready")]))
+        "Degraded",
+        "UnknownVendor: no vendor profile 'biren': add it to ESTUARY_VENDOR_PROFILES",
+    )
+    ready = wire(
+        ComputePoolStatus(nodes=2, conditions=[Condition(type="Ready", status="True", reason="Ready")])
+    )
     assert health("ComputePool", ready)[0] == "Healthy"
 
 
@@ -152,15 +199,27 @@ def test_federationlink_before_the_first_heartbeat_is_progressing() -> None:
 
 
 def test_reachable_federationlink_is_healthy() -> None:
-    state, message = health("FederationLink", wire(FederationLinkStatus(
-        reachable=True, last_heartbeat="2026-10-01T08:00:00Z")))
+    state, message = health(
+        "FederationLink", wire(FederationLinkStatus(reachable=True, last_heartbeat="2026-10-01T08:00:00Z"))
+    )
     assert state == "Healthy" and "2026-10-01T08:00:00Z" in message
 
 
 def test_unreachable_federationlink_is_degraded_with_the_condition_message() -> None:
-    status = wire(FederationLinkStatus(reachable=False, last_heartbeat="2026-10-01T08:00:00Z", conditions=[
-        Condition(type="Reachable", status="False", reason="Unreachable",
-                  message="dial tcp 10.8.0.1:6443: i/o timeout")]))
+    status = wire(
+        FederationLinkStatus(
+            reachable=False,
+            last_heartbeat="2026-10-01T08:00:00Z",
+            conditions=[
+                Condition(
+                    type="Reachable",
+                    status="False",
+                    reason="Unreachable",
+                    message="dial tcp 10.8.0.1:6443: i/o timeout",
+                )
+            ],
+        )
+    )
     state, message = health("FederationLink", status)
     assert state == "Degraded"
     assert message.startswith("dial tcp 10.8.0.1:6443: i/o timeout")
@@ -173,10 +232,10 @@ def test_unreachable_federationlink_is_degraded_with_the_condition_message() -> 
 def test_argocd_cm_registers_one_script_per_custom_resource_kind() -> None:
     cm = yaml.safe_load((REPO_ROOT / "deploy" / "argocd" / "argocd-cm.yaml").read_text())
     assert (cm["kind"], cm["metadata"]["name"]) == ("ConfigMap", "argocd-cm")
-    kinds = {yaml.safe_load(p.read_text())["spec"]["names"]["kind"]
-             for p in (REPO_ROOT / "crds").glob("*.yaml")}
+    kinds = {
+        yaml.safe_load(p.read_text())["spec"]["names"]["kind"] for p in (REPO_ROOT / "crds").glob("*.yaml")
+    }
     assert set(cm["data"]) == {f"resource.customizations.health.estuary.dev_{k}" for k in kinds}
     for kind in kinds:
         key = f"resource.customizations.health.estuary.dev_{kind}"
         assert cm["data"][key] == (HEALTH_DIR / f"estuary.dev_{kind}.lua").read_text()
-

@@ -58,8 +58,9 @@ def values_file(tmp_path: Path, values: dict[str, Any]) -> str:
     return str(path)
 
 
-def render(helm: Path, tmp_path: Path, values: dict[str, Any] | None = None,
-           *extra: str) -> list[dict[str, Any]]:
+def render(
+    helm: Path, tmp_path: Path, values: dict[str, Any] | None = None, *extra: str
+) -> list[dict[str, Any]]:
     args = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE, *extra]
     if values:
         args += ["-f", values_file(tmp_path, values)]
@@ -122,7 +123,8 @@ def test_chart_crds_are_byte_identical_to_crds_dir() -> None:
     assert ours.keys() == theirs.keys(), "run python hack/chart_docs.py"
     for name in theirs:
         assert ours[name] == theirs[name], (
-            f"charts/estuary/crds/{name} differs from crds/: run python hack/chart_docs.py")
+            f"charts/estuary/crds/{name} differs from crds/: run python hack/chart_docs.py"
+        )
 
 
 def test_configuration_reference_and_argocd_cm_are_current() -> None:
@@ -133,8 +135,14 @@ def test_configuration_reference_and_argocd_cm_are_current() -> None:
 def test_configuration_reference_documents_every_value() -> None:
     text = (CHART / "values.yaml").read_text()
     documented = {row.key for row in chart_docs.rows(text)}
-    assert {"image.repository", "jurisdiction", "operator.replicas", "agent.tolerations",
-            "serviceMonitor.enabled", "vendorProfiles.files"} <= documented
+    assert {
+        "image.repository",
+        "jurisdiction",
+        "operator.replicas",
+        "agent.tolerations",
+        "serviceMonitor.enabled",
+        "vendorProfiles.files",
+    } <= documented
 
 
 def test_an_undocumented_value_is_refused() -> None:
@@ -152,12 +160,26 @@ def test_helm_lint_is_clean(helm: Path) -> None:
 
 
 def test_helm_template_is_deterministic(helm: Path, tmp_path: Path) -> None:
-    values = {"vendorProfiles": {"files": {"campus.yaml": "profiles: []\n"}},
-              "computePools": [{"name": "h800", "spec": {"vendor": "nvidia", "model": "H800",
-                                                         "nodeSelector": {"estuary.dev/model": "H800"}}}],
-              "serviceMonitor": {"enabled": True}}
-    args = ["template", RELEASE, str(CHART), "-n", NAMESPACE, "--include-crds",
-            "-f", values_file(tmp_path, values)]
+    values = {
+        "vendorProfiles": {"files": {"campus.yaml": "profiles: []\n"}},
+        "computePools": [
+            {
+                "name": "h800",
+                "spec": {"vendor": "nvidia", "model": "H800", "nodeSelector": {"estuary.dev/model": "H800"}},
+            }
+        ],
+        "serviceMonitor": {"enabled": True},
+    }
+    args = [
+        "template",
+        RELEASE,
+        str(CHART),
+        "-n",
+        NAMESPACE,
+        "--include-crds",
+        "-f",
+        values_file(tmp_path, values),
+    ]
     assert run_helm(helm, *args).stdout == run_helm(helm, *args).stdout
     # Nothing that varies between renders (or with the cluster's state) is used at all.
     sources = "".join(p.read_text() for p in sorted((CHART / "templates").glob("*")))
@@ -180,10 +202,16 @@ BAD_VALUES = [
 
 @pytest.mark.parametrize("command", ["lint", "template"])
 @pytest.mark.parametrize(("values", "named"), BAD_VALUES, ids=[n for _, n in BAD_VALUES])
-def test_bad_values_are_refused_naming_the_key(helm: Path, tmp_path: Path, command: str,
-                                               values: dict[str, Any], named: str) -> None:
-    args = [command, *(["estuary"] if command == "template" else []), str(CHART),
-            "-f", values_file(tmp_path, values)]
+def test_bad_values_are_refused_naming_the_key(
+    helm: Path, tmp_path: Path, command: str, values: dict[str, Any], named: str
+) -> None:
+    args = [
+        command,
+        *(["estuary"] if command == "template" else []),
+        str(CHART),
+        "-f",
+        values_file(tmp_path, values),
+    ]
     proc = run_helm(helm, *args, check=False)
     assert proc.returncode != 0, f"helm {command} accepted {values}"
     assert named in proc.stderr + proc.stdout
@@ -209,7 +237,8 @@ def test_operator_runs_two_replicas_spread_over_nodes(default_docs: list[dict[st
 
 
 def test_operator_container_runs_estuary_operator_with_its_environment(
-        default_docs: list[dict[str, Any]]) -> None:
+    default_docs: list[dict[str, Any]],
+) -> None:
     c = container(one(default_docs, "Deployment", "estuary-operator"))
     assert c["image"] == "estuary:0.1.0"  # the chart's appVersion
     assert c["args"][0] == "operator" and "operator" in _commands()
@@ -223,9 +252,15 @@ def test_operator_container_runs_estuary_operator_with_its_environment(
 
 
 def test_jurisdiction_image_and_extra_args_reach_the_operator(helm: Path, tmp_path: Path) -> None:
-    docs = render(helm, tmp_path, {"jurisdiction": "mainland", "operator": {"extraArgs": ["--verbose"]},
-                                   "image": {"repository": "harbor.example.edu/estuary/estuary",
-                                             "digest": "sha256:" + "a" * 64}})
+    docs = render(
+        helm,
+        tmp_path,
+        {
+            "jurisdiction": "mainland",
+            "operator": {"extraArgs": ["--verbose"]},
+            "image": {"repository": "harbor.example.edu/estuary/estuary", "digest": "sha256:" + "a" * 64},
+        },
+    )
     c = container(one(docs, "Deployment", "estuary-operator"))
     assert env_of(c)["ESTUARY_JURISDICTION"] == "mainland"
     assert c["args"] == ["operator", "--verbose"]
@@ -233,8 +268,10 @@ def test_jurisdiction_image_and_extra_args_reach_the_operator(helm: Path, tmp_pa
 
 
 def test_extra_vendor_profiles_are_mounted_and_named_in_the_env(helm: Path, tmp_path: Path) -> None:
-    campus = ("profiles:\n  - key: biren\n    displayName: Biren\n    resourceNames: [birentech.com/gpu]\n"
-              "    visibleDevicesEnv: [BR_VISIBLE_DEVICES]\n    collective: BCCL\n    torchBackend: bccl\n")
+    campus = (
+        "profiles:\n  - key: biren\n    displayName: Biren\n    resourceNames: [birentech.com/gpu]\n"
+        "    visibleDevicesEnv: [BR_VISIBLE_DEVICES]\n    collective: BCCL\n    torchBackend: bccl\n"
+    )
     files = {"zz-campus.yaml": campus, "aa-override.yml": "profiles: []\n"}
     docs = render(helm, tmp_path, {"vendorProfiles": {"files": files}})
     deploy = one(docs, "Deployment", "estuary-operator")
@@ -252,18 +289,22 @@ def test_extra_vendor_profiles_are_mounted_and_named_in_the_env(helm: Path, tmp_
     assert [p.key for p in loader.parse(cm["data"]["zz-campus.yaml"], "zz-campus.yaml")] == ["biren"]
     # Changing a profile rolls the operator pods.
     files["zz-campus.yaml"] = campus.replace("Biren", "Biren BR100")
-    again = one(render(helm, tmp_path, {"vendorProfiles": {"files": files}}),
-                "Deployment", "estuary-operator")
+    again = one(
+        render(helm, tmp_path, {"vendorProfiles": {"files": files}}), "Deployment", "estuary-operator"
+    )
     checksum = "checksum/vendor-profiles"
-    assert (again["spec"]["template"]["metadata"]["annotations"][checksum]
-            != deploy["spec"]["template"]["metadata"]["annotations"][checksum])
+    assert (
+        again["spec"]["template"]["metadata"]["annotations"][checksum]
+        != deploy["spec"]["template"]["metadata"]["annotations"][checksum]
+    )
 
 
 # -- the node agent --------------------------------------------------------------------------
 
 
-def test_agent_command_line_is_what_estuary_agent_accepts(default_docs: list[dict[str, Any]],
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_agent_command_line_is_what_estuary_agent_accepts(
+    default_docs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     ds = one(default_docs, "DaemonSet", "estuary-agent")
     c = container(ds)
     assert env_of(c)["NODE_NAME"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
@@ -280,20 +321,35 @@ def test_agent_command_line_is_what_estuary_agent_accepts(default_docs: list[dic
 
 
 def test_agent_runs_on_accelerator_nodes_and_tolerates_their_taints(
-        default_docs: list[dict[str, Any]]) -> None:
+    default_docs: list[dict[str, Any]],
+) -> None:
     spec = one(default_docs, "DaemonSet", "estuary-agent")["spec"]["template"]["spec"]
     required = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     terms = required["nodeSelectorTerms"]
     assert {(e["key"], tuple(e["values"])) for t in terms for e in t["matchExpressions"]} == {
-        ("nvidia.com/gpu.present", ("true",)), ("accelerator", ("huawei-Ascend910",))}
+        ("nvidia.com/gpu.present", ("true",)),
+        ("accelerator", ("huawei-Ascend910",)),
+    }
     assert spec["tolerations"] == [{"operator": "Exists"}]
 
 
 def test_agent_placement_is_configurable(helm: Path, tmp_path: Path) -> None:
-    docs = render(helm, tmp_path, {"agent": {
-        "nodeSelector": {"estuary.dev/agent": "true"},
-        "tolerations": [{"key": "estuary.dev/accelerator", "operator": "Exists", "effect": "NoSchedule"}],
-        "backend": "ascend", "interval": 10, "metricsPort": 9500, "runtimeClassName": "nvidia"}})
+    docs = render(
+        helm,
+        tmp_path,
+        {
+            "agent": {
+                "nodeSelector": {"estuary.dev/agent": "true"},
+                "tolerations": [
+                    {"key": "estuary.dev/accelerator", "operator": "Exists", "effect": "NoSchedule"}
+                ],
+                "backend": "ascend",
+                "interval": 10,
+                "metricsPort": 9500,
+                "runtimeClassName": "nvidia",
+            }
+        },
+    )
     ds = one(docs, "DaemonSet", "estuary-agent")
     spec = ds["spec"]["template"]["spec"]
     assert spec["nodeSelector"] == {"estuary.dev/agent": "true"}
@@ -314,8 +370,9 @@ def test_agent_disabled_leaves_no_agent_objects(helm: Path, tmp_path: Path) -> N
 # -- security --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "name"), [("Deployment", "estuary-operator"),
-                                            ("DaemonSet", "estuary-agent")])
+@pytest.mark.parametrize(
+    ("kind", "name"), [("Deployment", "estuary-operator"), ("DaemonSet", "estuary-agent")]
+)
 def test_pods_are_hardened(default_docs: list[dict[str, Any]], kind: str, name: str) -> None:
     workload = one(default_docs, kind, name)
     pod = workload["spec"]["template"]["spec"]
@@ -354,40 +411,50 @@ OPERATOR_CLUSTER_GRANTS = (
     grants("estuary.dev", ["aijobs"], ["get", "list", "watch", "delete"])
     | grants("estuary.dev", ["aijobs/finalizers"], ["update"])
     | grants("estuary.dev", ["computepools", "federationlinks"], ["get", "list", "watch"])
-    | grants("estuary.dev", ["aijobs/status", "computepools/status", "federationlinks/status"],
-             ["get", "patch", "update"])
+    | grants(
+        "estuary.dev",
+        ["aijobs/status", "computepools/status", "federationlinks/status"],
+        ["get", "patch", "update"],
+    )
     | grants("", ["pods", "services"], ["get", "list", "watch", "create", "delete"])
     | grants("", ["namespaces", "nodes"], ["get", "list", "watch"])
     | grants("", ["events"], ["create", "patch"])
     | grants("events.k8s.io", ["events"], ["create", "patch"])
     | grants("apiextensions.k8s.io", ["customresourcedefinitions"], ["get", "list", "watch"])
 )
-OPERATOR_NAMESPACE_GRANTS = (
-    grants("", ["secrets"], ["get", "list", "watch"])
-    | grants("coordination.k8s.io", ["leases"], ["get", "list", "watch", "create", "update", "patch"])
+OPERATOR_NAMESPACE_GRANTS = grants("", ["secrets"], ["get", "list", "watch"]) | grants(
+    "coordination.k8s.io", ["leases"], ["get", "list", "watch", "create", "update", "patch"]
 )
 
 
 def test_operator_cluster_role_grants_exactly_what_the_operator_uses(
-        default_docs: list[dict[str, Any]]) -> None:
+    default_docs: list[dict[str, Any]],
+) -> None:
     role = one(default_docs, "ClusterRole", "estuary-operator")
     assert triples(role["rules"]) == OPERATOR_CLUSTER_GRANTS
     # Never spec writes to the custom resources, never secrets cluster-wide, never RBAC.
     granted = triples(role["rules"])
-    assert not {t for t in granted if t[1] in ("aijobs", "computepools", "federationlinks")
-                and t[2] in ("create", "update", "patch")}
+    assert not {
+        t
+        for t in granted
+        if t[1] in ("aijobs", "computepools", "federationlinks") and t[2] in ("create", "update", "patch")
+    }
     assert not {t for t in granted if t[1] == "secrets" or t[0] == "rbac.authorization.k8s.io"}
 
 
 def test_secrets_and_lease_are_granted_in_the_release_namespace_only(
-        default_docs: list[dict[str, Any]]) -> None:
+    default_docs: list[dict[str, Any]],
+) -> None:
     role = one(default_docs, "Role", "estuary-operator")
     assert role["metadata"]["namespace"] == NAMESPACE
     assert triples(role["rules"]) == OPERATOR_NAMESPACE_GRANTS
     binding = one(default_docs, "RoleBinding", "estuary-operator")
     assert binding["metadata"]["namespace"] == NAMESPACE
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                                  "name": "estuary-operator"}
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "estuary-operator",
+    }
 
 
 def test_agent_may_only_read_and_patch_nodes(default_docs: list[dict[str, Any]]) -> None:
@@ -395,14 +462,19 @@ def test_agent_may_only_read_and_patch_nodes(default_docs: list[dict[str, Any]])
     assert triples(role["rules"]) == grants("", ["nodes"], ["get", "patch"])
 
 
-@pytest.mark.parametrize(("workload", "binding_kinds"), [
-    (("Deployment", "estuary-operator"),
-     [("ClusterRoleBinding", "estuary-operator"), ("RoleBinding", "estuary-operator")]),
-    (("DaemonSet", "estuary-agent"), [("ClusterRoleBinding", "estuary-agent")]),
-])
-def test_bindings_name_the_service_account_the_pods_run_as(default_docs: list[dict[str, Any]],
-                                                           workload: tuple[str, str],
-                                                           binding_kinds: list[tuple[str, str]]) -> None:
+@pytest.mark.parametrize(
+    ("workload", "binding_kinds"),
+    [
+        (
+            ("Deployment", "estuary-operator"),
+            [("ClusterRoleBinding", "estuary-operator"), ("RoleBinding", "estuary-operator")],
+        ),
+        (("DaemonSet", "estuary-agent"), [("ClusterRoleBinding", "estuary-agent")]),
+    ],
+)
+def test_bindings_name_the_service_account_the_pods_run_as(
+    default_docs: list[dict[str, Any]], workload: tuple[str, str], binding_kinds: list[tuple[str, str]]
+) -> None:
     sa = one(default_docs, *workload)["spec"]["template"]["spec"]["serviceAccountName"]
     one(default_docs, "ServiceAccount", sa)
     for kind, name in binding_kinds:
@@ -431,8 +503,9 @@ def test_operator_metrics_service_reaches_the_metrics_port(default_docs: list[di
 
 
 def test_service_monitors_select_the_metrics_services(helm: Path, tmp_path: Path) -> None:
-    docs = render(helm, tmp_path, {"serviceMonitor": {"enabled": True, "labels": {"release": "kps"},
-                                                      "interval": "15s"}})
+    docs = render(
+        helm, tmp_path, {"serviceMonitor": {"enabled": True, "labels": {"release": "kps"}, "interval": "15s"}}
+    )
     for component in ("operator", "agent"):
         monitor = one(docs, "ServiceMonitor", f"estuary-{component}")
         assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
@@ -444,14 +517,18 @@ def test_service_monitors_select_the_metrics_services(helm: Path, tmp_path: Path
         assert monitor["spec"]["endpoints"][0]["interval"] == "15s"
 
 
-def test_dashboard_configmap_carries_the_chart_dashboard(default_docs: list[dict[str, Any]], helm: Path,
-                                                         tmp_path: Path) -> None:
+def test_dashboard_configmap_carries_the_chart_dashboard(
+    default_docs: list[dict[str, Any]], helm: Path, tmp_path: Path
+) -> None:
     cm = one(default_docs, "ConfigMap", "estuary-dashboard")
     assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
     shipped = json.loads((CHART / "dashboards" / "estuary.json").read_text())
     assert json.loads(cm["data"]["estuary.json"]) == shipped
-    docs = render(helm, tmp_path, {"dashboard": {"namespace": "monitoring",
-                                                 "annotations": {"grafana_folder": "Estuary"}}})
+    docs = render(
+        helm,
+        tmp_path,
+        {"dashboard": {"namespace": "monitoring", "annotations": {"grafana_folder": "Estuary"}}},
+    )
     moved = one(docs, "ConfigMap", "estuary-dashboard")
     assert moved["metadata"]["namespace"] == "monitoring"
     assert moved["metadata"]["annotations"]["grafana_folder"] == "Estuary"
@@ -465,8 +542,12 @@ WAVE = "argocd.argoproj.io/sync-wave"
 
 
 def test_sync_waves_order_crds_then_operator_then_custom_resources(helm: Path, tmp_path: Path) -> None:
-    pools = [{"name": "h800", "spec": {"vendor": "nvidia", "model": "H800",
-                                       "nodeSelector": {"estuary.dev/model": "H800"}}}]
+    pools = [
+        {
+            "name": "h800",
+            "spec": {"vendor": "nvidia", "model": "H800", "nodeSelector": {"estuary.dev/model": "H800"}},
+        }
+    ]
     docs = render(helm, tmp_path, {"computePools": pools}, "--include-crds")
 
     def wave(doc: dict[str, Any]) -> int:
@@ -484,7 +565,7 @@ def test_sync_waves_order_crds_then_operator_then_custom_resources(helm: Path, t
 
 def test_install_notes_say_who_leads_and_how_to_upgrade_crds(helm: Path) -> None:
     out = run_helm(helm, "install", RELEASE, str(CHART), "-n", NAMESPACE, "--dry-run=client").stdout
-    notes = out[out.index("NOTES:"):]
+    notes = out[out.index("NOTES:") :]
     assert "get lease estuary-operator" in notes
     assert "kubectl apply --server-side --force-conflicts -f crds/" in notes
 

@@ -10,10 +10,20 @@ from estuary.vendors import profiles
 
 
 def make_job(**spec: Any) -> AIJob:
-    body = {"metadata": {"name": "train", "namespace": "physics", "uid": "u-1",
-                         "annotations": {"estuary.dev/sim-duration-ms": "500", "other": "x"}},
-            "spec": {"workers": 2, "acceleratorsPerWorker": 8,
-                     "accelerators": [{"vendor": "huawei", "image": "ms:910b"}], **spec}}
+    body = {
+        "metadata": {
+            "name": "train",
+            "namespace": "physics",
+            "uid": "u-1",
+            "annotations": {"estuary.dev/sim-duration-ms": "500", "other": "x"},
+        },
+        "spec": {
+            "workers": 2,
+            "acceleratorsPerWorker": 8,
+            "accelerators": [{"vendor": "huawei", "image": "ms:910b"}],
+            **spec,
+        },
+    }
     return AIJob.model_validate(body)
 
 
@@ -23,8 +33,18 @@ def env_of(pod: dict[str, Any]) -> dict[str, str]:
 
 def pod_for(vendor: str, resource: str, rank: int = 1, **spec: Any) -> dict[str, Any]:
     job = make_job(**spec)
-    return render.worker_pod(job, job.spec.accelerators[0], profiles()[vendor], resource, "pool-a",
-                             "node-7", rank, 2, 3, [{"key": "t", "operator": "Exists"}])
+    return render.worker_pod(
+        job,
+        job.spec.accelerators[0],
+        profiles()[vendor],
+        resource,
+        "pool-a",
+        "node-7",
+        rank,
+        2,
+        3,
+        [{"key": "t", "operator": "Exists"}],
+    )
 
 
 def test_ascend_worker_gets_hccl_devices_and_world_size_counting_processes() -> None:
@@ -34,15 +54,26 @@ def test_ascend_worker_gets_hccl_devices_and_world_size_counting_processes() -> 
     assert env["ESTUARY_COLLECTIVE"] == "HCCL" and env["ESTUARY_DIST_BACKEND"] == "hccl"
     assert env["HCCL_CONNECT_TIMEOUT"] == "1800"
     assert (env["WORLD_SIZE"], env["LOCAL_WORLD_SIZE"], env["NODE_RANK"], env["RANK"]) == (
-        "16", "8", "1", "8")
+        "16",
+        "8",
+        "1",
+        "8",
+    )
     assert env["PET_NPROC_PER_NODE"] == "8" and env["PET_NNODES"] == "2"
     assert env["MASTER_ADDR"] == "train-worker-0.train.physics.svc"
 
 
-@pytest.mark.parametrize("vendor,resource", [
-    ("cambricon", "cambricon.com/mlu"), ("hygon", "hygon.com/dcu"), ("kunlunxin", "kunlunxin.com/xpu"),
-    ("enflame", "enflame.com/gcu"), ("mthreads", "mthreads.com/gpu"), ("metax", "metax-tech.com/gpu"),
-])
+@pytest.mark.parametrize(
+    "vendor,resource",
+    [
+        ("cambricon", "cambricon.com/mlu"),
+        ("hygon", "hygon.com/dcu"),
+        ("kunlunxin", "kunlunxin.com/xpu"),
+        ("enflame", "enflame.com/gcu"),
+        ("mthreads", "mthreads.com/gpu"),
+        ("metax", "metax-tech.com/gpu"),
+    ],
+)
 def test_processes_per_worker_never_depend_on_a_gpu_named_resource(vendor: str, resource: str) -> None:
     pod = pod_for(vendor, resource)
     env = env_of(pod)
@@ -56,8 +87,9 @@ def test_processes_per_worker_never_depend_on_a_gpu_named_resource(vendor: str, 
 def test_pod_is_pinned_owned_labelled_and_requests_equal_limits() -> None:
     pod = pod_for("nvidia", "nvidia.com/gpu")
     resources = pod["spec"]["containers"][0]["resources"]
-    assert resources["requests"] == resources["limits"] == {
-        "cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "8"}
+    assert (
+        resources["requests"] == resources["limits"] == {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "8"}
+    )
     term = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     assert term["nodeSelectorTerms"][0]["matchFields"][0]["values"] == ["node-7"]
     assert pod["metadata"]["name"] == "train-worker-1"
@@ -87,8 +119,13 @@ def test_deepspeed_launches_without_ssh_and_torchrun_is_the_pytorch_default() ->
 
 
 def test_custom_command_and_job_env_win() -> None:
-    pod = pod_for("nvidia", "nvidia.com/gpu", framework="custom", command=["bash", "-c", "run"],
-                  env=[{"name": "NCCL_DEBUG", "value": "INFO"}])
+    pod = pod_for(
+        "nvidia",
+        "nvidia.com/gpu",
+        framework="custom",
+        command=["bash", "-c", "run"],
+        env=[{"name": "NCCL_DEBUG", "value": "INFO"}],
+    )
     container = pod["spec"]["containers"][0]
     assert container["command"] == ["bash", "-c", "run"]
     assert env_of(pod)["NCCL_DEBUG"] == "INFO"

@@ -13,18 +13,36 @@ from devcluster import topology
 REPO = Path(__file__).resolve().parents[2]
 
 GOOD: dict[str, Any] = {
-    "clusters": [{
-        "name": "hk",
-        "jurisdiction": "hk",
-        "nodePools": [
-            {"name": "h800", "count": 2, "vendor": "nvidia", "model": "H800", "resource": "nvidia.com/gpu",
-             "acceleratorsPerNode": 8, "cpu": "96", "memory": "1024Gi",
-             "labels": {"topology.kubernetes.io/zone": "hk-a", "estuary.dev/rack": "r1"},
-             "taints": [{"key": "estuary.dev/accelerator", "value": "nvidia", "effect": "NoSchedule"}]},
-            {"name": "ascend", "count": 1, "vendor": "huawei", "model": "Ascend910B",
-             "resource": "huawei.com/Ascend910", "acceleratorsPerNode": 8, "cpu": 192, "memory": "1536Gi"},
-        ],
-    }],
+    "clusters": [
+        {
+            "name": "hk",
+            "jurisdiction": "hk",
+            "nodePools": [
+                {
+                    "name": "h800",
+                    "count": 2,
+                    "vendor": "nvidia",
+                    "model": "H800",
+                    "resource": "nvidia.com/gpu",
+                    "acceleratorsPerNode": 8,
+                    "cpu": "96",
+                    "memory": "1024Gi",
+                    "labels": {"topology.kubernetes.io/zone": "hk-a", "estuary.dev/rack": "r1"},
+                    "taints": [{"key": "estuary.dev/accelerator", "value": "nvidia", "effect": "NoSchedule"}],
+                },
+                {
+                    "name": "ascend",
+                    "count": 1,
+                    "vendor": "huawei",
+                    "model": "Ascend910B",
+                    "resource": "huawei.com/Ascend910",
+                    "acceleratorsPerNode": 8,
+                    "cpu": 192,
+                    "memory": "1536Gi",
+                },
+            ],
+        }
+    ],
 }
 
 
@@ -61,9 +79,14 @@ def test_good_topology_renders_deterministic_nodes() -> None:
     assert labels["estuary.dev/rack"] == "r1"
     assert h800["metadata"]["annotations"]["kwok.x-k8s.io/node"] == "fake"
     assert h800["spec"]["taints"] == [
-        {"key": "estuary.dev/accelerator", "value": "nvidia", "effect": "NoSchedule"}]
+        {"key": "estuary.dev/accelerator", "value": "nvidia", "effect": "NoSchedule"}
+    ]
     assert h800["status"]["capacity"] == {
-        "cpu": "96", "memory": "1024Gi", "pods": "110", "nvidia.com/gpu": "8"}
+        "cpu": "96",
+        "memory": "1024Gi",
+        "pods": "110",
+        "nvidia.com/gpu": "8",
+    }
     assert h800["status"]["allocatable"] == h800["status"]["capacity"]
 
     ascend = nodes[2]
@@ -81,34 +104,55 @@ def test_cpu_only_pool_needs_no_accelerator_fields() -> None:
     assert "estuary.dev/vendor" not in node["metadata"]["labels"]
 
 
-@pytest.mark.parametrize(("path", "value", "message"), [
-    ("clusters", [], "clusters: must be a non-empty list"),
-    ("clusters.0.name", "HK_1", "clusters[0].name: must be a lowercase DNS label"),
-    ("clusters.0.name", "a" * 21, "clusters[0].name: must be at most 20 characters"),
-    ("clusters.0.jurisdiction", None, "clusters[0].jurisdiction: is required"),
-    ("clusters.0.nodePools", [], "clusters[0].nodePools: must be a non-empty list"),
-    ("clusters.0.nodePools.0.count", "four", "clusters[0].nodePools[0].count: must be an integer >= 1"),
-    ("clusters.0.nodePools.0.count", 0, "clusters[0].nodePools[0].count: must be an integer >= 1"),
-    ("clusters.0.nodePools.0.count", True, "clusters[0].nodePools[0].count: must be an integer >= 1"),
-    ("clusters.0.nodePools.0.acceleratorsPerNode", -1,
-     "clusters[0].nodePools[0].acceleratorsPerNode: must be an integer >= 0"),
-    ("clusters.0.nodePools.0.resource", "gpu",
-     "clusters[0].nodePools[0].resource: must be a domain-prefixed name"),
-    ("clusters.0.nodePools.0.resource", None,
-     "clusters[0].nodePools[0].resource: is required when acceleratorsPerNode > 0"),
-    ("clusters.0.nodePools.0.memory", "lots", "clusters[0].nodePools[0].memory: must be a quantity"),
-    ("clusters.0.nodePools.0.cpu", None, "clusters[0].nodePools[0].cpu: is required"),
-    ("clusters.0.nodePools.0.gpus", 8, "clusters[0].nodePools[0].gpus: unknown field"),
-    ("clusters.0.nodePools.0.labels", ["a"], "clusters[0].nodePools[0].labels: must be a mapping"),
-    ("clusters.0.nodePools.0.labels.estuary.dev/vendor", "x", "is set by the tool itself"),
-    ("clusters.0.nodePools.0.labels.rack", "r 1",
-     "clusters[0].nodePools[0].labels.rack: is not a valid label value"),
-    ("clusters.0.nodePools.0.taints", [{"key": "k", "effect": "Sometimes"}],
-     "clusters[0].nodePools[0].taints[0].effect: must be one of NoSchedule"),
-    ("clusters.0.nodePools.0.taints", [{"key": "k"}],
-     "clusters[0].nodePools[0].taints[0].effect: is required"),
-    ("clusters.0.nodePools.1.name", "h800", "clusters[0].nodePools[1].name: duplicate pool name 'h800'"),
-])
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("clusters", [], "clusters: must be a non-empty list"),
+        ("clusters.0.name", "HK_1", "clusters[0].name: must be a lowercase DNS label"),
+        ("clusters.0.name", "a" * 21, "clusters[0].name: must be at most 20 characters"),
+        ("clusters.0.jurisdiction", None, "clusters[0].jurisdiction: is required"),
+        ("clusters.0.nodePools", [], "clusters[0].nodePools: must be a non-empty list"),
+        ("clusters.0.nodePools.0.count", "four", "clusters[0].nodePools[0].count: must be an integer >= 1"),
+        ("clusters.0.nodePools.0.count", 0, "clusters[0].nodePools[0].count: must be an integer >= 1"),
+        ("clusters.0.nodePools.0.count", True, "clusters[0].nodePools[0].count: must be an integer >= 1"),
+        (
+            "clusters.0.nodePools.0.acceleratorsPerNode",
+            -1,
+            "clusters[0].nodePools[0].acceleratorsPerNode: must be an integer >= 0",
+        ),
+        (
+            "clusters.0.nodePools.0.resource",
+            "gpu",
+            "clusters[0].nodePools[0].resource: must be a domain-prefixed name",
+        ),
+        (
+            "clusters.0.nodePools.0.resource",
+            None,
+            "clusters[0].nodePools[0].resource: is required when acceleratorsPerNode > 0",
+        ),
+        ("clusters.0.nodePools.0.memory", "lots", "clusters[0].nodePools[0].memory: must be a quantity"),
+        ("clusters.0.nodePools.0.cpu", None, "clusters[0].nodePools[0].cpu: is required"),
+        ("clusters.0.nodePools.0.gpus", 8, "clusters[0].nodePools[0].gpus: unknown field"),
+        ("clusters.0.nodePools.0.labels", ["a"], "clusters[0].nodePools[0].labels: must be a mapping"),
+        ("clusters.0.nodePools.0.labels.estuary.dev/vendor", "x", "is set by the tool itself"),
+        (
+            "clusters.0.nodePools.0.labels.rack",
+            "r 1",
+            "clusters[0].nodePools[0].labels.rack: is not a valid label value",
+        ),
+        (
+            "clusters.0.nodePools.0.taints",
+            [{"key": "k", "effect": "Sometimes"}],
+            "clusters[0].nodePools[0].taints[0].effect: must be one of NoSchedule",
+        ),
+        (
+            "clusters.0.nodePools.0.taints",
+            [{"key": "k"}],
+            "clusters[0].nodePools[0].taints[0].effect: is required",
+        ),
+        ("clusters.0.nodePools.1.name", "h800", "clusters[0].nodePools[1].name: duplicate pool name 'h800'"),
+    ],
+)
 def test_bad_field_is_named(path: str, value: object, message: str) -> None:
     if path.endswith("estuary.dev/vendor"):  # dots inside a label key: set it directly
         data = copy.deepcopy(GOOD)
@@ -139,10 +183,12 @@ def test_load_reports_file_problems(tmp_path: Path) -> None:
     bad.write_text("clusters: [\n")
     with pytest.raises(topology.TopologyError, match=r"bad\.yaml: not valid YAML"):
         topology.load(bad)
-    bad.write_text("clusters:\n  - name: x\n    jurisdiction: hk\n"
-                   "    nodePools:\n      - {name: p, count: 1}\n")
-    with pytest.raises(topology.TopologyError,
-                       match=r"bad\.yaml: clusters\[0\]\.nodePools\[0\]\.cpu: is required"):
+    bad.write_text(
+        "clusters:\n  - name: x\n    jurisdiction: hk\n    nodePools:\n      - {name: p, count: 1}\n"
+    )
+    with pytest.raises(
+        topology.TopologyError, match=r"bad\.yaml: clusters\[0\]\.nodePools\[0\]\.cpu: is required"
+    ):
         topology.load(bad)
 
 
@@ -152,10 +198,16 @@ def test_shipped_topologies() -> None:
     pools = {p.name: p for p in ci.cluster("ci").node_pools}
     assert set(pools) == {"h800", "ascend"}
     assert (pools["h800"].count, pools["h800"].resource, pools["h800"].accelerators_per_node) == (
-        3, "nvidia.com/gpu", 8)
+        3,
+        "nvidia.com/gpu",
+        8,
+    )
     assert (pools["h800"].cpu, pools["h800"].memory) == ("64", "512Gi")
     assert (pools["ascend"].count, pools["ascend"].resource, pools["ascend"].model) == (
-        3, "huawei.com/Ascend910", "Ascend910B")
+        3,
+        "huawei.com/Ascend910",
+        "Ascend910B",
+    )
 
     campus = topology.load(REPO / "hack" / "topologies" / "campus.yaml")
     assert {c.name: c.jurisdiction for c in campus.clusters} == {"hk": "hk", "gz": "mainland"}

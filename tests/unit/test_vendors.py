@@ -35,8 +35,10 @@ def test_ascend_profile_knows_the_per_model_resource_names_hami_uses() -> None:
 
 def test_a_platform_team_adds_a_vendor_with_a_data_file(tmp_path: Path) -> None:
     extra = tmp_path / "biren.yaml"
-    extra.write_text("profiles:\n- key: biren\n  displayName: Biren\n  resourceNames: [birentech.com/gpu]\n"
-                     "  visibleDevicesEnv: [BR_VISIBLE_DEVICES]\n  collective: BCCL\n  torchBackend: bccl\n")
+    extra.write_text(
+        "profiles:\n- key: biren\n  displayName: Biren\n  resourceNames: [birentech.com/gpu]\n"
+        "  visibleDevicesEnv: [BR_VISIBLE_DEVICES]\n  collective: BCCL\n  torchBackend: bccl\n"
+    )
     merged = load([extra])
     assert merged["biren"].default_resource == "birentech.com/gpu"
     assert "nvidia" in merged
@@ -44,7 +46,9 @@ def test_a_platform_team_adds_a_vendor_with_a_data_file(tmp_path: Path) -> None:
 
 def test_a_bad_profile_is_refused_with_the_file_entry_and_field(tmp_path: Path) -> None:
     extra = tmp_path / "bad.yaml"
-    extra.write_text("profiles:\n- key: x\n  displayName: X\n  resourceNames: [not a resource]\n"
-                     "  visibleDevicesEnv: [X]\n  collective: C\n  torchBackend: c\n")
+    extra.write_text(
+        "profiles:\n- key: x\n  displayName: X\n  resourceNames: [not a resource]\n"
+        "  visibleDevicesEnv: [X]\n  collective: C\n  torchBackend: c\n"
+    )
     with pytest.raises(ProfileError, match=r"bad.yaml: profiles\[0\] \(x\): resourceNames"):
         load([extra])

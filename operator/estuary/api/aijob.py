@@ -16,14 +16,21 @@ Phase = Literal["Queued", "Admitted", "Running", "Succeeded", "Failed", "Suspend
 class AcceleratorChoice(ApiModel):
     """One accelerator type the job's code runs on, with the image built for it."""
 
-    vendor: str = Field(description="Vendor profile key, e.g. nvidia, huawei, cambricon, hygon.",
-                        min_length=1, max_length=63)
-    model: str | None = Field(None, description="Accelerator model, e.g. H800 or Ascend910B; empty "
-                                                "accepts any model of the vendor.", max_length=63)
+    vendor: str = Field(
+        description="Vendor profile key, e.g. nvidia, huawei, cambricon, hygon.", min_length=1, max_length=63
+    )
+    model: str | None = Field(
+        None,
+        description="Accelerator model, e.g. H800 or Ascend910B; empty accepts any model of the vendor.",
+        max_length=63,
+    )
     image: str = Field(description="Container image for this accelerator type.", min_length=1)
     relative_throughput: float | None = Field(
-        None, gt=0, description="Optional hint: this job's speed on this type relative to the "
-                                "reference (overrides the pool's relativeThroughput).")
+        None,
+        gt=0,
+        description="Optional hint: this job's speed on this type relative to the "
+        "reference (overrides the pool's relativeThroughput).",
+    )
 
 
 class WorkerResources(ApiModel):
@@ -39,24 +46,31 @@ class Elastic(ApiModel):
 
 
 class RestartPolicy(ApiModel):
-    max_restarts: int = Field(3, ge=0, le=100, description="Gang restarts after a worker fails, "
-                                                           "before the job is Failed.")
-    backoff_seconds: int = Field(10, ge=0, le=3600, description="Delay before the first restart; "
-                                                               "doubles with each restart.")
+    max_restarts: int = Field(
+        3, ge=0, le=100, description="Gang restarts after a worker fails, before the job is Failed."
+    )
+    backoff_seconds: int = Field(
+        10, ge=0, le=3600, description="Delay before the first restart; doubles with each restart."
+    )
 
 
 class Preemption(ApiModel):
-    preemptible: bool = Field(True, description="Whether quota reclaim or a higher-priority job may "
-                                                "evict this job (always whole gangs).")
-    grace_period_seconds: int = Field(30, ge=0, le=3600, description="Time workers get to "
-                                                                     "checkpoint when evicted.")
+    preemptible: bool = Field(
+        True,
+        description="Whether quota reclaim or a higher-priority job may evict this job (always whole gangs).",
+    )
+    grace_period_seconds: int = Field(
+        30, ge=0, le=3600, description="Time workers get to checkpoint when evicted."
+    )
 
 
 class Burst(ApiModel):
-    enabled: bool = Field(False, description="Whether the job may run at a partner cluster "
-                                             "(FederationLink) instead of waiting.")
-    after_seconds: int | None = Field(None, ge=0, description="Burst once queued this long "
-                                                              "(default: the link's threshold).")
+    enabled: bool = Field(
+        False, description="Whether the job may run at a partner cluster (FederationLink) instead of waiting."
+    )
+    after_seconds: int | None = Field(
+        None, ge=0, description="Burst once queued this long (default: the link's threshold)."
+    )
 
 
 class EnvVar(ApiModel):
@@ -69,59 +83,100 @@ _SAME_TYPE = "(has(b.model) ? b.model : '') == (has(a.model) ? a.model : '')"
 
 class AIJobSpec(ApiModel):
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid",
-        json_schema_extra={"x-kubernetes-validations": [
-            {"rule": "!has(self.elastic) || self.elastic.minWorkers <= self.elastic.maxWorkers",
-             "message": "spec.elastic.minWorkers must not exceed spec.elastic.maxWorkers",
-             "fieldPath": ".elastic.minWorkers", "reason": "FieldValueInvalid"},
-            {"rule": "!has(self.elastic) || (self.workers >= self.elastic.minWorkers && "
-                     "self.workers <= self.elastic.maxWorkers)",
-             "message": "spec.workers must lie within spec.elastic.minWorkers..maxWorkers",
-             "fieldPath": ".workers", "reason": "FieldValueInvalid"},
-            {"rule": "self.accelerators.all(a, self.accelerators.filter(b, b.vendor == a.vendor && "
-                     f"{_SAME_TYPE}).size() == 1)",
-             "message": "spec.accelerators lists the same vendor and model twice",
-             "fieldPath": ".accelerators", "reason": "FieldValueDuplicate"},
-            {"rule": "self.framework != 'custom' || (has(self.command) && size(self.command) > 0)",
-             "message": "spec.command is required when spec.framework is custom",
-             "fieldPath": ".command", "reason": "FieldValueRequired"},
-        ]},
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.elastic) || self.elastic.minWorkers <= self.elastic.maxWorkers",
+                    "message": "spec.elastic.minWorkers must not exceed spec.elastic.maxWorkers",
+                    "fieldPath": ".elastic.minWorkers",
+                    "reason": "FieldValueInvalid",
+                },
+                {
+                    "rule": "!has(self.elastic) || (self.workers >= self.elastic.minWorkers && "
+                    "self.workers <= self.elastic.maxWorkers)",
+                    "message": "spec.workers must lie within spec.elastic.minWorkers..maxWorkers",
+                    "fieldPath": ".workers",
+                    "reason": "FieldValueInvalid",
+                },
+                {
+                    "rule": "self.accelerators.all(a, self.accelerators.filter(b, b.vendor == a.vendor && "
+                    f"{_SAME_TYPE}).size() == 1)",
+                    "message": "spec.accelerators lists the same vendor and model twice",
+                    "fieldPath": ".accelerators",
+                    "reason": "FieldValueDuplicate",
+                },
+                {
+                    "rule": "self.framework != 'custom' || (has(self.command) && size(self.command) > 0)",
+                    "message": "spec.command is required when spec.framework is custom",
+                    "fieldPath": ".command",
+                    "reason": "FieldValueRequired",
+                },
+            ]
+        },
     )
 
-    framework: Framework = Field("pytorch", description="Launcher: pytorch (torchrun), deepspeed, "
-                                 "mindspore (msrun), jax, mpi, or custom (your command as is).")
-    workers: int = Field(1, ge=1, le=1024, description="Worker pods (nodes of the gang); all start "
-                                                       "at once or none does.")
-    accelerators_per_worker: int = Field(1, ge=0, le=64, description="Whole accelerators per worker; "
-                                         "one training process each.")
+    framework: Framework = Field(
+        "pytorch",
+        description="Launcher: pytorch (torchrun), deepspeed, "
+        "mindspore (msrun), jax, mpi, or custom (your command as is).",
+    )
+    workers: int = Field(
+        1, ge=1, le=1024, description="Worker pods (nodes of the gang); all start at once or none does."
+    )
+    accelerators_per_worker: int = Field(
+        1, ge=0, le=64, description="Whole accelerators per worker; one training process each."
+    )
     accelerators: list[AcceleratorChoice] = Field(
-        min_length=1, max_length=16, description="Accepted accelerator types in order of preference, "
-        "each with its image; Estuary runs the job on the one that finishes it soonest.")
-    resources: WorkerResources = Field(default_factory=WorkerResources,  # type: ignore[arg-type]
-                                       description="CPU and memory per worker.")
+        min_length=1,
+        max_length=16,
+        description="Accepted accelerator types in order of preference, "
+        "each with its image; Estuary runs the job on the one that finishes it soonest.",
+    )
+    resources: WorkerResources = Field(
+        default_factory=WorkerResources,  # type: ignore[arg-type]
+        description="CPU and memory per worker.",
+    )
     command: list[str] | None = Field(None, description="Entrypoint; default depends on framework.")
     args: list[str] | None = Field(None, description="Arguments, e.g. the training script.")
     env: list[EnvVar] | None = Field(None, description="Extra environment for every worker.")
     priority: int = Field(0, ge=-1000, le=1000, description="Higher runs first within a tenant.")
-    residency: Residency = Field("any", description="Jurisdiction the job's data must stay in: "
-                                 "any, hk, mainland or overseas. Every placement honours it.")
-    burst: Burst = Field(default_factory=Burst,  # type: ignore[arg-type]
-                         description="Whether and when the job may burst to a partner cluster.")
-    restart_policy: RestartPolicy = Field(default_factory=RestartPolicy,  # type: ignore[arg-type]
-                                          description="Gang restarts on worker failure.")
+    residency: Residency = Field(
+        "any",
+        description="Jurisdiction the job's data must stay in: "
+        "any, hk, mainland or overseas. Every placement honours it.",
+    )
+    burst: Burst = Field(
+        default_factory=Burst,  # type: ignore[arg-type]
+        description="Whether and when the job may burst to a partner cluster.",
+    )
+    restart_policy: RestartPolicy = Field(
+        default_factory=RestartPolicy,  # type: ignore[arg-type]
+        description="Gang restarts on worker failure.",
+    )
     elastic: Elastic | None = Field(None, description="Optional elastic worker range.")
-    preemption: Preemption = Field(default_factory=Preemption,  # type: ignore[arg-type]
-                                   description="Eviction settings.")
-    scheduling_timeout_seconds: int = Field(300, ge=10, le=86400, description="Release and requeue "
-                                            "the gang if its workers stay unschedulable this long.")
+    preemption: Preemption = Field(
+        default_factory=Preemption,  # type: ignore[arg-type]
+        description="Eviction settings.",
+    )
+    scheduling_timeout_seconds: int = Field(
+        300,
+        ge=10,
+        le=86400,
+        description="Release and requeue the gang if its workers stay unschedulable this long.",
+    )
     suspend: bool = Field(False, description="Suspend: stop the workers and hold nothing.")
-    ttl_seconds_after_finished: int | None = Field(None, ge=0, description="Delete the job this long "
-                                                   "after it Succeeded or Failed.")
+    ttl_seconds_after_finished: int | None = Field(
+        None, ge=0, description="Delete the job this long after it Succeeded or Failed."
+    )
     master_port: int = Field(29500, ge=1024, le=65535, description="Rendezvous port on worker 0.")
     node_selector: dict[str, str] | None = Field(None, description="Extra node labels workers need.")
     tolerations: list[Toleration] | None = Field(None, description="Extra taints workers tolerate.")
-    estimated_duration_seconds: int | None = Field(None, gt=0, description="Optional runtime "
-                                                   "estimate on a throughput-1.0 accelerator.")
+    estimated_duration_seconds: int | None = Field(
+        None, gt=0, description="Optional runtime estimate on a throughput-1.0 accelerator."
+    )
 
 
 class Placement(StatusModel):
@@ -149,16 +204,17 @@ class LeaseObservation(StatusModel):
     """Partner side: the last lease renewal of a copy this cluster observed, on its own clock."""
 
     token: str | None = Field(None, description="Renewal token (annotation estuary.dev/lease-renew).")
-    observed_at: str | None = Field(None, description="When this cluster credits that renewal "
-                                                      "(RFC 3339, this cluster's clock).")
+    observed_at: str | None = Field(
+        None, description="When this cluster credits that renewal (RFC 3339, this cluster's clock)."
+    )
 
 
 class AIJobStatus(StatusModel):
-    phase: Phase | None = Field(None, description="Queued, Admitted, Running, Succeeded, Failed "
-                                                  "or Suspended.")
+    phase: Phase | None = Field(
+        None, description="Queued, Admitted, Running, Succeeded, Failed or Suspended."
+    )
     placement: Placement | None = Field(None, description="Where the job runs.")
-    accelerator: str | None = Field(None, description="vendor/model the job runs on (for "
-                                                      "kubectl get).")
+    accelerator: str | None = Field(None, description="vendor/model the job runs on (for kubectl get).")
     queue_position: int | None = Field(None, description="Place in the queue while Queued.")
     reason: str | None = Field(None, description="Why the job waits or ended (machine-readable).")
     message: str | None = Field(None, description="Why the job waits or ended, with the numbers.")
@@ -166,30 +222,41 @@ class AIJobStatus(StatusModel):
     restarts: int = Field(0, description="Gang restarts after worker failures.")
     attempt: int = Field(0, description="Current gang attempt (restarts and requeues).")
     queued_at: str | None = Field(None, description="When the job (re)entered the queue.")
-    retry_after: str | None = Field(None, description="Not before this time will a restarting "
-                                                      "gang be admitted again (backoff).")
+    retry_after: str | None = Field(
+        None, description="Not before this time will a restarting gang be admitted again (backoff)."
+    )
     admitted_at: str | None = Field(None, description="When the current gang was admitted.")
     start_time: str | None = Field(None, description="When all workers were first Running.")
     completion_time: str | None = Field(None, description="When the job Succeeded or Failed.")
     observed_generation: int | None = Field(None, description="Spec generation last acted on.")
-    remote: RemoteCopy | None = Field(None, description="Origin side: the copy of this job at a "
-                                                        "partner cluster, while it runs there.")
-    lease: LeaseObservation | None = Field(None, description="Partner side (a copy sent by another "
-                                           "cluster): the origin's last lease renewal seen here.")
+    remote: RemoteCopy | None = Field(
+        None, description="Origin side: the copy of this job at a partner cluster, while it runs there."
+    )
+    lease: LeaseObservation | None = Field(
+        None,
+        description="Partner side (a copy sent by another "
+        "cluster): the origin's last lease renewal seen here.",
+    )
 
 
 class AIJob(ApiModel):
     """A distributed training job; Estuary queues it and runs all its workers at once."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid",
-        json_schema_extra={"x-kubernetes-validations": [
-            {"rule": "self.metadata.name.size() <= 50 && "
-                     "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
-             "message": "metadata.name must be a DNS label of at most 50 characters that starts "
-                        "with a letter: it names the job's worker pods and Service",
-             "reason": "FieldValueInvalid"},
-        ]},
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.metadata.name.size() <= 50 && "
+                    "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+                    "message": "metadata.name must be a DNS label of at most 50 characters that starts "
+                    "with a letter: it names the job's worker pods and Service",
+                    "reason": "FieldValueInvalid",
+                },
+            ]
+        },
     )
 
     api_version: Literal["estuary.dev/v1alpha1"] = Field("estuary.dev/v1alpha1", description="API version.")

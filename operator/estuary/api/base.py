@@ -42,12 +42,14 @@ class StatusModel(ApiModel):
 
 
 class Toleration(ApiModel):
-    key: str | None = Field(None, description="Taint key to tolerate; empty with operator Exists "
-                                              "tolerates every taint.")
+    key: str | None = Field(
+        None, description="Taint key to tolerate; empty with operator Exists tolerates every taint."
+    )
     operator: Literal["Equal", "Exists"] = Field("Equal", description="Equal or Exists.")
     value: str | None = Field(None, description="Taint value to match (operator Equal).")
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
-        None, description="Taint effect to tolerate; empty tolerates every effect.")
+        None, description="Taint effect to tolerate; empty tolerates every effect."
+    )
 
 
 class Condition(StatusModel):

@@ -9,53 +9,89 @@ from pydantic.alias_generators import to_camel
 
 from estuary.api.base import ApiModel, Condition, StatusModel, Toleration
 
-_IMMUTABLE: dict[str, Any] = {"x-kubernetes-validations": [
-    {"rule": "self == oldSelf", "message": "is immutable: create a new ComputePool instead"}]}
-_KEYED_BY_TENANT: dict[str, Any] = {"x-kubernetes-list-type": "map",
-                                    "x-kubernetes-list-map-keys": ["tenant"]}
+_IMMUTABLE: dict[str, Any] = {
+    "x-kubernetes-validations": [
+        {"rule": "self == oldSelf", "message": "is immutable: create a new ComputePool instead"}
+    ]
+}
+_KEYED_BY_TENANT: dict[str, Any] = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["tenant"]}
 
 
 class TenantQuotaSpec(ApiModel):
     """A tenant's share of this pool, in accelerators."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid",
-        json_schema_extra={"x-kubernetes-validations": [
-            {"rule": "!has(self.lendingLimit) || self.lendingLimit <= self.nominal",
-             "message": "lendingLimit must not exceed nominal", "fieldPath": ".lendingLimit",
-             "reason": "FieldValueInvalid"},
-        ]},
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.lendingLimit) || self.lendingLimit <= self.nominal",
+                    "message": "lendingLimit must not exceed nominal",
+                    "fieldPath": ".lendingLimit",
+                    "reason": "FieldValueInvalid",
+                },
+            ]
+        },
     )
 
-    tenant: str = Field(description="Tenant (the estuary.dev/tenant label of its namespaces); '*' "
-                                    "applies to tenants not listed.", min_length=1, max_length=63)
+    tenant: str = Field(
+        description="Tenant (the estuary.dev/tenant label of its namespaces); '*' "
+        "applies to tenants not listed.",
+        min_length=1,
+        max_length=63,
+    )
     nominal: int = Field(0, ge=0, description="Accelerators guaranteed to the tenant.")
-    borrowing_limit: int | None = Field(None, ge=0, description="How many accelerators above nominal "
-                                        "the tenant may borrow from others' idle quota (empty: no "
-                                        "limit).")
-    lending_limit: int | None = Field(None, ge=0, description="How much of its idle nominal quota "
-                                      "others may borrow (empty: all).")
+    borrowing_limit: int | None = Field(
+        None,
+        ge=0,
+        description="How many accelerators above nominal "
+        "the tenant may borrow from others' idle quota (empty: no "
+        "limit).",
+    )
+    lending_limit: int | None = Field(
+        None, ge=0, description="How much of its idle nominal quota others may borrow (empty: all)."
+    )
     weight: float = Field(1.0, gt=0, description="Fair-share weight for borrowed capacity.")
 
 
 class ComputePoolSpec(ApiModel):
-    vendor: str = Field(description="Vendor profile key, e.g. nvidia or huawei (immutable).",
-                        min_length=1, max_length=63, json_schema_extra=_IMMUTABLE)
-    model: str = Field(description="Accelerator model, e.g. H800 or Ascend910B (immutable).",
-                       min_length=1, max_length=63, json_schema_extra=_IMMUTABLE)
-    resource_name: str | None = Field(None, description="Extended resource name; empty: the vendor "
-                                      "profile's default (e.g. huawei.com/Ascend910).")
-    node_selector: dict[str, str] = Field(description="Labels that select this pool's nodes.",
-                                          min_length=1)
-    tolerations: list[Toleration] | None = Field(None, description="Taints of these nodes that "
-                                                 "workers tolerate.")
-    relative_throughput: float = Field(1.0, gt=0, description="Speed of one accelerator relative to "
-                                       "the reference type, used to pick the type that finishes "
-                                       "a job soonest.")
+    vendor: str = Field(
+        description="Vendor profile key, e.g. nvidia or huawei (immutable).",
+        min_length=1,
+        max_length=63,
+        json_schema_extra=_IMMUTABLE,
+    )
+    model: str = Field(
+        description="Accelerator model, e.g. H800 or Ascend910B (immutable).",
+        min_length=1,
+        max_length=63,
+        json_schema_extra=_IMMUTABLE,
+    )
+    resource_name: str | None = Field(
+        None,
+        description="Extended resource name; empty: the vendor "
+        "profile's default (e.g. huawei.com/Ascend910).",
+    )
+    node_selector: dict[str, str] = Field(description="Labels that select this pool's nodes.", min_length=1)
+    tolerations: list[Toleration] | None = Field(
+        None, description="Taints of these nodes that workers tolerate."
+    )
+    relative_throughput: float = Field(
+        1.0,
+        gt=0,
+        description="Speed of one accelerator relative to "
+        "the reference type, used to pick the type that finishes "
+        "a job soonest.",
+    )
     cost_per_accelerator_hour: float = Field(0.0, ge=0, description="Cost of one accelerator-hour.")
-    quotas: list[TenantQuotaSpec] | None = Field(None, max_length=256, description="Per-tenant "
-                                                 "quotas; empty: no quota enforced in this pool.",
-                                                 json_schema_extra=_KEYED_BY_TENANT)
+    quotas: list[TenantQuotaSpec] | None = Field(
+        None,
+        max_length=256,
+        description="Per-tenant quotas; empty: no quota enforced in this pool.",
+        json_schema_extra=_KEYED_BY_TENANT,
+    )
 
 
 class TenantUsage(StatusModel):

@@ -22,8 +22,23 @@ from estuary.api.base import GROUP, VERSION
 from estuary.api.computepool import ComputePool
 from estuary.api.federationlink import FederationLink
 
-_KEEP = {"type", "description", "default", "enum", "minimum", "maximum", "minLength", "maxLength",
-         "minItems", "maxItems", "minProperties", "maxProperties", "pattern", "format", "required"}
+_KEEP = {
+    "type",
+    "description",
+    "default",
+    "enum",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+    "pattern",
+    "format",
+    "required",
+}
 
 
 @dataclass(frozen=True)
@@ -37,36 +52,57 @@ class KindInfo:
 
 
 KINDS = (
-    KindInfo(AIJob, "aijobs", "aijob", ("aij",), True, (
-        ("Phase", "string", ".status.phase", 0),
-        ("Accelerator", "string", ".status.accelerator", 0),
-        ("Workers", "integer", ".spec.workers", 0),
-        ("Pool", "string", ".status.placement.pool", 0),
-        ("Cluster", "string", ".status.placement.cluster", 0),
-        ("Reason", "string", ".status.reason", 0),
-        ("Position", "integer", ".status.queuePosition", 1),
-        ("Restarts", "integer", ".status.restarts", 1),
-        ("Message", "string", ".status.message", 1),
-        ("Age", "date", ".metadata.creationTimestamp", 0),
-    )),
-    KindInfo(ComputePool, "computepools", "computepool", ("cpool",), False, (
-        ("Vendor", "string", ".spec.vendor", 0),
-        ("Model", "string", ".spec.model", 0),
-        ("Nodes", "integer", ".status.nodes", 0),
-        ("Capacity", "integer", ".status.capacity", 0),
-        ("Healthy", "integer", ".status.healthy", 0),
-        ("Allocated", "integer", ".status.allocated", 0),
-        ("Free", "integer", ".status.free", 0),
-        ("Resource", "string", ".status.resourceName", 1),
-        ("Age", "date", ".metadata.creationTimestamp", 0),
-    )),
-    KindInfo(FederationLink, "federationlinks", "federationlink", ("flink",), True, (
-        ("Jurisdiction", "string", ".spec.jurisdiction", 0),
-        ("Reachable", "boolean", ".status.reachable", 0),
-        ("Heartbeat", "date", ".status.lastHeartbeat", 0),
-        ("Namespace", "string", ".spec.remoteNamespace", 1),
-        ("Age", "date", ".metadata.creationTimestamp", 0),
-    )),
+    KindInfo(
+        AIJob,
+        "aijobs",
+        "aijob",
+        ("aij",),
+        True,
+        (
+            ("Phase", "string", ".status.phase", 0),
+            ("Accelerator", "string", ".status.accelerator", 0),
+            ("Workers", "integer", ".spec.workers", 0),
+            ("Pool", "string", ".status.placement.pool", 0),
+            ("Cluster", "string", ".status.placement.cluster", 0),
+            ("Reason", "string", ".status.reason", 0),
+            ("Position", "integer", ".status.queuePosition", 1),
+            ("Restarts", "integer", ".status.restarts", 1),
+            ("Message", "string", ".status.message", 1),
+            ("Age", "date", ".metadata.creationTimestamp", 0),
+        ),
+    ),
+    KindInfo(
+        ComputePool,
+        "computepools",
+        "computepool",
+        ("cpool",),
+        False,
+        (
+            ("Vendor", "string", ".spec.vendor", 0),
+            ("Model", "string", ".spec.model", 0),
+            ("Nodes", "integer", ".status.nodes", 0),
+            ("Capacity", "integer", ".status.capacity", 0),
+            ("Healthy", "integer", ".status.healthy", 0),
+            ("Allocated", "integer", ".status.allocated", 0),
+            ("Free", "integer", ".status.free", 0),
+            ("Resource", "string", ".status.resourceName", 1),
+            ("Age", "date", ".metadata.creationTimestamp", 0),
+        ),
+    ),
+    KindInfo(
+        FederationLink,
+        "federationlinks",
+        "federationlink",
+        ("flink",),
+        True,
+        (
+            ("Jurisdiction", "string", ".spec.jurisdiction", 0),
+            ("Reachable", "boolean", ".status.reachable", 0),
+            ("Heartbeat", "date", ".status.lastHeartbeat", 0),
+            ("Namespace", "string", ".spec.remoteNamespace", 1),
+            ("Age", "date", ".metadata.creationTimestamp", 0),
+        ),
+    ),
 )
 
 
@@ -105,9 +141,14 @@ def structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         for key, child in out["properties"].items():
             # An optional sub-object whose fields all have defaults is defaulted to {}, so the API
             # server fills in those defaults and `kubectl get -o yaml` shows what is in effect.
-            if (key not in required and key != "status" and "properties" in child
-                    and not child.get("required") and "default" not in child
-                    and node["properties"][key].get("default", ...) is not None):
+            if (
+                key not in required
+                and key != "status"
+                and "properties" in child
+                and not child.get("required")
+                and "default" not in child
+                and node["properties"][key].get("default", ...) is not None
+            ):
                 child["default"] = {}
     if isinstance(node.get("additionalProperties"), dict):
         out["additionalProperties"] = structural(node["additionalProperties"], defs)
@@ -136,23 +177,31 @@ def crd(kind: KindInfo) -> dict[str, Any]:
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         # Argo CD applies CRDs before the custom resources that need them.
-        "metadata": {"name": f"{kind.plural}.{GROUP}",
-                     "annotations": {"argocd.argoproj.io/sync-wave": "-1"}},
+        "metadata": {"name": f"{kind.plural}.{GROUP}", "annotations": {"argocd.argoproj.io/sync-wave": "-1"}},
         "spec": {
             "group": GROUP,
             "scope": "Namespaced" if kind.namespaced else "Cluster",
-            "names": {"kind": name, "listKind": f"{name}List", "plural": kind.plural,
-                      "singular": kind.singular, "shortNames": list(kind.short_names),
-                      "categories": ["estuary"]},
-            "versions": [{
-                "name": VERSION, "served": True, "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": [
-                    {"name": n, "type": t, "jsonPath": p, **({"priority": pr} if pr else {})}
-                    for n, t, p, pr in kind.columns
-                ],
-                "schema": {"openAPIV3Schema": openapi_schema(kind.model)},
-            }],
+            "names": {
+                "kind": name,
+                "listKind": f"{name}List",
+                "plural": kind.plural,
+                "singular": kind.singular,
+                "shortNames": list(kind.short_names),
+                "categories": ["estuary"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [
+                        {"name": n, "type": t, "jsonPath": p, **({"priority": pr} if pr else {})}
+                        for n, t, p, pr in kind.columns
+                    ],
+                    "schema": {"openAPIV3Schema": openapi_schema(kind.model)},
+                }
+            ],
         },
     }
 
@@ -161,8 +210,7 @@ def render_all() -> dict[str, str]:
     """File name → YAML text of every CRD."""
     header = "# Generated by `estuary crds` from operator/estuary/api; do not edit by hand.\n"
     return {
-        f"{k.plural}.{GROUP}.yaml": header + yaml.safe_dump(crd(k), sort_keys=False, width=100)
-        for k in KINDS
+        f"{k.plural}.{GROUP}.yaml": header + yaml.safe_dump(crd(k), sort_keys=False, width=100) for k in KINDS
     }
 
 
@@ -182,8 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if the files differ")
     args = parser.parse_args(argv)
     if args.check:
-        stale = [n for n, t in render_all().items()
-                 if not (args.out / n).is_file() or (args.out / n).read_text() != t]
+        stale = [
+            n
+            for n, t in render_all().items()
+            if not (args.out / n).is_file() or (args.out / n).read_text() != t
+        ]
         if stale:
             print(f"stale CRDs: {', '.join(stale)}; run `estuary crds`", file=sys.stderr)
             return 1

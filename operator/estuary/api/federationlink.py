@@ -33,40 +33,64 @@ class LinkLimits(ApiModel):
 
 class FederationLinkSpec(ApiModel):
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid",
-        json_schema_extra={"x-kubernetes-validations": [
-            {"rule": "!has(self.allowedResidency) || "
-                     "self.allowedResidency.all(r, r == 'any' || r == self.jurisdiction)",
-             "message": "spec.allowedResidency may hold only 'any' and the link's own jurisdiction",
-             "fieldPath": ".allowedResidency", "reason": "FieldValueInvalid"},
-        ]},
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.allowedResidency) || "
+                    "self.allowedResidency.all(r, r == 'any' || r == self.jurisdiction)",
+                    "message": "spec.allowedResidency may hold only 'any' and the link's own jurisdiction",
+                    "fieldPath": ".allowedResidency",
+                    "reason": "FieldValueInvalid",
+                },
+            ]
+        },
     )
 
-    kubeconfig_secret_ref: SecretKeyRef = Field(description="Secret with the partner's kubeconfig; "
-                                                "never logged or copied into status.")
+    kubeconfig_secret_ref: SecretKeyRef = Field(
+        description="Secret with the partner's kubeconfig; never logged or copied into status."
+    )
     jurisdiction: Jurisdiction = Field(description="Where the partner is: hk, mainland or overseas.")
-    remote_namespace: str = Field("estuary-burst", description="Namespace jobs are created in there.",
-                                  min_length=1, max_length=63)
-    allowed_tenants: list[str] = Field(default_factory=list, max_length=256, description="Tenants "
-                                       "whose jobs may go there; empty: none.",
-                                       json_schema_extra={"x-kubernetes-list-type": "set"})
-    allowed_residency: list[Residency] = Field(["any"], max_length=4,
-                                               json_schema_extra={"x-kubernetes-list-type": "set"},
-                                               description=(
-        "Residency classes that may go there; a class other than 'any' must equal the "
-        "jurisdiction."))
-    burst: BurstRule = Field(default_factory=BurstRule,  # type: ignore[arg-type]
-                             description="When to burst.")
+    remote_namespace: str = Field(
+        "estuary-burst", description="Namespace jobs are created in there.", min_length=1, max_length=63
+    )
+    allowed_tenants: list[str] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Tenants whose jobs may go there; empty: none.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    allowed_residency: list[Residency] = Field(
+        ["any"],
+        max_length=4,
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+        description=(
+            "Residency classes that may go there; a class other than 'any' must equal the jurisdiction."
+        ),
+    )
+    burst: BurstRule = Field(
+        default_factory=BurstRule,  # type: ignore[arg-type]
+        description="When to burst.",
+    )
     costs: list[AcceleratorCost] = Field(default_factory=list, description="Price per type.")
-    budgets: list[TenantBudget] = Field(default_factory=list, max_length=256,
-                                        description="Spend limit per tenant; a tenant without one "
-                                        "may not burst here.",
-                                        json_schema_extra={"x-kubernetes-list-type": "map",
-                                                           "x-kubernetes-list-map-keys": ["tenant"]})
-    limits: LinkLimits = Field(default_factory=LinkLimits,  # type: ignore[arg-type]
-                               description="Limits at the partner.")
-    lease_seconds: int = Field(120, ge=30, le=3600, description="Remote jobs stop themselves when "
-                               "the origin has not renewed their lease this long.")
+    budgets: list[TenantBudget] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Spend limit per tenant; a tenant without one may not burst here.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["tenant"]},
+    )
+    limits: LinkLimits = Field(
+        default_factory=LinkLimits,  # type: ignore[arg-type]
+        description="Limits at the partner.",
+    )
+    lease_seconds: int = Field(
+        120,
+        ge=30,
+        le=3600,
+        description="Remote jobs stop themselves when the origin has not renewed their lease this long.",
+    )
     heartbeat_seconds: int = Field(15, ge=5, le=600, description="How often the partner is polled.")
 
 
@@ -75,8 +99,9 @@ class PartnerCapacity(StatusModel):
     model: str = Field(description="Model.")
     capacity: int = Field(0, description="Accelerators in the partner's pools.")
     free: int = Field(0, description="Accelerators free there.")
-    relative_throughput: float | None = Field(None, description="Relative throughput of the "
-                                              "partner's pools of this type.")
+    relative_throughput: float | None = Field(
+        None, description="Relative throughput of the partner's pools of this type."
+    )
 
 
 class TenantSpend(StatusModel):
@@ -91,8 +116,11 @@ class FederationLinkStatus(StatusModel):
     capacity: list[PartnerCapacity] = Field(default_factory=list, description="Partner capacity.")
     jobs: list[str] = Field(default_factory=list, description="Local jobs placed there (ns/name).")
     spend: list[TenantSpend] = Field(default_factory=list, description="Spend by tenant.")
-    charged: list[str] = Field(default_factory=list, description="Job attempts already counted in "
-                               "spend (ns/name/uid/attempt, most recent last), so none counts twice.")
+    charged: list[str] = Field(
+        default_factory=list,
+        description="Job attempts already counted in "
+        "spend (ns/name/uid/attempt, most recent last), so none counts twice.",
+    )
     conditions: list[Condition] = Field(default_factory=list, description="Conditions.")
 
 

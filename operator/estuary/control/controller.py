@@ -70,12 +70,16 @@ class ParsedJob:
 class Federation(Protocol):
     """What the controller asks of federation (bursting to partner clusters), once per step."""
 
-    def before_lifecycles(self, controller: Controller, jobs: Mapping[str, ParsedJob],
-                          now: float) -> None:
+    def before_lifecycles(self, controller: Controller, jobs: Mapping[str, ParsedJob], now: float) -> None:
         """Partner side: stop copies whose origin stopped renewing their lease."""
 
-    def after_cycle(self, controller: Controller, jobs: Mapping[str, ParsedJob],
-                    waiting: Mapping[str, Waiting], now: float) -> None:
+    def after_cycle(
+        self,
+        controller: Controller,
+        jobs: Mapping[str, ParsedJob],
+        waiting: Mapping[str, Waiting],
+        now: float,
+    ) -> None:
         """Origin side: burst waiting jobs, mirror remote ones, renew leases, collect orphans."""
 
     def explain(self, job: ParsedJob, waiting: Waiting) -> Waiting:
@@ -83,8 +87,14 @@ class Federation(Protocol):
 
 
 class Controller:
-    def __init__(self, cache: ClusterCache, api: KubeApi, settings: Settings | None = None,
-                 clock: Callable[[], float] = time.time, federation: Federation | None = None) -> None:
+    def __init__(
+        self,
+        cache: ClusterCache,
+        api: KubeApi,
+        settings: Settings | None = None,
+        clock: Callable[[], float] = time.time,
+        federation: Federation | None = None,
+    ) -> None:
         self.cache, self.api, self.settings, self.clock = cache, api, settings or Settings(), clock
         self.federation = federation
         self._writers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="estuary-writes")
@@ -126,8 +136,14 @@ class Controller:
         # A failed write skips that one decision (nothing was recorded, so nothing is held); the
         # next step decides again from fresh state. Other decisions of the cycle still go out.
         for admission in result.admissions:
-            self._guard(admission.job_key, self._admit, jobs[admission.job_key], admission,
-                        snapshot.pools[admission.assignment.pool], now)
+            self._guard(
+                admission.job_key,
+                self._admit,
+                jobs[admission.job_key],
+                admission,
+                snapshot.pools[admission.assignment.pool],
+                now,
+            )
         for preemption in result.preemptions:
             self._guard(preemption.victim_key, self._preempt, jobs, preemption, now)
         for waiting in result.waiting.values():
@@ -145,8 +161,7 @@ class Controller:
             action(*args)
         except Exception:
             metrics.record_reconcile_error("aijob")
-            log.exception("AIJob %s: could not write a scheduling decision; will decide again",
-                          job_key)
+            log.exception("AIJob %s: could not write a scheduling decision; will decide again", job_key)
 
     # ---- reading ----------------------------------------------------------------------------
     def parse_jobs(self, now: float) -> dict[str, ParsedJob]:
@@ -169,8 +184,7 @@ class Controller:
             spec = codec.pool_spec(raw)
             if spec is not None:
                 pools[spec.name] = spec
-        nodes = {n["metadata"]["name"]: codec.node_info(n, now)
-                 for n in self.cache.items("nodes").values()}
+        nodes = {n["metadata"]["name"]: codec.node_info(n, now) for n in self.cache.items("nodes").values()}
         foreign: dict[str, dict[str, int]] = {}
         for pod in self.cache.items("pods").values():
             if (pod["metadata"].get("labels") or {}).get(render.JOB_LABEL):
@@ -188,8 +202,13 @@ class Controller:
                 running[job.key] = held
             elif self._is_pending(job, now):
                 pending.append(codec.job_request(job.obj, job.tenant))
-        snapshot = Snapshot(pools=pools, nodes=nodes, running=running, foreign_usage=foreign,
-                            jurisdiction=self.settings.jurisdiction)
+        snapshot = Snapshot(
+            pools=pools,
+            nodes=nodes,
+            running=running,
+            foreign_usage=foreign,
+            jurisdiction=self.settings.jurisdiction,
+        )
         return snapshot, pending
 
     @staticmethod
@@ -211,25 +230,31 @@ class Controller:
         job.obj = AIJob.model_validate(updated)
 
     def record_event(self, job: ParsedJob, reason: str, message: str, warning: bool = False) -> None:
-        log.log(logging.WARNING if warning else logging.INFO, "AIJob %s: %s: %s", job.key, reason,
-                message)
+        log.log(logging.WARNING if warning else logging.INFO, "AIJob %s: %s: %s", job.key, reason, message)
         self.api.event(job.raw, "AIJob", warning, reason, message)
 
-    def _conditions(self, job: ParsedJob, type_: str, ok: bool, reason: str, message: str,
-                    now: float) -> list[dict[str, Any]]:
-        return set_condition(job.status.get("conditions") or [], type_, ok, reason, message,
-                             codec.rfc3339(now))
+    def _conditions(
+        self, job: ParsedJob, type_: str, ok: bool, reason: str, message: str, now: float
+    ) -> list[dict[str, Any]]:
+        return set_condition(
+            job.status.get("conditions") or [], type_, ok, reason, message, codec.rfc3339(now)
+        )
 
     def _reject(self, key: str, raw: dict[str, Any], err: ValidationError, now: float) -> None:
         if (raw.get("status") or {}).get("reason") == "InvalidSpec":
             return
-        fields = "; ".join(f"spec.{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}"
-                           for e in err.errors())
+        fields = "; ".join(f"spec.{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in err.errors())
         ns, name = key.split("/", 1)
-        updated = self.api.patch_job_status(ns, name, {
-            "phase": "Failed", "reason": "InvalidSpec",
-            "message": f"the job cannot run as written: {fields}; fix the spec and re-create it",
-            "completionTime": codec.rfc3339(now)})
+        updated = self.api.patch_job_status(
+            ns,
+            name,
+            {
+                "phase": "Failed",
+                "reason": "InvalidSpec",
+                "message": f"the job cannot run as written: {fields}; fix the spec and re-create it",
+                "completionTime": codec.rfc3339(now),
+            },
+        )
         self.cache.apply("aijobs", "MODIFIED", updated)
 
     # ---- lifecycle --------------------------------------------------------------------------
@@ -241,12 +266,25 @@ class Controller:
             self._finished(job, now)
             return
         if spec.suspend and phase != "Suspended":
-            self.release(job, "Suspended", "Suspended", "suspended by spec.suspend; holds nothing",
-                          now, grace=spec.preemption.grace_period_seconds)
+            self.release(
+                job,
+                "Suspended",
+                "Suspended",
+                "suspended by spec.suspend; holds nothing",
+                now,
+                grace=spec.preemption.grace_period_seconds,
+            )
             return
         if phase == "Suspended" and not spec.suspend and (status is None or status.placement is None):
-            self.patch_status(job, {"phase": "Queued", "reason": "Resumed", "queuedAt": codec.rfc3339(now),
-                              "message": "resumed; waiting for the scheduler"})
+            self.patch_status(
+                job,
+                {
+                    "phase": "Queued",
+                    "reason": "Resumed",
+                    "queuedAt": codec.rfc3339(now),
+                    "message": "resumed; waiting for the scheduler",
+                },
+            )
             self.record_event(job, "Resumed", "spec.suspend cleared; back in the queue")
             return
         if status is None or status.placement is None or status.placement.cluster != "local":
@@ -261,9 +299,15 @@ class Controller:
             return
         sick = [n for n in status.placement.nodes if n in self._sick_nodes]
         if sick:
-            self.release(job, "Queued", "NodeUnhealthy",
-                          f"node {sick[0]} {self._sick_nodes[sick[0]]}; released the whole gang to "
-                          "run elsewhere (restart count unchanged)", now, warning=True)
+            self.release(
+                job,
+                "Queued",
+                "NodeUnhealthy",
+                f"node {sick[0]} {self._sick_nodes[sick[0]]}; released the whole gang to "
+                "run elsewhere (restart count unchanged)",
+                now,
+                warning=True,
+            )
             return
         gang = assess(pods, len(status.placement.nodes), status.attempt)
         for name in gang.stale:
@@ -273,17 +317,30 @@ class Controller:
         elif gang.all_succeeded:
             self._succeeded(job, now)
         elif gang.missing and phase == "Running":
-            self._worker_failed(job, GangState(gang.expected, failures=tuple(
-                f"worker {render.pod_name(job.obj.metadata['name'], r)} disappeared"
-                for r in gang.missing)), now)
+            self._worker_failed(
+                job,
+                GangState(
+                    gang.expected,
+                    failures=tuple(
+                        f"worker {render.pod_name(job.obj.metadata['name'], r)} disappeared"
+                        for r in gang.missing
+                    ),
+                ),
+                now,
+            )
         elif gang.missing:
             self._create_workers(job, gang.missing)
         elif gang.all_running and phase == "Admitted":
             self._running(job, now)
         elif gang.unschedulable and self._age(status.admitted_at, now) > spec.scheduling_timeout_seconds:
-            self.release(job, "Queued", "SchedulingTimeout",
-                          f"workers stayed unschedulable for {spec.scheduling_timeout_seconds}s "
-                          f"({gang.unschedulable[0]}); released the whole gang and requeued it", now)
+            self.release(
+                job,
+                "Queued",
+                "SchedulingTimeout",
+                f"workers stayed unschedulable for {spec.scheduling_timeout_seconds}s "
+                f"({gang.unschedulable[0]}); released the whole gang and requeued it",
+                now,
+            )
 
     def _unhealthy_nodes(self, now: float) -> dict[str, str]:
         """Nodes a running gang must leave, with why. The agent reports counts per node, not which
@@ -299,8 +356,10 @@ class Controller:
             if not node.ready:
                 out[name] = "is NotReady"
             elif node.unhealthy_accelerators:
-                out[name] = (f"reports {node.unhealthy_accelerators} unhealthy accelerator(s) "
-                             "(annotation estuary.dev/accelerator-health)")
+                out[name] = (
+                    f"reports {node.unhealthy_accelerators} unhealthy accelerator(s) "
+                    "(annotation estuary.dev/accelerator-health)"
+                )
         return out
 
     @staticmethod
@@ -312,23 +371,36 @@ class Controller:
         status = job.obj.status
         assert status is not None and status.placement is not None
         first = status.start_time is None
-        self.patch_status(job, {
-            "phase": "Running", "reason": "Running",
-            "message": f"{status.placement.workers} workers running on {status.accelerator}",
-            "startTime": status.start_time or codec.rfc3339(now),
-            "conditions": self._conditions(job, "Running", True, "AllWorkersRunning",
-                                           "every worker is Running", now)})
+        self.patch_status(
+            job,
+            {
+                "phase": "Running",
+                "reason": "Running",
+                "message": f"{status.placement.workers} workers running on {status.accelerator}",
+                "startTime": status.start_time or codec.rfc3339(now),
+                "conditions": self._conditions(
+                    job, "Running", True, "AllWorkersRunning", "every worker is Running", now
+                ),
+            },
+        )
         if first:
             created = codec.timestamp(job.raw["metadata"].get("creationTimestamp")) or now
             metrics.record_running(job.tenant, status.placement.pool, now - created)
         self.record_event(job, "Started", f"all {status.placement.workers} workers Running")
 
     def _succeeded(self, job: ParsedJob, now: float) -> None:
-        self.patch_status(job, {
-            "phase": "Succeeded", "reason": "Succeeded", "message": "every worker succeeded",
-            "completionTime": codec.rfc3339(now),
-            "conditions": self._conditions(job, "Finished", True, "Succeeded",
-                                           "every worker succeeded", now)})
+        self.patch_status(
+            job,
+            {
+                "phase": "Succeeded",
+                "reason": "Succeeded",
+                "message": "every worker succeeded",
+                "completionTime": codec.rfc3339(now),
+                "conditions": self._conditions(
+                    job, "Finished", True, "Succeeded", "every worker succeeded", now
+                ),
+            },
+        )
         self.record_event(job, "Succeeded", "every worker succeeded")
 
     def _worker_failed(self, job: ParsedJob, gang: GangState, now: float) -> None:
@@ -338,26 +410,54 @@ class Controller:
         cause = "; ".join(gang.failures[:3])
         if status.restarts >= limit:
             message = f"{cause}; restarted {status.restarts} times (limit {limit})"
-            self.patch_status(job, {
-                "phase": "Failed", "reason": "WorkerFailed", "message": message,
-                "completionTime": codec.rfc3339(now),
-                "conditions": self._conditions(job, "Finished", True, "WorkerFailed", message, now)})
+            self.patch_status(
+                job,
+                {
+                    "phase": "Failed",
+                    "reason": "WorkerFailed",
+                    "message": message,
+                    "completionTime": codec.rfc3339(now),
+                    "conditions": self._conditions(job, "Finished", True, "WorkerFailed", message, now),
+                },
+            )
             self.record_event(job, "Failed", message, warning=True)
             self._delete_live_pods(job)
             return
-        backoff = job.obj.spec.restart_policy.backoff_seconds * 2 ** status.restarts
-        message = (f"{cause}; restarting the whole gang (restart {status.restarts + 1} of {limit}) "
-                   f"after {backoff}s")
-        self.release(job, "Queued", "Restarting", message, now, restarts=status.restarts + 1,
-                      retry_after=now + backoff, warning=True)
+        backoff = job.obj.spec.restart_policy.backoff_seconds * 2**status.restarts
+        message = (
+            f"{cause}; restarting the whole gang (restart {status.restarts + 1} of {limit}) after {backoff}s"
+        )
+        self.release(
+            job,
+            "Queued",
+            "Restarting",
+            message,
+            now,
+            restarts=status.restarts + 1,
+            retry_after=now + backoff,
+            warning=True,
+        )
 
-    def release(self, job: ParsedJob, phase: str, reason: str, message: str, now: float,
-                 restarts: int | None = None, retry_after: float | None = None, grace: int = 0,
-                 warning: bool = False) -> None:
+    def release(
+        self,
+        job: ParsedJob,
+        phase: str,
+        reason: str,
+        message: str,
+        now: float,
+        restarts: int | None = None,
+        retry_after: float | None = None,
+        grace: int = 0,
+        warning: bool = False,
+    ) -> None:
         """Stop the gang and give its accelerators back once its pods are gone (whole gangs only)."""
         changes: dict[str, Any] = {
-            "phase": phase, "reason": reason, "message": message, "queuedAt": codec.rfc3339(now),
-            "conditions": self._conditions(job, "Running", False, reason, message, now)}
+            "phase": phase,
+            "reason": reason,
+            "message": message,
+            "queuedAt": codec.rfc3339(now),
+            "conditions": self._conditions(job, "Running", False, reason, message, now),
+        }
         if restarts is not None:
             changes["restarts"] = restarts
         if retry_after is not None:
@@ -385,25 +485,45 @@ class Controller:
     # ---- admission --------------------------------------------------------------------------
     @staticmethod
     def _choice(job: AIJob, pool: PoolSpec) -> AcceleratorChoice:
-        return next(c for c in job.spec.accelerators
-                    if c.vendor == pool.vendor and (c.model is None or c.model.lower() == pool.model.lower()))
+        return next(
+            c
+            for c in job.spec.accelerators
+            if c.vendor == pool.vendor and (c.model is None or c.model.lower() == pool.model.lower())
+        )
 
     def _admit(self, job: ParsedJob, admission: Admission, pool: PoolSpec, now: float) -> None:
         status = job.obj.status
         attempt = (status.attempt if status else 0) + 1
         nodes = list(admission.assignment.nodes)
-        message = (f"admitted to pool {pool.name} ({pool.vendor} {pool.model}) on "
-                   f"{len(set(nodes))} node(s): {admission.reason}").rstrip(": ")
-        self.patch_status(job, {
-            "phase": "Admitted", "reason": "Admitted", "message": message, "attempt": attempt,
-            "placement": {"cluster": "local", "pool": pool.name, "vendor": pool.vendor,
-                          "model": pool.model, "resource": pool.resource, "nodes": nodes,
-                          "workers": len(nodes)},
-            "accelerator": f"{pool.vendor}/{pool.model}", "queuePosition": None,
-            "admittedAt": codec.rfc3339(now), "retryAfter": None,
-            "queuedAt": status.queued_at if status and status.queued_at else codec.rfc3339(now),
-            "observedGeneration": job.raw["metadata"].get("generation"),
-            "conditions": self._conditions(job, "Admitted", True, "Admitted", message, now)})
+        message = (
+            f"admitted to pool {pool.name} ({pool.vendor} {pool.model}) on "
+            f"{len(set(nodes))} node(s): {admission.reason}"
+        ).rstrip(": ")
+        self.patch_status(
+            job,
+            {
+                "phase": "Admitted",
+                "reason": "Admitted",
+                "message": message,
+                "attempt": attempt,
+                "placement": {
+                    "cluster": "local",
+                    "pool": pool.name,
+                    "vendor": pool.vendor,
+                    "model": pool.model,
+                    "resource": pool.resource,
+                    "nodes": nodes,
+                    "workers": len(nodes),
+                },
+                "accelerator": f"{pool.vendor}/{pool.model}",
+                "queuePosition": None,
+                "admittedAt": codec.rfc3339(now),
+                "retryAfter": None,
+                "queuedAt": status.queued_at if status and status.queued_at else codec.rfc3339(now),
+                "observedGeneration": job.raw["metadata"].get("generation"),
+                "conditions": self._conditions(job, "Admitted", True, "Admitted", message, now),
+            },
+        )
         queued = codec.timestamp(status.queued_at if status else None) or now
         metrics.record_admission(job.tenant, pool.name, now - queued)
         self.record_event(job, "Admitted", message)
@@ -415,12 +535,25 @@ class Controller:
         placement = status.placement
         pool_raw = self.cache.get("computepools", placement.pool) or {}
         pool_tolerations = list((pool_raw.get("spec") or {}).get("tolerations") or [])
-        choice = self._choice(job.obj, PoolSpec(placement.pool, placement.vendor, placement.model,
-                                                placement.resource))
+        choice = self._choice(
+            job.obj, PoolSpec(placement.pool, placement.vendor, placement.model, placement.resource)
+        )
         profile = profiles()[placement.vendor]
-        manifests = [render.service(job.obj)] + [render.worker_pod(
-            job.obj, choice, profile, placement.resource, placement.pool, placement.nodes[rank],
-            rank, len(placement.nodes), status.attempt, pool_tolerations) for rank in ranks]
+        manifests = [render.service(job.obj)] + [
+            render.worker_pod(
+                job.obj,
+                choice,
+                profile,
+                placement.resource,
+                placement.pool,
+                placement.nodes[rank],
+                rank,
+                len(placement.nodes),
+                status.attempt,
+                pool_tolerations,
+            )
+            for rank in ranks
+        ]
         # In parallel: a gang's pods do not depend on each other, and creates are idempotent.
         for done in [self._writers.submit(self.api.create, m) for m in manifests]:
             done.result()
@@ -431,20 +564,29 @@ class Controller:
             return
         pool = victim.obj.status.placement.pool if victim.obj.status and victim.obj.status.placement else ""
         metrics.record_preemption(victim.tenant, pool, preemption.reason)
-        self.release(victim, "Queued", "Preempted",
-                      f"evicted by {preemption.preemptor_key} ({preemption.reason}): "
-                      f"{preemption.message}; requeued", now,
-                      grace=victim.obj.spec.preemption.grace_period_seconds, warning=True)
+        self.release(
+            victim,
+            "Queued",
+            "Preempted",
+            f"evicted by {preemption.preemptor_key} ({preemption.reason}): {preemption.message}; requeued",
+            now,
+            grace=victim.obj.spec.preemption.grace_period_seconds,
+            warning=True,
+        )
         preemptor = jobs.get(preemption.preemptor_key)
         if preemptor is not None:
-            self.record_event(preemptor, "Preempting", f"evicting {preemption.victim_key} "
-                                                 f"({preemption.reason})")
+            self.record_event(
+                preemptor, "Preempting", f"evicting {preemption.victim_key} ({preemption.reason})"
+            )
 
     def _wait(self, job: ParsedJob, waiting: Waiting, now: float) -> None:
         status = job.status
         reason, message = waiting.reason.value, waiting.message
-        same = (status.get("phase") == "Queued" and status.get("reason") == reason
-                and status.get("message") == message)
+        same = (
+            status.get("phase") == "Queued"
+            and status.get("reason") == reason
+            and status.get("message") == message
+        )
         moved = status.get("queuePosition") != waiting.position
         fresh = now - self._position_written.get(job.key, 0.0) < POSITION_REFRESH_S
         if same and (not moved or fresh):
@@ -452,12 +594,16 @@ class Controller:
         self._position_written[job.key] = now
         new = job.phase is None
         changes: dict[str, Any] = {
-            "phase": "Queued", "reason": reason, "message": message,
+            "phase": "Queued",
+            "reason": reason,
+            "message": message,
             "queuePosition": waiting.position,
-            "conditions": self._conditions(job, "Admitted", False, reason, message, now)}
+            "conditions": self._conditions(job, "Admitted", False, reason, message, now),
+        }
         if new:
-            changes.update(queuedAt=codec.rfc3339(now),
-                           observedGeneration=job.raw["metadata"].get("generation"))
+            changes.update(
+                queuedAt=codec.rfc3339(now), observedGeneration=job.raw["metadata"].get("generation")
+            )
         self.patch_status(job, changes)
         if new:
             self.record_event(job, "Queued", f"waiting: {message}")
@@ -465,33 +611,59 @@ class Controller:
     # ---- pools and metrics ------------------------------------------------------------------
     def _write_pools(self, snapshot: Snapshot) -> None:
         usage = pool_usage(snapshot)
-        metrics.set_pool_usage({name: metrics.PoolUsage(
-            u.capacity, u.healthy, u.allocated, {t: tu.used for t, tu in u.tenants.items()})
-            for name, u in usage.items()})
+        metrics.set_pool_usage(
+            {
+                name: metrics.PoolUsage(
+                    u.capacity, u.healthy, u.allocated, {t: tu.used for t, tu in u.tenants.items()}
+                )
+                for name, u in usage.items()
+            }
+        )
         for name, raw in self.cache.items("computepools").items():
             spec = snapshot.pools.get(name)
             if spec is None:
-                status: dict[str, Any] = {"conditions": [{
-                    "type": "Ready", "status": "False", "reason": "UnknownVendor",
-                    "message": f"vendor {raw['spec'].get('vendor')!r} has no vendor profile and the "
-                               "pool names no resourceName; add a profile or set spec.resourceName",
-                    "lastTransitionTime": codec.rfc3339(self.clock())}]}
+                status: dict[str, Any] = {
+                    "conditions": [
+                        {
+                            "type": "Ready",
+                            "status": "False",
+                            "reason": "UnknownVendor",
+                            "message": f"vendor {raw['spec'].get('vendor')!r} has no vendor profile and the "
+                            "pool names no resourceName; add a profile or set spec.resourceName",
+                            "lastTransitionTime": codec.rfc3339(self.clock()),
+                        }
+                    ]
+                }
             else:
                 u = usage[name]
-                status = {"resourceName": spec.resource, "nodes": u.nodes, "capacity": u.capacity,
-                          "healthy": u.healthy, "allocated": u.allocated, "free": u.free,
-                          "tenants": [{"tenant": tenant, "used": t.used, "nominal": t.nominal,
-                                       "borrowed": t.borrowed, "lent": t.lent}
-                                      for tenant, t in sorted(u.tenants.items())],
-                          "observedGeneration": raw["metadata"].get("generation")}
+                status = {
+                    "resourceName": spec.resource,
+                    "nodes": u.nodes,
+                    "capacity": u.capacity,
+                    "healthy": u.healthy,
+                    "allocated": u.allocated,
+                    "free": u.free,
+                    "tenants": [
+                        {
+                            "tenant": tenant,
+                            "used": t.used,
+                            "nominal": t.nominal,
+                            "borrowed": t.borrowed,
+                            "lent": t.lent,
+                        }
+                        for tenant, t in sorted(u.tenants.items())
+                    ],
+                    "observedGeneration": raw["metadata"].get("generation"),
+                }
             if self._pool_status_written.get(name) == status:
                 continue
             updated = self.api.patch_pool_status(name, status)
             self.cache.apply("computepools", "MODIFIED", updated)
             self._pool_status_written[name] = status
 
-    def _export(self, jobs: dict[str, ParsedJob], pending: list[JobRequest],
-                waiting: dict[str, Waiting] | Any) -> None:
+    def _export(
+        self, jobs: dict[str, ParsedJob], pending: list[JobRequest], waiting: dict[str, Waiting] | Any
+    ) -> None:
         by_phase: dict[str, int] = {}
         for job in jobs.values():
             phase = job.phase or "Queued"

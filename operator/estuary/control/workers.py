@@ -36,8 +36,10 @@ def _failure(pod: dict[str, Any]) -> str:
     for cs in (pod.get("status") or {}).get("containerStatuses") or []:
         term = (cs.get("state") or {}).get("terminated")
         if term:
-            return (f"worker {name} on node {node} exited with code {term.get('exitCode')} "
-                    f"({term.get('reason') or 'Error'})")
+            return (
+                f"worker {name} on node {node} exited with code {term.get('exitCode')} "
+                f"({term.get('reason') or 'Error'})"
+            )
     reason = (pod.get("status") or {}).get("reason") or "Failed"
     return f"worker {name} on node {node} failed ({reason})"
 
@@ -68,5 +70,6 @@ def assess(pods: list[dict[str, Any]], expected: int, attempt: int) -> GangState
             for cond in status.get("conditions") or []:
                 if cond.get("type") == "PodScheduled" and cond.get("reason") == "Unschedulable":
                     unschedulable.append(f"{pod['metadata']['name']}: {cond.get('message', '')}")
-    return GangState(expected, running, succeeded, frozenset(ranks), tuple(failures),
-                     tuple(unschedulable), tuple(stale))
+    return GangState(
+        expected, running, succeeded, frozenset(ranks), tuple(failures), tuple(unschedulable), tuple(stale)
+    )

@@ -119,13 +119,14 @@ def residency_refusal(residency: str, link: LinkOffer) -> str | None:
     if residency == "any":
         if "any" in link.allowed_residency:
             return None
-        return (f"link {link.name} takes only jobs whose data must stay in {link.jurisdiction} "
-                "(allowedResidency has no 'any')")
+        return (
+            f"link {link.name} takes only jobs whose data must stay in {link.jurisdiction} "
+            "(allowedResidency has no 'any')"
+        )
     if link.jurisdiction != residency:
         return f"link {link.name} is {link.jurisdiction}"
     if residency not in link.allowed_residency:
-        return (f"link {link.name} is {link.jurisdiction} but does not list {residency} in "
-                "allowedResidency")
+        return f"link {link.name} is {link.jurisdiction} but does not list {residency} in allowedResidency"
     return None
 
 
@@ -150,9 +151,15 @@ def _fits(job: JobDemand, link: LinkOffer) -> list[_Fit]:
     for offer in link.types:
         for i, accepted in enumerate(job.accepted):
             if accepted.matches(offer.vendor, offer.model) and offer.capacity >= job.min_accelerators:
-                out.append(_Fit(offer, accepted.throughput or offer.throughput,
-                                cost_of(link.costs, offer.vendor, offer.model), i,
-                                offer.free >= job.min_accelerators))
+                out.append(
+                    _Fit(
+                        offer,
+                        accepted.throughput or offer.throughput,
+                        cost_of(link.costs, offer.vendor, offer.model),
+                        i,
+                        offer.free >= job.min_accelerators,
+                    )
+                )
                 break
     return out
 
@@ -174,26 +181,38 @@ def verdict(job: JobDemand, link: LinkOffer) -> Verdict | _Fit:
         return Verdict(name, Why.NO_BUDGET, f"link {name} has no budget for tenant {job.tenant}")
     spent = link.spent.get(job.tenant, 0.0)
     if spent >= budget:
-        return Verdict(name, Why.BUDGET, f"tenant {job.tenant} has spent {spent:.2f} of its "
-                                         f"{budget:.2f} budget at link {name}")
+        return Verdict(
+            name,
+            Why.BUDGET,
+            f"tenant {job.tenant} has spent {spent:.2f} of its {budget:.2f} budget at link {name}",
+        )
     fits = _fits(job, link)
     if not fits and (link.types or link.ready):  # what the partner offers is known
         offered = ", ".join(f"{t.vendor}/{t.model} ({t.capacity})" for t in link.types) or "nothing"
-        return Verdict(name, Why.NO_TYPE, f"link {name} offers no accepted type with "
-                                          f"{job.min_accelerators} accelerators (offers {offered})")
+        return Verdict(
+            name,
+            Why.NO_TYPE,
+            f"link {name} offers no accepted type with "
+            f"{job.min_accelerators} accelerators (offers {offered})",
+        )
     threshold = job.after_seconds if job.after_seconds is not None else link.after_seconds
     if job.waited < threshold and not (job.never_fits and link.when_never_fits):
         return Verdict(name, Why.NOT_YET, f"link {name} after {threshold:g}s queued")
     if not link.ready or not fits:
-        return Verdict(name, Why.NOT_READY,
-                       f"link {name} is not ready ({link.not_ready or 'no heartbeat yet'})")
+        return Verdict(
+            name, Why.NOT_READY, f"link {name} is not ready ({link.not_ready or 'no heartbeat yet'})"
+        )
     if name in job.excluded:
         return Verdict(name, Why.REFUSED, f"link {name} {job.excluded[name]}")
     if link.max_jobs is not None and link.jobs + 1 > link.max_jobs:
         return Verdict(name, Why.FULL, f"link {name} already has {link.jobs} jobs (limit {link.max_jobs})")
     if link.max_accelerators is not None and link.accelerators + job.accelerators > link.max_accelerators:
-        return Verdict(name, Why.FULL, f"link {name} would hold {link.accelerators + job.accelerators} "
-                                       f"accelerators (limit {link.max_accelerators})")
+        return Verdict(
+            name,
+            Why.FULL,
+            f"link {name} would hold {link.accelerators + job.accelerators} "
+            f"accelerators (limit {link.max_accelerators})",
+        )
     return _best(fits)
 
 
@@ -211,13 +230,20 @@ def choose(job: JobDemand, links: Sequence[LinkOffer]) -> Decision:
         else:
             candidates.append((link, v))
     if candidates:
-        link, fit = min(candidates, key=lambda c: (not c[1].start_now, -c[1].throughput, c[1].cost,
-                                                   c[0].name))
+        link, fit = min(
+            candidates, key=lambda c: (not c[1].start_now, -c[1].throughput, c[1].cost, c[0].name)
+        )
         start = "can start now" if fit.start_now else "queues there"
-        return Decision(link.name, Why.BURST,
-                        f"sent to partner {link.name} ({link.jurisdiction}): "
-                        f"{fit.offer.vendor}/{fit.offer.model} {start}",
-                        fit.offer.vendor, fit.offer.model, fit.start_now, tuple(verdicts))
+        return Decision(
+            link.name,
+            Why.BURST,
+            f"sent to partner {link.name} ({link.jurisdiction}): "
+            f"{fit.offer.vendor}/{fit.offer.model} {start}",
+            fit.offer.vendor,
+            fit.offer.model,
+            fit.start_now,
+            tuple(verdicts),
+        )
     if any(v.why == Why.NOT_YET for v in verdicts):
         return Decision(None, Why.NOT_YET, "", verdicts=tuple(verdicts))
     whys = {v.why for v in verdicts}

@@ -54,12 +54,19 @@ class RealHomeApi:
 
     def patch_link_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = self.custom.patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, "federationlinks", name, {"status": status},
-            _content_type=MERGE_PATCH, _request_timeout=TIMEOUT)
+            GROUP,
+            VERSION,
+            namespace,
+            "federationlinks",
+            name,
+            {"status": status},
+            _content_type=MERGE_PATCH,
+            _request_timeout=TIMEOUT,
+        )
         return out
 
     def list_copies(self) -> list[dict[str, Any]]:
-        out = self.custom.list_cluster_custom_object(GROUP, VERSION, "aijobs",
-                                                     label_selector=ORIGIN_CLUSTER,
-                                                     _request_timeout=TIMEOUT)
+        out = self.custom.list_cluster_custom_object(
+            GROUP, VERSION, "aijobs", label_selector=ORIGIN_CLUSTER, _request_timeout=TIMEOUT
+        )
         return list(out.get("items") or [])

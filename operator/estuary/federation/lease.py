@@ -43,20 +43,28 @@ def margin(lease_seconds: float, grace_seconds: float, timing: Timing = DEFAULT_
     lease ends; it notices within one step, and the pods are gone within kill_s + grace. The
     origin's own clock may run fast by (1 + drift), so lease + margin on it must cover that much
     real time times (1 + drift)."""
-    partner_side = (timing.request_timeout_s + lease_seconds / (1 - timing.drift)
-                    + timing.partner_step_s + timing.kill_s + grace_seconds + timing.slack_s)
+    partner_side = (
+        timing.request_timeout_s
+        + lease_seconds / (1 - timing.drift)
+        + timing.partner_step_s
+        + timing.kill_s
+        + grace_seconds
+        + timing.slack_s
+    )
     needed = partner_side * (1 + timing.drift) - lease_seconds
     return float(math.ceil(needed))
 
 
-def give_up_at(anchor: float, lease_seconds: float, grace_seconds: float,
-               timing: Timing = DEFAULT_TIMING) -> float:
+def give_up_at(
+    anchor: float, lease_seconds: float, grace_seconds: float, timing: Timing = DEFAULT_TIMING
+) -> float:
     """Origin clock: when a copy that was last renewed (or created) at `anchor` can no longer run."""
     return anchor + lease_seconds + margin(lease_seconds, grace_seconds, timing)
 
 
-def origin_may_give_up(anchor: float, lease_seconds: float, grace_seconds: float, now: float,
-                       timing: Timing = DEFAULT_TIMING) -> bool:
+def origin_may_give_up(
+    anchor: float, lease_seconds: float, grace_seconds: float, now: float, timing: Timing = DEFAULT_TIMING
+) -> bool:
     """Whether the origin may forget the copy and run the job again elsewhere."""
     return now >= give_up_at(anchor, lease_seconds, grace_seconds, timing)
 

@@ -36,7 +36,7 @@ def remote_name(origin: str, namespace: str, name: str, uid: str, attempt: int) 
     base = re.sub(r"[^a-z0-9]+", "-", f"{namespace}-{name}".lower()).strip("-")
     if not base[:1].isalpha():
         base = f"j-{base}".rstrip("-")
-    base = base[:MAX_NAME - HASH_LEN - 1].rstrip("-")
+    base = base[: MAX_NAME - HASH_LEN - 1].rstrip("-")
     return f"{base}-{suffix}"
 
 
@@ -46,7 +46,7 @@ def label_value(value: str) -> str:
     if _LABEL_VALUE.match(value):
         return value
     digest = hashlib.sha256(value.encode()).hexdigest()[:HASH_LEN]
-    base = re.sub(r"[^A-Za-z0-9_.-]+", "-", value).strip("-_.")[:63 - HASH_LEN - 1].strip("-_.")
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "-", value).strip("-_.")[: 63 - HASH_LEN - 1].strip("-_.")
     return f"{base}-{digest}" if base else f"x-{digest}"
 
 

@@ -67,6 +67,7 @@ class LeaseObserver:
             try:
                 self.poll()
             except Exception as exc:
-                log.warning("federation: reading copies sent by other clusters failed (%s)",
-                            type(exc).__name__)
+                log.warning(
+                    "federation: reading copies sent by other clusters failed (%s)", type(exc).__name__
+                )
             stop.wait(self.period)

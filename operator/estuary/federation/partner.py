@@ -76,16 +76,27 @@ def classify(exc: BaseException, what: str) -> PartnerError:
     if isinstance(exc, ApiException):
         status = int(exc.status or 0)
         if status == 0:  # the client wraps TLS failures this way; nothing was sent
-            return PartnerError(UNREACHABLE, f"{what}: TLS handshake with the partner failed "
-                                             "(check certificate-authority-data and the server name)")
+            return PartnerError(
+                UNREACHABLE,
+                f"{what}: TLS handshake with the partner failed "
+                "(check certificate-authority-data and the server name)",
+            )
         if status in (401, 403):
-            return PartnerError(BAD_CREDENTIALS, f"{what}: HTTP {status} "
-                                f"({'unauthorized' if status == 401 else 'forbidden'}): "
-                                f"{_api_message(exc)}", status)
+            return PartnerError(
+                BAD_CREDENTIALS,
+                f"{what}: HTTP {status} "
+                f"({'unauthorized' if status == 401 else 'forbidden'}): "
+                f"{_api_message(exc)}",
+                status,
+            )
         if status in (404, 409, 400, 422):
             return PartnerError(REFUSED, f"{what}: {_api_message(exc)}", status)
-        return PartnerError(UNREACHABLE, f"{what}: HTTP {status}: {_api_message(exc)}", status,
-                            maybe_applied=status >= 500 or status == 429)
+        return PartnerError(
+            UNREACHABLE,
+            f"{what}: HTTP {status}: {_api_message(exc)}",
+            status,
+            maybe_applied=status >= 500 or status == 429,
+        )
     if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
         return classify(exc.reason, what)
     if isinstance(exc, urllib3.exceptions.NameResolutionError):
@@ -95,18 +106,27 @@ def classify(exc: BaseException, what: str) -> PartnerError:
     if isinstance(exc, urllib3.exceptions.ConnectTimeoutError):
         return PartnerError(UNREACHABLE, f"{what}: no connection within {CONNECT_TIMEOUT_S:g}s")
     if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
-        return PartnerError(UNREACHABLE, f"{what}: no answer within {READ_TIMEOUT_S:g}s",
-                            maybe_applied=True)
+        return PartnerError(UNREACHABLE, f"{what}: no answer within {READ_TIMEOUT_S:g}s", maybe_applied=True)
     if isinstance(exc, urllib3.exceptions.SSLError):
         return PartnerError(UNREACHABLE, f"{what}: TLS error talking to the partner")
     if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
-        return PartnerError(UNREACHABLE, f"{what}: connection to the partner failed "
-                                         f"({type(exc).__name__})", maybe_applied=True)
+        return PartnerError(
+            UNREACHABLE,
+            f"{what}: connection to the partner failed ({type(exc).__name__})",
+            maybe_applied=True,
+        )
     return PartnerError(UNREACHABLE, f"{what}: unexpected {type(exc).__name__}", maybe_applied=True)
 
 
-_FORBIDDEN_USER_KEYS = ("exec", "auth-provider", "tokenFile", "client-certificate", "client-key",
-                        "username", "password")
+_FORBIDDEN_USER_KEYS = (
+    "exec",
+    "auth-provider",
+    "tokenFile",
+    "client-certificate",
+    "client-key",
+    "username",
+    "password",
+)
 _FORBIDDEN_CLUSTER_KEYS = ("certificate-authority",)
 
 
@@ -124,13 +144,15 @@ def parse_kubeconfig(raw: bytes | str | None, where: str) -> dict[str, Any]:
         user = (entry or {}).get("user") or {}
         bad = [k for k in _FORBIDDEN_USER_KEYS if k in user]
         if bad:
-            raise PartnerError(BAD_CREDENTIALS, f"{where}: user field(s) {', '.join(bad)} are not "
-                               "allowed: use inline token or client-certificate-data/client-key-data")
+            raise PartnerError(
+                BAD_CREDENTIALS,
+                f"{where}: user field(s) {', '.join(bad)} are not "
+                "allowed: use inline token or client-certificate-data/client-key-data",
+            )
     for entry in conf.get("clusters") or []:
         cluster = (entry or {}).get("cluster") or {}
         if any(k in cluster for k in _FORBIDDEN_CLUSTER_KEYS):
-            raise PartnerError(BAD_CREDENTIALS, f"{where}: use certificate-authority-data, "
-                                                "not a file path")
+            raise PartnerError(BAD_CREDENTIALS, f"{where}: use certificate-authority-data, not a file path")
     return conf
 
 
@@ -138,11 +160,14 @@ def build_client(conf: Mapping[str, Any]) -> client.ApiClient:
     """An ApiClient for the partner: no retries (one attempt per call, classified by us)."""
     configuration = client.Configuration()
     try:
-        config.load_kube_config_from_dict(dict(conf), client_configuration=configuration,
-                                          persist_config=False)
+        config.load_kube_config_from_dict(
+            dict(conf), client_configuration=configuration, persist_config=False
+        )
     except Exception:  # the loader's messages may quote the config: say only that it failed
-        raise PartnerError(BAD_CREDENTIALS, "the kubeconfig could not be loaded (context, "
-                                            "cluster or user missing or malformed)") from None
+        raise PartnerError(
+            BAD_CREDENTIALS,
+            "the kubeconfig could not be loaded (context, cluster or user missing or malformed)",
+        ) from None
     configuration.retries = False
     return client.ApiClient(configuration)
 
@@ -164,13 +189,15 @@ class PartnerApi:
 
     def list_pools(self) -> list[dict[str, Any]]:
         try:
-            out = self.custom.list_cluster_custom_object(GROUP, VERSION, "computepools",
-                                                         _request_timeout=self.timeout)
+            out = self.custom.list_cluster_custom_object(
+                GROUP, VERSION, "computepools", _request_timeout=self.timeout
+            )
         except Exception as exc:
             err = classify(exc, "reading the partner's ComputePools")
             if err.status == 404:
-                err.message = ("the partner has no ComputePool CRD (estuary.dev/v1alpha1): "
-                               "is Estuary installed there?")
+                err.message = (
+                    "the partner has no ComputePool CRD (estuary.dev/v1alpha1): is Estuary installed there?"
+                )
             raise err from None
         return list(out.get("items") or [])
 
@@ -190,15 +217,27 @@ class PartnerApi:
             raise classify(exc, f"reading namespace {namespace}") from None
         if missing:
             try:
-                self.core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {
-                    "name": namespace, "labels": {"app.kubernetes.io/managed-by": "estuary"}}},
-                    _request_timeout=self.timeout)
+                self.core.create_namespace(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Namespace",
+                        "metadata": {
+                            "name": namespace,
+                            "labels": {"app.kubernetes.io/managed-by": "estuary"},
+                        },
+                    },
+                    _request_timeout=self.timeout,
+                )
             except ApiException as exc:
                 if exc.status != 409:
                     err = classify(exc, f"creating namespace {namespace}")
                     if err.status == 403:
-                        err = PartnerError(REFUSED, f"namespace {namespace} is missing at the "
-                                           "partner and these credentials may not create it", 403)
+                        err = PartnerError(
+                            REFUSED,
+                            f"namespace {namespace} is missing at the "
+                            "partner and these credentials may not create it",
+                            403,
+                        )
                     raise err from None
             except Exception as exc:
                 raise classify(exc, f"creating namespace {namespace}") from None
@@ -207,21 +246,33 @@ class PartnerApi:
     def list_copies(self, namespace: str, origin_label: str) -> list[dict[str, Any]]:
         try:
             out = self.custom.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, "aijobs", label_selector=f"{ORIGIN_CLUSTER}={origin_label}",
-                _request_timeout=self.timeout)
+                GROUP,
+                VERSION,
+                namespace,
+                "aijobs",
+                label_selector=f"{ORIGIN_CLUSTER}={origin_label}",
+                _request_timeout=self.timeout,
+            )
         except Exception as exc:
             err = classify(exc, "listing this cluster's jobs at the partner")
             if err.status == 404:
-                err.message = ("the partner has no AIJob CRD (estuary.dev/v1alpha1): "
-                               "is Estuary installed there?")
+                err.message = (
+                    "the partner has no AIJob CRD (estuary.dev/v1alpha1): is Estuary installed there?"
+                )
             raise err from None
         return list(out.get("items") or [])
 
     def create_copy(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
         try:
             out: dict[str, Any] = self.custom.create_namespaced_custom_object(
-                GROUP, VERSION, namespace, "aijobs", manifest, field_manager=FIELD_MANAGER,
-                _request_timeout=self.timeout)
+                GROUP,
+                VERSION,
+                namespace,
+                "aijobs",
+                manifest,
+                field_manager=FIELD_MANAGER,
+                _request_timeout=self.timeout,
+            )
         except Exception as exc:
             raise classify(exc, "creating the job at the partner") from None
         return out
@@ -229,8 +280,16 @@ class PartnerApi:
     def patch_copy(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
             out: dict[str, Any] = self.custom.patch_namespaced_custom_object(
-                GROUP, VERSION, namespace, "aijobs", name, body, field_manager=FIELD_MANAGER,
-                _content_type=MERGE_PATCH, _request_timeout=self.timeout)
+                GROUP,
+                VERSION,
+                namespace,
+                "aijobs",
+                name,
+                body,
+                field_manager=FIELD_MANAGER,
+                _content_type=MERGE_PATCH,
+                _request_timeout=self.timeout,
+            )
         except Exception as exc:
             raise classify(exc, "updating the job at the partner") from None
         return out
@@ -240,8 +299,14 @@ class PartnerApi:
         job listed" also means "none of its pods left"."""
         try:
             self.custom.delete_namespaced_custom_object(
-                GROUP, VERSION, namespace, "aijobs", name, propagation_policy="Foreground",
-                _request_timeout=self.timeout)
+                GROUP,
+                VERSION,
+                namespace,
+                "aijobs",
+                name,
+                propagation_policy="Foreground",
+                _request_timeout=self.timeout,
+            )
         except ApiException as exc:
             if exc.status != 404:
                 raise classify(exc, "deleting the job at the partner") from None

@@ -20,34 +20,59 @@ class ResidencyViolation(RuntimeError):
     """Refuses to build a copy for a partner the job's data may not go to (defence in depth)."""
 
 
-def manifest(job: AIJob, *, origin: str, link: str, link_uid: str, jurisdiction: str,
-             allowed_residency: list[str], namespace: str, name: str, attempt: int,
-             lease_seconds: int, token: str) -> dict[str, Any]:
+def manifest(
+    job: AIJob,
+    *,
+    origin: str,
+    link: str,
+    link_uid: str,
+    jurisdiction: str,
+    allowed_residency: list[str],
+    namespace: str,
+    name: str,
+    attempt: int,
+    lease_seconds: int,
+    token: str,
+) -> dict[str, Any]:
     """The AIJob to create at the partner: the same spec with bursting off (no re-burst) and the
     same residency, marked with its origin, its lease, and the job's `estuary.dev/sim-*`
     annotations (the partner copies those to the worker pods, as for any job)."""
     if not residency_allows(job.spec.residency, jurisdiction, allowed_residency):
-        raise ResidencyViolation(f"residency {job.spec.residency} may not go to link {link} "
-                                 f"({jurisdiction}, allows {sorted(allowed_residency)})")
+        raise ResidencyViolation(
+            f"residency {job.spec.residency} may not go to link {link} "
+            f"({jurisdiction}, allows {sorted(allowed_residency)})"
+        )
     meta = job.metadata
     spec = job.spec.model_copy(deep=True)
     spec.burst.enabled = False
     spec.burst.after_seconds = None
-    passed = {k: str(v) for k, v in (meta.get("annotations") or {}).items()
-              if k.startswith(PASS_THROUGH_PREFIX)}
+    passed = {
+        k: str(v) for k, v in (meta.get("annotations") or {}).items() if k.startswith(PASS_THROUGH_PREFIX)
+    }
     return {
-        "apiVersion": job.api_version, "kind": "AIJob",
+        "apiVersion": job.api_version,
+        "kind": "AIJob",
         "metadata": {
-            "name": name, "namespace": namespace,
-            "labels": {naming.ORIGIN_CLUSTER: naming.label_value(origin),
-                       naming.ORIGIN_NAMESPACE: meta["namespace"],
-                       naming.ORIGIN_NAME: meta["name"], naming.MANAGED_BY: "estuary"},
-            "annotations": {**passed,
-                            naming.ORIGIN_CLUSTER: origin, naming.ORIGIN_NAMESPACE: meta["namespace"],
-                            naming.ORIGIN_NAME: meta["name"], naming.ORIGIN_UID: str(meta.get("uid")),
-                            naming.ORIGIN_ATTEMPT: str(attempt), naming.ORIGIN_LINK: link,
-                            naming.ORIGIN_LINK_UID: link_uid,
-                            naming.LEASE_SECONDS: str(lease_seconds), naming.LEASE_RENEW: token},
+            "name": name,
+            "namespace": namespace,
+            "labels": {
+                naming.ORIGIN_CLUSTER: naming.label_value(origin),
+                naming.ORIGIN_NAMESPACE: meta["namespace"],
+                naming.ORIGIN_NAME: meta["name"],
+                naming.MANAGED_BY: "estuary",
+            },
+            "annotations": {
+                **passed,
+                naming.ORIGIN_CLUSTER: origin,
+                naming.ORIGIN_NAMESPACE: meta["namespace"],
+                naming.ORIGIN_NAME: meta["name"],
+                naming.ORIGIN_UID: str(meta.get("uid")),
+                naming.ORIGIN_ATTEMPT: str(attempt),
+                naming.ORIGIN_LINK: link,
+                naming.ORIGIN_LINK_UID: link_uid,
+                naming.LEASE_SECONDS: str(lease_seconds),
+                naming.LEASE_RENEW: token,
+            },
         },
         "spec": spec.to_wire(),
     }
@@ -84,12 +109,19 @@ def view(copy: Mapping[str, Any]) -> CopyView:
     except ValueError:
         attempt = None
     return CopyView(
-        name=str(meta.get("name")), uid=str(meta.get("uid") or ""),
-        origin_uid=notes.get(naming.ORIGIN_UID), origin_attempt=attempt,
-        phase=status.get("phase"), reason=status.get("reason"), message=status.get("message"),
-        placement=dict(status.get("placement") or {}), accelerator=status.get("accelerator"),
-        start_time=status.get("startTime"), completion_time=status.get("completionTime"),
-        suspend=bool((copy.get("spec") or {}).get("suspend")))
+        name=str(meta.get("name")),
+        uid=str(meta.get("uid") or ""),
+        origin_uid=notes.get(naming.ORIGIN_UID),
+        origin_attempt=attempt,
+        phase=status.get("phase"),
+        reason=status.get("reason"),
+        message=status.get("message"),
+        placement=dict(status.get("placement") or {}),
+        accelerator=status.get("accelerator"),
+        start_time=status.get("startTime"),
+        completion_time=status.get("completionTime"),
+        suspend=bool((copy.get("spec") or {}).get("suspend")),
+    )
 
 
 def is_copy(obj: Mapping[str, Any]) -> bool:

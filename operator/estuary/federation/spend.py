@@ -35,8 +35,14 @@ def spent(spend: Sequence[Mapping[str, Any]], tenant: str) -> float:
     return sum(float(e.get("spend") or 0.0) for e in spend if e.get("tenant") == tenant)
 
 
-def charge(spend: Sequence[Mapping[str, Any]], charged: Sequence[str], attempt: str, tenant: str,
-           hours: float, price: float) -> tuple[list[dict[str, Any]], list[str]] | None:
+def charge(
+    spend: Sequence[Mapping[str, Any]],
+    charged: Sequence[str],
+    attempt: str,
+    tenant: str,
+    hours: float,
+    price: float,
+) -> tuple[list[dict[str, Any]], list[str]] | None:
     """New (spend, charged) after counting `hours` of one attempt for `tenant` at `price` per
     accelerator-hour, or None when that attempt was counted already."""
     if attempt in charged:
@@ -51,7 +57,6 @@ def charge(spend: Sequence[Mapping[str, Any]], charged: Sequence[str], attempt: 
             entry["spend"] = round(float(entry.get("spend") or 0.0) + hours * price, 6)
         out.append(entry)
     if not found:
-        out.append({"tenant": tenant, "acceleratorHours": round(hours, 6),
-                    "spend": round(hours * price, 6)})
+        out.append({"tenant": tenant, "acceleratorHours": round(hours, 6), "spend": round(hours * price, 6)})
     out.sort(key=lambda e: str(e.get("tenant")))
     return out, [*charged, attempt][-MAX_CHARGED:]

@@ -107,10 +107,17 @@ def capacity_of(pools: list[dict[str, Any]]) -> tuple[TypeOffer, ...]:
 class LinkRuntime:
     """State shared by one link's worker thread and the controller thread (under `lock`)."""
 
-    def __init__(self, name: str, origin: str, home_namespace: str, home: HomeApi,
-                 partner_factory: PartnerFactory = default_partner_factory,
-                 mono: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
-                 timing: lease.Timing = lease.DEFAULT_TIMING) -> None:
+    def __init__(
+        self,
+        name: str,
+        origin: str,
+        home_namespace: str,
+        home: HomeApi,
+        partner_factory: PartnerFactory = default_partner_factory,
+        mono: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        timing: lease.Timing = lease.DEFAULT_TIMING,
+    ) -> None:
         self.name, self.origin, self.home_namespace = name, origin, home_namespace
         self.origin_label = naming.label_value(origin)
         self.home, self.partner_factory, self.mono, self.wall = home, partner_factory, mono, wall
@@ -140,8 +147,9 @@ class LinkRuntime:
     def mark_deleted(self) -> None:
         with self.lock:
             self.deleted = True
-            self.health = Health(False, "LinkDeleted", f"FederationLink {self.name} was deleted",
-                                 self.health.last_ok)
+            self.health = Health(
+                False, "LinkDeleted", f"FederationLink {self.name} was deleted", self.health.last_ok
+            )
         self.wake.set()
 
     def post_plan(self, entries: Mapping[str, PlanEntry], fresh: Callable[[str], bool]) -> None:
@@ -167,12 +175,10 @@ class LinkRuntime:
                 return True
             if track.in_flight:
                 return False
-            if not track.may_exist and (track.refused is not None or not self.health.ready
-                                        or self.deleted):
+            if not track.may_exist and (track.refused is not None or not self.health.ready or self.deleted):
                 track.abandoned = True
                 return True
-            if lease.origin_may_give_up(track.anchor, lease_seconds, grace_seconds, self.mono(),
-                                        self.timing):
+            if lease.origin_may_give_up(track.anchor, lease_seconds, grace_seconds, self.mono(), self.timing):
                 track.abandoned = True
                 return True
             return False
@@ -209,8 +215,9 @@ class LinkRuntime:
 
     def snapshot(self) -> Snapshot:
         with self.lock:
-            return Snapshot(self.health, self.capacity, dict(self.copies), self.listed,
-                            self.accepting, self.heartbeats)
+            return Snapshot(
+                self.health, self.capacity, dict(self.copies), self.listed, self.accepting, self.heartbeats
+            )
 
     def period(self) -> float:
         """Heartbeat period: the link's, and often enough to renew a lease three times over."""
@@ -270,8 +277,13 @@ class LinkRuntime:
         if plan is not None:
             self._collect_orphans(partner, namespace, found, plan)
         with self.lock:
-            self.health = Health(True, "Ready", f"partner answered: {len(pools)} ComputePools, "
-                                 f"{len(found)} jobs from this cluster in {namespace}", started)
+            self.health = Health(
+                True,
+                "Ready",
+                f"partner answered: {len(pools)} ComputePools, "
+                f"{len(found)} jobs from this cluster in {namespace}",
+                started,
+            )
             self.capacity = capacity_of(pools)
             self.copies, self.listed = copies, frozenset(found)
             if accepting is not None:
@@ -295,8 +307,11 @@ class LinkRuntime:
             track.in_flight = True
             track.renewals += 1
             token = f"{self._nonce}.{track.renewals}"
-        body: dict[str, Any] = {"metadata": {"annotations": {
-            naming.LEASE_RENEW: token, naming.LEASE_SECONDS: str(entry.lease_seconds)}}}
+        body: dict[str, Any] = {
+            "metadata": {
+                "annotations": {naming.LEASE_RENEW: token, naming.LEASE_SECONDS: str(entry.lease_seconds)}
+            }
+        }
         if copy.suspend != entry.suspend:
             body["spec"] = {"suspend": entry.suspend}
         reached = False
@@ -314,8 +329,9 @@ class LinkRuntime:
                     track.anchor = self.mono()
         return copy
 
-    def _create(self, partner: PartnerApi, namespace: str,
-                entry: PlanEntry) -> tuple[CopyView | None, tuple[bool, str] | None]:
+    def _create(
+        self, partner: PartnerApi, namespace: str, entry: PlanEntry
+    ) -> tuple[CopyView | None, tuple[bool, str] | None]:
         name = entry.remote_name
         with self.lock:
             track = self.tracks.get(name)
@@ -344,8 +360,13 @@ class LinkRuntime:
                     track.seen = True
         return created, accepted
 
-    def _collect_orphans(self, partner: PartnerApi, namespace: str, found: Mapping[str, dict[str, Any]],
-                         plan: Mapping[str, PlanEntry]) -> None:
+    def _collect_orphans(
+        self,
+        partner: PartnerApi,
+        namespace: str,
+        found: Mapping[str, dict[str, Any]],
+        plan: Mapping[str, PlanEntry],
+    ) -> None:
         """Delete copies that no local job points at any more (deleted, requeued, given up)."""
         for name, raw in found.items():
             if raw["metadata"].get("deletionTimestamp"):
@@ -356,8 +377,11 @@ class LinkRuntime:
             entry = plan.get(name)
             with self.lock:
                 track = self.tracks.get(name)
-                wanted = (entry is not None and view(raw).origin_uid == entry.origin_uid
-                          and not (track is not None and track.abandoned))
+                wanted = (
+                    entry is not None
+                    and view(raw).origin_uid == entry.origin_uid
+                    and not (track is not None and track.abandoned)
+                )
             if wanted:
                 continue
             try:

@@ -49,12 +49,17 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     if port:
         metrics.serve(port)
     jurisdiction = os.environ.get("ESTUARY_JURISDICTION") or None
-    controller = Controller(CACHE, RealKubeApi(api), Settings(jurisdiction=jurisdiction),
-                            federation=Federation.from_env(api, CACHE))
+    controller = Controller(
+        CACHE,
+        RealKubeApi(api),
+        Settings(jurisdiction=jurisdiction),
+        federation=Federation.from_env(api, CACHE),
+    )
     _STOP.clear()
     active = _leader_election(api, memo)
-    thread = threading.Thread(target=controller.run, args=(_STOP, active), name="estuary-controller",
-                              daemon=True)
+    thread = threading.Thread(
+        target=controller.run, args=(_STOP, active), name="estuary-controller", daemon=True
+    )
     thread.start()
     memo["controller_thread"] = thread
     log.info("controller started (jurisdiction: %s)", jurisdiction or "not set")
@@ -88,6 +93,7 @@ def _feed(kind: str) -> Any:
         obj = event.get("object")
         if obj:
             CACHE.apply(kind, event.get("type"), dict(obj))
+
     return handler
 
 

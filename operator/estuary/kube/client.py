@@ -79,13 +79,15 @@ class RealKubeApi:
     def patch_job_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
         metrics.record_api_request("patch", "aijobs/status")
         out: dict[str, Any] = self.custom.patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, "aijobs", name, {"status": status}, _content_type=MERGE_PATCH)
+            GROUP, VERSION, namespace, "aijobs", name, {"status": status}, _content_type=MERGE_PATCH
+        )
         return out
 
     def patch_pool_status(self, name: str, status: dict[str, Any]) -> dict[str, Any]:
         metrics.record_api_request("patch", "computepools/status")
         out: dict[str, Any] = self.custom.patch_cluster_custom_object_status(
-            GROUP, VERSION, "computepools", name, {"status": status}, _content_type=MERGE_PATCH)
+            GROUP, VERSION, "computepools", name, {"status": status}, _content_type=MERGE_PATCH
+        )
         return out
 
     def delete_job(self, namespace: str, name: str) -> None:
@@ -100,13 +102,24 @@ class RealKubeApi:
         namespace = meta.get("namespace") or "default"
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {
-            "apiVersion": "v1", "kind": "Event",
+            "apiVersion": "v1",
+            "kind": "Event",
             "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace},
-            "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "name": meta["name"],
-                               "namespace": meta.get("namespace"), "uid": meta.get("uid")},
-            "type": "Warning" if warning else "Normal", "reason": reason, "message": message[:1000],
-            "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
-            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+            "involvedObject": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": kind,
+                "name": meta["name"],
+                "namespace": meta.get("namespace"),
+                "uid": meta.get("uid"),
+            },
+            "type": "Warning" if warning else "Normal",
+            "reason": reason,
+            "message": message[:1000],
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
         }
         self._events.submit(self._post_event, namespace, body)
 
@@ -116,5 +129,10 @@ class RealKubeApi:
             self.core.create_namespaced_event(namespace, body)
         except Exception as err:  # events are best effort; never fail a decision over one
             involved = body["involvedObject"]
-            log.warning("could not record event %s on %s %s: %s", body["reason"], involved["kind"],
-                        involved["name"], getattr(err, "reason", type(err).__name__))
+            log.warning(
+                "could not record event %s on %s %s: %s",
+                body["reason"],
+                involved["kind"],
+                involved["name"],
+                getattr(err, "reason", type(err).__name__),
+            )

@@ -36,42 +36,48 @@ def distributed_env(spec: AIJobSpec, profile: VendorProfile, rdv: Rendezvous) ->
     env: dict[str, str] = dict(profile.env)
     if spec.accelerators_per_worker:
         env.update({name: devices for name in profile.visible_devices_env})
-    env.update({
-        "ESTUARY_VENDOR": profile.key,
-        "ESTUARY_COLLECTIVE": profile.collective,
-        "ESTUARY_DIST_BACKEND": profile.torch_backend,
-        "MASTER_ADDR": rdv.master_addr,
-        "MASTER_PORT": str(rdv.master_port),
-        "NNODES": str(rdv.workers),
-        "NODE_RANK": str(rdv.rank),
-        "NPROC_PER_NODE": str(nproc),
-        "LOCAL_WORLD_SIZE": str(nproc),
-        "WORLD_SIZE": str(rdv.workers * nproc),
-        "RANK": str(rdv.rank * nproc),  # global rank of this worker's first process
-        # torchrun reads its flags from PET_* variables.
-        "PET_NNODES": str(rdv.workers),
-        "PET_NPROC_PER_NODE": str(nproc),
-        "PET_NODE_RANK": str(rdv.rank),
-        "PET_MASTER_ADDR": rdv.master_addr,
-        "PET_MASTER_PORT": str(rdv.master_port),
-    })
+    env.update(
+        {
+            "ESTUARY_VENDOR": profile.key,
+            "ESTUARY_COLLECTIVE": profile.collective,
+            "ESTUARY_DIST_BACKEND": profile.torch_backend,
+            "MASTER_ADDR": rdv.master_addr,
+            "MASTER_PORT": str(rdv.master_port),
+            "NNODES": str(rdv.workers),
+            "NODE_RANK": str(rdv.rank),
+            "NPROC_PER_NODE": str(nproc),
+            "LOCAL_WORLD_SIZE": str(nproc),
+            "WORLD_SIZE": str(rdv.workers * nproc),
+            "RANK": str(rdv.rank * nproc),  # global rank of this worker's first process
+            # torchrun reads its flags from PET_* variables.
+            "PET_NNODES": str(rdv.workers),
+            "PET_NPROC_PER_NODE": str(nproc),
+            "PET_NODE_RANK": str(rdv.rank),
+            "PET_MASTER_ADDR": rdv.master_addr,
+            "PET_MASTER_PORT": str(rdv.master_port),
+        }
+    )
     if spec.framework == "mindspore":
         # msrun on node rank 0 also starts the MS_SCHED process at MS_SCHED_HOST:MS_SCHED_PORT.
-        env.update({
-            "MS_ROLE": "MS_WORKER",
-            "MS_SCHED_HOST": rdv.master_addr,
-            "MS_SCHED_PORT": str(rdv.master_port),
-            "MS_WORKER_NUM": str(rdv.workers * nproc),
-            "MS_LOCAL_WORKER": str(nproc),
-            "MS_NODE_RANK": str(rdv.rank),
-        })
+        env.update(
+            {
+                "MS_ROLE": "MS_WORKER",
+                "MS_SCHED_HOST": rdv.master_addr,
+                "MS_SCHED_PORT": str(rdv.master_port),
+                "MS_WORKER_NUM": str(rdv.workers * nproc),
+                "MS_LOCAL_WORKER": str(nproc),
+                "MS_NODE_RANK": str(rdv.rank),
+            }
+        )
     if spec.framework == "jax":
-        env.update({
-            "JAX_COORDINATOR_ADDRESS": f"{rdv.master_addr}:{rdv.master_port}",
-            "JAX_NUM_PROCESSES": str(rdv.workers),
-            "JAX_PROCESS_ID": str(rdv.rank),
-            "JAX_LOCAL_DEVICE_COUNT": str(spec.accelerators_per_worker),
-        })
+        env.update(
+            {
+                "JAX_COORDINATOR_ADDRESS": f"{rdv.master_addr}:{rdv.master_port}",
+                "JAX_NUM_PROCESSES": str(rdv.workers),
+                "JAX_PROCESS_ID": str(rdv.rank),
+                "JAX_LOCAL_DEVICE_COUNT": str(spec.accelerators_per_worker),
+            }
+        )
     if spec.framework == "deepspeed":
         env["DS_ACCELERATOR"] = {"huawei": "npu", "cambricon": "mlu"}.get(profile.key, "cuda")
     for var in spec.env or []:
@@ -81,12 +87,24 @@ def distributed_env(spec: AIJobSpec, profile: VendorProfile, rdv: Rendezvous) ->
 
 _DEFAULT_COMMANDS: dict[str, list[str]] = {
     "pytorch": ["torchrun"],
-    "deepspeed": ["deepspeed", "--no_ssh", "--nnodes=$(NNODES)", "--node_rank=$(NODE_RANK)",
-                  "--num_gpus=$(NPROC_PER_NODE)", "--master_addr=$(MASTER_ADDR)",
-                  "--master_port=$(MASTER_PORT)"],
-    "mindspore": ["msrun", "--worker_num=$(MS_WORKER_NUM)", "--local_worker_num=$(MS_LOCAL_WORKER)",
-                  "--master_addr=$(MS_SCHED_HOST)", "--master_port=$(MS_SCHED_PORT)",
-                  "--node_rank=$(NODE_RANK)", "--join=True"],
+    "deepspeed": [
+        "deepspeed",
+        "--no_ssh",
+        "--nnodes=$(NNODES)",
+        "--node_rank=$(NODE_RANK)",
+        "--num_gpus=$(NPROC_PER_NODE)",
+        "--master_addr=$(MASTER_ADDR)",
+        "--master_port=$(MASTER_PORT)",
+    ],
+    "mindspore": [
+        "msrun",
+        "--worker_num=$(MS_WORKER_NUM)",
+        "--local_worker_num=$(MS_LOCAL_WORKER)",
+        "--master_addr=$(MS_SCHED_HOST)",
+        "--master_port=$(MS_SCHED_PORT)",
+        "--node_rank=$(NODE_RANK)",
+        "--join=True",
+    ],
     "jax": ["python"],
     "mpi": ["python"],
 }

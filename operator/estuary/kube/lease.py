@@ -38,8 +38,15 @@ def _parse(value: Any) -> datetime | None:
 
 
 class LeaderElector:
-    def __init__(self, api: client.ApiClient, namespace: str, identity: str,
-                 name: str = "estuary-operator", duration_s: int = 15, renew_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        namespace: str,
+        identity: str,
+        name: str = "estuary-operator",
+        duration_s: int = 15,
+        renew_s: float = 5.0,
+    ) -> None:
         self.coordination = client.CoordinationV1Api(api)
         self.namespace, self.identity, self.name = namespace, identity, name
         self.duration_s, self.renew_s = duration_s, renew_s
@@ -65,8 +72,10 @@ class LeaderElector:
         except ApiException as err:
             if err.status != 404:
                 raise
-            body = {"metadata": {"name": self.name, "namespace": self.namespace},
-                    "spec": self._spec(now, transitions=0, acquired=now)}
+            body = {
+                "metadata": {"name": self.name, "namespace": self.namespace},
+                "spec": self._spec(now, transitions=0, acquired=now),
+            }
             try:
                 self.coordination.create_namespaced_lease(self.namespace, body)
             except ApiException as create_err:
@@ -78,11 +87,11 @@ class LeaderElector:
         holder = spec.get("holderIdentity")
         renewed = _parse(spec.get("renewTime"))
         expired = renewed is None or (now - renewed).total_seconds() > spec.get(
-            "leaseDurationSeconds", self.duration_s)
+            "leaseDurationSeconds", self.duration_s
+        )
         if holder not in (self.identity, None, "") and not expired:
             if self.is_leader():
-                log.warning("lease %s/%s is held by %s: stepping down", self.namespace, self.name,
-                            holder)
+                log.warning("lease %s/%s is held by %s: stepping down", self.namespace, self.name, holder)
             self._leader_until = 0.0
             return False
         transitions = int(spec.get("leaseTransitions") or 0) + (holder != self.identity)
@@ -100,16 +109,19 @@ class LeaderElector:
 
     def _became(self, started: float, verb: str) -> bool:
         if not self.is_leader():
-            log.info("%s lease %s/%s as %s: now acting", verb, self.namespace, self.name,
-                     self.identity)
+            log.info("%s lease %s/%s as %s: now acting", verb, self.namespace, self.name, self.identity)
         # Count from before the request, so our deadline never outlives the lease others see.
         self._leader_until = started + self.duration_s - self.renew_s
         return True
 
     def _spec(self, now: datetime, transitions: int, acquired: datetime) -> dict[str, Any]:
-        return {"holderIdentity": self.identity, "leaseDurationSeconds": self.duration_s,
-                "acquireTime": _fmt(acquired), "renewTime": _fmt(now),
-                "leaseTransitions": transitions}
+        return {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": self.duration_s,
+            "acquireTime": _fmt(acquired),
+            "renewTime": _fmt(now),
+            "leaseTransitions": transitions,
+        }
 
     def _as_dict(self, lease: Any) -> dict[str, Any]:
         out: dict[str, Any] = self.coordination.api_client.sanitize_for_serialization(lease)

@@ -15,8 +15,9 @@ def load(api: client.ApiClient, cache: ClusterCache) -> None:
     cache.replace_all("namespaces", [as_dicts(n) for n in core.list_namespace().items])
     cache.replace_all("nodes", [as_dicts(n) for n in core.list_node().items])
     cache.replace_all("pods", [as_dicts(p) for p in core.list_pod_for_all_namespaces().items])
-    cache.replace_all("computepools",
-                      custom.list_cluster_custom_object(GROUP, VERSION, "computepools")["items"])
+    cache.replace_all(
+        "computepools", custom.list_cluster_custom_object(GROUP, VERSION, "computepools")["items"]
+    )
     cache.replace_all("aijobs", custom.list_cluster_custom_object(GROUP, VERSION, "aijobs")["items"])
     try:  # federation works without FederationLinks; an older install may lack their CRD
         links = custom.list_cluster_custom_object(GROUP, VERSION, "federationlinks")["items"]

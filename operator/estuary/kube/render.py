@@ -31,8 +31,14 @@ def service_name(job_name: str) -> str:
 
 
 def owner_reference(job: AIJob) -> dict[str, Any]:
-    return {"apiVersion": job.api_version, "kind": job.kind, "name": job.metadata["name"],
-            "uid": job.metadata["uid"], "controller": True, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": job.api_version,
+        "kind": job.kind,
+        "name": job.metadata["name"],
+        "uid": job.metadata["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def worker_labels(job_name: str) -> dict[str, str]:
@@ -42,18 +48,35 @@ def worker_labels(job_name: str) -> dict[str, str]:
 def service(job: AIJob) -> dict[str, Any]:
     name = job.metadata["name"]
     return {
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": service_name(name), "namespace": job.metadata["namespace"],
-                     "labels": worker_labels(name), "ownerReferences": [owner_reference(job)]},
-        "spec": {"clusterIP": "None", "selector": worker_labels(name),
-                 "publishNotReadyAddresses": True,
-                 "ports": [{"name": "rendezvous", "port": job.spec.master_port}]},
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": service_name(name),
+            "namespace": job.metadata["namespace"],
+            "labels": worker_labels(name),
+            "ownerReferences": [owner_reference(job)],
+        },
+        "spec": {
+            "clusterIP": "None",
+            "selector": worker_labels(name),
+            "publishNotReadyAddresses": True,
+            "ports": [{"name": "rendezvous", "port": job.spec.master_port}],
+        },
     }
 
 
-def worker_pod(job: AIJob, choice: AcceleratorChoice, profile: VendorProfile, resource: str,
-               pool: str, node: str, rank: int, workers: int, attempt: int,
-               pool_tolerations: list[dict[str, Any]]) -> dict[str, Any]:
+def worker_pod(
+    job: AIJob,
+    choice: AcceleratorChoice,
+    profile: VendorProfile,
+    resource: str,
+    pool: str,
+    node: str,
+    rank: int,
+    workers: int,
+    attempt: int,
+    pool_tolerations: list[dict[str, Any]],
+) -> dict[str, Any]:
     name, namespace = job.metadata["name"], job.metadata["namespace"]
     spec = job.spec
     master = f"{pod_name(name, 0)}.{service_name(name)}.{namespace}.svc"
@@ -63,10 +86,12 @@ def worker_pod(job: AIJob, choice: AcceleratorChoice, profile: VendorProfile, re
     if spec.accelerators_per_worker:
         amount[resource] = str(spec.accelerators_per_worker)
     tolerations = pool_tolerations + [t.to_wire() for t in spec.tolerations or []]
-    annotations = {k: v for k, v in (job.metadata.get("annotations") or {}).items()
-                   if k.startswith(PASS_THROUGH_PREFIX)}
+    annotations = {
+        k: v for k, v in (job.metadata.get("annotations") or {}).items() if k.startswith(PASS_THROUGH_PREFIX)
+    }
     container: dict[str, Any] = {
-        "name": "worker", "image": choice.image,
+        "name": "worker",
+        "image": choice.image,
         "env": [{"name": k, "value": v} for k, v in sorted(env.items())],
         "resources": {"requests": amount, "limits": dict(amount)},
         "ports": [{"name": "rendezvous", "containerPort": spec.master_port}],
@@ -76,11 +101,17 @@ def worker_pod(job: AIJob, choice: AcceleratorChoice, profile: VendorProfile, re
     if args:
         container["args"] = args
     return {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {
-            "name": pod_name(name, rank), "namespace": namespace,
-            "labels": {**worker_labels(name), RANK_LABEL: str(rank), ATTEMPT_LABEL: str(attempt),
-                       POOL_LABEL: pool},
+            "name": pod_name(name, rank),
+            "namespace": namespace,
+            "labels": {
+                **worker_labels(name),
+                RANK_LABEL: str(rank),
+                ATTEMPT_LABEL: str(attempt),
+                POOL_LABEL: pool,
+            },
             "annotations": annotations,
             "ownerReferences": [owner_reference(job)],
         },
@@ -90,9 +121,15 @@ def worker_pod(job: AIJob, choice: AcceleratorChoice, profile: VendorProfile, re
             "subdomain": service_name(name),
             "enableServiceLinks": False,
             "terminationGracePeriodSeconds": spec.preemption.grace_period_seconds,
-            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-                "nodeSelectorTerms": [{"matchFields": [
-                    {"key": "metadata.name", "operator": "In", "values": [node]}]}]}}},
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}
+                        ]
+                    }
+                }
+            },
             "tolerations": tolerations,
             "containers": [container],
         },

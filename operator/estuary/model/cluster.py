@@ -33,8 +33,7 @@ class Toleration:
 def tolerated(taints: tuple[Taint, ...], tolerations: tuple[Toleration, ...]) -> bool:
     """Whether every scheduling-relevant taint is tolerated (PreferNoSchedule never blocks)."""
     return all(
-        taint.effect == "PreferNoSchedule" or any(t.tolerates(taint) for t in tolerations)
-        for taint in taints
+        taint.effect == "PreferNoSchedule" or any(t.tolerates(taint) for t in tolerations) for taint in taints
     )
 
 

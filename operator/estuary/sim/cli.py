@@ -59,65 +59,105 @@ def _policies(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in POLICIES]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown policy {unknown[0] if unknown else text!r} "
-                                         f"(known: {', '.join(POLICIES)})")
+        raise argparse.ArgumentTypeError(
+            f"unknown policy {unknown[0] if unknown else text!r} (known: {', '.join(POLICIES)})"
+        )
     return names
 
 
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--policies", type=_policies, default=list(DEFAULT_POLICIES),
-                        help=f"comma-separated, from: {', '.join(POLICIES)} (default: all)")
+    common.add_argument(
+        "--policies",
+        type=_policies,
+        default=list(DEFAULT_POLICIES),
+        help=f"comma-separated, from: {', '.join(POLICIES)} (default: all)",
+    )
     common.add_argument("--out", type=Path, default=Path("out/sim"), help="output folder (default out/sim)")
-    common.add_argument("--data", type=Path, default=None,
-                        help="shared data folder (default $ESTUARY_DATA or ../shared/data)")
+    common.add_argument(
+        "--data", type=Path, default=None, help="shared data folder (default $ESTUARY_DATA or ../shared/data)"
+    )
     common.add_argument("--seed", type=int, default=0)
-    common.add_argument("--measure", type=_window, default=None,
-                        help="measure jobs START:END of the stream (default: gavel 80%%-100%%, else all)")
-    common.add_argument("--checkpoint-interval", type=float, default=600.0,
-                        help="seconds between checkpoints; a preempted job loses the work since its last "
-                             "(default 600; 0: loses nothing)")
-    common.add_argument("--restart-overhead", type=float, default=60.0,
-                        help="seconds a preempted job needs to start again (default 60)")
-    common.add_argument("--grace", type=float, default=30.0,
-                        help="seconds a preempted job keeps its accelerators while stopping (default 30)")
+    common.add_argument(
+        "--measure",
+        type=_window,
+        default=None,
+        help="measure jobs START:END of the stream (default: gavel 80%%-100%%, else all)",
+    )
+    common.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        default=600.0,
+        help="seconds between checkpoints; a preempted job loses the work since its last "
+        "(default 600; 0: loses nothing)",
+    )
+    common.add_argument(
+        "--restart-overhead",
+        type=float,
+        default=60.0,
+        help="seconds a preempted job needs to start again (default 60)",
+    )
+    common.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        help="seconds a preempted job keeps its accelerators while stopping (default 30)",
+    )
     common.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     common.add_argument("--quiet", action="store_true", help="no progress line on stderr")
 
     p = argparse.ArgumentParser(
-        prog="estuary sim", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="estuary sim",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Replay a job stream through Estuary's scheduling core under several policies.\n"
-                    "Writes results.json, jobs.csv, jct_cdf.png and utilization.png to --out.",
+        "Writes results.json, jobs.csv, jct_cdf.png and utilization.png to --out.",
         epilog="examples:\n"
-               "  estuary sim gavel --rate 3.2 --jobs 5000 --measure 4000:5000 --seed 0 --out out/sim\n"
-               "  estuary sim trace --trace ../shared/data/gavel/traces/msr/seed=0 --oversize cap\n"
-               "  estuary sim philly --cluster bench/clusters/philly-1000.yaml --limit 10000 --compress 20")
+        "  estuary sim gavel --rate 3.2 --jobs 5000 --measure 4000:5000 --seed 0 --out out/sim\n"
+        "  estuary sim trace --trace ../shared/data/gavel/traces/msr/seed=0 --oversize cap\n"
+        "  estuary sim philly --cluster bench/clusters/philly-1000.yaml --limit 10000 --compress 20",
+    )
     sub = p.add_subparsers(dest="setting", required=True)
-    g = sub.add_parser("gavel", parents=[common], help="Gavel's setting: 36 K80 + 36 P100 + 36 V100, "
-                       "generated single-accelerator jobs")
+    g = sub.add_parser(
+        "gavel",
+        parents=[common],
+        help="Gavel's setting: 36 K80 + 36 P100 + 36 V100, generated single-accelerator jobs",
+    )
     g.add_argument("--rate", type=float, default=3.2, help="arrivals per hour (default 3.2)")
     g.add_argument("--jobs", type=int, default=5000, help="jobs of interest (default 5000)")
-    g.add_argument("--per-node", type=int, default=4,
-                   help="accelerators per node (default 4: 9 nodes a type)")
-    g.add_argument("--finite", action="store_true",
-                   help="stop arrivals after --jobs (default: continue until the measured jobs "
-                        "finish, as Gavel does)")
+    g.add_argument(
+        "--per-node", type=int, default=4, help="accelerators per node (default 4: 9 nodes a type)"
+    )
+    g.add_argument(
+        "--finite",
+        action="store_true",
+        help="stop arrivals after --jobs (default: continue until the measured jobs finish, as Gavel does)",
+    )
     t = sub.add_parser("trace", parents=[common], help="a Gavel msr trace file or folder")
     t.add_argument("--trace", type=Path, required=True, help=".trace file, or a folder of them (merged)")
     t.add_argument("--cluster", type=Path, default=None, help="cluster YAML (default: the Gavel cluster)")
-    t.add_argument("--oversize", choices=("drop", "cap"), default="drop",
-                   help="jobs of more than 8 accelerators: drop (default) or cap to 8")
+    t.add_argument(
+        "--oversize",
+        choices=("drop", "cap"),
+        default="drop",
+        help="jobs of more than 8 accelerators: drop (default) or cap to 8",
+    )
     t.add_argument("--limit", type=int, default=None, help="first N jobs only")
     ph = sub.add_parser("philly", parents=[common], help="the Philly trace on a declared cluster")
     ph.add_argument("--cluster", type=Path, required=True, help="cluster YAML")
     ph.add_argument("--trace", type=Path, default=None, help="philly.csv (default: DATA/philly/philly.csv)")
-    ph.add_argument("--limit", type=int, default=10_000,
-                    help="first N jobs by submission time (default 10000)")
-    ph.add_argument("--reference", default="p100",
-                    help="worker type a Philly duration was measured on (default p100)")
+    ph.add_argument(
+        "--limit", type=int, default=10_000, help="first N jobs by submission time (default 10000)"
+    )
+    ph.add_argument(
+        "--reference", default="p100", help="worker type a Philly duration was measured on (default p100)"
+    )
     ph.add_argument("--max-accelerators", type=int, default=None, help="drop jobs asking for more")
-    ph.add_argument("--compress", type=float, default=1.0,
-                    help="divide the gaps between submissions by this (more load from the same jobs)")
+    ph.add_argument(
+        "--compress",
+        type=float,
+        default=1.0,
+        help="divide the gaps between submissions by this (more load from the same jobs)",
+    )
     return p
 
 
@@ -129,8 +169,17 @@ def build(args: argparse.Namespace, data: Path) -> ex.Experiment:
         cluster = load_cluster(args.cluster) if args.cluster else None
         return ex.trace(table, args.trace, cluster, args.oversize, args.limit, args.measure)
     path = args.trace or data / "philly" / "philly.csv"
-    return ex.philly(table, path, load_cluster(args.cluster), args.limit, args.seed, args.reference,
-                     args.max_accelerators, args.measure, args.compress)
+    return ex.philly(
+        table,
+        path,
+        load_cluster(args.cluster),
+        args.limit,
+        args.seed,
+        args.reference,
+        args.max_accelerators,
+        args.measure,
+        args.compress,
+    )
 
 
 def ratios(summaries: list[Summary], to: str = "estuary") -> dict[str, float]:
@@ -162,8 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows, reference="estuary" if "estuary" in args.policies else None))
     published = gavel_row(args.rate) if args.setting == "gavel" and not args.finite else None
     if published is not None:
-        print("Gavel's own simulator (time-sliced 6-minute rounds, free migration), avg JCT h: "
-              + ", ".join(f"{k} {'-' if v is None else f'{v:.2f}'}" for k, v in published.items()))
+        print(
+            "Gavel's own simulator (time-sliced 6-minute rounds, free migration), avg JCT h: "
+            + ", ".join(f"{k} {'-' if v is None else f'{v:.2f}'}" for k, v in published.items())
+        )
     shares = tenant_table(outcome.summaries)
     if shares and len(rows[0].tenant_share) > 1:
         print("\nshare of accelerator-time by tenant:\n" + shares)
@@ -179,11 +230,13 @@ def main(argv: list[str] | None = None) -> int:
         "cluster": exp.cluster.describe(),
         "measured": exp.measured_desc,
         "notes": exp.notes,
-        "assumptions": {"checkpoint_interval_s": assumptions.checkpoint_interval_s,
-                        "restart_overhead_s": assumptions.restart_overhead_s,
-                        "termination_grace_s": assumptions.termination_grace_s,
-                        "gang": "all workers start together on one pool and run to completion there "
-                                "(no time-slicing, no migration)"},
+        "assumptions": {
+            "checkpoint_interval_s": assumptions.checkpoint_interval_s,
+            "restart_overhead_s": assumptions.restart_overhead_s,
+            "termination_grace_s": assumptions.termination_grace_s,
+            "gang": "all workers start together on one pool and run to completion there "
+            "(no time-slicing, no migration)",
+        },
         "policies": {n: POLICIES[n].description for n in args.policies},
         "summaries": [s.to_json() for s in outcome.summaries],
         "lower_bound": outcome.lower.to_json(),
@@ -195,10 +248,18 @@ def main(argv: list[str] | None = None) -> int:
     write_jobs_csv(out / "jobs.csv", outcome.results, exp.measured)
     if not args.no_plots:
         measured = [r for r in outcome.results[0].records.values() if exp.measured(r)]
-        span = ((min(r.arrival for r in measured), max(r.end or r.arrival for r in measured))
-                if measured and exp.measured_desc != "all jobs" else None)
-        plot_jct_cdf(out / "jct_cdf.png", outcome.results, exp.measured, outcome.lower_jcts,
-                     f"{exp.name}: JCT, {exp.measured_desc}")
+        span = (
+            (min(r.arrival for r in measured), max(r.end or r.arrival for r in measured))
+            if measured and exp.measured_desc != "all jobs"
+            else None
+        )
+        plot_jct_cdf(
+            out / "jct_cdf.png",
+            outcome.results,
+            exp.measured,
+            outcome.lower_jcts,
+            f"{exp.name}: JCT, {exp.measured_desc}",
+        )
         plot_utilization(out / "utilization.png", outcome.results, f"{exp.name}: accelerators in use", span)
     plots = "" if args.no_plots else ", jct_cdf.png, utilization.png"
     print(f"\nwrote {out}/results.json, jobs.csv{plots}")

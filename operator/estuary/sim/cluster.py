@@ -98,18 +98,25 @@ class SimCluster:
 
     def describe(self) -> str:
         parts = [f"{p.name}: {p.nodes} nodes x {p.accelerators_per_node} {p.model}" for p in self.pools]
-        return (f"{self.name} ({self.node_count} nodes, {self.accelerators} accelerators; "
-                + "; ".join(parts) + ")")
+        return (
+            f"{self.name} ({self.node_count} nodes, {self.accelerators} accelerators; "
+            + "; ".join(parts)
+            + ")"
+        )
 
     def pool_specs(self, table: ThroughputTable, reference: str = "v100") -> dict[str, PoolSpec]:
         """ComputePools as the core sees them. ``throughput`` is the geometric mean over job types
         of the 1-accelerator rate against ``reference`` (jobs carry exact per-type hints anyway)."""
         return {
             p.name: PoolSpec(
-                name=p.name, vendor=p.vendor, model=p.model, resource=p.resource,
+                name=p.name,
+                vendor=p.vendor,
+                model=p.model,
+                resource=p.resource,
                 node_selector={POOL_LABEL: p.name},
                 throughput=relative_speed(table, p.worker_type, reference),
-                cost_per_hour=p.cost_per_hour, quotas=dict(p.quotas),
+                cost_per_hour=p.cost_per_hour,
+                quotas=dict(p.quotas),
             )
             for p in self.pools
         }
@@ -117,49 +124,69 @@ class SimCluster:
     def nodes(self) -> dict[str, NodeInfo]:
         out: dict[str, NodeInfo] = {}
         for p in self.pools:
-            capacity = {"cpu": CPU_MILLI_PER_ACCELERATOR * p.accelerators_per_node,
-                        "memory": MEMORY_PER_ACCELERATOR * p.accelerators_per_node,
-                        p.resource: p.accelerators_per_node}
+            capacity = {
+                "cpu": CPU_MILLI_PER_ACCELERATOR * p.accelerators_per_node,
+                "memory": MEMORY_PER_ACCELERATOR * p.accelerators_per_node,
+                p.resource: p.accelerators_per_node,
+            }
             labels = {POOL_LABEL: p.name, "estuary.dev/vendor": p.vendor, "estuary.dev/model": p.model}
             for name in p.node_names():
-                out[name] = NodeInfo(name=name, labels={**labels, "kubernetes.io/hostname": name},
-                                     capacity=capacity)
+                out[name] = NodeInfo(
+                    name=name, labels={**labels, "kubernetes.io/hostname": name}, capacity=capacity
+                )
         return out
 
 
 def relative_speed(table: ThroughputTable, worker_type: str, reference: str) -> float:
-    ratios = [table.rate(worker_type, j, 1) / table.rate(reference, j, 1)
-              for j in table.job_types()
-              if table.rate(worker_type, j, 1) > 0 and table.rate(reference, j, 1) > 0]
+    ratios = [
+        table.rate(worker_type, j, 1) / table.rate(reference, j, 1)
+        for j in table.job_types()
+        if table.rate(worker_type, j, 1) > 0 and table.rate(reference, j, 1) > 0
+    ]
     if not ratios:
         return 1.0
     return math.exp(sum(math.log(r) for r in ratios) / len(ratios))
 
 
-def pool_decl(name: str, worker_type: str, nodes: int, accelerators_per_node: int,
-              **extra: Any) -> PoolDecl:
+def pool_decl(name: str, worker_type: str, nodes: int, accelerators_per_node: int, **extra: Any) -> PoolDecl:
     """A pool with vendor, model and resource defaulted from a known worker type."""
     vendor, model, resource = KNOWN_TYPES.get(worker_type, ("nvidia", worker_type.upper(), "nvidia.com/gpu"))
-    return PoolDecl(name=name, worker_type=worker_type, nodes=nodes,
-                    accelerators_per_node=accelerators_per_node,
-                    vendor=extra.pop("vendor", vendor), model=extra.pop("model", model),
-                    resource=extra.pop("resource", resource), **extra)
+    return PoolDecl(
+        name=name,
+        worker_type=worker_type,
+        nodes=nodes,
+        accelerators_per_node=accelerators_per_node,
+        vendor=extra.pop("vendor", vendor),
+        model=extra.pop("model", model),
+        resource=extra.pop("resource", resource),
+        **extra,
+    )
 
 
 def gavel_cluster(per_type: int = 36, per_node: int = 4) -> SimCluster:
     """Gavel's evaluation cluster: 36 K80 + 36 P100 + 36 V100, here as 9 nodes of 4 per type."""
     if per_type % per_node:
         raise ValueError("per_type must be a multiple of per_node")
-    return SimCluster("gavel", tuple(pool_decl(t, t, per_type // per_node, per_node)
-                                     for t in ("k80", "p100", "v100")))
+    return SimCluster(
+        "gavel", tuple(pool_decl(t, t, per_type // per_node, per_node) for t in ("k80", "p100", "v100"))
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # YAML
 
 
-_POOL_FIELDS = ("name", "type", "nodes", "acceleratorsPerNode", "vendor", "model", "resource",
-                "costPerHour", "quotas")
+_POOL_FIELDS = (
+    "name",
+    "type",
+    "nodes",
+    "acceleratorsPerNode",
+    "vendor",
+    "model",
+    "resource",
+    "costPerHour",
+    "quotas",
+)
 _QUOTA_FIELDS = ("nominal", "borrowingLimit", "lendingLimit", "weight")
 
 
@@ -186,10 +213,12 @@ def _quota(source: str, path: str, raw: object) -> TenantQuota:
     weight = raw.get("weight", 1.0)
     if isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0:
         raise _fail(source, f"{path}.weight", f"must be a positive number, got {weight!r}")
-    return TenantQuota(nominal=_int(source, f"{path}.nominal", raw.get("nominal", 0), 0),
-                       borrowing_limit=_opt_int(source, f"{path}.borrowingLimit", raw.get("borrowingLimit")),
-                       lending_limit=_opt_int(source, f"{path}.lendingLimit", raw.get("lendingLimit")),
-                       weight=float(weight))
+    return TenantQuota(
+        nominal=_int(source, f"{path}.nominal", raw.get("nominal", 0), 0),
+        borrowing_limit=_opt_int(source, f"{path}.borrowingLimit", raw.get("borrowingLimit")),
+        lending_limit=_opt_int(source, f"{path}.lendingLimit", raw.get("lendingLimit")),
+        weight=float(weight),
+    )
 
 
 def parse_cluster(data: object, source: str = "<cluster>") -> SimCluster:
@@ -219,10 +248,15 @@ def parse_cluster(data: object, source: str = "<cluster>") -> SimCluster:
         if not isinstance(quotas_raw, Mapping):
             raise _fail(source, f"{path}.quotas", "must be a mapping of tenant to quota")
         extra["quotas"] = {str(t): _quota(source, f"{path}.quotas.{t}", q) for t, q in quotas_raw.items()}
-        pools.append(pool_decl(str(raw["name"]), str(raw["type"]),
-                               _int(source, f"{path}.nodes", raw["nodes"], 1),
-                               _int(source, f"{path}.acceleratorsPerNode", raw["acceleratorsPerNode"], 1),
-                               **extra))
+        pools.append(
+            pool_decl(
+                str(raw["name"]),
+                str(raw["type"]),
+                _int(source, f"{path}.nodes", raw["nodes"], 1),
+                _int(source, f"{path}.acceleratorsPerNode", raw["acceleratorsPerNode"], 1),
+                **extra,
+            )
+        )
     names = [p.name for p in pools]
     for i, n in enumerate(names):
         if n in names[:i]:
@@ -246,5 +280,7 @@ def check_types(cluster: SimCluster, table: ThroughputTable) -> None:
     known = set(table.worker_types())
     for i, p in enumerate(cluster.pools):
         if p.worker_type not in known:
-            raise ClusterError(f"{cluster.name}: pools[{i}].type: unknown worker type {p.worker_type!r} "
-                               f"(known: {', '.join(sorted(known))})")
+            raise ClusterError(
+                f"{cluster.name}: pools[{i}].type: unknown worker type {p.worker_type!r} "
+                f"(known: {', '.join(sorted(known))})"
+            )

@@ -124,10 +124,18 @@ class _Event:
 class Simulator:
     """Replays jobs through ``schedule`` (the core's ``run_cycle`` bound to a policy)."""
 
-    def __init__(self, cluster: SimCluster, table: ThroughputTable, schedule: Schedule, *,
-                 policy_name: str = "policy", assumptions: Assumptions | None = None,
-                 wake_after: float | None = None, reference: str = "v100",
-                 progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        cluster: SimCluster,
+        table: ThroughputTable,
+        schedule: Schedule,
+        *,
+        policy_name: str = "policy",
+        assumptions: Assumptions | None = None,
+        wake_after: float | None = None,
+        reference: str = "v100",
+        progress: Progress | None = None,
+    ) -> None:
         self.cluster = cluster
         self.schedule = schedule
         self.policy_name = policy_name
@@ -137,8 +145,9 @@ class Simulator:
         self.pools = cluster.pool_specs(table, reference)
         self.nodes = cluster.nodes()
 
-    def run(self, jobs: Iterable[SimJob], until_done: Collection[str] | None = None,
-            max_time: float = math.inf) -> SimResult:
+    def run(
+        self, jobs: Iterable[SimJob], until_done: Collection[str] | None = None, max_time: float = math.inf
+    ) -> SimResult:
         """Replay ``jobs`` (in arrival order). With ``until_done``, stop once those keys finished
         (or were found unschedulable) — for endless generated streams; else when nothing is left.
         Progress reports jobs finished (of ``until_done`` when given)."""
@@ -220,8 +229,15 @@ class Simulator:
                 if ev.kind == _ARRIVAL:
                     assert next_arrival is not None and next_arrival.key == ev.key
                     job = next_arrival
-                    rec = JobRecord(job.key, job.trace.index, job.request.tenant, job.trace.job_type,
-                                    job.accelerators, job.request.arrival, job.fastest_runtime)
+                    rec = JobRecord(
+                        job.key,
+                        job.trace.index,
+                        job.request.tenant,
+                        job.trace.job_type,
+                        job.accelerators,
+                        job.request.arrival,
+                        job.fastest_runtime,
+                    )
                     result.records[job.key] = rec
                     states[job.key] = _State(job, rec)
                     pending[job.key] = job.request

@@ -57,14 +57,26 @@ class Outcome:
     lower_jcts: list[float]
 
 
-def run(exp: Experiment, policies: Sequence[NamedPolicy], assumptions: Assumptions | None = None,
-        progress: bool = True) -> Outcome:
+def run(
+    exp: Experiment,
+    policies: Sequence[NamedPolicy],
+    assumptions: Assumptions | None = None,
+    progress: bool = True,
+) -> Outcome:
     check_types(exp.cluster, exp.table)
     results: list[SimResult] = []
     for p in policies:
         bar = StderrProgress(f"{exp.name} {p.name}", exp.expected_jobs) if progress else None
-        sim = Simulator(exp.cluster, exp.table, p.schedule(), policy_name=p.name, assumptions=assumptions,
-                        wake_after=p.wake_after, reference=exp.reference, progress=bar)
+        sim = Simulator(
+            exp.cluster,
+            exp.table,
+            p.schedule(),
+            policy_name=p.name,
+            assumptions=assumptions,
+            wake_after=p.wake_after,
+            reference=exp.reference,
+            progress=bar,
+        )
         results.append(sim.run(exp.sim_jobs(), until_done=exp.until_done))
     summaries = [summarize(r, exp.measured) for r in results]
     rows = measured_records(results[0], exp.measured) if results else []
@@ -76,9 +88,15 @@ def run(exp: Experiment, policies: Sequence[NamedPolicy], assumptions: Assumptio
 # The three settings of `estuary sim`.
 
 
-def gavel(table: ThroughputTable, jobs_per_hour: float, jobs: int = 5000,
-          measure: tuple[int, int] | None = None, seed: int = 0, per_node: int = 4,
-          continue_arrivals: bool = True) -> Experiment:
+def gavel(
+    table: ThroughputTable,
+    jobs_per_hour: float,
+    jobs: int = 5000,
+    measure: tuple[int, int] | None = None,
+    seed: int = 0,
+    per_node: int = 4,
+    continue_arrivals: bool = True,
+) -> Experiment:
     """Gavel's setting: 36 K80 + 36 P100 + 36 V100 (nodes of ``per_node``), single-accelerator jobs
     generated as Gavel generates them. Like Gavel, arrivals continue past ``jobs`` until every
     measured job finished, so the measured jobs see a steady load (``continue_arrivals=False``:
@@ -94,42 +112,80 @@ def gavel(table: ThroughputTable, jobs_per_hour: float, jobs: int = 5000,
             yield job
 
     return Experiment(
-        name=f"gavel@{jobs_per_hour:g}/h", cluster=gavel_cluster(per_node=per_node), table=table,
-        stream=stream, measured=window(lo, hi), measured_desc=f"jobs {lo}-{hi - 1}",
-        until_done=frozenset(job_key("default", i) for i in range(lo, hi)), expected_jobs=hi - lo,
+        name=f"gavel@{jobs_per_hour:g}/h",
+        cluster=gavel_cluster(per_node=per_node),
+        table=table,
+        stream=stream,
+        measured=window(lo, hi),
+        measured_desc=f"jobs {lo}-{hi - 1}",
+        until_done=frozenset(job_key("default", i) for i in range(lo, hi)),
+        expected_jobs=hi - lo,
         reference="v100",
-        notes=[f"Gavel generated jobs: {jobs_per_hour:g} jobs/h Poisson, seed {seed}, single-accelerator, "
-               f"measured jobs {lo}-{hi - 1}" + (", arrivals continue until they finish" if continue_arrivals
-                                                  else f", {jobs} jobs in all")],
+        notes=[
+            f"Gavel generated jobs: {jobs_per_hour:g} jobs/h Poisson, seed {seed}, single-accelerator, "
+            f"measured jobs {lo}-{hi - 1}"
+            + (", arrivals continue until they finish" if continue_arrivals else f", {jobs} jobs in all")
+        ],
     )
 
 
-def trace(table: ThroughputTable, path: Path, cluster: SimCluster | None = None, oversize: str = "drop",
-          limit: int | None = None, measure: tuple[int, int] | None = None) -> Experiment:
+def trace(
+    table: ThroughputTable,
+    path: Path,
+    cluster: SimCluster | None = None,
+    oversize: str = "drop",
+    limit: int | None = None,
+    measure: tuple[int, int] | None = None,
+) -> Experiment:
     jobs, stats = load_msr(msr_paths(path), table, oversize)
     if limit is not None:
         jobs = jobs[:limit]
     return _finite(f"trace:{path.name}", cluster or gavel_cluster(), table, jobs, stats, measure, "v100")
 
 
-def philly(table: ThroughputTable, path: Path, cluster: SimCluster, limit: int | None = 10_000, seed: int = 0,
-           reference: str = "p100", max_accelerators: int | None = None,
-           measure: tuple[int, int] | None = None, compress: float = 1.0) -> Experiment:
+def philly(
+    table: ThroughputTable,
+    path: Path,
+    cluster: SimCluster,
+    limit: int | None = 10_000,
+    seed: int = 0,
+    reference: str = "p100",
+    max_accelerators: int | None = None,
+    measure: tuple[int, int] | None = None,
+    compress: float = 1.0,
+) -> Experiment:
     jobs, stats = load_philly(path, table, limit, seed, reference, max_accelerators, compress)
     exp = _finite("philly", cluster, table, jobs, stats, measure, reference)
-    exp.notes.append(f"Philly jobs get a Gavel job type drawn with seed {seed}; their duration is taken as "
-                     f"the runtime on {reference}"
-                     + (f"; submission gaps compressed {compress:g}x" if compress != 1 else ""))
+    exp.notes.append(
+        f"Philly jobs get a Gavel job type drawn with seed {seed}; their duration is taken as "
+        f"the runtime on {reference}"
+        + (f"; submission gaps compressed {compress:g}x" if compress != 1 else "")
+    )
     return exp
 
 
-def _finite(name: str, cluster: SimCluster, table: ThroughputTable, jobs: list[TraceJob], stats: LoadStats,
-            measure: tuple[int, int] | None, reference: str) -> Experiment:
+def _finite(
+    name: str,
+    cluster: SimCluster,
+    table: ThroughputTable,
+    jobs: list[TraceJob],
+    stats: LoadStats,
+    measure: tuple[int, int] | None,
+    reference: str,
+) -> Experiment:
     lo, hi = measure if measure is not None else (0, len(jobs))
     runnable = sum(1 for j in jobs if to_sim_job(j, cluster, table) is not None)
     notes = [stats.describe()]
     if runnable < len(jobs):
         notes.append(f"{len(jobs) - runnable} jobs have no rate on any pool of {cluster.name}; left out")
-    return Experiment(name=name, cluster=cluster, table=table, stream=lambda: iter(jobs),
-                      measured=window(lo, hi), measured_desc=f"jobs {lo}-{hi - 1}" if measure else "all jobs",
-                      expected_jobs=runnable, reference=reference, notes=notes)
+    return Experiment(
+        name=name,
+        cluster=cluster,
+        table=table,
+        stream=lambda: iter(jobs),
+        measured=window(lo, hi),
+        measured_desc=f"jobs {lo}-{hi - 1}" if measure else "all jobs",
+        expected_jobs=runnable,
+        reference=reference,
+        notes=notes,
+    )

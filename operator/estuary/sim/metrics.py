@@ -85,8 +85,11 @@ def summarize(result: SimResult, measured: Measured = everything) -> Summary:
     start = min((r.arrival for r in rows), default=0.0)
     end = max((r.end for r in done if r.end is not None), default=start)
     span = end - start
-    util = (min(1.0, busy_integral(result.timeline, start, end) / (result.cluster.accelerators * span))
-            if span > 0 else 0.0)  # min: float noise of a long integral
+    util = (
+        min(1.0, busy_integral(result.timeline, start, end) / (result.cluster.accelerators * span))
+        if span > 0
+        else 0.0
+    )  # min: float noise of a long integral
     used = sum(result.tenant_accel_seconds.values())
     return Summary(
         policy=result.policy,

@@ -38,14 +38,24 @@ class NamedPolicy:
 POLICIES: dict[str, NamedPolicy] = {
     p.name: p
     for p in (
-        NamedPolicy("estuary", Policy(),
-                    "Estuary's default: fastest free type for each job, backfill, reservations"),
-        NamedPolicy("fifo-agnostic", Policy(type_choice="any_free", backfill=False),
-                    "heterogeneity-agnostic FIFO: strict arrival order, any free accepted type"),
-        NamedPolicy("fifo-fastest", Policy(type_choice="wait_fastest", backfill=False),
-                    "FIFO that waits for each job's fastest type"),
-        NamedPolicy("agnostic-backfill", Policy(type_choice="any_free", backfill=True),
-                    "heterogeneity-agnostic with backfill: any free type, later jobs may pass"),
+        NamedPolicy(
+            "estuary", Policy(), "Estuary's default: fastest free type for each job, backfill, reservations"
+        ),
+        NamedPolicy(
+            "fifo-agnostic",
+            Policy(type_choice="any_free", backfill=False),
+            "heterogeneity-agnostic FIFO: strict arrival order, any free accepted type",
+        ),
+        NamedPolicy(
+            "fifo-fastest",
+            Policy(type_choice="wait_fastest", backfill=False),
+            "FIFO that waits for each job's fastest type",
+        ),
+        NamedPolicy(
+            "agnostic-backfill",
+            Policy(type_choice="any_free", backfill=True),
+            "heterogeneity-agnostic with backfill: any free type, later jobs may pass",
+        ),
     )
 }
 

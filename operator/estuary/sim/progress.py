@@ -23,8 +23,10 @@ class StderrProgress:
 
     def _line(self, done: int, now: float) -> str:
         pct = min(100, 100 * done // self.total)  # floor: 100% only when all are done
-        return (f"{self.label}: {pct:3d}% ({min(done, self.total)}/{self.total} jobs, "
-                f"t={now / HOUR:.1f} h simulated, {time.monotonic() - self._started:.0f} s)")
+        return (
+            f"{self.label}: {pct:3d}% ({min(done, self.total)}/{self.total} jobs, "
+            f"t={now / HOUR:.1f} h simulated, {time.monotonic() - self._started:.0f} s)"
+        )
 
     def update(self, done: int, now: float) -> None:
         t = time.monotonic()

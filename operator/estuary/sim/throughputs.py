@@ -30,8 +30,9 @@ class ThroughputTable:
     ``derived`` says, for each worker type that was not measured, how its rates were made.
     """
 
-    def __init__(self, rates: Mapping[tuple[str, str, int], float],
-                 derived: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, rates: Mapping[tuple[str, str, int], float], derived: Mapping[str, str] | None = None
+    ) -> None:
         self.rates: Mapping[tuple[str, str, int], float] = dict(rates)
         self.derived: Mapping[str, str] = dict(derived or {})
         scales: dict[str, set[int]] = {}
@@ -58,8 +59,9 @@ class ThroughputTable:
         fitting = [s for s in self.scales(job_type) if s <= accelerators]
         return max(fitting) if fitting else None
 
-    def with_worker_type(self, worker_type: str, rates: Mapping[tuple[str, int], float],
-                         how: str) -> ThroughputTable:
+    def with_worker_type(
+        self, worker_type: str, rates: Mapping[tuple[str, int], float], how: str
+    ) -> ThroughputTable:
         merged = dict(self.rates)
         merged.update({(worker_type, j, s): r for (j, s), r in rates.items()})
         return ThroughputTable(merged, {**self.derived, worker_type: how})
@@ -134,14 +136,17 @@ def load_ascend_ratios(path: str | Path) -> AscendRatios:
     )
 
 
-def with_ascend(table: ThroughputTable, ratios: AscendRatios,
-                worker_type: str = ASCEND_WORKER_TYPE) -> ThroughputTable:
+def with_ascend(
+    table: ThroughputTable, ratios: AscendRatios, worker_type: str = ASCEND_WORKER_TYPE
+) -> ThroughputTable:
     """Add an Ascend worker type: its rate is the V100 rate of the same job and scale times the
     ModelZoo median NPU/V100 ratio at that scale (Gavel has no A100 rates to apply the other to)."""
     rates = {(j, s): r * ratios.at(s) for (w, j, s), r in table.rates.items() if w == "v100"}
-    how = ("v100 rate x median NPU/V100 ratio of Ascend ModelZoo ("
-           + ", ".join(f"{n} card{'s' if n > 1 else ''}: {v:.3f}" for n, v in ratios.over_v100.items())
-           + "; geometric in log2(scale) between)")
+    how = (
+        "v100 rate x median NPU/V100 ratio of Ascend ModelZoo ("
+        + ", ".join(f"{n} card{'s' if n > 1 else ''}: {v:.3f}" for n, v in ratios.over_v100.items())
+        + "; geometric in log2(scale) between)"
+    )
     return table.with_worker_type(worker_type, rates, how)
 
 

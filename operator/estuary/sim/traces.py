@@ -62,13 +62,15 @@ class LoadStats:
     def describe(self) -> str:
         parts = [f"{self.source}: read {self.read}, kept {self.kept}"]
         if self.capped_oversize:
-            parts.append(f"capped {self.capped_oversize} jobs of >{MAX_TABLE_SCALE} accelerators "
-                         f"to {MAX_TABLE_SCALE}")
+            parts.append(
+                f"capped {self.capped_oversize} jobs of >{MAX_TABLE_SCALE} accelerators to {MAX_TABLE_SCALE}"
+            )
         if self.dropped_oversize:
             parts.append(f"dropped {self.dropped_oversize} jobs of >{MAX_TABLE_SCALE} accelerators")
         if self.dropped_no_rate:
-            parts.append(f"dropped {self.dropped_no_rate} jobs whose (job type, scale) has no "
-                         f"measured throughput")
+            parts.append(
+                f"dropped {self.dropped_no_rate} jobs whose (job type, scale) has no measured throughput"
+            )
         if self.dropped_invalid:
             parts.append(f"dropped {self.dropped_invalid} invalid rows")
         return "; ".join(parts)
@@ -82,8 +84,13 @@ def job_key(tenant: str, index: int) -> str:
 # Gavel's generated jobs (simulate_scheduler_with_generated_jobs.py).
 
 
-def gavel_generated(table: ThroughputTable, jobs_per_hour: float, seed: int = 0,
-                    multi_gpu: bool = False, tenant: str = "default") -> Iterator[TraceJob]:
+def gavel_generated(
+    table: ThroughputTable,
+    jobs_per_hour: float,
+    seed: int = 0,
+    multi_gpu: bool = False,
+    tenant: str = "default",
+) -> Iterator[TraceJob]:
     """An endless Poisson stream of jobs drawn exactly as Gavel draws them.
 
     Gavel's ``Scheduler`` seeds its job generator with ``seed+2`` and its inter-arrival generator
@@ -126,8 +133,11 @@ def gavel_generated(table: ThroughputTable, jobs_per_hour: float, seed: int = 0,
 # Gavel's msr traces: job_type, command, num_steps_arg, needs_data_dir, total_steps, arrival, scale.
 
 
-def load_msr(paths: list[Path], table: ThroughputTable, oversize: str = "drop",
-             ) -> tuple[list[TraceJob], LoadStats]:
+def load_msr(
+    paths: list[Path],
+    table: ThroughputTable,
+    oversize: str = "drop",
+) -> tuple[list[TraceJob], LoadStats]:
     """Read Gavel msr ``.trace`` files (tenant = file stem, i.e. the Philly virtual cluster).
 
     oversize: "drop" or "cap" jobs asking for more than 8 accelerators (Gavel has no rates
@@ -164,8 +174,10 @@ def load_msr(paths: list[Path], table: ThroughputTable, oversize: str = "drop",
                     continue
                 rows.append((arrival, tenant, job_type, scale, steps))
     rows.sort(key=lambda r: r[0])
-    jobs = [TraceJob(i, job_key(tenant, i), tenant, arrival, job_type, scale, scale, steps)
-            for i, (arrival, tenant, job_type, scale, steps) in enumerate(rows)]
+    jobs = [
+        TraceJob(i, job_key(tenant, i), tenant, arrival, job_type, scale, scale, steps)
+        for i, (arrival, tenant, job_type, scale, steps) in enumerate(rows)
+    ]
     stats.kept = len(jobs)
     return jobs, stats
 
@@ -184,9 +196,15 @@ def msr_paths(trace: Path) -> list[Path]:
 # The Philly trace: timestamp, duration, num_gpus, gpu_time, cluster.
 
 
-def load_philly(path: Path, table: ThroughputTable, limit: int | None = None, seed: int = 0,
-                reference: str = "p100", max_accelerators: int | None = None, compress: float = 1.0,
-                ) -> tuple[list[TraceJob], LoadStats]:
+def load_philly(
+    path: Path,
+    table: ThroughputTable,
+    limit: int | None = None,
+    seed: int = 0,
+    reference: str = "p100",
+    max_accelerators: int | None = None,
+    compress: float = 1.0,
+) -> tuple[list[TraceJob], LoadStats]:
     """Read the Philly csv, sorted by submission time; arrival 0 = first kept job.
 
     Philly records no model, so each job gets a Gavel job type drawn uniformly (seeded) among the
@@ -239,7 +257,17 @@ def load_philly(path: Path, table: ThroughputTable, limit: int | None = None, se
         i = len(jobs)
         assert t0 is not None
         arrival = (ts - t0).total_seconds() / compress
-        jobs.append(TraceJob(i, job_key(tenant, i), tenant, arrival, job_type, gpus, scale,
-                             duration * table.rate(reference, job_type, scale)))
+        jobs.append(
+            TraceJob(
+                i,
+                job_key(tenant, i),
+                tenant,
+                arrival,
+                job_type,
+                gpus,
+                scale,
+                duration * table.rate(reference, job_type, scale),
+            )
+        )
     stats.kept = len(jobs)
     return jobs, stats

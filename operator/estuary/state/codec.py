@@ -58,14 +58,17 @@ def node_info(node: Mapping[str, Any], now: float) -> NodeInfo:
     """A node as the core sees it; unhealthy accelerators come from the node agent's annotations
     (a stale or missing report marks nothing unhealthy: a dead agent never drains a node)."""
     meta, spec, status = node["metadata"], node.get("spec") or {}, node.get("status") or {}
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                for c in status.get("conditions") or [])
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
+    )
     unhealthy = unhealthy_count(meta.get("annotations"), now=datetime.fromtimestamp(now, UTC))
     return NodeInfo(
         name=meta["name"],
         labels=dict(meta.get("labels") or {}),
-        taints=tuple(Taint(t["key"], t.get("value") or "", t.get("effect", "NoSchedule"))
-                     for t in spec.get("taints") or []),
+        taints=tuple(
+            Taint(t["key"], t.get("value") or "", t.get("effect", "NoSchedule"))
+            for t in spec.get("taints") or []
+        ),
         capacity=_resources(status.get("allocatable") or {}),
         ready=ready,
         unschedulable=bool(spec.get("unschedulable")),
@@ -74,8 +77,12 @@ def node_info(node: Mapping[str, Any], now: float) -> NodeInfo:
 
 
 def _toleration(raw: Mapping[str, Any]) -> Toleration:
-    return Toleration(key=raw.get("key") or None, operator=raw.get("operator") or "Equal",
-                      value=raw.get("value") or "", effect=raw.get("effect") or None)
+    return Toleration(
+        key=raw.get("key") or None,
+        operator=raw.get("operator") or "Equal",
+        value=raw.get("value") or "",
+        effect=raw.get("effect") or None,
+    )
 
 
 def resource_name(pool: ComputePool) -> str | None:
@@ -93,13 +100,18 @@ def pool_spec(raw: Mapping[str, Any]) -> PoolSpec | None:
     if resource is None:
         return None
     return PoolSpec(
-        name=pool.metadata["name"], vendor=pool.spec.vendor, model=pool.spec.model,
-        resource=resource, node_selector=dict(pool.spec.node_selector),
+        name=pool.metadata["name"],
+        vendor=pool.spec.vendor,
+        model=pool.spec.model,
+        resource=resource,
+        node_selector=dict(pool.spec.node_selector),
         tolerations=tuple(_toleration(t.to_wire()) for t in pool.spec.tolerations or []),
         throughput=pool.spec.relative_throughput,
         cost_per_hour=pool.spec.cost_per_accelerator_hour,
-        quotas={q.tenant: TenantQuota(q.nominal, q.borrowing_limit, q.lending_limit, q.weight)
-                for q in pool.spec.quotas or []},
+        quotas={
+            q.tenant: TenantQuota(q.nominal, q.borrowing_limit, q.lending_limit, q.weight)
+            for q in pool.spec.quotas or []
+        },
     )
 
 
@@ -115,17 +127,20 @@ def job_request(job: AIJob, tenant: str) -> JobRequest:
         tenant=tenant,
         workers=workers,
         min_workers=spec.elastic.min_workers if spec.elastic else None,
-        per_worker=Resources(spec.accelerators_per_worker, cpu_milli(spec.resources.cpu),
-                             parse(spec.resources.memory)),
-        accepted=tuple(AcceptedType(a.vendor, a.model, a.relative_throughput)
-                       for a in spec.accelerators),
+        per_worker=Resources(
+            spec.accelerators_per_worker, cpu_milli(spec.resources.cpu), parse(spec.resources.memory)
+        ),
+        accepted=tuple(AcceptedType(a.vendor, a.model, a.relative_throughput) for a in spec.accelerators),
         priority=spec.priority,
         arrival=timestamp(job.metadata.get("creationTimestamp")) or 0.0,
         node_selector=dict(spec.node_selector or {}),
         tolerations=tuple(_toleration(t.to_wire()) for t in spec.tolerations or []),
         residency=spec.residency,
-        work=(spec.estimated_duration_seconds * spec.accelerators_per_worker * workers
-              if spec.estimated_duration_seconds else None),
+        work=(
+            spec.estimated_duration_seconds * spec.accelerators_per_worker * workers
+            if spec.estimated_duration_seconds
+            else None
+        ),
         preemptible=spec.preemption.preemptible,
     )
 

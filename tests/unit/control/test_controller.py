@@ -58,25 +58,45 @@ class FakeKubeApi:
 
 
 def node(name: str) -> dict[str, Any]:
-    return {"metadata": {"name": name, "labels": {"estuary.dev/model": "H800"}, "resourceVersion": "1"},
-            "status": {"allocatable": {"cpu": "64", "memory": "512Gi", "nvidia.com/gpu": "8"},
-                       "conditions": [{"type": "Ready", "status": "True"}]}}
+    return {
+        "metadata": {"name": name, "labels": {"estuary.dev/model": "H800"}, "resourceVersion": "1"},
+        "status": {
+            "allocatable": {"cpu": "64", "memory": "512Gi", "nvidia.com/gpu": "8"},
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }
 
 
 def job(name: str, workers: int = 2) -> dict[str, Any]:
-    return {"apiVersion": "estuary.dev/v1alpha1", "kind": "AIJob",
-            "metadata": {"name": name, "namespace": "physics", "uid": f"uid-{name}",
-                         "resourceVersion": "1", "creationTimestamp": "2026-11-29T10:00:00Z"},
-            "spec": {"workers": workers, "acceleratorsPerWorker": 8,
-                     "accelerators": [{"vendor": "nvidia", "image": "img"}]}}
+    return {
+        "apiVersion": "estuary.dev/v1alpha1",
+        "kind": "AIJob",
+        "metadata": {
+            "name": name,
+            "namespace": "physics",
+            "uid": f"uid-{name}",
+            "resourceVersion": "1",
+            "creationTimestamp": "2026-11-29T10:00:00Z",
+        },
+        "spec": {
+            "workers": workers,
+            "acceleratorsPerWorker": 8,
+            "accelerators": [{"vendor": "nvidia", "image": "img"}],
+        },
+    }
 
 
 @pytest.fixture
 def cache() -> ClusterCache:
     c = ClusterCache()
-    c.apply("computepools", None, {"metadata": {"name": "h800", "resourceVersion": "1"},
-                                   "spec": {"vendor": "nvidia", "model": "H800",
-                                            "nodeSelector": {"estuary.dev/model": "H800"}}})
+    c.apply(
+        "computepools",
+        None,
+        {
+            "metadata": {"name": "h800", "resourceVersion": "1"},
+            "spec": {"vendor": "nvidia", "model": "H800", "nodeSelector": {"estuary.dev/model": "H800"}},
+        },
+    )
     for i in range(2):
         c.apply("nodes", None, node(f"n{i}"))
     return c
@@ -103,18 +123,42 @@ def test_no_pod_is_created_when_the_admission_cannot_be_recorded(cache: ClusterC
 
 
 def test_a_restarted_controller_creates_only_the_missing_workers_of_an_admitted_job(
-        cache: ClusterCache) -> None:
+    cache: ClusterCache,
+) -> None:
     raw = job("train")
-    raw["status"] = {"phase": "Admitted", "attempt": 1, "admittedAt": "2026-11-29T10:00:01Z",
-                     "placement": {"cluster": "local", "pool": "h800", "vendor": "nvidia",
-                                   "model": "H800", "resource": "nvidia.com/gpu",
-                                   "nodes": ["n0", "n1"], "workers": 2}}
+    raw["status"] = {
+        "phase": "Admitted",
+        "attempt": 1,
+        "admittedAt": "2026-11-29T10:00:01Z",
+        "placement": {
+            "cluster": "local",
+            "pool": "h800",
+            "vendor": "nvidia",
+            "model": "H800",
+            "resource": "nvidia.com/gpu",
+            "nodes": ["n0", "n1"],
+            "workers": 2,
+        },
+    }
     cache.apply("aijobs", None, raw)
-    cache.apply("pods", None, {"metadata": {
-        "name": "train-worker-0", "namespace": "physics", "resourceVersion": "5",
-        "labels": {"estuary.dev/job-name": "train", "estuary.dev/worker-rank": "0",
-                   "estuary.dev/attempt": "1"}}, "spec": {"nodeName": "n0"},
-        "status": {"phase": "Pending"}})
+    cache.apply(
+        "pods",
+        None,
+        {
+            "metadata": {
+                "name": "train-worker-0",
+                "namespace": "physics",
+                "resourceVersion": "5",
+                "labels": {
+                    "estuary.dev/job-name": "train",
+                    "estuary.dev/worker-rank": "0",
+                    "estuary.dev/attempt": "1",
+                },
+            },
+            "spec": {"nodeName": "n0"},
+            "status": {"phase": "Pending"},
+        },
+    )
     cache.apply("aijobs", None, job("other"))  # must not fit: the two nodes are held by train
     api = FakeKubeApi(cache)
     Controller(cache, api, clock=lambda: 1_800_000_000.0).step()

@@ -16,9 +16,16 @@ from estuary.federation.naming import ORIGIN_CLUSTER
 from estuary.federation.partner import BAD_CREDENTIALS, UNREACHABLE, PartnerApi, PartnerError
 from estuary.state.cache import ClusterCache
 
-KINDS = {"AIJob": "aijobs", "Pod": "pods", "Service": "services", "ComputePool": "computepools",
-         "Node": "nodes", "Namespace": "namespaces", "FederationLink": "federationlinks",
-         "Secret": "secrets"}
+KINDS = {
+    "AIJob": "aijobs",
+    "Pod": "pods",
+    "Service": "services",
+    "ComputePool": "computepools",
+    "Node": "nodes",
+    "Namespace": "namespaces",
+    "FederationLink": "federationlinks",
+    "Secret": "secrets",
+}
 CACHED = ("aijobs", "pods", "computepools", "nodes", "namespaces", "federationlinks")
 
 
@@ -77,6 +84,7 @@ class Server:
             self.uids += 1
             meta["uid"] = f"{self.name}-uid-{self.uids}"
             from estuary.state import codec
+
             meta["creationTimestamp"] = codec.rfc3339(self.clock.wall() if self.clock else 0)
         meta["resourceVersion"] = str(self.version)
         self.objects.setdefault(plural, {})[self._key(obj)] = obj
@@ -103,8 +111,10 @@ class Server:
         if plural == "aijobs":  # owner references: the garbage collector removes the pods
             ns, name = key.split("/", 1)
             for pod_key, pod in list(self.objects.get("pods", {}).items()):
-                if pod_key.startswith(f"{ns}/") and pod["metadata"]["labels"].get(
-                        "estuary.dev/job-name") == name:
+                if (
+                    pod_key.startswith(f"{ns}/")
+                    and pod["metadata"]["labels"].get("estuary.dev/job-name") == name
+                ):
                     self.delete("pods", pod_key)
         return True
 
@@ -114,9 +124,18 @@ class Server:
     def set_pods(self, phase: str, job: str | None = None) -> None:
         for key, pod in list(self.objects.get("pods", {}).items()):
             if job is None or pod["metadata"]["labels"].get("estuary.dev/job-name") == job:
-                self.patch("pods", key, {"spec": {"nodeName": pod["spec"]["affinity"]["nodeAffinity"][
-                    "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0][
-                    "matchFields"][0]["values"][0]}, "status": {"phase": phase}})
+                self.patch(
+                    "pods",
+                    key,
+                    {
+                        "spec": {
+                            "nodeName": pod["spec"]["affinity"]["nodeAffinity"][
+                                "requiredDuringSchedulingIgnoredDuringExecution"
+                            ]["nodeSelectorTerms"][0]["matchFields"][0]["values"][0]
+                        },
+                        "status": {"phase": phase},
+                    },
+                )
 
 
 class FakeKube:
@@ -166,15 +185,17 @@ class FakeHome:
     def list_copies(self) -> list[dict[str, Any]]:
         if self.server.down:
             raise ConnectionError("down")
-        return [o for o in self.server.items("aijobs")
-                if ORIGIN_CLUSTER in (o["metadata"].get("labels") or {})]
+        return [
+            o for o in self.server.items("aijobs") if ORIGIN_CLUSTER in (o["metadata"].get("labels") or {})
+        ]
 
 
 class FakePartner(PartnerApi):
     """PartnerApi over the partner's Server; `token` from the kubeconfig must match."""
 
-    def __init__(self, server: Server, token: str, good_token: str = "good",
-                 log: list[str] | None = None) -> None:
+    def __init__(
+        self, server: Server, token: str, good_token: str = "good", log: list[str] | None = None
+    ) -> None:
         self.server, self.token, self.good = server, token, good_token
         self.log = log if log is not None else []
         self.namespaces_ok = set()
@@ -201,8 +222,12 @@ class FakePartner(PartnerApi):
 
     def list_copies(self, namespace: str, origin_label: str) -> list[dict[str, Any]]:
         self._check("list_copies")
-        return [o for o in self.server.items("aijobs") if o["metadata"]["namespace"] == namespace
-                and (o["metadata"].get("labels") or {}).get(ORIGIN_CLUSTER) == origin_label]
+        return [
+            o
+            for o in self.server.items("aijobs")
+            if o["metadata"]["namespace"] == namespace
+            and (o["metadata"].get("labels") or {}).get(ORIGIN_CLUSTER) == origin_label
+        ]
 
     def create_copy(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
         self._check("create_copy")
@@ -228,23 +253,43 @@ class FakePartner(PartnerApi):
 
 
 def kubeconfig(token: str) -> str:
-    return json.dumps({"apiVersion": "v1", "kind": "Config", "current-context": "p",
-                       "clusters": [{"name": "p", "cluster": {"server": "https://127.0.0.1:1"}}],
-                       "contexts": [{"name": "p", "context": {"cluster": "p", "user": "p"}}],
-                       "users": [{"name": "p", "user": {"token": token}}]})
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "p",
+            "clusters": [{"name": "p", "cluster": {"server": "https://127.0.0.1:1"}}],
+            "contexts": [{"name": "p", "context": {"cluster": "p", "user": "p"}}],
+            "users": [{"name": "p", "user": {"token": token}}],
+        }
+    )
 
 
 def pool(name: str, vendor: str, model: str, resource: str, throughput: float = 1.0) -> dict[str, Any]:
-    return {"apiVersion": "estuary.dev/v1alpha1", "kind": "ComputePool", "metadata": {"name": name},
-            "spec": {"vendor": vendor, "model": model, "resourceName": resource,
-                     "relativeThroughput": throughput, "nodeSelector": {"estuary.dev/node-pool": name}}}
+    return {
+        "apiVersion": "estuary.dev/v1alpha1",
+        "kind": "ComputePool",
+        "metadata": {"name": name},
+        "spec": {
+            "vendor": vendor,
+            "model": model,
+            "resourceName": resource,
+            "relativeThroughput": throughput,
+            "nodeSelector": {"estuary.dev/node-pool": name},
+        },
+    }
 
 
 def node(name: str, pool_name: str, resource: str, count: int = 8) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": {
-        "estuary.dev/node-pool": pool_name}},
-        "status": {"allocatable": {resource: str(count), "cpu": "64", "memory": "512Gi"},
-                   "conditions": [{"type": "Ready", "status": "True"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": {"estuary.dev/node-pool": pool_name}},
+        "status": {
+            "allocatable": {resource: str(count), "cpu": "64", "memory": "512Gi"},
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }
 
 
 @dataclass
@@ -270,12 +315,24 @@ class Cluster:
         return dict(self.job(ns, name).get("status") or {})
 
 
-def make_cluster(name: str, clock: Clock, jurisdiction: str, nodes: int = 3,
-                 partners: Callable[[str], Server] | None = None) -> Cluster:
+def make_cluster(
+    name: str,
+    clock: Clock,
+    jurisdiction: str,
+    nodes: int = 3,
+    partners: Callable[[str], Server] | None = None,
+) -> Cluster:
     server = Server(name, clock=clock)
     for ns in ("estuary-system", "team-a", "estuary-burst"):
-        server.put({"kind": "Namespace", "metadata": {"name": ns, "labels": {
-            "estuary.dev/tenant": "physics"} if ns == "team-a" else {}}})
+        server.put(
+            {
+                "kind": "Namespace",
+                "metadata": {
+                    "name": ns,
+                    "labels": {"estuary.dev/tenant": "physics"} if ns == "team-a" else {},
+                },
+            }
+        )
     server.put(pool("h800", "nvidia", "H800", "nvidia.com/gpu"))
     for i in range(nodes):
         server.put(node(f"{name}-h800-{i}", "h800", "nvidia.com/gpu"))
@@ -288,8 +345,20 @@ def make_cluster(name: str, clock: Clock, jurisdiction: str, nodes: int = 3,
         return made["last"]
 
     home = FakeHome(server)
-    federation = Federation(home, server.cache, FederationConfig(cluster_name=name), factory,
-                            mono=clock.mono, wall=clock.wall, threads=False)
-    controller = Controller(server.cache, FakeKube(server), Settings(jurisdiction=jurisdiction),
-                            clock=clock.wall, federation=federation)
+    federation = Federation(
+        home,
+        server.cache,
+        FederationConfig(cluster_name=name),
+        factory,
+        mono=clock.mono,
+        wall=clock.wall,
+        threads=False,
+    )
+    controller = Controller(
+        server.cache,
+        FakeKube(server),
+        Settings(jurisdiction=jurisdiction),
+        clock=clock.wall,
+        federation=federation,
+    )
     return Cluster(name, server, controller, federation, made)

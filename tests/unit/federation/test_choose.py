@@ -27,16 +27,30 @@ ASCEND = AcceptedType("huawei", "Ascend910B")
 
 def link(name: str = "gz", jurisdiction: str = "mainland", **kw: object) -> LinkOffer:
     base = LinkOffer(
-        name=name, jurisdiction=jurisdiction, allowed_residency=frozenset({"any", jurisdiction}),
-        allowed_tenants=frozenset({"physics"}), after_seconds=600, when_never_fits=True, ready=True,
+        name=name,
+        jurisdiction=jurisdiction,
+        allowed_residency=frozenset({"any", jurisdiction}),
+        allowed_tenants=frozenset({"physics"}),
+        after_seconds=600,
+        when_never_fits=True,
+        ready=True,
         types=(TypeOffer("nvidia", "H800", 64, 64, 1.0), TypeOffer("huawei", "Ascend910B", 64, 64, 0.8)),
-        costs=(("nvidia", "H800", 3.0), ("huawei", None, 1.0)), budgets={"physics": 100.0})
+        costs=(("nvidia", "H800", 3.0), ("huawei", None, 1.0)),
+        budgets={"physics": 100.0},
+    )
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
 def job(**kw: object) -> JobDemand:
-    base = JobDemand(key="ns/j", tenant="physics", residency="any", accepted=(H800, ASCEND),
-                     accelerators=16, min_accelerators=16, waited=0.0)
+    base = JobDemand(
+        key="ns/j",
+        tenant="physics",
+        residency="any",
+        accepted=(H800, ASCEND),
+        accelerators=16,
+        min_accelerators=16,
+        waited=0.0,
+    )
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
@@ -57,15 +71,18 @@ def test_never_fits_bursts_at_once_only_where_the_link_allows_it() -> None:
     assert choose(job(never_fits=True), [link(when_never_fits=False)]).why == Why.NOT_YET
 
 
-@pytest.mark.parametrize(("residency", "jurisdiction", "allowed", "ok"), [
-    ("any", "mainland", {"any"}, True),
-    ("any", "mainland", {"mainland"}, False),
-    ("hk", "mainland", {"any", "mainland"}, False),
-    ("hk", "hk", {"any"}, False),
-    ("hk", "hk", {"hk"}, True),
-    ("mainland", "mainland", {"any", "mainland"}, True),
-    ("overseas", "hk", {"any", "hk", "overseas"}, False),  # a list the CRD refuses: still safe
-])
+@pytest.mark.parametrize(
+    ("residency", "jurisdiction", "allowed", "ok"),
+    [
+        ("any", "mainland", {"any"}, True),
+        ("any", "mainland", {"mainland"}, False),
+        ("hk", "mainland", {"any", "mainland"}, False),
+        ("hk", "hk", {"any"}, False),
+        ("hk", "hk", {"hk"}, True),
+        ("mainland", "mainland", {"any", "mainland"}, True),
+        ("overseas", "hk", {"any", "hk", "overseas"}, False),  # a list the CRD refuses: still safe
+    ],
+)
 def test_residency_table(residency: str, jurisdiction: str, allowed: set[str], ok: bool) -> None:
     offer = link(jurisdiction=jurisdiction, allowed_residency=frozenset(allowed))
     decision = choose(job(residency=residency, never_fits=True), [offer])
@@ -82,8 +99,10 @@ def test_residency_refusal_is_explained_before_any_trigger() -> None:
 
 
 def test_tenant_and_budget_refusals_name_the_tenant_and_the_numbers() -> None:
-    assert choose(job(tenant="bio", never_fits=True), [link()]).message == \
-        "may not burst: tenant bio may not use link gz"
+    assert (
+        choose(job(tenant="bio", never_fits=True), [link()]).message
+        == "may not burst: tenant bio may not use link gz"
+    )
     no_budget = choose(job(never_fits=True), [link(budgets={})])
     assert no_budget.why == Why.NO_BUDGET and "no budget for tenant physics" in no_budget.message
     spent = choose(job(never_fits=True), [link(spent={"physics": 100.0})])
@@ -135,8 +154,7 @@ def test_disabled_or_no_links_says_nothing() -> None:
 
 
 def test_several_links_refusing_are_all_named() -> None:
-    decision = choose(job(residency="hk", never_fits=True),
-                      [link("gz"), link("sg", jurisdiction="overseas")])
+    decision = choose(job(residency="hk", never_fits=True), [link("gz"), link("sg", jurisdiction="overseas")])
     assert decision.message == "may not burst: data must stay in hk; link gz is mainland; link sg is overseas"
     assert decision.why == Why.RESIDENCY
 
@@ -151,37 +169,54 @@ TYPES = (("nvidia", "H800"), ("nvidia", "A800"), ("huawei", "Ascend910B"), ("hyg
 @st.composite
 def offers(draw: st.DrawFn, name: str) -> LinkOffer:
     jurisdiction = draw(st.sampled_from(JURISDICTIONS))
-    types = tuple(TypeOffer(v, m, cap, draw(st.integers(0, cap)), draw(st.sampled_from([0.5, 1.0, 2.0])))
-                  for (v, m), cap in draw(st.dictionaries(st.sampled_from(TYPES), st.integers(0, 64),
-                                                          max_size=3)).items())
+    types = tuple(
+        TypeOffer(v, m, cap, draw(st.integers(0, cap)), draw(st.sampled_from([0.5, 1.0, 2.0])))
+        for (v, m), cap in draw(
+            st.dictionaries(st.sampled_from(TYPES), st.integers(0, 64), max_size=3)
+        ).items()
+    )
     return LinkOffer(
-        name=name, jurisdiction=jurisdiction,
+        name=name,
+        jurisdiction=jurisdiction,
         # any subset, including ones the CRD would refuse (a class other than the jurisdiction)
         allowed_residency=frozenset(draw(st.sets(st.sampled_from(RESIDENCIES)))),
         allowed_tenants=frozenset(draw(st.sets(st.sampled_from(("a", "b", "c"))))),
-        after_seconds=draw(st.sampled_from([0, 60, 600])), when_never_fits=draw(st.booleans()),
+        after_seconds=draw(st.sampled_from([0, 60, 600])),
+        when_never_fits=draw(st.booleans()),
         ready=draw(st.booleans()),  # link failures: unreachable, bad credentials, refused
-        types=types, costs=(("nvidia", None, 2.0),),
+        types=types,
+        costs=(("nvidia", None, 2.0),),
         budgets=draw(st.dictionaries(st.sampled_from(("a", "b", "c")), st.floats(0, 10))),
         spent=draw(st.dictionaries(st.sampled_from(("a", "b", "c")), st.floats(0, 20))),
-        jobs=draw(st.integers(0, 5)), accelerators=draw(st.integers(0, 64)),
-        max_jobs=draw(st.none() | st.integers(0, 6)), max_accelerators=draw(st.none() | st.integers(0, 96)))
+        jobs=draw(st.integers(0, 5)),
+        accelerators=draw(st.integers(0, 64)),
+        max_jobs=draw(st.none() | st.integers(0, 6)),
+        max_accelerators=draw(st.none() | st.integers(0, 96)),
+    )
 
 
 @st.composite
 def scenarios(draw: st.DrawFn) -> tuple[JobDemand, list[LinkOffer]]:
     names = draw(st.lists(st.sampled_from(("gz", "sz", "hk2", "sg", "bj")), unique=True, max_size=5))
     links = [draw(offers(n)) for n in names]
-    accepted = tuple(AcceptedType(v, draw(st.sampled_from([m, None])))
-                     for v, m in draw(st.lists(st.sampled_from(TYPES), min_size=1, max_size=3, unique=True)))
+    accepted = tuple(
+        AcceptedType(v, draw(st.sampled_from([m, None])))
+        for v, m in draw(st.lists(st.sampled_from(TYPES), min_size=1, max_size=3, unique=True))
+    )
     need = draw(st.integers(0, 64))
     demand = JobDemand(
-        key="ns/job", tenant=draw(st.sampled_from(("a", "b", "c"))),
-        residency=draw(st.sampled_from(RESIDENCIES)), accepted=accepted, accelerators=need,
-        min_accelerators=draw(st.integers(0, need)), waited=draw(st.floats(0, 2000)),
-        enabled=draw(st.booleans()), after_seconds=draw(st.none() | st.integers(0, 900)),
+        key="ns/job",
+        tenant=draw(st.sampled_from(("a", "b", "c"))),
+        residency=draw(st.sampled_from(RESIDENCIES)),
+        accepted=accepted,
+        accelerators=need,
+        min_accelerators=draw(st.integers(0, need)),
+        waited=draw(st.floats(0, 2000)),
+        enabled=draw(st.booleans()),
+        after_seconds=draw(st.none() | st.integers(0, 900)),
         never_fits=draw(st.booleans()),
-        excluded={n: "refused it" for n in draw(st.sets(st.sampled_from(names)))} if names else {})
+        excluded={n: "refused it" for n in draw(st.sets(st.sampled_from(names)))} if names else {},
+    )
     return demand, links
 
 
@@ -191,7 +226,8 @@ SETTINGS = settings(max_examples=int(os.environ.get("ESTUARY_PROPERTY_EXAMPLES",
 @SETTINGS
 @given(scenarios())
 def test_property_a_chosen_link_always_honours_residency_tenant_budget_and_health(
-        scenario: tuple[JobDemand, list[LinkOffer]]) -> None:
+    scenario: tuple[JobDemand, list[LinkOffer]],
+) -> None:
     demand, links = scenario
     decision = choose(demand, links)
     if decision.link is None:
@@ -206,14 +242,17 @@ def test_property_a_chosen_link_always_honours_residency_tenant_budget_and_healt
     assert demand.enabled and chosen.ready and chosen.name not in demand.excluded
     assert demand.tenant in chosen.allowed_tenants
     assert chosen.spent.get(demand.tenant, 0.0) < chosen.budgets[demand.tenant]
-    assert any(AcceptedType(a.vendor, a.model).matches(decision.vendor or "", decision.model or "")
-               for a in demand.accepted)
+    assert any(
+        AcceptedType(a.vendor, a.model).matches(decision.vendor or "", decision.model or "")
+        for a in demand.accepted
+    )
 
 
 @SETTINGS
 @given(scenarios())
 def test_property_a_residency_refusal_never_depends_on_link_health_or_timing(
-        scenario: tuple[JobDemand, list[LinkOffer]]) -> None:
+    scenario: tuple[JobDemand, list[LinkOffer]],
+) -> None:
     """Flipping every link healthy, every trigger on, never moves a job to a forbidden link."""
     demand, links = scenario
     healed = [replace(lk, ready=True, after_seconds=0, when_never_fits=True) for lk in links]

@@ -19,24 +19,35 @@ MARGIN = lease.margin(LEASE, 0)
 
 def link_spec(**overrides: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {
-        "kubeconfigSecretRef": {"name": "gz-kubeconfig"}, "jurisdiction": "mainland",
-        "allowedTenants": ["physics"], "allowedResidency": ["any", "mainland"],
+        "kubeconfigSecretRef": {"name": "gz-kubeconfig"},
+        "jurisdiction": "mainland",
+        "allowedTenants": ["physics"],
+        "allowedResidency": ["any", "mainland"],
         "budgets": [{"tenant": "physics", "budget": 1000}],
         "costs": [{"vendor": "nvidia", "costPerAcceleratorHour": 2.0}],
-        "burst": {"afterSeconds": 600, "whenNeverFits": True}, "leaseSeconds": LEASE,
-        "heartbeatSeconds": 5}
+        "burst": {"afterSeconds": 600, "whenNeverFits": True},
+        "leaseSeconds": LEASE,
+        "heartbeatSeconds": 5,
+    }
     spec.update(overrides)
     return spec
 
 
 def aijob(name: str, workers: int = 4, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "estuary.dev/v1alpha1", "kind": "AIJob",
-            "metadata": {"name": name, "namespace": NS,
-                         "annotations": {"estuary.dev/sim-duration-ms": "5000"}},
-            "spec": {"workers": workers, "acceleratorsPerWorker": 8, "burst": {"enabled": True},
-                     "preemption": {"gracePeriodSeconds": 0},
-                     "accelerators": [{"vendor": "nvidia", "model": "H800", "image": "img"}],
-                     "resources": {"cpu": "2", "memory": "8Gi"}, **spec}}
+    return {
+        "apiVersion": "estuary.dev/v1alpha1",
+        "kind": "AIJob",
+        "metadata": {"name": name, "namespace": NS, "annotations": {"estuary.dev/sim-duration-ms": "5000"}},
+        "spec": {
+            "workers": workers,
+            "acceleratorsPerWorker": 8,
+            "burst": {"enabled": True},
+            "preemption": {"gracePeriodSeconds": 0},
+            "accelerators": [{"vendor": "nvidia", "model": "H800", "image": "img"}],
+            "resources": {"cpu": "2", "memory": "8Gi"},
+            **spec,
+        },
+    }
 
 
 @pytest.fixture
@@ -44,16 +55,28 @@ def world() -> tuple[Clock, Cluster, Cluster]:
     clock = Clock()
     partner = make_cluster("gz", clock, "mainland", nodes=4)
     home = make_cluster("hk", clock, "hk", nodes=3, partners=lambda _: partner.server)
-    home.server.put({"kind": "Secret", "metadata": {"name": "gz-kubeconfig", "namespace": "estuary-system"},
-                     "data": {"kubeconfig": base64.b64encode(kubeconfig("good").encode()).decode()}})
-    home.server.put({"apiVersion": "estuary.dev/v1alpha1", "kind": "FederationLink",
-                     "metadata": {"name": "gz", "namespace": "estuary-system"}, "spec": link_spec()})
+    home.server.put(
+        {
+            "kind": "Secret",
+            "metadata": {"name": "gz-kubeconfig", "namespace": "estuary-system"},
+            "data": {"kubeconfig": base64.b64encode(kubeconfig("good").encode()).decode()},
+        }
+    )
+    home.server.put(
+        {
+            "apiVersion": "estuary.dev/v1alpha1",
+            "kind": "FederationLink",
+            "metadata": {"name": "gz", "namespace": "estuary-system"},
+            "spec": link_spec(),
+        }
+    )
     partner.step()  # pool status: capacity
     return clock, home, partner
 
 
-def cycle(clock: Clock, home: Cluster, partner: Cluster, seconds: float = 2.0,
-          heartbeat: bool = True) -> None:
+def cycle(
+    clock: Clock, home: Cluster, partner: Cluster, seconds: float = 2.0, heartbeat: bool = True
+) -> None:
     """Both controllers step, the partner observes renewals, the link worker beats."""
     home.step()
     if heartbeat:
@@ -120,6 +143,7 @@ def test_residency_keeps_the_job_home_with_the_reason(world) -> None:  # type: i
     assert partner.server.items("aijobs") == []
     job = home.controller.parse_jobs(clock.wall())[f"{NS}/local-data"]
     from estuary.model import Reason, Waiting
+
     explained = home.federation.explain(job, Waiting(job.key, Reason.NEVER_FITS, "too big", 1))
     assert explained.message == "too big; may not burst: data must stay in hk; link gz is mainland"
 
@@ -236,8 +260,11 @@ def test_deleting_the_local_job_deletes_the_copy(world) -> None:  # type: ignore
 
 def test_bad_credentials_mark_the_link_and_explain_the_job_without_leaking_them(world) -> None:  # type: ignore[no-untyped-def]
     clock, home, partner = world
-    home.server.patch("secrets", "estuary-system/gz-kubeconfig", {"data": {
-        "kubeconfig": base64.b64encode(kubeconfig("wrong-s3cret").encode()).decode()}})
+    home.server.patch(
+        "secrets",
+        "estuary-system/gz-kubeconfig",
+        {"data": {"kubeconfig": base64.b64encode(kubeconfig("wrong-s3cret").encode()).decode()}},
+    )
     home.server.put(aijob("big"))
     for _ in range(3):
         cycle(clock, home, partner)
@@ -253,8 +280,11 @@ def test_bad_credentials_mark_the_link_and_explain_the_job_without_leaking_them(
 def test_a_job_placed_on_a_link_whose_credentials_go_bad_is_requeued_and_not_sent_back(world) -> None:  # type: ignore[no-untyped-def]
     clock, home, partner = world
     burst_and_run(clock, home, partner)
-    home.server.patch("secrets", "estuary-system/gz-kubeconfig", {"data": {
-        "kubeconfig": base64.b64encode(kubeconfig("revoked").encode()).decode()}})
+    home.server.patch(
+        "secrets",
+        "estuary-system/gz-kubeconfig",
+        {"data": {"kubeconfig": base64.b64encode(kubeconfig("revoked").encode()).decode()}},
+    )
     for _ in range(int((LEASE + MARGIN) / 2) + 3):
         cycle(clock, home, partner)
     status = home.status(NS, "big")
@@ -267,8 +297,11 @@ def test_a_job_placed_on_a_link_whose_credentials_go_bad_is_requeued_and_not_sen
 
 def test_budget_spent_stops_bursting_for_that_tenant(world) -> None:  # type: ignore[no-untyped-def]
     clock, home, partner = world
-    home.server.patch("federationlinks", "estuary-system/gz", {"status": {
-        "spend": [{"tenant": "physics", "acceleratorHours": 500, "spend": 1000}]}})
+    home.server.patch(
+        "federationlinks",
+        "estuary-system/gz",
+        {"status": {"spend": [{"tenant": "physics", "acceleratorHours": 500, "spend": 1000}]}},
+    )
     home.server.put(aijob("big"))
     for _ in range(3):
         cycle(clock, home, partner)
@@ -297,6 +330,7 @@ def test_a_partner_that_rejects_the_job_gets_a_refused_condition_and_the_job_com
 
     def reject(namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
         raise PartnerError("Refused", "creating the job at the partner: admission webhook denied it", 403)
+
     home.partners["last"].create_copy = reject  # type: ignore[method-assign]
     for _ in range(3):
         cycle(clock, home, partner)
@@ -319,8 +353,12 @@ def test_a_partner_without_estuary_is_refused(world) -> None:  # type: ignore[no
     home.heartbeat("gz")
 
     def no_crd() -> list[dict[str, Any]]:
-        raise PartnerError("Refused", "the partner has no ComputePool CRD (estuary.dev/v1alpha1): "
-                                      "is Estuary installed there?", 404)
+        raise PartnerError(
+            "Refused",
+            "the partner has no ComputePool CRD (estuary.dev/v1alpha1): is Estuary installed there?",
+            404,
+        )
+
     home.partners["last"].list_pools = no_crd  # type: ignore[method-assign]
     cycle(clock, home, partner)
     link = home.server.get("federationlinks", "estuary-system/gz")["status"]  # type: ignore[index]

@@ -41,10 +41,15 @@ SETTINGS = settings(max_examples=int(os.environ.get("ESTUARY_PROPERTY_EXAMPLES",
 
 
 @SETTINGS
-@given(lease_s=st.integers(30, 3600), grace=st.integers(0, 600),
-       drift=st.sampled_from([0.0, 0.001, 0.01, 0.05]), data=st.data())
+@given(
+    lease_s=st.integers(30, 3600),
+    grace=st.integers(0, 600),
+    drift=st.sampled_from([0.0, 0.001, 0.01, 0.05]),
+    data=st.data(),
+)
 def test_property_partner_stops_before_origin_gives_up_under_rate_drift(
-        lease_s: int, grace: int, drift: float, data: st.DataObject) -> None:
+    lease_s: int, grace: int, drift: float, data: st.DataObject
+) -> None:
     """Real time everywhere; each side's clock runs at a rate within 1 ± drift (offsets are
     irrelevant: each side only measures durations on its own clock)."""
     timing = Timing(drift=drift, slack_s=0)

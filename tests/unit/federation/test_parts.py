@@ -36,11 +36,15 @@ def test_remote_name_is_deterministic_per_attempt_and_readable() -> None:
     assert naming.remote_name("hk", "team-a", "train", "uid-2", 1) != a  # a re-created job
 
 
-@given(origin=st.text(max_size=30),
-       namespace=st.from_regex(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", fullmatch=True),
-       name=st.from_regex(r"[a-z]([-a-z0-9]{0,48}[a-z0-9])?", fullmatch=True), attempt=st.integers(0, 10**6))
+@given(
+    origin=st.text(max_size=30),
+    namespace=st.from_regex(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", fullmatch=True),
+    name=st.from_regex(r"[a-z]([-a-z0-9]{0,48}[a-z0-9])?", fullmatch=True),
+    attempt=st.integers(0, 10**6),
+)
 def test_property_remote_name_is_a_short_dns_label_starting_with_a_letter(
-        origin: str, namespace: str, name: str, attempt: int) -> None:
+    origin: str, namespace: str, name: str, attempt: int
+) -> None:
     out = naming.remote_name(origin, namespace, name, "u", attempt)
     assert len(out) <= 50 and DNS.match(out), out
 
@@ -82,18 +86,37 @@ def test_charged_ids_are_bounded() -> None:
 
 # ---- the copy ------------------------------------------------------------------------------------
 def _job(**spec: object) -> AIJob:
-    return AIJob.model_validate({
-        "metadata": {"name": "train", "namespace": "team-a", "uid": "uid-1",
-                     "annotations": {"estuary.dev/sim-duration-ms": "3000", "other": "x"}},
-        "spec": {"accelerators": [{"vendor": "nvidia", "model": "H800", "image": "img"}],
-                 "burst": {"enabled": True, "afterSeconds": 5}, **spec}})
+    return AIJob.model_validate(
+        {
+            "metadata": {
+                "name": "train",
+                "namespace": "team-a",
+                "uid": "uid-1",
+                "annotations": {"estuary.dev/sim-duration-ms": "3000", "other": "x"},
+            },
+            "spec": {
+                "accelerators": [{"vendor": "nvidia", "model": "H800", "image": "img"}],
+                "burst": {"enabled": True, "afterSeconds": 5},
+                **spec,
+            },
+        }
+    )
 
 
 def test_the_copy_cannot_burst_again_keeps_residency_and_carries_its_origin() -> None:
-    out = remote.manifest(_job(residency="mainland"), origin="hk-campus", link="gz", link_uid="l1",
-                          jurisdiction="mainland", allowed_residency=["any", "mainland"],
-                          namespace="estuary-burst", name="team-a-train-0123abcd", attempt=3,
-                          lease_seconds=30, token="n.0")
+    out = remote.manifest(
+        _job(residency="mainland"),
+        origin="hk-campus",
+        link="gz",
+        link_uid="l1",
+        jurisdiction="mainland",
+        allowed_residency=["any", "mainland"],
+        namespace="estuary-burst",
+        name="team-a-train-0123abcd",
+        attempt=3,
+        lease_seconds=30,
+        token="n.0",
+    )
     assert out["spec"]["burst"] == {"enabled": False} and out["spec"]["residency"] == "mainland"
     notes = out["metadata"]["annotations"]
     assert notes["estuary.dev/sim-duration-ms"] == "3000" and "other" not in notes
@@ -104,22 +127,45 @@ def test_the_copy_cannot_burst_again_keeps_residency_and_carries_its_origin() ->
     AIJob.model_validate(out)  # a valid AIJob for the partner
 
 
-@pytest.mark.parametrize(("residency", "jurisdiction", "allowed"), [
-    ("hk", "mainland", ["any", "mainland"]), ("any", "mainland", ["mainland"]), ("hk", "hk", ["any"])])
-def test_no_copy_is_ever_built_for_a_forbidden_partner(residency: str, jurisdiction: str,
-                                                       allowed: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("residency", "jurisdiction", "allowed"),
+    [("hk", "mainland", ["any", "mainland"]), ("any", "mainland", ["mainland"]), ("hk", "hk", ["any"])],
+)
+def test_no_copy_is_ever_built_for_a_forbidden_partner(
+    residency: str, jurisdiction: str, allowed: list[str]
+) -> None:
     with pytest.raises(remote.ResidencyViolation):
-        remote.manifest(_job(residency=residency), origin="o", link="l", link_uid="u",
-                        jurisdiction=jurisdiction,
-                        allowed_residency=allowed, namespace="n", name="x", attempt=1,
-                        lease_seconds=30, token="t")
+        remote.manifest(
+            _job(residency=residency),
+            origin="o",
+            link="l",
+            link_uid="u",
+            jurisdiction=jurisdiction,
+            allowed_residency=allowed,
+            namespace="n",
+            name="x",
+            attempt=1,
+            lease_seconds=30,
+            token="t",
+        )
 
 
 def test_view_reads_phase_placement_and_origin() -> None:
-    copy = remote.view({"metadata": {"name": "c", "uid": "u2", "annotations": {
-        naming.ORIGIN_UID: "u1", naming.ORIGIN_ATTEMPT: "2"}}, "spec": {"suspend": True},
-        "status": {"phase": "Running", "placement": {"pool": "h800", "nodes": ["n0"]},
-                   "startTime": "2026-01-01T00:00:00Z"}})
+    copy = remote.view(
+        {
+            "metadata": {
+                "name": "c",
+                "uid": "u2",
+                "annotations": {naming.ORIGIN_UID: "u1", naming.ORIGIN_ATTEMPT: "2"},
+            },
+            "spec": {"suspend": True},
+            "status": {
+                "phase": "Running",
+                "placement": {"pool": "h800", "nodes": ["n0"]},
+                "startTime": "2026-01-01T00:00:00Z",
+            },
+        }
+    )
     assert (copy.uid, copy.origin_uid, copy.origin_attempt, copy.phase) == ("u2", "u1", 2, "Running")
     assert copy.placement["pool"] == "h800" and copy.suspend and not copy.finished
 
@@ -134,19 +180,27 @@ def _api_error(status: int, message: str) -> ApiException:
     return err
 
 
-@pytest.mark.parametrize(("exc", "kind", "maybe"), [
-    (_api_error(401, "Unauthorized"), BAD_CREDENTIALS, False),
-    (_api_error(403, 'User "x" cannot list'), BAD_CREDENTIALS, False),
-    (_api_error(404, "not found"), REFUSED, False),
-    (_api_error(422, "spec.workers: Invalid value"), REFUSED, False),
-    (_api_error(500, "etcd timeout"), UNREACHABLE, True),
-    (ApiException(status=0, reason=f"SSLError\nhttps://user:{SECRET}@10.0.0.1/api"), UNREACHABLE, False),
-    (urllib3.exceptions.NewConnectionError(None, f"https://x:{SECRET}@h refused"), UNREACHABLE, False),  # type: ignore[arg-type]
-    (urllib3.exceptions.ReadTimeoutError(None, f"/apis?token={SECRET}", "read timed out"), UNREACHABLE, True),  # type: ignore[arg-type]
-    (urllib3.exceptions.ProtocolError(f"reset {SECRET}"), UNREACHABLE, True),
-])
+@pytest.mark.parametrize(
+    ("exc", "kind", "maybe"),
+    [
+        (_api_error(401, "Unauthorized"), BAD_CREDENTIALS, False),
+        (_api_error(403, 'User "x" cannot list'), BAD_CREDENTIALS, False),
+        (_api_error(404, "not found"), REFUSED, False),
+        (_api_error(422, "spec.workers: Invalid value"), REFUSED, False),
+        (_api_error(500, "etcd timeout"), UNREACHABLE, True),
+        (ApiException(status=0, reason=f"SSLError\nhttps://user:{SECRET}@10.0.0.1/api"), UNREACHABLE, False),
+        (urllib3.exceptions.NewConnectionError(None, f"https://x:{SECRET}@h refused"), UNREACHABLE, False),  # type: ignore[arg-type]
+        (
+            urllib3.exceptions.ReadTimeoutError(None, f"/apis?token={SECRET}", "read timed out"),
+            UNREACHABLE,
+            True,
+        ),  # type: ignore[arg-type]
+        (urllib3.exceptions.ProtocolError(f"reset {SECRET}"), UNREACHABLE, True),
+    ],
+)
 def test_classify_names_the_kind_and_never_repeats_the_exception_text(
-        exc: Exception, kind: str, maybe: bool) -> None:
+    exc: Exception, kind: str, maybe: bool
+) -> None:
     err = classify(exc, "probing")
     assert (err.kind, err.maybe_applied) == (kind, maybe)
     assert SECRET not in str(err) and "https://" not in str(err)
@@ -158,14 +212,19 @@ def test_a_partner_message_is_scrubbed_of_urls_and_tokens() -> None:
 
 
 def test_kubeconfigs_that_run_programs_or_read_files_are_refused() -> None:
-    base = {"clusters": [{"name": "c", "cluster": {"server": "https://x"}}],
-            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-            "current-context": "c"}
+    base = {
+        "clusters": [{"name": "c", "cluster": {"server": "https://x"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "c",
+    }
     ok = {**base, "users": [{"name": "u", "user": {"token": SECRET}}]}
     assert parse_kubeconfig(json.dumps(ok), "Secret s") == ok
-    for user in ({"exec": {"command": "sh"}}, {"auth-provider": {"name": "gcp"}},
-                 {"tokenFile": "/var/run/secrets/kubernetes.io/serviceaccount/token"},
-                 {"client-certificate": "/etc/cert"}):
+    for user in (
+        {"exec": {"command": "sh"}},
+        {"auth-provider": {"name": "gcp"}},
+        {"tokenFile": "/var/run/secrets/kubernetes.io/serviceaccount/token"},
+        {"client-certificate": "/etc/cert"},
+    ):
         with pytest.raises(PartnerError) as info:
             parse_kubeconfig(json.dumps({**base, "users": [{"name": "u", "user": user}]}), "Secret s")
         assert info.value.kind == BAD_CREDENTIALS

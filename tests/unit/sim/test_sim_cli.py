@@ -15,11 +15,29 @@ from estuary.sim.cluster import ClusterError, load_cluster, parse_cluster
 REPO = Path(__file__).resolve().parents[3]
 
 
-def test_gavel_smoke_writes_json_csv_and_plots(tmp_path: Path, data_dir: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_gavel_smoke_writes_json_csv_and_plots(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "sim"
-    rc = main(["gavel", "--rate", "3.2", "--jobs", "40", "--measure", "20:40", "--finite",
-               "--data", str(data_dir), "--out", str(out), "--quiet", "--policies", "estuary,fifo-agnostic"])
+    rc = main(
+        [
+            "gavel",
+            "--rate",
+            "3.2",
+            "--jobs",
+            "40",
+            "--measure",
+            "20:40",
+            "--finite",
+            "--data",
+            str(data_dir),
+            "--out",
+            str(out),
+            "--quiet",
+            "--policies",
+            "estuary,fifo-agnostic",
+        ]
+    )
     assert rc == 0
     payload = json.loads((out / "results.json").read_text())
     assert [s["policy"] for s in payload["summaries"]] == ["estuary", "fifo-agnostic"]
@@ -33,11 +51,25 @@ def test_gavel_smoke_writes_json_csv_and_plots(tmp_path: Path, data_dir: Path,
     assert "avg JCT h" in printed and "lower-bound" in printed
 
 
-def test_trace_smoke_reports_what_it_dropped(tmp_path: Path, data_dir: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_trace_smoke_reports_what_it_dropped(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     trace = data_dir / "gavel" / "traces" / "msr" / "seed=0" / "23dbec.trace"
-    rc = main(["trace", "--trace", str(trace), "--data", str(data_dir), "--out", str(tmp_path), "--quiet",
-               "--no-plots", "--policies", "estuary"])
+    rc = main(
+        [
+            "trace",
+            "--trace",
+            str(trace),
+            "--data",
+            str(data_dir),
+            "--out",
+            str(tmp_path),
+            "--quiet",
+            "--no-plots",
+            "--policies",
+            "estuary",
+        ]
+    )
     assert rc == 0
     assert "23dbec.trace: read 9" in capsys.readouterr().out
     assert not (tmp_path / "jct_cdf.png").exists()
@@ -73,6 +105,7 @@ def test_bench_smoke_modes_run(script: str, tmp_path: Path, data_dir: Path) -> N
 
 
 def test_python_dash_m_runs_the_cli() -> None:
-    done = subprocess.run([sys.executable, "-m", "estuary.sim", "--help"], capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "estuary.sim", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0 and "gavel" in done.stdout

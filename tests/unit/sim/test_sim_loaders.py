@@ -19,7 +19,8 @@ from estuary.sim.traces import GAVEL_JOB_TABLE, gavel_generated, load_msr, load_
 
 
 def test_gavel_table_has_26_job_types_on_three_measured_types_and_derived_ascend(
-        table: ThroughputTable) -> None:
+    table: ThroughputTable,
+) -> None:
     assert table.worker_types() == ("ascend910", "k80", "p100", "v100")
     assert len(table.job_types()) == 26
     assert {name for name, _ in GAVEL_JOB_TABLE} == set(table.job_types())
@@ -88,15 +89,30 @@ def test_msr_cap_keeps_oversize_jobs_of_distributed_types(table: ThroughputTable
 
 
 def test_philly_is_sorted_by_submission_with_tenants_from_virtual_clusters(
-        table: ThroughputTable, data_dir: Path) -> None:
+    table: ThroughputTable, data_dir: Path
+) -> None:
     jobs, stats = load_philly(data_dir / "philly" / "philly.csv", table, limit=2000)
     assert stats.read == 82_247
     assert stats.kept == len(jobs) == 2000
     assert jobs[0].arrival == 0.0
     assert [j.arrival for j in jobs] == sorted(j.arrival for j in jobs)
-    assert {j.tenant for j in jobs} <= {"6214e9", "11cb48", "6c71a0", "b436b2", "103959", "ee9e8c", "0e4a51",
-                                        "ed69ec", "7f04ca", "2869ce", "e13805", "23dbec", "51b7ef", "925e2b",
-                                        "795a4c"}
+    assert {j.tenant for j in jobs} <= {
+        "6214e9",
+        "11cb48",
+        "6c71a0",
+        "b436b2",
+        "103959",
+        "ee9e8c",
+        "0e4a51",
+        "ed69ec",
+        "7f04ca",
+        "2869ce",
+        "e13805",
+        "23dbec",
+        "51b7ef",
+        "925e2b",
+        "795a4c",
+    }
     for j in jobs[:200]:  # the duration is the runtime on the reference type
         assert j.steps / table.rate("p100", j.job_type, j.scale) > 0
 
@@ -109,4 +125,4 @@ def test_gavel_stream_is_reproducible_poisson_single_accelerator(table: Throughp
     gaps = [y.arrival - x.arrival for x, y in itertools.pairwise(a)]
     assert statistics.fmean(gaps) == pytest.approx(3600 / 3.2, rel=0.08)
     v100_hours = [j.steps / table.rate("v100", j.job_type, 1) / 3600 for j in a]
-    assert min(v100_hours) >= 10 ** 1.5 / 60 - 1e-9 and max(v100_hours) <= 10 ** 4 / 60 + 1e-9
+    assert min(v100_hours) >= 10**1.5 / 60 - 1e-9 and max(v100_hours) <= 10**4 / 60 + 1e-9

@@ -171,9 +171,13 @@ def test_a_job_preempted_just_before_it_would_finish_does_not_finish_while_termi
     a = TraceJob(0, "t/a", "t", 0.0, "A", 1, 1, 1010.0)  # would finish at 1010, inside the grace
     b = TraceJob(1, "t/b", "t", 1000.0, "A", 1, 1, 500.0)
     sims = [s for s in (to_sim_job(j, c, TABLE) for j in (a, b)) if s is not None]
-    result = Simulator(c, TABLE, Scripted(), reference="slow",
-                       assumptions=Assumptions(checkpoint_interval_s=600, restart_overhead_s=60,
-                                               termination_grace_s=30)).run(sims)
+    result = Simulator(
+        c,
+        TABLE,
+        Scripted(),
+        reference="slow",
+        assumptions=Assumptions(checkpoint_interval_s=600, restart_overhead_s=60, termination_grace_s=30),
+    ).run(sims)
     # a stops at 1030 having saved 600 steps; b runs 1030-1530; a restarts: 60 + 410 s -> 2000.
     assert result.records["t/b"].end == 1530
     assert result.records["t/a"].end == 2000

@@ -1,0 +1,15 @@
+"""A frozen copy of the scheduling core as it was before the incremental cycle (main at ea5606b).
+
+Why it exists: the fast cycle in `estuary.core` must make exactly the decisions this one makes
+(admissions, preemptions, waiting reasons, messages, positions). The differential tests
+(tests/unit/core/test_differential.py) run both on random snapshots and queues; bench/core_cycle.py
+times both in the same run. Do not change it to follow new behaviour: a change of behaviour in the
+core is a change of this oracle's verdicts, made on purpose in the same commit, with a reason.
+"""
+
+from .cycle import run_cycle
+from .explain import explain
+from .policy import Policy, TypeChoice
+from .usage import PoolUsage, TenantUsage, pool_usage
+
+__all__ = ["Policy", "PoolUsage", "TenantUsage", "TypeChoice", "explain", "pool_usage", "run_cycle"]

@@ -49,6 +49,6 @@ def reserve(ws: Workspace, job: JobRequest, outcomes: Sequence[Outcome]) -> Pool
         nodes = _pick(pool, job, ws.eligible(pool.name, job))
         if not nodes:
             return None
-        pool.reserve(nodes, job.key)
+        ws.reserve(pool.name, nodes, job.key)
         return pool
     return None

@@ -1,0 +1,68 @@
+"""Equivalence classes of pending jobs: jobs that only differ in name and arrival.
+
+Why it exists: a queue of 10,000 jobs holds a few dozen distinct shapes. Two jobs of one class
+(same tenant, priority, gang, per-worker resources, accepted types, node selector, tolerations and
+residency) get the same answer from every pool at the same moment, so a cycle decides a class once
+and hands the verdict on to its other jobs for as long as nothing it read has changed (cycle.py
+says what that is). What a class derives from its jobs (candidate pools and their order, gang
+bounds) is computed here once, not once per job and cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from estuary.core.candidates import Candidate, candidates, in_policy_order
+from estuary.core.evaluate import gang_bounds
+from estuary.core.policy import Policy, TypeChoice
+from estuary.model import JobRequest, PoolSpec
+
+ClassKey = tuple[object, ...]
+
+
+def class_key(job: JobRequest) -> ClassKey:
+    """Every field of a job that a scheduling decision reads, except its key and arrival."""
+    selector = tuple(sorted(job.node_selector.items())) if job.node_selector else ()
+    return (
+        job.tenant,
+        job.priority,
+        job.per_worker,
+        job.workers,
+        job.min_workers,
+        job.accepted,
+        selector,
+        job.tolerations,
+        job.residency,
+    )
+
+
+def _no_free(pool: str) -> int:
+    raise AssertionError(f"pool order by free accelerators is not static (pool {pool})")
+
+
+class JobClass:
+    """One equivalence class; `job` is a representative (any job of the class will do)."""
+
+    __slots__ = ("_orders", "candidates", "job", "key", "need", "quota_pools", "smallest", "workers")
+
+    def __init__(self, key: ClassKey, job: JobRequest, pools: Mapping[str, PoolSpec]) -> None:
+        self.key = key
+        self.job = job
+        self.workers, self.smallest = gang_bounds(job)
+        self.need = self.smallest * job.per_worker.accelerators  # accelerators of the smallest gang
+        self.candidates = candidates(job, pools)
+        # Pools whose quota can change a verdict of this class (cycle.py stamps verdicts with them).
+        self.quota_pools = tuple(c.pool.name for c in self.candidates if c.pool.quotas)
+        self._orders: dict[TypeChoice, list[Candidate]] = {}
+
+    @property
+    def elastic(self) -> bool:
+        return self.smallest < self.workers
+
+    def static_order(self, policy: Policy) -> list[Candidate]:
+        """The pools `policy` allows, in its order, for every type choice but "any_free" (whose
+        order follows free capacity and is computed by the cycle)."""
+        order = self._orders.get(policy.type_choice)
+        if order is None:
+            order = self._orders[policy.type_choice] = in_policy_order(self.candidates, policy, _no_free)
+        return order

@@ -91,6 +91,7 @@ class PoolState:
         self._domains: dict[str, tuple[Domain, ...]] = {}
         self.reserved: set[str] = set()
         self.reserved_for: str | None = None
+        self.sick: list[str] = []  # schedulable nodes with unhealthy accelerators
         self.max_level = 0
         for name in sorted(self.members):
             node = self.members[name]
@@ -104,6 +105,8 @@ class PoolState:
                 - Resources(node.unhealthy_accelerators)
             )
             self.base[name] = base
+            if node.unhealthy_accelerators:
+                self.sick.append(name)
             self.free[name] = base - load.get(name, Resources())
             self.max_level = max(self.max_level, alloc.accelerators)
             domains = [self.whole]
@@ -175,6 +178,19 @@ class PoolState:
                 domain.insert(node, level)
         self.reserved.clear()
         self.reserved_for = None
+
+    def worth_counting(self, per_accel: int) -> Iterable[str]:
+        """The schedulable nodes that can hold a worker asking `per_accel` accelerators or that
+        carry unhealthy ones, plus the reserved ones: when a worker asks for accelerators, a node
+        with none free, none unhealthy and not reserved counts for nothing (evaluate.py)."""
+        if per_accel <= 0:
+            return self.free.keys()
+        found = set(self.reserved)
+        found.update(self.sick)
+        for level, nodes in self.whole.buckets.items():
+            if level > 0:
+                found.update(nodes)
+        return found
 
     def free_accelerators(self) -> int:
         """Free accelerators on schedulable nodes that are not reserved."""

@@ -10,14 +10,17 @@ bounds) is computed here once, not once per job and cycle.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from estuary.core.candidates import Candidate, candidates, in_policy_order
-from estuary.core.evaluate import gang_bounds
+from estuary.core.evaluate import Failure, gang_bounds
 from estuary.core.policy import Policy, TypeChoice
-from estuary.model import JobRequest, PoolSpec
+from estuary.model import JobRequest, PoolSpec, Reason, TypeVerdict
 
 ClassKey = tuple[object, ...]
+# A class's waiting verdict: reason, message, one TypeVerdict per pool tried, and the pools where
+# preemption could help.
+Assembled = tuple[Reason, str, tuple[TypeVerdict, ...], tuple[Candidate, ...]]
 
 
 def class_key(job: JobRequest) -> ClassKey:
@@ -41,19 +44,51 @@ def _no_free(pool: str) -> int:
 
 
 class JobClass:
-    """One equivalence class; `job` is a representative (any job of the class will do)."""
+    """One equivalence class; `job` is a representative (any job of the class will do).
 
-    __slots__ = ("_orders", "candidates", "job", "key", "need", "quota_pools", "smallest", "workers")
+    `intern` numbers keys (equal keys, equal numbers), so that per-cycle tables keyed by a gang or
+    a preemption key hash an int rather than a tuple of dataclasses."""
 
-    def __init__(self, key: ClassKey, job: JobRequest, pools: Mapping[str, PoolSpec]) -> None:
+    __slots__ = (
+        "_orders",
+        "assembled",
+        "candidates",
+        "gang",
+        "job",
+        "key",
+        "need",
+        "preemption_key",
+        "quota_pools",
+        "smallest",
+        "workers",
+    )
+
+    def __init__(
+        self,
+        key: ClassKey,
+        job: JobRequest,
+        pools: Mapping[str, PoolSpec],
+        intern: Callable[[tuple[object, ...]], int],
+    ) -> None:
         self.key = key
         self.job = job
         self.workers, self.smallest = gang_bounds(job)
         self.need = self.smallest * job.per_worker.accelerators  # accelerators of the smallest gang
+        tenant, priority, per_worker, workers, min_workers, _, selector, tolerations, _ = key
+        # What one pool's answer depends on (evaluate.py): classes that differ only in accepted
+        # types, priority or residency share it.
+        self.gang = intern(("gang", tenant, per_worker, workers, min_workers, selector, tolerations))
+        # What a failed search for victims depends on besides the pools tried (cycle.py).
+        self.preemption_key = intern(
+            ("preemption", tenant, priority, per_worker, self.workers, self.smallest, tolerations, selector)
+        )
         self.candidates = candidates(job, pools)
         # Pools whose quota can change a verdict of this class (cycle.py stamps verdicts with them).
         self.quota_pools = tuple(c.pool.name for c in self.candidates if c.pool.quotas)
         self._orders: dict[TypeChoice, list[Candidate]] = {}
+        # The waiting verdict last assembled for this class, by the pool failures it was made of:
+        # a pure function of the two, kept so that an unchanged cluster costs no new objects.
+        self.assembled: tuple[tuple[tuple[Candidate, Failure], ...], Assembled] | None = None
 
     @property
     def elastic(self) -> bool:

@@ -32,13 +32,14 @@ enough to reserve, the verdict already tried to. Anything else runs step 3a-c ag
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from estuary.core import messages, preemption, reservation, residency
 from estuary.core.candidates import Candidate, in_policy_order
-from estuary.core.classes import JobClass
-from estuary.core.evaluate import FitCache, Outcome, evaluate
+from estuary.core.classes import Assembled, JobClass
+from estuary.core.evaluate import Failure, FitCache, Outcome, evaluate
 from estuary.core.policy import Policy
 from estuary.core.queue import in_queue_order, processing_order
 from estuary.core.state import CycleState
@@ -77,6 +78,8 @@ _PHRASE = {
 }
 
 Entry = tuple[Reason, str, tuple[TypeVerdict, ...]]  # a Waiting without key and position
+Tried = list[tuple[Candidate, Failure]]  # each allowed pool's failure, in policy order
+Decided = Iterator[tuple[str, Entry]]  # waiting jobs by key, in queue order
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,35 +89,34 @@ class _Verdict:
     entry: Entry
     stamp: int
     tried_reserving: bool
+    always: bool = False  # RESIDENCY or NO_POOL: holds for the whole cycle
 
 
-def _closest(outcome: Outcome) -> int:
-    return _RANK.get(outcome.reason or Reason.CAPACITY, 9)
+def _closest(tried: tuple[Candidate, Failure]) -> int:
+    return _RANK.get(tried[1][0], 9)
 
 
 class _Cycle:
-    def __init__(
-        self, ws: Workspace, classes: Mapping[str, JobClass], snapshot: Snapshot, now: float, policy: Policy
-    ) -> None:
+    def __init__(self, ws: Workspace, snapshot: Snapshot, now: float, policy: Policy) -> None:
         self.ws = ws
-        self.classes = classes
+        self.class_of: dict[str, JobClass] = {}  # by job key; filled for fair sharing's questions
         self.jurisdiction = snapshot.jurisdiction
         self.now = now
         self.policy = policy
         self.cache = FitCache()
         self.admissions: list[Admission] = []
         self.preemptions: list[Preemption] = []
-        self.waiting: dict[str, Entry] = {}
         self.claimed: set[str] = set()  # victims chosen and terminating jobs awaited this cycle
         self.blockers: list[str] = []  # strict FIFO: jobs that block everything behind them
         self._no_plan: set[tuple[object, ...]] = set()
         self._verdicts: dict[JobClass, _Verdict] = {}
-        self._never_here: dict[JobClass, Entry | None] = {}
+        self._failures: dict[tuple[str, int, bool], tuple[int, Failure]] = {}
         self._within: dict[JobClass, tuple[int, bool]] = {}
         self._shares: dict[str, float] = {}
         self._shares_at = -1
         self._behind: tuple[int, Entry] | None = None
         self._any_free = policy.type_choice == "any_free"
+        self._reserve_after = policy.reserve_after_s if policy.backfill else math.inf  # no guard without
         self._ranking = self._rank()
         self._rank_version = 0
 
@@ -146,18 +148,24 @@ class _Cycle:
 
     def old_enough(self, job: JobRequest) -> bool:
         """Whether the starvation guard applies to the job (it waited long enough)."""
-        return self.policy.backfill and self.now - job.arrival >= self.policy.reserve_after_s
+        return self.now - job.arrival >= self._reserve_after
 
     # -- fair sharing's questions (queue.py) ----------------------------------------------------
-    def within_nominal(self, job: JobRequest) -> bool:
-        cls = self.classes[job.key]
+    def job_within_nominal(self, job: JobRequest) -> bool:
+        return self.within_nominal(self.class_of[job.key])
+
+    def within_nominal(self, cls: JobClass) -> bool:
+        """Whether taking the smallest gang keeps the tenant within its nominal quota in some
+        pool the policy allows (always so in a pool without quotas)."""
+        if not cls.quota_pools:  # no quota anywhere it may run: within nominal if it may run
+            return bool(cls.candidates)
         stamp = self.quota_stamp(cls)
         cached = self._within.get(cls)
         if cached is not None and cached[0] == stamp:
             return cached[1]
         pools = cls.candidates if self._any_free else self.allowed(cls)
         quota = self.ws.quota
-        within = any(quota.within_nominal(c.pool.name, job.tenant, cls.need) for c in pools)
+        within = any(quota.within_nominal(c.pool.name, cls.job.tenant, cls.need) for c in pools)
         self._within[cls] = (stamp, within)
         return within
 
@@ -171,31 +179,45 @@ class _Cycle:
         return self._shares[tenant]
 
     # -- one job --------------------------------------------------------------------------------
-    def decide(self, job: JobRequest) -> None:
-        cls = self.classes[job.key]
+    def decide(self, job: JobRequest, cls: JobClass) -> Entry | None:
+        """Why the job waits, or None when it was admitted (step 3)."""
+        verdict = self._verdicts.get(cls)
+        if verdict is not None and self.holds(verdict, cls, job):
+            return verdict.entry
         entry = self.never_here(cls)
         if entry is None and self.blockers:
             entry = self.behind()
-        if entry is None:
-            entry = self.still_holds(cls, job)
-        if entry is None:
-            self.decide_afresh(job, cls)
-        else:
-            self.waiting[job.key] = entry
+        if entry is not None:
+            return entry
+        found = self.try_pools(job, cls)
+        if isinstance(found, Outcome):
+            self.admit(job, found)
+            return None
+        assembled = self.assemble(cls, found)
+        preempting = self.try_preemption(job, cls, assembled) if self.policy.preemption else None
+        return preempting if preempting is not None else self.wait(job, cls, found, assembled)
+
+    def holds(self, verdict: _Verdict, cls: JobClass, job: JobRequest) -> bool:
+        """Whether the class's verdict answers for `job` too (see the module docstring)."""
+        if verdict.always:
+            return True
+        if self.blockers or verdict.stamp != self.stamp(cls):
+            return False
+        return verdict.tried_reserving or self.now - job.arrival < self._reserve_after
 
     def never_here(self, cls: JobClass) -> Entry | None:
         """RESIDENCY or NO_POOL: the same for every job of the class, all cycle long."""
-        if cls not in self._never_here:
-            job = cls.job
-            forbidden = residency.forbids(job, self.jurisdiction)
-            entry: Entry | None = None
-            if forbidden is not None:
-                entry = (Reason.RESIDENCY, forbidden, residency.verdicts(cls.candidates, forbidden))
-            elif not cls.candidates:
-                types = ", ".join(f"{a.vendor}/{a.model or 'any'}" for a in job.accepted) or "none"
-                entry = (Reason.NO_POOL, f"no ComputePool offers an accepted type ({types})", ())
-            self._never_here[cls] = entry
-        return self._never_here[cls]
+        job = cls.job
+        forbidden = residency.forbids(job, self.jurisdiction)
+        if forbidden is not None:
+            entry = (Reason.RESIDENCY, forbidden, residency.verdicts(cls.candidates, forbidden))
+        elif not cls.candidates:
+            types = ", ".join(f"{a.vendor}/{a.model or 'any'}" for a in job.accepted) or "none"
+            entry = (Reason.NO_POOL, f"no ComputePool offers an accepted type ({types})", ())
+        else:
+            return None
+        self._verdicts[cls] = _Verdict(entry, 0, True, always=True)
+        return entry
 
     def behind(self) -> Entry:
         """Strict FIFO: the job waits behind the blocked ones, unevaluated."""
@@ -208,38 +230,59 @@ class _Cycle:
             self._behind = (count, (Reason.PRIORITY, message, ()))
         return self._behind[1]
 
-    def still_holds(self, cls: JobClass, job: JobRequest) -> Entry | None:
-        """The class's verdict of this cycle, if nothing it read has changed since."""
-        verdict = self._verdicts.get(cls)
-        if verdict is None or verdict.stamp != self.stamp(cls):
-            return None
-        if not verdict.tried_reserving and self.old_enough(job):
-            return None
-        return verdict.entry
-
-    def decide_afresh(self, job: JobRequest, cls: JobClass) -> None:
-        found = self.try_pools(job, cls)
-        if isinstance(found, Outcome):
-            self.admit(job, found)
-        elif not (self.policy.preemption and self.try_preemption(job, found)):
-            self.wait(job, cls, found)
-
-    def try_pools(self, job: JobRequest, cls: JobClass) -> Outcome | list[Outcome]:
+    def try_pools(self, job: JobRequest, cls: JobClass) -> Outcome | Tried:
         """The first pool, in policy order, where the job fits (the full gang anywhere beats a
-        smaller one); else every pool's outcome."""
+        smaller one); else every pool's failure."""
         allowed = self.allowed(cls)
         if cls.elastic:
             for cand in allowed:
-                outcome = evaluate(self.ws, job, cand, self.cache, full_only=True)
-                if outcome.placement is not None:
-                    return outcome
-        outcomes: list[Outcome] = []
+                found = self.pool_result(job, cls, cand, full_only=True)
+                if isinstance(found, Outcome):
+                    return found
+        tried: Tried = []
         for cand in allowed:
-            outcome = evaluate(self.ws, job, cand, self.cache)
-            if outcome.placement is not None:
-                return outcome
-            outcomes.append(outcome)
-        return outcomes
+            found = self.pool_result(job, cls, cand, full_only=False)
+            if isinstance(found, Outcome):
+                return found
+            tried.append((cand, found))
+        return tried
+
+    def pool_result(
+        self, job: JobRequest, cls: JobClass, cand: Candidate, full_only: bool
+    ) -> Outcome | Failure:
+        """`evaluate`, remembered per pool and gang for the cycle: a failure stays a failure
+        (free capacity only shrinks) until the pool's quota book changes."""
+        pool = cand.pool.name
+        stamp = self.ws.quota.version.get(pool, 0) if cand.pool.quotas else 0
+        key = (pool, cls.gang, full_only)
+        known = self._failures.get(key)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        outcome = evaluate(self.ws, job, cand, self.cache, full_only)
+        if outcome.placement is not None:
+            return outcome
+        self._failures[key] = (stamp, outcome.failure)
+        return outcome.failure
+
+    @staticmethod
+    def assemble(cls: JobClass, tried: Tried) -> Assembled:
+        """Reason and message of the pool closest to running, a verdict per pool, and the pools
+        where preemption could help; the class's last assembly is reused if its failures recur."""
+        key = tuple(tried)
+        last = cls.assembled
+        if last is not None and last[0] == key:
+            return last[1]
+        reason, message = min(key, key=_closest)[1]
+        verdicts = []
+        for index, (cand, failure) in enumerate(key):
+            if last is not None and index < len(last[0]) and last[0][index] == (cand, failure):
+                verdicts.append(last[1][2][index])  # this pool's verdict did not change
+            else:
+                pool = cand.pool
+                verdicts.append(TypeVerdict(pool.name, pool.vendor, pool.model, False, *failure, cand.factor))
+        helps = tuple(c for c, (why, _) in key if why in _PREEMPTION_HELPS)
+        cls.assembled = (key, (reason, message, tuple(verdicts), helps))
+        return cls.assembled[1]
 
     def admit(self, job: JobRequest, outcome: Outcome) -> None:
         assert outcome.placement is not None
@@ -253,54 +296,39 @@ class _Cycle:
         )
         self.admissions.append(Admission(job.key, Assignment(cand.pool.name, placement.nodes), why))
 
-    def wait(self, job: JobRequest, cls: JobClass, outcomes: Sequence[Outcome]) -> None:
+    def wait(self, job: JobRequest, cls: JobClass, tried: Tried, assembled: Assembled) -> Entry:
         """Wait with the reason of the pool closest to running; maybe reserve; maybe block."""
-        best = min(outcomes, key=_closest)
-        reason = best.reason or Reason.CAPACITY
-        message = best.message
-        verdicts = tuple(o.verdict() for o in outcomes)
+        reason, message, verdicts, _ = assembled
         stamp = self.stamp(cls)  # before a reservation: under "any_free" it may reorder the pools
-        tried = self.old_enough(job)
-        pool = reservation.reserve(self.ws, job, outcomes) if tried else None
+        tried_reserving = self.old_enough(job)
+        pool = reservation.reserve(self.ws, job, tried) if tried_reserving else None
         if not self.policy.backfill and reason not in _NEVER_HERE:
             self.blockers.append(job.key)
-        if pool is None:
-            self.waiting[job.key] = (reason, message, verdicts)
-        else:
-            self.changed()
-            self.waiting[job.key] = (
-                reason,
-                f"{message}; waited {self.now - job.arrival:g}s, so "
-                f"{messages.plural(len(pool.reserved), 'node')} of pool {pool.name} are reserved for it",
-                verdicts,
-            )
-        # The next job of the class finds the pool reserved (by it, or by an earlier job): it
+        # The next job of the class finds the pool reserved (by this one, or an earlier one): it
         # waits with the plain message.
-        self._verdicts[cls] = _Verdict((reason, message, verdicts), stamp, tried)
+        entry = (reason, message, verdicts)
+        self._verdicts[cls] = _Verdict(entry, stamp, tried_reserving)
+        if pool is None:
+            return entry
+        self.changed()
+        reserved = messages.plural(len(pool.reserved), "node")
+        waited = f"waited {self.now - job.arrival:g}s, so {reserved} of pool {pool.name} are reserved for it"
+        return (reason, f"{message}; {waited}", verdicts)
 
     # -- preemption -----------------------------------------------------------------------------
-    def try_preemption(self, job: JobRequest, outcomes: Sequence[Outcome]) -> bool:
-        helps = [o.candidate for o in outcomes if o.reason in _PREEMPTION_HELPS]
+    def try_preemption(self, job: JobRequest, cls: JobClass, assembled: Assembled) -> Entry | None:
+        """PREEMPTING, with victims chosen (or terminating jobs awaited) and room held; None if
+        preemption cannot help."""
+        verdicts, helps = assembled[2], assembled[3]
         if not helps:
-            return False
-        cls = self.classes[job.key]
-        memo = (
-            job.tenant,
-            job.priority,
-            job.per_worker,
-            cls.workers,
-            cls.smallest,
-            job.tolerations,
-            tuple(sorted(job.node_selector.items())),
-            tuple(c.pool.name for c in helps),
-            self.within_nominal(job),
-        )
+            return None
+        memo = (cls.preemption_key, tuple(c.pool.name for c in helps), self.within_nominal(cls))
         if memo in self._no_plan:
-            return False
+            return None
         plan = preemption.plan(self.ws, job, helps, self.claimed)
         if plan is None:
             self._no_plan.add(memo)
-            return False
+            return None
         pool = plan.candidate.pool.name
         # Hold the room the job will use, so later jobs of this cycle do not take it (Kueue does
         # the same); victims and awaited jobs cannot be chosen or counted on again this cycle.
@@ -325,8 +353,7 @@ class _Cycle:
             )
         if not self.policy.backfill:
             self.blockers.append(job.key)
-        self.waiting[job.key] = (Reason.PREEMPTING, message, tuple(o.verdict() for o in outcomes))
-        return True
+        return (Reason.PREEMPTING, message, verdicts)
 
     def _preempt_message(self, job: JobRequest, victim: JobRequest, why: str, pool: str) -> str:
         if why == preemption.RECLAIM:
@@ -341,17 +368,36 @@ class _Cycle:
             f"this job has lower priority {victim.priority}"
         )
 
-    # -- result ---------------------------------------------------------------------------------
-    def result(self, ordered: Sequence[JobRequest]) -> CycleResult:
-        waiting: dict[str, Waiting] = {}
-        entries = self.waiting
-        position = 0
-        for job in ordered:
-            entry = entries.get(job.key)
-            if entry is not None:
-                position += 1
-                waiting[job.key] = Waiting(job.key, entry[0], entry[1], position, entry[2])
-        return CycleResult(tuple(self.admissions), tuple(self.preemptions), waiting)
+
+def _numbered(entries: Iterable[tuple[str, Entry]]) -> dict[str, Waiting]:
+    """Waiting jobs with their 1-based position, given in queue order (step 4)."""
+    return {
+        key: Waiting(key, reason, message, position, verdicts)
+        for position, (key, (reason, message, verdicts)) in enumerate(entries, start=1)
+    }
+
+
+def _in_queue_order(
+    cycle: _Cycle, ordered: Sequence[JobRequest], classes: Sequence[JobClass]
+) -> Iterator[tuple[str, Entry]]:
+    """Steps 3 and 4 in one pass, when jobs are decided in queue order."""
+    for job, cls in zip(ordered, classes, strict=True):
+        entry = cycle.decide(job, cls)
+        if entry is not None:
+            yield job.key, entry
+
+
+def _fairly(
+    cycle: _Cycle, ordered: Sequence[JobRequest], classes: Sequence[JobClass]
+) -> Iterator[tuple[str, Entry]]:
+    """Step 3 in fair-sharing order, then the waiting jobs in queue order."""
+    cycle.class_of = {job.key: cls for job, cls in zip(ordered, classes, strict=True)}
+    entries: dict[str, Entry] = {}
+    for job in processing_order(ordered, True, cycle.job_within_nominal, cycle.share):
+        entry = cycle.decide(job, cycle.class_of[job.key])
+        if entry is not None:
+            entries[job.key] = entry
+    return ((job.key, entries[job.key]) for job in ordered if job.key in entries)
 
 
 DEFAULT_POLICY = Policy()
@@ -373,10 +419,11 @@ def run_cycle(
     ws = state.workspace(snapshot)
     try:
         ordered = in_queue_order(pending)
-        cycle = _Cycle(ws, state.classes(ordered), snapshot, now, policy)
-        for job in processing_order(ordered, policy.fair_sharing, cycle.within_nominal, cycle.share):
-            cycle.decide(job)
-        result = cycle.result(ordered)
+        classes = state.classes(ordered)
+        cycle = _Cycle(ws, snapshot, now, policy)
+        fair = policy.fair_sharing and ws.quota.enforced_anywhere()  # else the queue order (queue.py)
+        waiting = _numbered((_fairly if fair else _in_queue_order)(cycle, ordered, classes))
+        result = CycleResult(tuple(cycle.admissions), tuple(cycle.preemptions), waiting)
     except BaseException:
         state.forget()
         raise

@@ -47,6 +47,11 @@ class Outcome:
             pool.name, pool.vendor, pool.model, self.fits, self.reason, self.message, self.candidate.factor
         )
 
+    @property
+    def failure(self) -> Failure:
+        assert self.reason is not None
+        return self.reason, self.message
+
 
 @dataclass(slots=True)
 class FitCache:
@@ -112,14 +117,16 @@ def _static(pool: PoolState, job: JobRequest, smallest: int, eligible: Eligible)
 
 
 def _classify(pool: PoolState, job: JobRequest, smallest: int, eligible: Eligible) -> Failure:
-    """Name what binds, after placement failed. One pass over the pool's schedulable nodes."""
+    """Name what binds, after placement failed. One pass over the pool's schedulable nodes that
+    can count (`PoolState.worth_counting`)."""
     per_worker = job.per_worker
     per_accel = per_worker.accelerators
     accel_only = Resources(per_accel)
     free = max_free = fits = fits_accel_only = fits_reserved = fits_if_healthy = nodes = unhealthy = 0
-    for name, node_free in pool.free.items():
+    for name in pool.worth_counting(per_accel):
         if eligible is not None and name not in eligible:
             continue
+        node_free = pool.free[name]
         k = slots(node_free, per_worker, smallest)
         if name in pool.reserved:
             fits_reserved += k

@@ -50,7 +50,7 @@ def _fit(ws: Workspace, job: JobRequest, cand: Candidate) -> Placement | None:
 def _await_terminating(
     ws: Workspace, job: JobRequest, cand: Candidate, claimed: Collection[str]
 ) -> Plan | None:
-    leaving = [r for r in ws.running_in(cand.pool.name) if r.terminating and r.job.key not in claimed]
+    leaving = [r for r in ws.terminating_in(cand.pool.name) if r.job.key not in claimed]
     if not leaving:
         return None
     with ws.without(leaving):
@@ -71,16 +71,28 @@ def _candidates(
     within = ws.quota.enforced(pool) and ws.quota.within_nominal(
         pool, job.tenant, smallest * job.per_worker.accelerators
     )
-    found: list[tuple[RunningJob, str]] = []
-    for running in ws.running_in(pool):
+
+    def open_to(running: RunningJob) -> bool:
         other = running.job
-        if running.terminating or not other.preemptible or other.key in claimed or other.key == job.key:
-            continue
-        if other.tenant == job.tenant:
-            if other.priority < job.priority:
-                found.append((running, PRIORITY))
-        elif within and ws.quota.borrowing(pool, other.tenant):
-            found.append((running, RECLAIM))
+        return (
+            not running.terminating
+            and other.preemptible
+            and other.key not in claimed
+            and other.key != job.key
+        )
+
+    # In no particular order: `_choose_victims` sorts them by a total order.
+    found = [
+        (running, PRIORITY)
+        for running in ws.running_below(pool, job.tenant, job.priority)
+        if open_to(running)
+    ]
+    if within:
+        for tenant in ws.quota.tenants(pool):
+            if tenant != job.tenant and ws.quota.borrowing(pool, tenant):
+                found.extend(
+                    (running, RECLAIM) for running in ws.running_of(pool, tenant) if open_to(running)
+                )
     return found
 
 

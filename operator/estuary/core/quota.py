@@ -85,6 +85,9 @@ class QuotaBook:
         for job in running:
             self.add(job.assignment.pool, job.job.tenant, job_accelerators(job))
 
+    def enforced_anywhere(self) -> bool:
+        return any(spec.quotas for spec in self._pools.values())
+
     def enforced(self, pool: str) -> bool:
         spec = self._pools.get(pool)
         return spec is not None and bool(spec.quotas)

@@ -18,7 +18,7 @@ What it keeps, and when it lets go:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from estuary.core.classes import ClassKey, JobClass, class_key
 from estuary.core.workspace import Workspace
@@ -33,6 +33,7 @@ class CycleState:
         self._pools: dict[str, PoolSpec] = {}
         self._classes: dict[ClassKey, JobClass] = {}
         self._jobs: dict[str, tuple[JobRequest, JobClass]] = {}  # key -> (job as last seen, class)
+        self._numbers: dict[tuple[object, ...], int] = {}
 
     def workspace(self, snapshot: Snapshot) -> Workspace:
         """The working view of `snapshot`: the kept one brought up to date, or a new one."""
@@ -41,6 +42,7 @@ class CycleState:
             self._pools = dict(snapshot.pools)
             self._classes.clear()
             self._jobs.clear()
+            self._numbers.clear()
         return self._workspace
 
     def forget(self) -> None:
@@ -48,25 +50,37 @@ class CycleState:
         self._workspace = None
         self._classes.clear()
         self._jobs.clear()
+        self._numbers.clear()
 
-    def classes(self, jobs: Iterable[JobRequest]) -> dict[str, JobClass]:
-        """Each job's class, by job key (call `workspace` first: classes follow its pools)."""
+    def classes(self, jobs: Sequence[JobRequest]) -> list[JobClass]:
+        """Each job's class, in the same order (call `workspace` first: classes follow its pools)."""
         known = self._jobs
-        found: dict[str, JobClass] = {}
+        found: list[JobClass] = []
         for job in jobs:
             entry = known.get(job.key)
             if entry is None or entry[0] is not job:
                 cls = entry[1] if entry is not None and entry[0] == job else self._class_of(job)
                 entry = known[job.key] = (job, cls)
-            found[job.key] = entry[1]
+            found.append(entry[1])
         if len(known) > 2 * len(found) + 1000:  # forget jobs that left the queue
-            self._jobs = {key: known[key] for key in found}
-            self._classes = {cls.key: cls for cls in found.values()}
+            self._forget_others(jobs, found)
         return found
+
+    def _forget_others(self, jobs: Sequence[JobRequest], classes: list[JobClass]) -> None:
+        if len(self._numbers) > 4 * len(set(classes)) + 1000:
+            self._classes.clear()  # numbers of gone classes pile up: start over
+            self._jobs.clear()
+            self._numbers.clear()
+            return
+        self._jobs = {job.key: (job, cls) for job, cls in zip(jobs, classes, strict=True)}
+        self._classes = {cls.key: cls for cls in classes}
 
     def _class_of(self, job: JobRequest) -> JobClass:
         key = class_key(job)
         cls = self._classes.get(key)
         if cls is None:
-            cls = self._classes[key] = JobClass(key, job, self._pools)
+            cls = self._classes[key] = JobClass(key, job, self._pools, self._intern)
         return cls
+
+    def _intern(self, key: tuple[object, ...]) -> int:
+        return self._numbers.setdefault(key, len(self._numbers))

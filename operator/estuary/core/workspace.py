@@ -59,6 +59,36 @@ class _Assumed(NamedTuple):
     hold: bool
 
 
+class _Group:
+    """Running jobs of one kind (one tenant in one pool, ...), listed by key on demand."""
+
+    __slots__ = ("_jobs", "_listed", "_lowest")
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, RunningJob] = {}
+        self._listed: list[RunningJob] | None = None
+        self._lowest = 0
+
+    def put(self, job: RunningJob) -> None:
+        self._jobs[job.job.key] = job
+        self._listed = None
+
+    def drop(self, job: RunningJob) -> None:
+        del self._jobs[job.job.key]
+        self._listed = None
+
+    def by_key(self) -> list[RunningJob]:
+        if self._listed is None:
+            self._listed = [self._jobs[key] for key in sorted(self._jobs)]
+            self._lowest = min((job.job.priority for job in self._listed), default=0)
+        return self._listed
+
+    def below(self, priority: int) -> list[RunningJob]:
+        """The jobs of priority lower than `priority`, by key."""
+        jobs = self.by_key()
+        return [] if self._lowest >= priority else [job for job in jobs if job.job.priority < priority]
+
+
 class Workspace:
     def __init__(self, snapshot: Snapshot) -> None:
         self._inputs = (snapshot.pools, snapshot.nodes, snapshot.foreign_usage)
@@ -84,10 +114,11 @@ class Workspace:
         # Both depend on pools and nodes only, so they live as long as this view (see `sync`).
         self._eligible: dict[tuple[object, ...], Eligible] = {}
         self.static_memo: dict[tuple[object, ...], tuple[Reason, str] | None] = {}  # see evaluate.py
-        self._running_in: dict[str, dict[str, RunningJob]] = {}
-        self._sorted_in: dict[str, list[RunningJob]] = {}
+        # For preemption: running jobs by (pool, tenant), and terminating ones by pool.
+        self._of: dict[tuple[str, str], _Group] = {}
+        self._leaving: dict[str, _Group] = {}
         for job in self.running.values():
-            self._running_in.setdefault(job.assignment.pool, {})[job.job.key] = job
+            self._index(job, add=True)
         self._journal: list[_Assumed | str] = []
 
     # -- keeping in step with snapshots ---------------------------------------------------------
@@ -120,26 +151,40 @@ class Workspace:
     def _start(self, job: RunningJob) -> None:
         self.running[job.job.key] = job
         self._move(job, -1)
-        self._running_in.setdefault(job.assignment.pool, {})[job.job.key] = job
-        self._sorted_in.pop(job.assignment.pool, None)
+        self._index(job, add=True)
         for node in job.assignment.nodes:
             self.load[node] = self.load.get(node, Resources()) + job.job.per_worker
 
     def _stop(self, job: RunningJob) -> None:
         del self.running[job.job.key]
         self._move(job, +1)
-        del self._running_in[job.assignment.pool][job.job.key]
-        self._sorted_in.pop(job.assignment.pool, None)
+        self._index(job, add=False)
         for node in job.assignment.nodes:
             self.load[node] = self.load[node] - job.job.per_worker
 
+    def _index(self, job: RunningJob, add: bool) -> None:
+        pool = job.assignment.pool
+        groups = [self._of.setdefault((pool, job.job.tenant), _Group())]
+        if job.terminating:
+            groups.append(self._leaving.setdefault(pool, _Group()))
+        for group in groups:
+            group.put(job) if add else group.drop(job)
+
     # -- reading --------------------------------------------------------------------------------
-    def running_in(self, pool: str) -> list[RunningJob]:
-        """Running jobs assigned to a pool, by key."""
-        if pool not in self._sorted_in:
-            jobs = self._running_in.get(pool, {})
-            self._sorted_in[pool] = [jobs[key] for key in sorted(jobs)]
-        return self._sorted_in[pool]
+    def running_of(self, pool: str, tenant: str) -> list[RunningJob]:
+        """A tenant's running jobs assigned to a pool, by key."""
+        group = self._of.get((pool, tenant))
+        return [] if group is None else group.by_key()
+
+    def running_below(self, pool: str, tenant: str, priority: int) -> list[RunningJob]:
+        """A tenant's running jobs in a pool whose priority is lower than `priority`, by key."""
+        group = self._of.get((pool, tenant))
+        return [] if group is None else group.below(priority)
+
+    def terminating_in(self, pool: str) -> list[RunningJob]:
+        """The terminating jobs assigned to a pool, by key."""
+        group = self._leaving.get(pool)
+        return [] if group is None else group.by_key()
 
     def eligible(self, pool: str, job: JobRequest) -> Eligible:
         """Nodes of the pool whose taints the pool's and job's tolerations cover and whose labels

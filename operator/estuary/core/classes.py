@@ -11,6 +11,7 @@ bounds) is computed here once, not once per job and cycle.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from estuary.core.candidates import Candidate, candidates, in_policy_order
 from estuary.core.evaluate import Failure, gang_bounds
@@ -18,9 +19,18 @@ from estuary.core.policy import Policy, TypeChoice
 from estuary.model import JobRequest, PoolSpec, Reason, TypeVerdict
 
 ClassKey = tuple[object, ...]
-# A class's waiting verdict: reason, message, one TypeVerdict per pool tried, and the pools where
-# preemption could help.
-Assembled = tuple[Reason, str, tuple[TypeVerdict, ...], tuple[Candidate, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Assembled:
+    """A class's waiting verdict, made of each allowed pool's failure in policy order (cycle.py)."""
+
+    tried: tuple[tuple[Candidate, Failure], ...]
+    reason: Reason  # of the pool closest to running
+    message: str
+    verdicts: tuple[TypeVerdict, ...]  # one per pool tried
+    helps: tuple[Candidate, ...]  # the pools where preemption could make room
+    helps_names: tuple[str, ...]
 
 
 def class_key(job: JobRequest) -> ClassKey:
@@ -88,7 +98,7 @@ class JobClass:
         self._orders: dict[TypeChoice, list[Candidate]] = {}
         # The waiting verdict last assembled for this class, by the pool failures it was made of:
         # a pure function of the two, kept so that an unchanged cluster costs no new objects.
-        self.assembled: tuple[tuple[tuple[Candidate, Failure], ...], Assembled] | None = None
+        self.assembled: Assembled | None = None
 
     @property
     def elastic(self) -> bool:

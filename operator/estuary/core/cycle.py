@@ -33,7 +33,7 @@ enough to reserve, the verdict already tried to. Anything else runs step 3a-c ag
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from estuary.core import messages, preemption, reservation, residency
@@ -79,7 +79,7 @@ _PHRASE = {
 
 Entry = tuple[Reason, str, tuple[TypeVerdict, ...]]  # a Waiting without key and position
 Tried = list[tuple[Candidate, Failure]]  # each allowed pool's failure, in policy order
-Decided = Iterator[tuple[str, Entry]]  # waiting jobs by key, in queue order
+Decided = dict[str, Waiting]  # waiting jobs by key, in queue order
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +89,7 @@ class _Verdict:
     entry: Entry
     stamp: int
     tried_reserving: bool
+    epoch: int  # the cycle's epoch when made: while it is unchanged, nothing has moved
     always: bool = False  # RESIDENCY or NO_POOL: holds for the whole cycle
 
 
@@ -109,16 +110,17 @@ class _Cycle:
         self.claimed: set[str] = set()  # victims chosen and terminating jobs awaited this cycle
         self.blockers: list[str] = []  # strict FIFO: jobs that block everything behind them
         self._no_plan: set[tuple[object, ...]] = set()
-        self._verdicts: dict[JobClass, _Verdict] = {}
+        self.verdicts: dict[JobClass, _Verdict] = {}  # each class's latest verdict this cycle
         self._failures: dict[tuple[str, int, bool], tuple[int, Failure]] = {}
         self._within: dict[JobClass, tuple[int, bool]] = {}
         self._shares: dict[str, float] = {}
         self._shares_at = -1
         self._behind: tuple[int, Entry] | None = None
         self._any_free = policy.type_choice == "any_free"
-        self._reserve_after = policy.reserve_after_s if policy.backfill else math.inf  # no guard without
+        self.reserve_after = policy.reserve_after_s if policy.backfill else math.inf  # no guard without
         self._ranking = self._rank()
         self._rank_version = 0
+        self.epoch = 0
 
     # -- what a verdict depends on --------------------------------------------------------------
     def _rank(self) -> tuple[str, ...]:
@@ -126,7 +128,8 @@ class _Cycle:
         return tuple(sorted(pools, key=lambda p: (-pools[p].free_accelerators(), p)))
 
     def changed(self) -> None:
-        """Called after every move of this cycle (admission, hold, reservation)."""
+        """Called after every move of this cycle (admission, hold, reservation, blocker)."""
+        self.epoch += 1
         if self._any_free:
             ranking = self._rank()
             if ranking != self._ranking:
@@ -148,7 +151,7 @@ class _Cycle:
 
     def old_enough(self, job: JobRequest) -> bool:
         """Whether the starvation guard applies to the job (it waited long enough)."""
-        return self.now - job.arrival >= self._reserve_after
+        return self.now - job.arrival >= self.reserve_after
 
     # -- fair sharing's questions (queue.py) ----------------------------------------------------
     def job_within_nominal(self, job: JobRequest) -> bool:
@@ -181,13 +184,15 @@ class _Cycle:
     # -- one job --------------------------------------------------------------------------------
     def decide(self, job: JobRequest, cls: JobClass) -> Entry | None:
         """Why the job waits, or None when it was admitted (step 3)."""
-        verdict = self._verdicts.get(cls)
+        verdict = self.verdicts.get(cls)
         if verdict is not None and self.holds(verdict, cls, job):
             return verdict.entry
         entry = self.never_here(cls)
-        if entry is None and self.blockers:
-            entry = self.behind()
         if entry is not None:
+            return entry
+        if self.blockers:  # the same for every job until the next blocker
+            entry = self.behind()
+            self.verdicts[cls] = _Verdict(entry, self.stamp(cls), True, self.epoch)
             return entry
         found = self.try_pools(job, cls)
         if isinstance(found, Outcome):
@@ -201,9 +206,9 @@ class _Cycle:
         """Whether the class's verdict answers for `job` too (see the module docstring)."""
         if verdict.always:
             return True
-        if self.blockers or verdict.stamp != self.stamp(cls):
+        if verdict.epoch != self.epoch and (self.blockers or verdict.stamp != self.stamp(cls)):
             return False
-        return verdict.tried_reserving or self.now - job.arrival < self._reserve_after
+        return verdict.tried_reserving or self.now - job.arrival < self.reserve_after
 
     def never_here(self, cls: JobClass) -> Entry | None:
         """RESIDENCY or NO_POOL: the same for every job of the class, all cycle long."""
@@ -216,8 +221,13 @@ class _Cycle:
             entry = (Reason.NO_POOL, f"no ComputePool offers an accepted type ({types})", ())
         else:
             return None
-        self._verdicts[cls] = _Verdict(entry, 0, True, always=True)
+        self.verdicts[cls] = _Verdict(entry, 0, True, self.epoch, always=True)
         return entry
+
+    def block(self, job: JobRequest) -> None:
+        """Strict FIFO: every job behind this one waits."""
+        self.blockers.append(job.key)
+        self.changed()
 
     def behind(self) -> Entry:
         """Strict FIFO: the job waits behind the blocked ones, unevaluated."""
@@ -270,19 +280,20 @@ class _Cycle:
         where preemption could help; the class's last assembly is reused if its failures recur."""
         key = tuple(tried)
         last = cls.assembled
-        if last is not None and last[0] == key:
-            return last[1]
+        if last is not None and last.tried == key:
+            return last
         reason, message = min(key, key=_closest)[1]
         verdicts = []
         for index, (cand, failure) in enumerate(key):
-            if last is not None and index < len(last[0]) and last[0][index] == (cand, failure):
-                verdicts.append(last[1][2][index])  # this pool's verdict did not change
+            if last is not None and index < len(last.tried) and last.tried[index] == (cand, failure):
+                verdicts.append(last.verdicts[index])  # this pool's verdict did not change
             else:
                 pool = cand.pool
                 verdicts.append(TypeVerdict(pool.name, pool.vendor, pool.model, False, *failure, cand.factor))
         helps = tuple(c for c, (why, _) in key if why in _PREEMPTION_HELPS)
-        cls.assembled = (key, (reason, message, tuple(verdicts), helps))
-        return cls.assembled[1]
+        names = tuple(c.pool.name for c in helps)
+        cls.assembled = Assembled(key, reason, message, tuple(verdicts), helps, names)
+        return cls.assembled
 
     def admit(self, job: JobRequest, outcome: Outcome) -> None:
         assert outcome.placement is not None
@@ -298,16 +309,17 @@ class _Cycle:
 
     def wait(self, job: JobRequest, cls: JobClass, tried: Tried, assembled: Assembled) -> Entry:
         """Wait with the reason of the pool closest to running; maybe reserve; maybe block."""
-        reason, message, verdicts, _ = assembled
-        stamp = self.stamp(cls)  # before a reservation: under "any_free" it may reorder the pools
+        reason, message, verdicts = assembled.reason, assembled.message, assembled.verdicts
+        # Before a reservation (under "any_free" it may reorder the pools) or a new blocker.
+        stamp, epoch = self.stamp(cls), self.epoch
         tried_reserving = self.old_enough(job)
         pool = reservation.reserve(self.ws, job, tried) if tried_reserving else None
         if not self.policy.backfill and reason not in _NEVER_HERE:
-            self.blockers.append(job.key)
+            self.block(job)
         # The next job of the class finds the pool reserved (by this one, or an earlier one): it
         # waits with the plain message.
         entry = (reason, message, verdicts)
-        self._verdicts[cls] = _Verdict(entry, stamp, tried_reserving)
+        self.verdicts[cls] = _Verdict(entry, stamp, tried_reserving, epoch)
         if pool is None:
             return entry
         self.changed()
@@ -319,13 +331,12 @@ class _Cycle:
     def try_preemption(self, job: JobRequest, cls: JobClass, assembled: Assembled) -> Entry | None:
         """PREEMPTING, with victims chosen (or terminating jobs awaited) and room held; None if
         preemption cannot help."""
-        verdicts, helps = assembled[2], assembled[3]
-        if not helps:
+        if not assembled.helps:
             return None
-        memo = (cls.preemption_key, tuple(c.pool.name for c in helps), self.within_nominal(cls))
+        memo = (cls.preemption_key, assembled.helps_names, self.within_nominal(cls))
         if memo in self._no_plan:
             return None
-        plan = preemption.plan(self.ws, job, helps, self.claimed)
+        plan = preemption.plan(self.ws, job, assembled.helps, self.claimed)
         if plan is None:
             self._no_plan.add(memo)
             return None
@@ -352,8 +363,8 @@ class _Cycle:
                 f"waiting for {messages.keys(names)} to finish terminating in pool {pool} to start {size}"
             )
         if not self.policy.backfill:
-            self.blockers.append(job.key)
-        return (Reason.PREEMPTING, message, verdicts)
+            self.block(job)
+        return (Reason.PREEMPTING, message, assembled.verdicts)
 
     def _preempt_message(self, job: JobRequest, victim: JobRequest, why: str, pool: str) -> str:
         if why == preemption.RECLAIM:
@@ -369,35 +380,58 @@ class _Cycle:
         )
 
 
-def _numbered(entries: Iterable[tuple[str, Entry]]) -> dict[str, Waiting]:
-    """Waiting jobs with their 1-based position, given in queue order (step 4)."""
-    return {
-        key: Waiting(key, reason, message, position, verdicts)
-        for position, (key, (reason, message, verdicts)) in enumerate(entries, start=1)
-    }
+def _numbered(key: str, entry: Entry, position: int, last: Mapping[str, Waiting]) -> Waiting:
+    """The job's Waiting; the one of the caller's last cycle when nothing in it changed."""
+    old = last.get(key)
+    reason, message, verdicts = entry
+    if (
+        old is not None
+        and old.position == position
+        and old.verdicts is verdicts
+        and old.reason is reason
+        and old.message == message
+    ):
+        return old
+    return Waiting(key, reason, message, position, verdicts)
 
 
 def _in_queue_order(
-    cycle: _Cycle, ordered: Sequence[JobRequest], classes: Sequence[JobClass]
-) -> Iterator[tuple[str, Entry]]:
-    """Steps 3 and 4 in one pass, when jobs are decided in queue order."""
+    cycle: _Cycle, ordered: Sequence[JobRequest], classes: Sequence[JobClass], last: Mapping[str, Waiting]
+) -> Decided:
+    """Steps 3 and 4 in one pass, when the jobs are decided in queue order."""
+    waiting: Decided = {}
+    verdicts, now, reserve_after = cycle.verdicts, cycle.now, cycle.reserve_after
     for job, cls in zip(ordered, classes, strict=True):
-        entry = cycle.decide(job, cls)
+        verdict = verdicts.get(cls)
+        if (
+            verdict is not None
+            and verdict.epoch == cycle.epoch  # nothing moved since the class's verdict
+            and (verdict.tried_reserving or now - job.arrival < reserve_after)
+        ):
+            entry: Entry | None = verdict.entry
+        else:
+            entry = cycle.decide(job, cls)
         if entry is not None:
-            yield job.key, entry
+            waiting[job.key] = _numbered(job.key, entry, len(waiting) + 1, last)
+    return waiting
 
 
 def _fairly(
-    cycle: _Cycle, ordered: Sequence[JobRequest], classes: Sequence[JobClass]
-) -> Iterator[tuple[str, Entry]]:
-    """Step 3 in fair-sharing order, then the waiting jobs in queue order."""
+    cycle: _Cycle, ordered: Sequence[JobRequest], classes: Sequence[JobClass], last: Mapping[str, Waiting]
+) -> Decided:
+    """Step 3 in fair-sharing order, then step 4: the waiting jobs numbered in queue order."""
     cycle.class_of = {job.key: cls for job, cls in zip(ordered, classes, strict=True)}
     entries: dict[str, Entry] = {}
     for job in processing_order(ordered, True, cycle.job_within_nominal, cycle.share):
         entry = cycle.decide(job, cycle.class_of[job.key])
         if entry is not None:
             entries[job.key] = entry
-    return ((job.key, entries[job.key]) for job in ordered if job.key in entries)
+    waiting: Decided = {}
+    for job in ordered:
+        entry = entries.get(job.key)
+        if entry is not None:
+            waiting[job.key] = _numbered(job.key, entry, len(waiting) + 1, last)
+    return waiting
 
 
 DEFAULT_POLICY = Policy()
@@ -422,10 +456,11 @@ def run_cycle(
         classes = state.classes(ordered)
         cycle = _Cycle(ws, snapshot, now, policy)
         fair = policy.fair_sharing and ws.quota.enforced_anywhere()  # else the queue order (queue.py)
-        waiting = _numbered((_fairly if fair else _in_queue_order)(cycle, ordered, classes))
+        waiting = (_fairly if fair else _in_queue_order)(cycle, ordered, classes, state.last_waiting)
         result = CycleResult(tuple(cycle.admissions), tuple(cycle.preemptions), waiting)
     except BaseException:
         state.forget()
         raise
     ws.rollback()
+    state.last_waiting = waiting
     return result

@@ -18,11 +18,11 @@ What it keeps, and when it lets go:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from estuary.core.classes import ClassKey, JobClass, class_key
 from estuary.core.workspace import Workspace
-from estuary.model import JobRequest, PoolSpec, Snapshot
+from estuary.model import JobRequest, PoolSpec, Snapshot, Waiting
 
 
 class CycleState:
@@ -34,6 +34,7 @@ class CycleState:
         self._classes: dict[ClassKey, JobClass] = {}
         self._jobs: dict[str, tuple[JobRequest, JobClass]] = {}  # key -> (job as last seen, class)
         self._numbers: dict[tuple[object, ...], int] = {}
+        self.last_waiting: Mapping[str, Waiting] = {}  # the last cycle's, reused where unchanged
 
     def workspace(self, snapshot: Snapshot) -> Workspace:
         """The working view of `snapshot`: the kept one brought up to date, or a new one."""
@@ -51,6 +52,7 @@ class CycleState:
         self._classes.clear()
         self._jobs.clear()
         self._numbers.clear()
+        self.last_waiting = {}
 
     def classes(self, jobs: Sequence[JobRequest]) -> list[JobClass]:
         """Each job's class, in the same order (call `workspace` first: classes follow its pools)."""

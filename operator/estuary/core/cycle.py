@@ -41,8 +41,8 @@ from estuary.core.candidates import Candidate, in_policy_order
 from estuary.core.classes import Assembled, JobClass
 from estuary.core.evaluate import Failure, FitCache, Outcome, evaluate
 from estuary.core.policy import Policy
-from estuary.core.queue import in_queue_order, processing_order
-from estuary.core.state import CycleState
+from estuary.core.queue import processing_order
+from estuary.core.state import CycleState, Queue
 from estuary.core.workspace import Workspace
 from estuary.model import (
     Admission,
@@ -186,6 +186,10 @@ class _Cycle:
         """Why the job waits, or None when it was admitted (step 3)."""
         verdict = self.verdicts.get(cls)
         if verdict is not None and self.holds(verdict, cls, job):
+            if verdict.epoch != self.epoch:  # it still holds now: later jobs take the fast path
+                self.verdicts[cls] = _Verdict(
+                    verdict.entry, verdict.stamp, verdict.tried_reserving, self.epoch, verdict.always
+                )
             return verdict.entry
         entry = self.never_here(cls)
         if entry is not None:
@@ -395,13 +399,11 @@ def _numbered(key: str, entry: Entry, position: int, last: Mapping[str, Waiting]
     return Waiting(key, reason, message, position, verdicts)
 
 
-def _in_queue_order(
-    cycle: _Cycle, ordered: Sequence[JobRequest], classes: Sequence[JobClass], last: Mapping[str, Waiting]
-) -> Decided:
+def _in_queue_order(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting]) -> Decided:
     """Steps 3 and 4 in one pass, when the jobs are decided in queue order."""
     waiting: Decided = {}
     verdicts, now, reserve_after = cycle.verdicts, cycle.now, cycle.reserve_after
-    for job, cls in zip(ordered, classes, strict=True):
+    for job, cls in queue:
         verdict = verdicts.get(cls)
         if (
             verdict is not None
@@ -416,11 +418,10 @@ def _in_queue_order(
     return waiting
 
 
-def _fairly(
-    cycle: _Cycle, ordered: Sequence[JobRequest], classes: Sequence[JobClass], last: Mapping[str, Waiting]
-) -> Decided:
+def _fairly(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting]) -> Decided:
     """Step 3 in fair-sharing order, then step 4: the waiting jobs numbered in queue order."""
-    cycle.class_of = {job.key: cls for job, cls in zip(ordered, classes, strict=True)}
+    ordered = [job for job, _ in queue]
+    cycle.class_of = {job.key: cls for job, cls in queue}
     entries: dict[str, Entry] = {}
     for job in processing_order(ordered, True, cycle.job_within_nominal, cycle.share):
         entry = cycle.decide(job, cycle.class_of[job.key])
@@ -452,11 +453,10 @@ def run_cycle(
     state = state if state is not None else CycleState()
     ws = state.workspace(snapshot)
     try:
-        ordered = in_queue_order(pending)
-        classes = state.classes(ordered)
+        queue = state.queue(pending)
         cycle = _Cycle(ws, snapshot, now, policy)
         fair = policy.fair_sharing and ws.quota.enforced_anywhere()  # else the queue order (queue.py)
-        waiting = (_fairly if fair else _in_queue_order)(cycle, ordered, classes, state.last_waiting)
+        waiting = (_fairly if fair else _in_queue_order)(cycle, queue, state.last_waiting)
         result = CycleResult(tuple(cycle.admissions), tuple(cycle.preemptions), waiting)
     except BaseException:
         state.forget()

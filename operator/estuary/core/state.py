@@ -18,11 +18,22 @@ What it keeps, and when it lets go:
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Mapping, Sequence
+from operator import attrgetter
 
 from estuary.core.classes import ClassKey, JobClass, class_key
+from estuary.core.queue import in_queue_order, queue_key
 from estuary.core.workspace import Workspace
 from estuary.model import JobRequest, PoolSpec, Snapshot, Waiting
+
+Queue = list[tuple[JobRequest, JobClass]]  # pending jobs in queue order, with their classes
+_KEY = attrgetter("key")
+_NOTHING = (None, None)
+
+
+def _pair_order(pair: tuple[JobRequest, JobClass]) -> tuple[int, float, str]:
+    return queue_key(pair[0])
 
 
 class CycleState:
@@ -32,7 +43,8 @@ class CycleState:
         self._workspace: Workspace | None = None
         self._pools: dict[str, PoolSpec] = {}
         self._classes: dict[ClassKey, JobClass] = {}
-        self._jobs: dict[str, tuple[JobRequest, JobClass]] = {}  # key -> (job as last seen, class)
+        self._jobs: dict[str, tuple[JobRequest, JobClass]] = {}  # the queue's jobs by key
+        self._queue: Queue = []  # the last cycle's queue, in queue order
         self._numbers: dict[tuple[object, ...], int] = {}
         self.last_waiting: Mapping[str, Waiting] = {}  # the last cycle's, reused where unchanged
 
@@ -41,41 +53,61 @@ class CycleState:
         if self._workspace is None or not self._workspace.sync(snapshot):
             self._workspace = Workspace(snapshot)
             self._pools = dict(snapshot.pools)
-            self._classes.clear()
-            self._jobs.clear()
-            self._numbers.clear()
+            self._forget_jobs()
         return self._workspace
 
     def forget(self) -> None:
         """Drop everything (after a cycle failed half-way, the workspace may be inconsistent)."""
         self._workspace = None
-        self._classes.clear()
-        self._jobs.clear()
-        self._numbers.clear()
+        self._forget_jobs()
         self.last_waiting = {}
 
-    def classes(self, jobs: Sequence[JobRequest]) -> list[JobClass]:
-        """Each job's class, in the same order (call `workspace` first: classes follow its pools)."""
-        known = self._jobs
-        found: list[JobClass] = []
-        for job in jobs:
-            entry = known.get(job.key)
-            if entry is None or entry[0] is not job:
-                cls = entry[1] if entry is not None and entry[0] == job else self._class_of(job)
-                entry = known[job.key] = (job, cls)
-            found.append(entry[1])
-        if len(known) > 2 * len(found) + 1000:  # forget jobs that left the queue
-            self._forget_others(jobs, found)
-        return found
+    def _forget_jobs(self) -> None:
+        self._classes.clear()
+        self._jobs = {}
+        self._queue = []
+        self._numbers.clear()
 
-    def _forget_others(self, jobs: Sequence[JobRequest], classes: list[JobClass]) -> None:
-        if len(self._numbers) > 4 * len(set(classes)) + 1000:
-            self._classes.clear()  # numbers of gone classes pile up: start over
-            self._jobs.clear()
-            self._numbers.clear()
-            return
-        self._jobs = {job.key: (job, cls) for job, cls in zip(jobs, classes, strict=True)}
-        self._classes = {cls.key: cls for cls in classes}
+    def queue(self, pending: Sequence[JobRequest]) -> Queue:
+        """The pending jobs in queue order (queue.py), each with its class: the last cycle's queue
+        with the jobs that left taken out and the new ones put in, or sorted anew when many
+        changed or a key is listed twice (call `workspace` first: classes follow its pools)."""
+        known = self._jobs
+        fresh = [job for job in pending if known.get(job.key, _NOTHING)[0] is not job]
+        keys = set(map(_KEY, pending))
+        gone = known.keys() - keys
+        if not fresh and not gone and len(keys) == len(pending):
+            return self._queue
+        if len(keys) != len(pending) or 4 * len(fresh) > len(pending):
+            self._queue = [(job, self._class_for(job)) for job in in_queue_order(pending)]
+            self._jobs = {job.key: (job, cls) for job, cls in self._queue}
+        else:
+            gone.update(job.key for job in fresh if job.key in known)
+            kept = [pair for pair in self._queue if pair[0].key not in gone] if gone else list(self._queue)
+            added = [(job, self._class_for(job)) for job in fresh]
+            for key in gone:
+                del known[key]
+            for pair in added:
+                insort(kept, pair, key=_pair_order)
+                known[pair[0].key] = pair
+            self._queue = kept
+        queue = self._queue
+        if len(self._classes) > 2 * len(self._jobs) + 1000:
+            self._forget_classes()  # may forget the queue too: the next cycle sorts anew
+        return queue
+
+    def _class_for(self, job: JobRequest) -> JobClass:
+        entry = self._jobs.get(job.key)
+        if entry is not None and entry[0] == job:  # an equal request, rebuilt by the caller
+            return entry[1]
+        return self._class_of(job)
+
+    def _forget_classes(self) -> None:
+        """Classes of jobs that left pile up: keep those in use (their numbers stay valid), or
+        start over when the numbers pile up too."""
+        self._classes = {cls.key: cls for _, cls in self._queue}
+        if len(self._numbers) > 4 * len(self._classes) + 1000:
+            self._forget_jobs()
 
     def _class_of(self, job: JobRequest) -> JobClass:
         key = class_key(job)

@@ -60,6 +60,8 @@ class JobClass:
     a preemption key hash an int rather than a tuple of dataclasses."""
 
     __slots__ = (
+        "_decisions",
+        "_intern",
         "_orders",
         "assembled",
         "candidates",
@@ -96,6 +98,8 @@ class JobClass:
         # Pools whose quota can change a verdict of this class (cycle.py stamps verdicts with them).
         self.quota_pools = tuple(c.pool.name for c in self.candidates if c.pool.quotas)
         self._orders: dict[TypeChoice, list[Candidate]] = {}
+        self._decisions: dict[TypeChoice, int] = {}
+        self._intern = intern
         # The waiting verdict last assembled for this class, by the pool failures it was made of:
         # a pure function of the two, kept so that an unchanged cluster costs no new objects.
         self.assembled: Assembled | None = None
@@ -103,6 +107,24 @@ class JobClass:
     @property
     def elastic(self) -> bool:
         return self.smallest < self.workers
+
+    def decision(self, policy: Policy) -> int:
+        """Classes with equal numbers get equal verdicts under `policy`, so a cycle decides them
+        once: same gang and tenant, same priority, and the same pools in the same order with the
+        same runtime factors (accepted types listed differently often come to that). A class that
+        no pool offers, or bound to a jurisdiction, keeps its own: its message names them."""
+        number = self._decisions.get(policy.type_choice)
+        if number is None:
+            if not self.candidates or self.job.residency != "any":
+                shared: tuple[object, ...] = ("class", self.key)
+            elif policy.type_choice == "any_free":  # ordered by free capacity, the same for all
+                shared = ("pools", tuple(sorted((c.pool.name, c.factor) for c in self.candidates)))
+            else:
+                shared = ("pools", tuple((c.pool.name, c.factor) for c in self.static_order(policy)))
+            number = self._decisions[policy.type_choice] = self._intern(
+                ("decision", self.gang, self.key[1], *shared)
+            )
+        return number
 
     def static_order(self, policy: Policy) -> list[Candidate]:
         """The pools `policy` allows, in its order, for every type choice but "any_free" (whose

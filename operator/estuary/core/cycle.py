@@ -111,6 +111,7 @@ class _Cycle:
         self.blockers: list[str] = []  # strict FIFO: jobs that block everything behind them
         self._no_plan: set[tuple[object, ...]] = set()
         self.verdicts: dict[JobClass, _Verdict] = {}  # each class's latest verdict this cycle
+        self.shared: dict[int, _Verdict] = {}  # by `JobClass.decision`
         self._failures: dict[tuple[str, int, bool], tuple[int, Failure]] = {}
         self._within: dict[JobClass, tuple[int, bool]] = {}
         self._shares: dict[str, float] = {}
@@ -185,8 +186,11 @@ class _Cycle:
     def decide(self, job: JobRequest, cls: JobClass) -> Entry | None:
         """Why the job waits, or None when it was admitted (step 3)."""
         verdict = self.verdicts.get(cls)
+        if verdict is None:  # the verdict of an identical class, if one was decided
+            verdict = self.shared.get(cls.decision(self.policy))
         if verdict is not None and self.holds(verdict, cls, job):
-            if verdict.epoch != self.epoch:  # it still holds now: later jobs take the fast path
+            if verdict.epoch != self.epoch or self.verdicts.get(cls) is not verdict:
+                # It holds now: the class's next jobs take the fast path (`_in_queue_order`).
                 self.verdicts[cls] = _Verdict(
                     verdict.entry, verdict.stamp, verdict.tried_reserving, self.epoch, verdict.always
                 )
@@ -196,7 +200,7 @@ class _Cycle:
             return entry
         if self.blockers:  # the same for every job until the next blocker
             entry = self.behind()
-            self.verdicts[cls] = _Verdict(entry, self.stamp(cls), True, self.epoch)
+            self.remember(cls, _Verdict(entry, self.stamp(cls), True, self.epoch))
             return entry
         found = self.try_pools(job, cls)
         if isinstance(found, Outcome):
@@ -205,6 +209,11 @@ class _Cycle:
         assembled = self.assemble(cls, found)
         preempting = self.try_preemption(job, cls, assembled) if self.policy.preemption else None
         return preempting if preempting is not None else self.wait(job, cls, found, assembled)
+
+    def remember(self, cls: JobClass, verdict: _Verdict) -> None:
+        """The class's verdict, and that of every class that decides like it (classes.py)."""
+        self.verdicts[cls] = verdict
+        self.shared[cls.decision(self.policy)] = verdict
 
     def holds(self, verdict: _Verdict, cls: JobClass, job: JobRequest) -> bool:
         """Whether the class's verdict answers for `job` too (see the module docstring)."""
@@ -323,7 +332,7 @@ class _Cycle:
         # The next job of the class finds the pool reserved (by this one, or an earlier one): it
         # waits with the plain message.
         entry = (reason, message, verdicts)
-        self.verdicts[cls] = _Verdict(entry, stamp, tried_reserving, epoch)
+        self.remember(cls, _Verdict(entry, stamp, tried_reserving, epoch))
         if pool is None:
             return entry
         self.changed()

@@ -18,9 +18,10 @@ What it keeps, and when it lets go:
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_left, insort
 from collections.abc import Mapping, Sequence
-from operator import attrgetter
+from itertools import compress
+from operator import attrgetter, is_, not_
 
 from estuary.core.classes import ClassKey, JobClass, class_key
 from estuary.core.queue import in_queue_order, queue_key
@@ -29,7 +30,6 @@ from estuary.model import JobRequest, PoolSpec, Snapshot, Waiting
 
 Queue = list[tuple[JobRequest, JobClass]]  # pending jobs in queue order, with their classes
 _KEY = attrgetter("key")
-_NOTHING = (None, None)
 
 
 def _pair_order(pair: tuple[JobRequest, JobClass]) -> tuple[int, float, str]:
@@ -43,7 +43,8 @@ class CycleState:
         self._workspace: Workspace | None = None
         self._pools: dict[str, PoolSpec] = {}
         self._classes: dict[ClassKey, JobClass] = {}
-        self._jobs: dict[str, tuple[JobRequest, JobClass]] = {}  # the queue's jobs by key
+        self._jobs: dict[str, JobRequest] = {}  # the queue's jobs by key
+        self._class_of_key: dict[str, JobClass] = {}
         self._queue: Queue = []  # the last cycle's queue, in queue order
         self._numbers: dict[tuple[object, ...], int] = {}
         self.last_waiting: Mapping[str, Waiting] = {}  # the last cycle's, reused where unchanged
@@ -65,6 +66,7 @@ class CycleState:
     def _forget_jobs(self) -> None:
         self._classes.clear()
         self._jobs = {}
+        self._class_of_key = {}
         self._queue = []
         self._numbers.clear()
 
@@ -72,34 +74,34 @@ class CycleState:
         """The pending jobs in queue order (queue.py), each with its class: the last cycle's queue
         with the jobs that left taken out and the new ones put in, or sorted anew when many
         changed or a key is listed twice (call `workspace` first: classes follow its pools)."""
-        known = self._jobs
-        fresh = [job for job in pending if known.get(job.key, _NOTHING)[0] is not job]
-        keys = set(map(_KEY, pending))
-        gone = known.keys() - keys
-        if not fresh and not gone and len(keys) == len(pending):
-            return self._queue
-        if len(keys) != len(pending) or 4 * len(fresh) > len(pending):
-            self._queue = [(job, self._class_for(job)) for job in in_queue_order(pending)]
-            self._jobs = {job.key: (job, cls) for job, cls in self._queue}
+        keys = list(map(_KEY, pending))
+        listed = set(keys)
+        same = list(map(is_, map(self._jobs.get, keys), pending))  # the very request as last time
+        fresh = list(compress(pending, map(not_, same)))
+        gone = self._jobs.keys() - listed
+        if len(listed) != len(keys) or 4 * len(fresh) > len(keys):
+            ordered = in_queue_order(pending)
+            self._class_of_key = {job.key: self._class_for(job) for job in ordered}
+            self._jobs = {job.key: job for job in ordered}
+            self._queue = [(job, self._class_of_key[job.key]) for job in ordered]
         else:
-            gone.update(job.key for job in fresh if job.key in known)
-            kept = [pair for pair in self._queue if pair[0].key not in gone] if gone else list(self._queue)
-            added = [(job, self._class_for(job)) for job in fresh]
-            for key in gone:
-                del known[key]
-            for pair in added:
-                insort(kept, pair, key=_pair_order)
-                known[pair[0].key] = pair
-            self._queue = kept
+            gone.update(job.key for job in fresh if job.key in self._jobs)
+            for key in gone:  # a few: find each by bisection
+                old = self._jobs.pop(key)
+                del self._queue[bisect_left(self._queue, queue_key(old), key=_pair_order)]
+            for job in fresh:
+                cls = self._class_of_key[job.key] = self._class_for(job)
+                insort(self._queue, (job, cls), key=_pair_order)
+                self._jobs[job.key] = job
         queue = self._queue
         if len(self._classes) > 2 * len(self._jobs) + 1000:
             self._forget_classes()  # may forget the queue too: the next cycle sorts anew
         return queue
 
     def _class_for(self, job: JobRequest) -> JobClass:
-        entry = self._jobs.get(job.key)
-        if entry is not None and entry[0] == job:  # an equal request, rebuilt by the caller
-            return entry[1]
+        old = self._jobs.get(job.key)
+        if old is not None and old == job:  # an equal request, rebuilt by the caller
+            return self._class_of_key[job.key]
         return self._class_of(job)
 
     def _forget_classes(self) -> None:

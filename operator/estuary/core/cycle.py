@@ -393,23 +393,10 @@ class _Cycle:
         )
 
 
-def _numbered(key: str, entry: Entry, position: int, last: Mapping[str, Waiting]) -> Waiting:
-    """The job's Waiting; the one of the caller's last cycle when nothing in it changed."""
-    old = last.get(key)
-    reason, message, verdicts = entry
-    if (
-        old is not None
-        and old.position == position
-        and old.verdicts is verdicts
-        and old.reason is reason
-        and old.message == message
-    ):
-        return old
-    return Waiting(key, reason, message, position, verdicts)
-
-
 def _in_queue_order(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting]) -> Decided:
-    """Steps 3 and 4 in one pass, when the jobs are decided in queue order."""
+    """Steps 3 and 4 in one pass, when the jobs are decided in queue order. The hot loop of the
+    core: most jobs take their class's verdict of this cycle, and keep their Waiting of the last
+    cycle when nothing in it changed (same position, same verdict)."""
     waiting: Decided = {}
     verdicts, now, reserve_after = cycle.verdicts, cycle.now, cycle.reserve_after
     for job, cls in queue:
@@ -419,11 +406,24 @@ def _in_queue_order(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting]) ->
             and verdict.epoch == cycle.epoch  # nothing moved since the class's verdict
             and (verdict.tried_reserving or now - job.arrival < reserve_after)
         ):
-            entry: Entry | None = verdict.entry
+            entry = verdict.entry
         else:
-            entry = cycle.decide(job, cls)
-        if entry is not None:
-            waiting[job.key] = _numbered(job.key, entry, len(waiting) + 1, last)
+            decided = cycle.decide(job, cls)
+            if decided is None:
+                continue  # admitted
+            entry = decided
+        key, position = job.key, len(waiting) + 1
+        reason, message, reasons = entry
+        old = last.get(key)
+        if (
+            old is None
+            or old.position != position
+            or old.verdicts is not reasons
+            or old.reason is not reason
+            or old.message != message
+        ):
+            old = Waiting(key, reason, message, position, reasons)
+        waiting[key] = old
     return waiting
 
 
@@ -440,7 +440,8 @@ def _fairly(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting]) -> Decided
     for job in ordered:
         entry = entries.get(job.key)
         if entry is not None:
-            waiting[job.key] = _numbered(job.key, entry, len(waiting) + 1, last)
+            reason, message, reasons = entry
+            waiting[job.key] = Waiting(job.key, reason, message, len(waiting) + 1, reasons)
     return waiting
 
 

@@ -77,6 +77,8 @@ class CycleState:
         keys = list(map(_KEY, pending))
         listed = set(keys)
         same = list(map(is_, map(self._jobs.get, keys), pending))  # the very request as last time
+        if len(listed) == len(keys) == len(self._jobs) and all(same):
+            return self._queue  # nothing came, left or changed
         fresh = list(compress(pending, map(not_, same)))
         gone = self._jobs.keys() - listed
         if len(listed) != len(keys) or 4 * len(fresh) > len(keys):

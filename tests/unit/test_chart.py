@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO_ROOT / "hack"))
 import chart_docs  # noqa: E402
 from devcluster import binaries  # noqa: E402
 from estuary.agent import cli as agent_cli  # noqa: E402
-from estuary.cli import _commands  # noqa: E402
+from estuary.cli import main as estuary_command  # noqa: E402
 from estuary.vendors import loader  # noqa: E402
 
 CHART = REPO_ROOT / "charts" / "estuary"
@@ -241,7 +241,7 @@ def test_operator_container_runs_estuary_operator_with_its_environment(
 ) -> None:
     c = container(one(default_docs, "Deployment", "estuary-operator"))
     assert c["image"] == "estuary:0.1.0"  # the chart's appVersion
-    assert c["args"][0] == "operator" and "operator" in _commands()
+    assert c["args"][0] == "operator" and "operator" in estuary_command.commands
     env = env_of(c)
     assert env["ESTUARY_LEADER_ELECTION"] == "true"
     assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
@@ -308,7 +308,7 @@ def test_agent_command_line_is_what_estuary_agent_accepts(
     ds = one(default_docs, "DaemonSet", "estuary-agent")
     c = container(ds)
     assert env_of(c)["NODE_NAME"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
-    assert c["args"][0] == "agent" and "agent" in _commands()
+    assert c["args"][0] == "agent" and "agent" in estuary_command.commands
     monkeypatch.setenv("NODE_NAME", "gpu-node-1")
     options = agent_cli.parse_args(c["args"][1:])
     assert options.node == "gpu-node-1"

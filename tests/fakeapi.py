@@ -269,6 +269,7 @@ class FakePartner(PartnerApi):
     def __init__(self, server: FakeApiServer, token: str, good_token: str = "good") -> None:
         self.server, self.token, self.good = server, token, good_token
         self.log: list[str] = []
+        self.failures: dict[str, PartnerError] = {}  # call -> what the partner answers instead
         self.fail_next_renewal_after_commit = False  # the write lands, the answer is lost
 
     def close(self) -> None:
@@ -280,6 +281,8 @@ class FakePartner(PartnerApi):
             raise PartnerError(UNREACHABLE, f"{what}: connection refused or no route to the partner")
         if self.token != self.good:
             raise PartnerError(BAD_CREDENTIALS, f"{what}: HTTP 401 (unauthorized): Unauthorized", 401)
+        if what in self.failures:
+            raise self.failures[what]
 
     def list_pools(self) -> list[Obj]:
         self._check("list_pools")

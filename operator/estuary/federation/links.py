@@ -22,13 +22,8 @@ from estuary.api.aijob import FINISHED, RemoteCopy
 from estuary.api.federationlink import FederationLink
 from estuary.federation import lease, remote
 from estuary.federation.home import HomeApi
-from estuary.federation.worker import (
-    LinkRuntime,
-    LinkWorker,
-    PartnerFactory,
-    PlanEntry,
-    default_partner_factory,
-)
+from estuary.federation.plan import PlanEntry
+from estuary.federation.worker import LinkRuntime, LinkWorker, PartnerFactory, default_partner_factory
 from estuary.state.cache import ClusterCache
 from estuary.state.snapshot import ParsedJob
 

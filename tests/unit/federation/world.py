@@ -79,6 +79,11 @@ class Cluster:
     def status(self, ns: str, name: str) -> dict[str, Any]:
         return dict(self.job(ns, name).get("status") or {})
 
+    def link_status(self, name: str) -> dict[str, Any]:
+        link = self.server.get("federationlinks", f"estuary-system/{name}")
+        assert link is not None
+        return dict(link.get("status") or {})
+
 
 def make_cluster(
     name: str,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from estuary import metrics
-from estuary.api.aijob import BURST_CONDITION, AIJobStatus, Phase, Placement
+from estuary.api.aijob import ADMITTED_CONDITION, BURST_CONDITION, AIJobStatus, Phase, Placement
 from estuary.api.base import set_condition
 from estuary.control.pods import Pods
 from estuary.kube.status import JobWriter
@@ -57,7 +57,9 @@ class Decisions:
                 retry_after=None,
                 queued_at=status.queued_at or stamp,
                 observed_generation=job.raw["metadata"].get("generation"),
-                conditions=set_condition(job.conditions, "Admitted", True, "Admitted", message, stamp),
+                conditions=set_condition(
+                    job.conditions, ADMITTED_CONDITION, True, "Admitted", message, stamp
+                ),
             ),
         )
         queued = codec.timestamp(status.queued_at) or now
@@ -103,7 +105,7 @@ class Decisions:
             reason=reason,
             message=message,
             queue_position=waiting.position,
-            conditions=set_condition(job.conditions, "Admitted", False, reason, message, stamp),
+            conditions=set_condition(job.conditions, ADMITTED_CONDITION, False, reason, message, stamp),
         )
         new = job.phase is None
         if new:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from estuary import metrics
-from estuary.api.aijob import FINISHED, HOLDING, AIJobStatus, Phase
+from estuary.api.aijob import FINISHED, FINISHED_CONDITION, HOLDING, RUNNING_CONDITION, AIJobStatus, Phase
 from estuary.api.base import set_condition
 from estuary.control.pods import Pods
 from estuary.control.workers import GangState, assess
@@ -146,7 +146,12 @@ class Lifecycle:
                 message=f"{placement.workers} workers running on {status.accelerator}",
                 start_time=status.start_time or stamp,
                 conditions=set_condition(
-                    job.conditions, "Running", True, "AllWorkersRunning", "every worker is Running", stamp
+                    job.conditions,
+                    RUNNING_CONDITION,
+                    True,
+                    "AllWorkersRunning",
+                    "every worker is Running",
+                    stamp,
                 ),
             ),
         )
@@ -168,7 +173,7 @@ class Lifecycle:
                 reason=reason,
                 message=message,
                 completion_time=stamp,
-                conditions=set_condition(job.conditions, "Finished", True, reason, message, stamp),
+                conditions=set_condition(job.conditions, FINISHED_CONDITION, True, reason, message, stamp),
             ),
         )
 
@@ -216,7 +221,7 @@ class Lifecycle:
             reason=reason,
             message=message,
             queued_at=stamp,
-            conditions=set_condition(job.conditions, "Running", False, reason, message, stamp),
+            conditions=set_condition(job.conditions, RUNNING_CONDITION, False, reason, message, stamp),
         )
         if restarts is not None:
             status.restarts = restarts

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from estuary import metrics
+from estuary.api.aijob import Phase
 from estuary.api.base import Condition
 from estuary.api.computepool import ComputePoolStatus, TenantUsage
 from estuary.core import PoolUsage, pool_usage
@@ -83,7 +84,7 @@ def export(jobs: Mapping[str, ParsedJob], pending: list[JobRequest], waiting: Ma
     """Jobs by phase and the queue by tenant and first accepted type, as gauges."""
     by_phase: dict[str, int] = {}
     for job in jobs.values():
-        phase = job.phase or "Queued"
+        phase = job.phase or Phase.QUEUED
         by_phase[phase] = by_phase.get(phase, 0) + 1
     metrics.set_jobs_by_phase(by_phase)
     queue: dict[tuple[str, str], int] = {}

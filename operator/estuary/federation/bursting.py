@@ -17,7 +17,15 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from estuary.api.aijob import ADMITTED_CONDITION, BURST_CONDITION, AIJobStatus, Phase, Placement, RemoteCopy
+from estuary.api.aijob import (
+    ADMITTED_CONDITION,
+    BURST_CONDITION,
+    FINISHED,
+    AIJobStatus,
+    Phase,
+    Placement,
+    RemoteCopy,
+)
 from estuary.api.base import set_condition
 from estuary.api.federationlink import FederationLink, FederationLinkStatus
 from estuary.federation import naming, remote, spend
@@ -88,7 +96,7 @@ def offer(
         spent[entry.tenant] = spent.get(entry.tenant, 0.0) + entry.spend
     jobs = accelerators = 0
     for job, ref in placed:
-        if job.phase in (Phase.SUCCEEDED, Phase.FAILED):
+        if job.phase in FINISHED:
             continue
         total, _ = need(job)
         jobs += 1

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from estuary.api.aijob import Phase
 from estuary.api.federationlink import FederationLinkSpec
 from estuary.federation import lease, naming
 from estuary.federation.choose import TypeOffer
@@ -234,7 +235,7 @@ class LinkRuntime:
             if track is None or track.abandoned:
                 return copy
             track.seen = track.may_exist = True
-            if copy.phase == "Running":
+            if copy.phase == Phase.RUNNING:
                 now = self.mono()
                 track.running_since = track.running_since or now
                 track.running_seen = now

@@ -254,6 +254,12 @@ class FakeApiServer:
             raise PartnerError(BAD_CREDENTIALS, f"Secret {namespace}/{name} has no key {key!r}")
         return base64.b64decode(secret["data"][key])
 
+    def read_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        secret = self.get("secrets", f"{namespace}/{name}")
+        if secret is None:
+            return None
+        return {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+
     def patch_link_status(self, namespace: str, name: str, status: Obj) -> Obj:
         return self.patch("federationlinks", f"{namespace}/{name}", {"status": status}, "status")
 

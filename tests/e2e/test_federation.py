@@ -34,6 +34,7 @@ LINK = "gz"
 LEASE = 30
 HEARTBEAT = 5
 MARGIN = 21  # lease.margin(30, 0): the jobs below have gracePeriodSeconds 0
+SIGNING_KEY = "e2e-hk-to-gz-signing-key-4b1d0c"  # the home operator's ESTUARY_CLUSTER_NAME: local
 
 Partner = tuple[Cluster, Kube, OperatorProcess]  # the partner cluster, its client, its operator
 
@@ -98,6 +99,8 @@ def partner(
     kube = Kube(handle.api_client(), handle.kubectl)
     for pool in pools():
         kube.apply(pool)
+    handle.kubectl("create", "namespace", HOME_NS, check=False)
+    kube.apply(_secret("estuary-origin-keys", "", {"local": SIGNING_KEY}))  # copies the origin signs
     log = Path(tmp_path_factory.mktemp("partner")) / "operator.log"
     proc = OperatorProcess(
         handle.kubeconfig,
@@ -125,13 +128,14 @@ def partner(
     proc.stop()
 
 
-def _secret(name: str, kubeconfig_text: str) -> dict[str, Any]:
+def _secret(name: str, kubeconfig_text: str, data: dict[str, str] | None = None) -> dict[str, Any]:
+    values = data if data is not None else {"kubeconfig": kubeconfig_text, "signing-key": SIGNING_KEY}
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": name, "namespace": HOME_NS},
         "type": "Opaque",
-        "data": {"kubeconfig": base64.b64encode(kubeconfig_text.encode()).decode()},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in values.items()},
     }
 
 
@@ -142,6 +146,7 @@ def _link(name: str, secret: str, tenants: list[str], **spec: Any) -> dict[str, 
         "metadata": {"name": name, "namespace": HOME_NS},
         "spec": {
             "kubeconfigSecretRef": {"name": secret},
+            "signingKeySecretRef": {"name": secret},
             "jurisdiction": "mainland",
             "remoteNamespace": REMOTE_NS,
             "allowedTenants": tenants,
@@ -415,3 +420,38 @@ def test_a_lost_partner_gives_the_job_back_after_the_lease_and_it_never_runs_twi
     [second] = copies(pkube, "survivor")
     assert second["metadata"]["annotations"]["estuary.dev/origin-attempt"] == "2"
     assert pproc.proc is not None and pproc.proc.poll() is None  # the partner operator survived
+
+
+def test_a_tenant_cannot_make_its_job_a_federation_copy_with_the_origin_label(partner: Partner) -> None:
+    """#17: the label alone earns nothing. A tenant's job labelled as a copy (with a 5 s lease that
+    nobody renews), in its own namespace and in the burst namespace without a valid signature,
+    runs as an ordinary job well past that lease, and its FederationCopy condition says why."""
+    handle, pkube, pproc = partner
+    tenant_ns = "spoofing-tenant"
+    handle.kubectl("create", "namespace", tenant_ns, check=False)
+    handle.kubectl("create", "namespace", REMOTE_NS, check=False)
+    notes = {"estuary.dev/origin-cluster": "local", "estuary.dev/lease-seconds": "5"}
+    for ns in (tenant_ns, REMOTE_NS):
+        job = aijob("spoof", ns, [NVIDIA], workers=1, annotations=notes)
+        job["metadata"]["labels"] = {"estuary.dev/origin-cluster": "local"}
+        job["metadata"]["annotations"]["estuary.dev/origin-signature"] = "v1:" + "0" * 64  # forged
+        pkube.apply(job)
+    try:
+        for ns, why in ((tenant_ns, "is not a burst namespace"), (REMOTE_NS, "signature does not match")):
+            wait_for(lambda ns=ns: pkube.phase(ns, "spoof") == "Running", timeout=60, what=f"{ns} Running")
+            cond = wait_for(
+                lambda ns=ns: condition(pkube.status(ns, "spoof"), "FederationCopy"),
+                timeout=30,
+                what=f"the FederationCopy condition in {ns}",
+            )
+            assert cond["status"] == "False" and cond["reason"] == "OriginLabelIgnored"
+            assert why in cond["message"] and "ordinary job" in cond["message"]
+        time.sleep(12)  # more than twice the 5 s lease, with the partner's lease check running
+        for ns in (tenant_ns, REMOTE_NS):
+            status = pkube.status(ns, "spoof")
+            assert status["phase"] == "Running" and status.get("reason") != "LeaseExpired", status
+            assert "lease" not in status
+        assert pproc.proc is not None and pproc.proc.poll() is None
+    finally:
+        for ns in (tenant_ns, REMOTE_NS):
+            pkube.delete_job(ns, "spoof")

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from estuary.api.base import ApiModel, Condition, Quantity, Residency, StatusModel, Toleration
+from estuary.api.base import ApiModel, Condition, Jurisdiction, Quantity, Residency, StatusModel, Toleration
 
 Framework = Literal["pytorch", "deepspeed", "mindspore", "jax", "mpi", "custom"]
 
@@ -92,6 +92,38 @@ class Burst(ApiModel):
     )
     after_seconds: int | None = Field(
         None, ge=0, description="Burst once queued this long (default: the link's threshold)."
+    )
+
+
+class Dataset(ApiModel):
+    """A dataset the job reads: where it lives and how big it is (for data-aware bursting)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.residency == 'any' || self.residency == self.jurisdiction",
+                    "message": "a dataset's residency must be 'any' or its own jurisdiction",
+                    "fieldPath": ".residency",
+                    "reason": "FieldValueInvalid",
+                },
+            ]
+        },
+    )
+
+    name: str = Field(description="Dataset name (for messages).", min_length=1, max_length=63)
+    cluster: str = Field(
+        "local",
+        max_length=63,
+        description="Cluster holding it: 'local' (this one) or a FederationLink's cluster name.",
+    )
+    jurisdiction: Jurisdiction = Field(description="Where it is stored: hk, mainland or overseas.")
+    size: Quantity = Field(description="Size in bytes (a quantity: 500Gi, 2Ti).")
+    residency: Residency = Field(
+        "any", description="Jurisdiction it must stay in (any: it may be moved anywhere)."
     )
 
 
@@ -198,6 +230,11 @@ class AIJobSpec(ApiModel):
     tolerations: list[Toleration] | None = Field(None, description="Extra taints workers tolerate.")
     estimated_duration_seconds: int | None = Field(
         None, gt=0, description="Optional runtime estimate on a throughput-1.0 accelerator."
+    )
+    datasets: list[Dataset] | None = Field(
+        None,
+        max_length=32,
+        description="Datasets the job reads; bursting adds the time and cost of moving them.",
     )
 
 

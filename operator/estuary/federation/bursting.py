@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from typing import Any
 
 from estuary.api.aijob import (
@@ -51,14 +51,15 @@ def need(job: ParsedJob) -> tuple[int, int]:
     return workers * spec.accelerators_per_worker, least * spec.accelerators_per_worker
 
 
-def candidates(jobs: Mapping[str, ParsedJob], now: float) -> list[ParsedJob]:
+def candidates(jobs: Mapping[str, ParsedJob], now: float, copies: Container[str] = ()) -> list[ParsedJob]:
     """Jobs that may burst: burst-enabled, Queued and due, with the cycle's verdict on why they
-    wait (a job given up by its partner this step waits for the next cycle's), in queue order."""
+    wait (a job given up by its partner this step waits for the next cycle's), in queue order.
+    Copies other clusters sent here never burst on (`copies`: their keys)."""
     out = [
         job
         for job in jobs.values()
         if job.obj.spec.burst.enabled
-        and not remote.is_copy(job.raw)
+        and job.key not in copies
         and job.phase == Phase.QUEUED
         and job.status.reason in WAITING_REASONS
         and is_pending(job, now)
@@ -141,11 +142,18 @@ class Bursting:
         self.writer, self.config, self.sent, self.runtimes = writer, config, sent, runtimes
         self._nonce = uuid.uuid4().hex[:8]
 
-    def burst(self, jobs: Mapping[str, ParsedJob], links: LinkObjects, placed: Placed, now: float) -> None:
+    def burst(
+        self,
+        jobs: Mapping[str, ParsedJob],
+        links: LinkObjects,
+        placed: Placed,
+        now: float,
+        copies: Container[str] = (),
+    ) -> None:
         offers = {
             name: offer(name, held, self.runtimes[name], placed.get(name, [])) for name, held in links.items()
         }
-        for job in candidates(jobs, now):
+        for job in candidates(jobs, now, copies):
             demand = self._demand(job, now)
             decision = choose(demand, list(offers.values()))
             try:

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from estuary.api.aijob import FINISHED, RemoteCopy
 from estuary.api.federationlink import FederationLink
-from estuary.federation import lease, remote
+from estuary.federation import lease
 from estuary.federation.home import HomeApi
 from estuary.federation.plan import PlanEntry
 from estuary.federation.worker import LinkRuntime, LinkWorker, PartnerFactory, default_partner_factory
@@ -38,6 +38,9 @@ class FederationConfig:
     check_seconds: float = 2.0  # partner side: how often copies are read for renewals
     refusal_backoff_seconds: float = 300.0  # a link that refused a job is not tried again this long
     timing: lease.Timing = field(default_factory=lease.Timing)
+    # partner side: where copies may be, and the Secret with each origin cluster's signing key
+    burst_namespaces: frozenset[str] = frozenset({"estuary-burst"})
+    origin_keys_secret: str = "estuary-origin-keys"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FederationConfig:
@@ -46,6 +49,12 @@ class FederationConfig:
             namespace=env.get("ESTUARY_NAMESPACE") or env.get("POD_NAMESPACE") or "estuary-system",
             cluster_name=env.get("ESTUARY_CLUSTER_NAME") or "local",
             check_seconds=float(env.get("ESTUARY_FEDERATION_CHECK_SECONDS") or 2.0),
+            burst_namespaces=frozenset(
+                n.strip()
+                for n in (env.get("ESTUARY_BURST_NAMESPACES") or "estuary-burst").split(",")
+                if n.strip()
+            ),
+            origin_keys_secret=env.get("ESTUARY_ORIGIN_KEYS_SECRET") or "estuary-origin-keys",
         )
 
 
@@ -74,7 +83,7 @@ def placed(jobs: Mapping[str, ParsedJob]) -> Placed:
     out: Placed = {}
     for job in jobs.values():
         ref = job.status.remote
-        if ref is not None and not remote.is_copy(job.raw):
+        if ref is not None:
             out.setdefault(ref.link, []).append((job, ref))
     return out
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from estuary.fence.lease import LEASE_RENEW as LEASE_RENEW  # the token the origin changes; the fence reads it
+
 MAX_NAME = 50  # AIJob names: at most 50 characters (they name worker pods: {name}-worker-{rank})
 HASH_LEN = 8
 
@@ -21,7 +23,6 @@ ORIGIN_UID = "estuary.dev/origin-uid"
 ORIGIN_ATTEMPT = "estuary.dev/origin-attempt"
 ORIGIN_LINK = "estuary.dev/origin-link"
 ORIGIN_LINK_UID = "estuary.dev/origin-link-uid"  # only the link that sent a copy collects it
-LEASE_RENEW = "estuary.dev/lease-renew"  # opaque token the origin changes on every renewal
 LEASE_SECONDS = "estuary.dev/lease-seconds"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 

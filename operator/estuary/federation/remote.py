@@ -123,6 +123,7 @@ def view(copy: Mapping[str, Any]) -> CopyView:
     )
 
 
-def is_copy(obj: Mapping[str, Any]) -> bool:
-    """Whether an AIJob in this cluster is a copy another cluster sent here."""
+def is_labelled(obj: Mapping[str, Any]) -> bool:
+    """Whether an AIJob carries the origin label: a copy another cluster sent here, or anyone's
+    job that claims to be one (origins.py tells them apart)."""
     return naming.ORIGIN_CLUSTER in ((obj.get("metadata") or {}).get("labels") or {})

@@ -26,10 +26,17 @@ from typing import Any
 
 from estuary.api.aijob import Phase
 from estuary.api.federationlink import FederationLinkSpec
-from estuary.federation import lease, naming
+from estuary.federation import lease, naming, origins
 from estuary.federation.choose import TypeOffer
 from estuary.federation.home import HomeApi
-from estuary.federation.partner import REFUSED, PartnerApi, PartnerError, build_client, parse_kubeconfig
+from estuary.federation.partner import (
+    BAD_CREDENTIALS,
+    REFUSED,
+    PartnerApi,
+    PartnerError,
+    build_client,
+    parse_kubeconfig,
+)
 from estuary.federation.plan import Health, PlanEntry, Snapshot, Track, capacity_of
 from estuary.federation.remote import CopyView, view
 
@@ -75,6 +82,7 @@ class LinkRuntime:
         self._nonce = uuid.uuid4().hex[:8]
         self._partner: PartnerApi | None = None
         self._digest = ""
+        self._signing_key: bytes | None = None
 
     # ---- controller thread -----------------------------------------------------------------
     def configure(self, spec: FederationLinkSpec, uid: str = "") -> None:
@@ -175,7 +183,27 @@ class LinkRuntime:
                 self._partner = None
             conf = parse_kubeconfig(raw, f"Secret {self.home_namespace}/{ref.name} key {ref.key!r}")
             self._partner, self._digest = self.partner_factory(conf), digest
+        if spec.mode == "Estuary":
+            self._signing_key = self._read_signing_key(spec)
         return self._partner
+
+    def _read_signing_key(self, spec: FederationLinkSpec) -> bytes:
+        """The key this cluster signs its copies with (the partner holds it under our name)."""
+        ref = spec.signing_key_secret_ref
+        if ref is None:
+            raise PartnerError(
+                BAD_CREDENTIALS,
+                "spec.signingKeySecretRef is not set: the partner treats only copies signed with a "
+                "key it holds for this cluster as federation copies (docs/federation.md)",
+            )
+        key = self.home.read_secret_key(self.home_namespace, ref.name, ref.key).strip()
+        if len(key) < origins.MIN_KEY_BYTES:
+            raise PartnerError(
+                BAD_CREDENTIALS,
+                f"the signing key in Secret {self.home_namespace}/{ref.name} key {ref.key!r} is shorter "
+                f"than {origins.MIN_KEY_BYTES} bytes",
+            )
+        return key
 
     def _fail(self, err: PartnerError) -> None:
         with self.lock:
@@ -276,8 +304,11 @@ class LinkRuntime:
                 return None, None
             track.in_flight = True
         reached, created, accepted = False, None, None
+        manifest = entry.manifest
+        if self._signing_key is not None:
+            manifest = origins.sign(manifest, self._signing_key)
         try:
-            created = view(partner.create_copy(namespace, entry.manifest))
+            created = view(partner.create_copy(namespace, manifest))
             reached, accepted = True, (True, "")
         except PartnerError as err:
             if err.status == 409:  # an earlier create of ours got through after all

@@ -42,6 +42,8 @@ PLURALS = {
     "Namespace": "namespaces",
     "FederationLink": "federationlinks",
     "Secret": "secrets",
+    "ConfigMap": "configmaps",
+    "ResourceQuota": "resourcequotas",
 }
 WATCHED = ("aijobs", "pods", "computepools", "nodes", "namespaces", "federationlinks")  # fed to the cache
 WITH_STATUS = ("aijobs", "pods", "computepools", "nodes", "federationlinks")  # status subresource
@@ -182,6 +184,13 @@ class FakeApiServer:
                     and (pod["metadata"].get("labels") or {}).get(JOB_LABEL) == name
                 ):
                     self.delete("pods", pod_key)
+        uid = obj["metadata"].get("uid")
+        for kind in ("pods", "services") if plural == "configmaps" else ():  # an attempt's owner
+            for dep_key, dep in list(self.objects.get(kind, {}).items()):
+                if any(r.get("uid") == uid for r in dep["metadata"].get("ownerReferences") or []):
+                    self.objects[kind].pop(dep_key, None)
+                    if kind in WATCHED:
+                        self.cache.apply(kind, "DELETED", dep)
 
     # ---- what kubelet and kube-scheduler would do ------------------------------------------
     def reap(self) -> None:
@@ -196,8 +205,12 @@ class FakeApiServer:
         for key, pod in list(self.objects.get("pods", {}).items()):
             if job is not None and (pod["metadata"].get("labels") or {}).get(JOB_LABEL) != job:
                 continue
-            terms = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-            node = terms["nodeSelectorTerms"][0]["matchFields"][0]["values"][0]
+            if "affinity" in pod["spec"]:
+                affinity = pod["spec"]["affinity"]["nodeAffinity"]
+                terms = affinity["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+                node = terms[0]["matchFields"][0]["values"][0]
+            else:  # not pinned (an agentless provider's pods): the scheduler's pick, by rank
+                node = f"node-{(pod['metadata'].get('labels') or {}).get('estuary.dev/worker-rank', '0')}"
             self.patch("pods", key, {"spec": {"nodeName": node}})
             self.patch("pods", key, {"status": {"phase": phase, **status}}, subresource="status")
 
@@ -329,3 +342,68 @@ class FakePartner(PartnerApi):
     def delete_copy(self, namespace: str, name: str) -> None:
         self._check("delete_copy")
         self.server._ignore_missing(lambda: self.server.delete("aijobs", f"{namespace}/{name}"))
+
+
+def _selected(obj: Obj, selector: str) -> bool:
+    labels = obj["metadata"].get("labels") or {}
+    for term in filter(None, selector.split(",")):
+        key, eq, value = term.partition("=")
+        if (eq and labels.get(key) != value) or (not eq and key not in labels):
+            return False
+    return True
+
+
+class FakeProviderKube:
+    """`provider.ProviderKube` over a provider's `FakeApiServer`, with credentials limited to one
+    namespace (as a namespaced kubeconfig's RBAC would): anything else answers 403."""
+
+    def __init__(self, server: FakeApiServer, namespace: str, nodes_readable: bool = False) -> None:
+        self.server, self.namespace, self.nodes_readable = server, namespace, nodes_readable
+        self.log: list[str] = []
+
+    def _check(self, what: str, namespace: str | None = None) -> None:
+        self.log.append(what)
+        if self.server.down:
+            raise PartnerError(UNREACHABLE, f"{what}: connection refused or no route to the partner")
+        if namespace is not None and namespace != self.namespace:
+            raise PartnerError(BAD_CREDENTIALS, f"{what}: HTTP 403 (forbidden)", 403)
+
+    def select(self, kind: str, namespace: str, selector: str) -> list[Obj]:
+        self._check(f"list {kind}", namespace)
+        return [
+            o
+            for o in self.server.items(kind)
+            if o["metadata"].get("namespace") == namespace and _selected(o, selector)
+        ]
+
+    def create(self, kind: str, namespace: str, manifest: Obj) -> Obj:
+        self._check(f"create {kind}", namespace)
+        try:
+            return self.server.add(manifest, kind)
+        except ApiException:
+            raise PartnerError("Refused", f"creating {kind}: already exists", 409) from None
+
+    def get(self, kind: str, namespace: str, name: str) -> Obj | None:
+        self._check(f"get {kind}", namespace)
+        return self.server.get(kind, f"{namespace}/{name}")
+
+    def patch(self, kind: str, namespace: str, name: str, body: Obj) -> Obj:
+        self._check(f"patch {kind}", namespace)
+        try:
+            return self.server.patch(kind, f"{namespace}/{name}", body)
+        except ApiException:
+            raise PartnerError("Refused", f"updating {kind}: not found", 404) from None
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        self._check(f"delete {kind}", namespace)
+        self.server._ignore_missing(lambda: self.server.delete(kind, f"{namespace}/{name}"))
+
+    def quotas(self, namespace: str) -> list[Obj]:
+        return self.select("resourcequotas", namespace, "")
+
+    def nodes(self) -> list[Obj] | None:
+        self._check("list nodes")
+        return self.server.items("nodes") if self.nodes_readable else None
+
+    def close(self) -> None:
+        pass

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from kubernetes import client
 
 from estuary.federation.bursting import Bursting
+from estuary.federation.clients import PartnerFactory, ProviderFactory, default_partner_factory
 from estuary.federation.expiry import LeaseExpiry, OriginKeys
 from estuary.federation.following import Following
 from estuary.federation.home import HomeApi, RealHomeApi
@@ -33,7 +34,8 @@ from estuary.federation.links import FederationConfig, Links, Sent, placed
 from estuary.federation.linkstatus import LinkStatus
 from estuary.federation.observer import LeaseObserver
 from estuary.federation.origins import Verdict
-from estuary.federation.worker import LinkRuntime, PartnerFactory, default_partner_factory
+from estuary.federation.provider import real_provider_factory
+from estuary.federation.worker import LinkRuntime
 from estuary.kube.status import JobWriter
 from estuary.state.cache import ClusterCache
 from estuary.state.snapshot import ClusterView
@@ -52,9 +54,10 @@ class FederationController:
         mono: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         threads: bool = True,
+        provider_factory: ProviderFactory = real_provider_factory,
     ) -> None:
         self.config = config or FederationConfig()
-        self.links = Links(home, cache, self.config, partner_factory, mono, wall, threads)
+        self.links = Links(home, cache, self.config, partner_factory, mono, wall, threads, provider_factory)
         self.sent = Sent()
         self.link_status = LinkStatus(home, cache, self.config.namespace)
         keys = OriginKeys(

@@ -23,6 +23,7 @@ ORIGIN_UID = "estuary.dev/origin-uid"
 ORIGIN_ATTEMPT = "estuary.dev/origin-attempt"
 ORIGIN_LINK = "estuary.dev/origin-link"
 ORIGIN_LINK_UID = "estuary.dev/origin-link-uid"  # only the link that sent a copy collects it
+ORIGIN_ACCELERATOR = "estuary.dev/origin-accelerator"  # vendor/model the origin chose (agentless: used)
 LEASE_SECONDS = "estuary.dev/lease-seconds"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 

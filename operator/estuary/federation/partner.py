@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import urllib3
 import yaml
@@ -170,6 +170,25 @@ def build_client(conf: Mapping[str, Any]) -> client.ApiClient:
         ) from None
     configuration.retries = False
     return client.ApiClient(configuration)
+
+
+class Partner(Protocol):
+    """What a link's worker calls: an Estuary partner (`PartnerApi`) or an agentless provider's
+    namespace (`provider.AgentlessPartner`). Every failure is a PartnerError; objects are dicts."""
+
+    def list_pools(self) -> list[dict[str, Any]]: ...
+
+    def ensure_namespace(self, namespace: str) -> None: ...
+
+    def list_copies(self, namespace: str, origin_label: str) -> list[dict[str, Any]]: ...
+
+    def create_copy(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]: ...
+
+    def patch_copy(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def delete_copy(self, namespace: str, name: str) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class PartnerApi:

@@ -32,6 +32,7 @@ def manifest(
     attempt: int,
     lease_seconds: int,
     token: str,
+    accelerator: str | None = None,
 ) -> dict[str, Any]:
     """The AIJob to create at the partner: the same spec with bursting off (no re-burst) and the
     same residency, marked with its origin, its lease, and the job's `estuary.dev/sim-*`
@@ -71,6 +72,7 @@ def manifest(
                 naming.ORIGIN_LINK_UID: link_uid,
                 naming.LEASE_SECONDS: str(lease_seconds),
                 naming.LEASE_RENEW: token,
+                **({naming.ORIGIN_ACCELERATOR: accelerator} if accelerator else {}),
             },
         },
         "spec": spec.to_wire(),

@@ -16,7 +16,6 @@ the runtime's lock.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -28,24 +27,19 @@ from estuary.api.aijob import Phase
 from estuary.api.federationlink import FederationLinkSpec
 from estuary.federation import lease, naming, origins
 from estuary.federation.choose import TypeOffer
+from estuary.federation.clients import Clients, PartnerFactory, ProviderFactory, default_partner_factory
 from estuary.federation.home import HomeApi
 from estuary.federation.partner import (
-    BAD_CREDENTIALS,
     REFUSED,
-    PartnerApi,
+    Partner,
     PartnerError,
-    build_client,
-    parse_kubeconfig,
 )
 from estuary.federation.plan import Health, PlanEntry, Snapshot, Track, capacity_of
+from estuary.federation.provider import real_provider_factory
 from estuary.federation.remote import CopyView, view
 
 log = logging.getLogger("estuary.federation")
-PartnerFactory = Callable[[dict[str, Any]], PartnerApi]
-
-
-def default_partner_factory(conf: dict[str, Any]) -> PartnerApi:
-    return PartnerApi(build_client(conf))
+ACTIVE = (None, Phase.QUEUED, Phase.ADMITTED)  # a copy whose workers are not all running yet
 
 
 class LinkRuntime:
@@ -61,10 +55,12 @@ class LinkRuntime:
         mono: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         timing: lease.Timing = lease.DEFAULT_TIMING,
+        provider_factory: ProviderFactory = real_provider_factory,
+        fence_image: str = "estuary",
     ) -> None:
         self.name, self.origin, self.home_namespace = name, origin, home_namespace
         self.origin_label = naming.label_value(origin)
-        self.home, self.partner_factory, self.mono, self.wall = home, partner_factory, mono, wall
+        self.home, self.mono, self.wall = home, mono, wall
         self.timing = timing
         self.lock = threading.Lock()
         self.wake = threading.Event()
@@ -80,9 +76,7 @@ class LinkRuntime:
         self.accepting: tuple[bool, str] = (True, "")
         self.heartbeats = 0
         self._nonce = uuid.uuid4().hex[:8]
-        self._partner: PartnerApi | None = None
-        self._digest = ""
-        self._signing_key: bytes | None = None
+        self.clients = Clients(name, home_namespace, home, partner_factory, provider_factory, fence_image)
 
     # ---- controller thread -----------------------------------------------------------------
     def configure(self, spec: FederationLinkSpec, uid: str = "") -> None:
@@ -120,6 +114,9 @@ class LinkRuntime:
                 return True
             if track.in_flight:
                 return False
+            if track.stop_at is not None and track.gone:  # removed, and a later listing shows it
+                track.abandoned = True
+                return True
             if not track.may_exist and (track.refused is not None or not self.health.ready or self.deleted):
                 track.abandoned = True
                 return True
@@ -136,6 +133,28 @@ class LinkRuntime:
                 return False
             track.abandoned = True
             return True
+
+    def stop(self, name: str) -> None:
+        """Remove the attempt at the partner: no more renewals; the worker deletes it and watches
+        for a listing without it (`try_give_up` then says yes)."""
+        with self.lock:
+            track = self.tracks.get(name)
+            if track is not None and track.stop_at is None:
+                track.stop_at = self.mono()
+        self.wake.set()
+
+    def stopping(self, name: str) -> bool:
+        with self.lock:
+            track = self.tracks.get(name)
+            return track is not None and track.stop_at is not None
+
+    def pending_for(self, name: str) -> float:
+        """Seconds this process has seen the copy with its workers not all running (0: running)."""
+        with self.lock:
+            track = self.tracks.get(name)
+            if track is None or track.pending_since is None:
+                return 0.0
+            return max(0.0, self.mono() - track.pending_since)
 
     def refusal(self, name: str) -> str | None:
         with self.lock:
@@ -173,38 +192,6 @@ class LinkRuntime:
         return float(max(1.0, min(spec.heartbeat_seconds, spec.lease_seconds / 3)))
 
     # ---- worker thread ---------------------------------------------------------------------
-    def _client(self, spec: FederationLinkSpec) -> PartnerApi:
-        ref = spec.kubeconfig_secret_ref
-        raw = self.home.read_secret_key(self.home_namespace, ref.name, ref.key)
-        digest = hashlib.sha256(raw).hexdigest()
-        if self._partner is None or digest != self._digest:
-            if self._partner is not None:
-                self._partner.close()
-                self._partner = None
-            conf = parse_kubeconfig(raw, f"Secret {self.home_namespace}/{ref.name} key {ref.key!r}")
-            self._partner, self._digest = self.partner_factory(conf), digest
-        if spec.mode == "Estuary":
-            self._signing_key = self._read_signing_key(spec)
-        return self._partner
-
-    def _read_signing_key(self, spec: FederationLinkSpec) -> bytes:
-        """The key this cluster signs its copies with (the partner holds it under our name)."""
-        ref = spec.signing_key_secret_ref
-        if ref is None:
-            raise PartnerError(
-                BAD_CREDENTIALS,
-                "spec.signingKeySecretRef is not set: the partner treats only copies signed with a "
-                "key it holds for this cluster as federation copies (docs/federation.md)",
-            )
-        key = self.home.read_secret_key(self.home_namespace, ref.name, ref.key).strip()
-        if len(key) < origins.MIN_KEY_BYTES:
-            raise PartnerError(
-                BAD_CREDENTIALS,
-                f"the signing key in Secret {self.home_namespace}/{ref.name} key {ref.key!r} is shorter "
-                f"than {origins.MIN_KEY_BYTES} bytes",
-            )
-        return key
-
     def _fail(self, err: PartnerError) -> None:
         with self.lock:
             changed = (self.health.reason, self.health.message) != (err.kind, err.message)
@@ -219,9 +206,10 @@ class LinkRuntime:
         namespace = spec.remote_namespace
         started = self.wall()
         try:
-            partner = self._client(spec)
+            partner = self.clients.partner(spec)
             pools = partner.list_pools()
             partner.ensure_namespace(namespace)
+            listed_at = self.mono()
             found = {c["metadata"]["name"]: c for c in partner.list_copies(namespace, self.origin_label)}
         except PartnerError as err:
             self._fail(err)
@@ -230,7 +218,11 @@ class LinkRuntime:
         accepting: tuple[bool, str] | None = None
         for name, entry in (plan or {}).items():
             raw = found.get(name)
-            if raw is not None and view(raw).origin_uid == entry.origin_uid:
+            if self.stopping(name):
+                self._remove(partner, namespace, name, raw, listed_at)
+                if raw is not None:
+                    copies[name] = view(raw)
+            elif raw is not None and view(raw).origin_uid == entry.origin_uid:
                 copy = view(raw)
                 copies[name] = self._keep(partner, namespace, entry, copy)
             elif entry.manifest is not None and not entry.finished:
@@ -255,7 +247,7 @@ class LinkRuntime:
                 self.accepting = accepting
             self.heartbeats += 1
 
-    def _keep(self, partner: PartnerApi, namespace: str, entry: PlanEntry, copy: CopyView) -> CopyView:
+    def _keep(self, partner: Partner, namespace: str, entry: PlanEntry, copy: CopyView) -> CopyView:
         """Renew the lease of a copy that is still wanted; keep its suspend in step with ours."""
         name = entry.remote_name
         with self.lock:
@@ -263,10 +255,11 @@ class LinkRuntime:
             if track is None or track.abandoned:
                 return copy
             track.seen = track.may_exist = True
+            now = self.mono()
             if copy.phase == Phase.RUNNING:
-                now = self.mono()
                 track.running_since = track.running_since or now
                 track.running_seen = now
+            track.pending_since = (track.pending_since or now) if copy.phase in ACTIVE else None
             if entry.finished or copy.finished:
                 return copy
             track.in_flight = True
@@ -295,18 +288,18 @@ class LinkRuntime:
         return copy
 
     def _create(
-        self, partner: PartnerApi, namespace: str, entry: PlanEntry
+        self, partner: Partner, namespace: str, entry: PlanEntry
     ) -> tuple[CopyView | None, tuple[bool, str] | None]:
         name = entry.remote_name
         with self.lock:
             track = self.tracks.get(name)
-            if track is None or track.abandoned or track.seen or entry.manifest is None:
+            if track is None or track.abandoned or track.seen or track.stop_at or entry.manifest is None:
                 return None, None
             track.in_flight = True
         reached, created, accepted = False, None, None
         manifest = entry.manifest
-        if self._signing_key is not None:
-            manifest = origins.sign(manifest, self._signing_key)
+        if self.clients.signing_key is not None:
+            manifest = origins.sign(manifest, self.clients.signing_key)
         try:
             created = view(partner.create_copy(namespace, manifest))
             reached, accepted = True, (True, "")
@@ -328,9 +321,30 @@ class LinkRuntime:
                     track.seen = True
         return created, accepted
 
+    def _remove(
+        self, partner: Partner, namespace: str, name: str, raw: dict[str, Any] | None, listed_at: float
+    ) -> None:
+        """An attempt being stopped: delete it while it is listed; once a listing that began
+        after the stop and after the last request that may have created it lacks it, it is gone."""
+        with self.lock:
+            track = self.tracks.get(name)
+            if track is None or track.stop_at is None:
+                return
+            settled = max(track.stop_at, track.anchor + self.timing.request_timeout_s)
+            if raw is None:
+                track.gone = track.gone or listed_at >= settled
+                return
+        if raw["metadata"].get("deletionTimestamp"):
+            return
+        try:
+            partner.delete_copy(namespace, name)
+            log.info("federation link %s: removing attempt %s/%s", self.name, namespace, name)
+        except PartnerError as err:
+            log.warning("federation link %s: removing %s: %s", self.name, name, err)
+
     def _collect_orphans(
         self,
-        partner: PartnerApi,
+        partner: Partner,
         namespace: str,
         found: Mapping[str, dict[str, Any]],
         plan: Mapping[str, PlanEntry],

@@ -65,13 +65,18 @@ def service(job: AIJob) -> dict[str, Any]:
     }
 
 
+def _node_pin(node: str) -> dict[str, Any]:
+    term = {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}}
+
+
 def worker_pod(
     job: AIJob,
     choice: AcceleratorChoice,
     profile: VendorProfile,
     resource: str,
     pool: str,
-    node: str,
+    node: str | None,
     rank: int,
     workers: int,
     attempt: int,
@@ -121,15 +126,7 @@ def worker_pod(
             "subdomain": service_name(name),
             "enableServiceLinks": False,
             "terminationGracePeriodSeconds": spec.preemption.grace_period_seconds,
-            "affinity": {
-                "nodeAffinity": {
-                    "requiredDuringSchedulingIgnoredDuringExecution": {
-                        "nodeSelectorTerms": [
-                            {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}
-                        ]
-                    }
-                }
-            },
+            **({} if node is None else {"affinity": _node_pin(node)}),  # None: where it cannot see nodes
             "tolerations": tolerations,
             "containers": [container],
         },

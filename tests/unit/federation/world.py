@@ -10,11 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakeapi import Clock, FakeApiServer, FakePartner
+from tests.fakeapi import Clock, FakeApiServer, FakePartner, FakeProviderKube
 
 from estuary.control.controller import JobController, Settings
 from estuary.federation import FederationConfig, FederationController, lease
 from estuary.federation.partner import PartnerApi
+from estuary.federation.provider import ProviderKube
 from estuary.handlers.loop import Loop
 
 
@@ -92,6 +93,7 @@ def make_cluster(
     jurisdiction: str,
     nodes: int = 3,
     partner: Callable[[], FakeApiServer] | None = None,
+    provider: Callable[[], FakeProviderKube] | None = None,
 ) -> Cluster:
     """A cluster with namespaces (team-a is tenant physics), an h800 pool and `nodes` nodes; its
     links reach `partner()` (default: itself)."""
@@ -109,16 +111,21 @@ def make_cluster(
         made["last"] = FakePartner(partner() if partner else server, token)
         return made["last"]
 
+    def provider_factory(conf: dict[str, Any]) -> ProviderKube:
+        assert provider is not None, "this cluster has no agentless provider"
+        return provider()
+
     jobs = JobController(server.cache, server, Settings(jurisdiction=jurisdiction), clock=clock.wall)
     federation = FederationController(
         server,
         server.cache,
         jobs.writer,
-        FederationConfig(cluster_name=name),
+        FederationConfig(cluster_name=name, fence_image="estuary:test"),
         factory,
         mono=clock.mono,
         wall=clock.wall,
         threads=False,
+        provider_factory=provider_factory,
     )
     return Cluster(name, server, Loop(server.cache, jobs, federation, clock.wall), federation, made)
 

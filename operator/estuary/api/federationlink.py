@@ -159,6 +159,12 @@ class FederationLinkSpec(ApiModel):
         "under this cluster's name (see docs/federation.md).",
     )
     provider: ProviderSpec | None = Field(None, description="Agentless mode: what the provider offers.")
+    fencing: bool = Field(
+        False,
+        description="Estuary mode: ask the partner to run the fence beside the copy's workers, so "
+        "they stop when the lease lapses even if the partner's control plane is lost (its workers' "
+        "service account must be allowed to get AIJobs there). Agentless links are always fenced.",
+    )
     cluster_name: str | None = Field(
         None,
         max_length=63,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from estuary.api.aijob import AcceleratorChoice, AIJob
+from estuary.fence import pod as fencepod
 from estuary.kube import render
 from estuary.kube.client import KubeApi
 from estuary.model import PoolSpec
@@ -58,6 +59,7 @@ class Pods:
             )
             for rank in ranks
         ]
+        manifests = fencepod.for_copies(job.raw, manifests)  # federation: pod-side fencing of copies
         for done in [self._writers.submit(self.api.create, m) for m in manifests]:
             done.result()
 

@@ -229,6 +229,7 @@ class Bursting:
             lease_seconds=link.spec.lease_seconds,
             token=f"{self._nonce}.0",
             accelerator=f"{decision.vendor}/{decision.model}",
+            fence=link.spec.fencing,
         )
         stamp, message = codec.rfc3339(now), decision.message
         admitted = set_condition(job.conditions, ADMITTED_CONDITION, True, "Burst", message, stamp)

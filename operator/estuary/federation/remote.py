@@ -33,6 +33,7 @@ def manifest(
     lease_seconds: int,
     token: str,
     accelerator: str | None = None,
+    fence: bool = False,
 ) -> dict[str, Any]:
     """The AIJob to create at the partner: the same spec with bursting off (no re-burst) and the
     same residency, marked with its origin, its lease, and the job's `estuary.dev/sim-*`
@@ -73,6 +74,7 @@ def manifest(
                 naming.LEASE_SECONDS: str(lease_seconds),
                 naming.LEASE_RENEW: token,
                 **({naming.ORIGIN_ACCELERATOR: accelerator} if accelerator else {}),
+                **({naming.FENCE: "true"} if fence else {}),
             },
         },
         "spec": spec.to_wire(),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 LEASE_RENEW = "estuary.dev/lease-renew"  # the annotation the origin changes on every renewal
+LEASE_SECONDS = "estuary.dev/lease-seconds"  # the lease, on the object that carries the token
 
 
 def credit(token: str, last_token: str | None, previous_read_start: float | None) -> float | None:

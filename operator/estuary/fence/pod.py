@@ -11,11 +11,16 @@ memory refuses containers that do not.
 from __future__ import annotations
 
 import copy
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from estuary.fence.lease import LEASE_SECONDS
+
 VOLUME = "estuary-fence"
 MOUNT = "/var/run/estuary-fence"
+FENCE = "estuary.dev/fence"  # on an AIJob copy: "true" asks for the fence beside its workers
 WAIT_CONTAINER = "fence-wait"
 WATCH_CONTAINER = "fence"
 RESOURCES = {
@@ -111,3 +116,30 @@ def fence_report(pod: dict[str, Any]) -> str | None:
             if message.startswith("fenced:"):
                 return message
     return None
+
+
+def burst_namespaces(env: Mapping[str, str]) -> frozenset[str]:
+    raw = env.get("ESTUARY_BURST_NAMESPACES") or "estuary-burst"
+    return frozenset(n.strip() for n in raw.split(",") if n.strip())
+
+
+def for_copies(
+    job: Mapping[str, Any], manifests: list[dict[str, Any]], env: Mapping[str, str] = os.environ
+) -> list[dict[str, Any]]:
+    """At an Estuary partner: the worker pods of a copy whose origin asked for the fence
+    (annotation estuary.dev/fence) get it; the fence reads the copy itself, whose lease token the
+    origin renews. Only in a burst namespace: elsewhere the annotation is an ordinary job's (and
+    asking for a fence nobody renews could only stop one's own job)."""
+    meta = job.get("metadata") or {}
+    notes = meta.get("annotations") or {}
+    if notes.get(FENCE) != "true" or meta.get("namespace") not in burst_namespaces(env):
+        return manifests
+    grace = ((job.get("spec") or {}).get("preemption") or {}).get("gracePeriodSeconds", 30)
+    spec = FenceSpec(
+        env.get("ESTUARY_FENCE_IMAGE") or "estuary",
+        "aijob",
+        str(meta["name"]),
+        int(notes.get(LEASE_SECONDS) or 120),
+        int(grace),
+    )
+    return [fenced(m, spec) if m.get("kind") == "Pod" else m for m in manifests]

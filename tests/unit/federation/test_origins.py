@@ -148,3 +148,28 @@ def test_a_link_without_a_signing_key_is_not_ready_and_sends_nothing(world: Worl
     assert partner.server.items("aijobs") == []
     key = base64.b64encode(SIGNING_KEY).decode()
     assert key not in repr(home.link_status("gz"))
+
+
+def test_a_link_may_ask_the_partner_to_fence_the_copys_workers(world: World) -> None:
+    clock, home, partner = world
+    home.server.patch("federationlinks", "estuary-system/gz", {"spec": {"fencing": True}})
+    sent = burst_and_run(clock, home, partner)
+    pods = [p for p in partner.server.items("pods") if p["metadata"]["namespace"] == "estuary-burst"]
+    assert len(pods) == 4
+    for pod in pods:
+        spec = pod["spec"]
+        assert spec["shareProcessNamespace"] is True and spec["initContainers"][-1]["name"] == "fence"
+        args = spec["initContainers"][-1]["args"]
+        assert f"aijob/{sent['metadata']['name']}" in args and args[args.index("--lease-seconds") + 1] == "30"
+        assert "affinity" in spec  # still pinned by the partner's own scheduler
+
+
+def test_the_fence_annotation_outside_a_burst_namespace_changes_nothing(world: World) -> None:
+    _, _, partner = world
+    job = _spoofed("wants-fence", NS)
+    job["metadata"]["annotations"]["estuary.dev/fence"] = "true"
+    partner.server.put(job)
+    for _ in range(2):
+        partner.step()
+    [pod] = [p for p in partner.server.items("pods") if p["metadata"]["namespace"] == NS]
+    assert "initContainers" not in pod["spec"] and "shareProcessNamespace" not in pod["spec"]

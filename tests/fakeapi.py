@@ -85,6 +85,20 @@ class Clock:
 
 
 @dataclass
+class FakePath:
+    """The network to a server: round trip and bandwidth, as GETs of /version and /openapi/v2
+    would measure them."""
+
+    rtt_s: float = 0.02
+    bandwidth_bps: float = 1e9
+    openapi_bytes: int = 4_000_000
+
+    def probe(self, path: str) -> tuple[float, int]:
+        size = self.openapi_bytes if path == "/openapi/v2" else 500
+        return self.rtt_s + size * 8 / self.bandwidth_bps, size
+
+
+@dataclass
 class FakeApiServer:
     """One cluster's API server: objects by plural and key; every change feeds `cache`."""
 
@@ -99,6 +113,7 @@ class FakeApiServer:
     down: bool = False  # the API server is gone (every call through an adapter fails)
     graceful: bool = False  # deleted pods linger, marked with a deletionTimestamp, until `reap()`
     failures: dict[str, Exception] = field(default_factory=dict)  # KubeApi method -> raised
+    path: FakePath = field(default_factory=FakePath)  # the network to it, for partners' probes
 
     # ---- the server ------------------------------------------------------------------------
     @staticmethod
@@ -290,6 +305,7 @@ class FakePartner(PartnerApi):
         self.log: list[str] = []
         self.failures: dict[str, PartnerError] = {}  # call -> what the partner answers instead
         self.fail_next_renewal_after_commit = False  # the write lands, the answer is lost
+        self.path = server.path  # what GETs of /version and /openapi/v2 take (the network)
 
     def close(self) -> None:
         pass
@@ -338,6 +354,10 @@ class FakePartner(PartnerApi):
             self.fail_next_renewal_after_commit = False
             raise PartnerError(UNREACHABLE, "no answer within 10s", maybe_applied=True)
         return out
+
+    def probe(self, path: str) -> tuple[float, int]:
+        self._check("probe")
+        return self.path.probe(path)
 
     def delete_copy(self, namespace: str, name: str) -> None:
         self._check("delete_copy")
@@ -404,6 +424,10 @@ class FakeProviderKube:
     def nodes(self) -> list[Obj] | None:
         self._check("list nodes")
         return self.server.items("nodes") if self.nodes_readable else None
+
+    def probe(self, path: str) -> tuple[float, int]:
+        self._check("probe")
+        return self.server.path.probe(path)
 
     def close(self) -> None:
         pass

@@ -105,7 +105,12 @@ class ProviderSpec(ApiModel):
 class NetworkSpec(ApiModel):
     """The path to the partner, for data-aware placement."""
 
-    egress_cost_per_gb: float = Field(0.0, ge=0, description="Price of moving one GB to or from there.")
+    egress_cost_per_gb: float = Field(
+        0.0,
+        ge=0,
+        alias="egressCostPerGB",
+        description="Price of moving one GB (10^9 bytes) to or from there.",
+    )
     bandwidth_mbps: float | None = Field(
         None, gt=0, description="Declared bandwidth (e.g. a dedicated line); default: as measured."
     )

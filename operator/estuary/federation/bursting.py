@@ -28,13 +28,13 @@ from estuary.api.aijob import (
 )
 from estuary.api.base import set_condition
 from estuary.api.federationlink import FederationLink, FederationLinkStatus
-from estuary.federation import naming, remote, spend
+from estuary.federation import datamove, naming, remote, spend
 from estuary.federation.choose import Decision, JobDemand, LinkOffer, TypeOffer, Why, choose
 from estuary.federation.links import FederationConfig, LinkObjects, Placed, Sent
 from estuary.federation.worker import LinkRuntime
 from estuary.kube.status import JobWriter
 from estuary.model import AcceptedType, Reason
-from estuary.state import codec
+from estuary.state import codec, quantity
 from estuary.state.snapshot import ParsedJob, is_pending
 
 log = logging.getLogger("estuary.federation")
@@ -49,6 +49,13 @@ def need(job: ParsedJob) -> tuple[int, int]:
     workers = spec.elastic.max_workers if spec.elastic else spec.workers
     least = spec.elastic.min_workers if spec.elastic else spec.workers
     return workers * spec.accelerators_per_worker, least * spec.accelerators_per_worker
+
+
+def datasets(job: ParsedJob) -> tuple[datamove.Dataset, ...]:
+    return tuple(
+        datamove.Dataset(d.name, d.cluster, d.jurisdiction, quantity.parse(d.size), d.residency)
+        for d in job.obj.spec.datasets or []
+    )
 
 
 def candidates(jobs: Mapping[str, ParsedJob], now: float, copies: Container[str] = ()) -> list[ParsedJob]:
@@ -90,6 +97,7 @@ def offer(
     (from the link as last written: this step's charges included)."""
     raw, link = held
     snap, spec = runtime.snapshot(), link.spec
+    network = snap.network
     costs = tuple((c.vendor, c.model, c.cost_per_accelerator_hour) for c in spec.costs)
     free = {(t.vendor, t.model): t.free for t in snap.capacity}
     spent: dict[str, float] = {}
@@ -132,6 +140,9 @@ def offer(
         accelerators=accelerators,
         max_jobs=spec.limits.max_jobs,
         max_accelerators=spec.limits.max_accelerators,
+        path=datamove.Path(
+            spec.cluster_name or name, network.rtt_s, network.bandwidth_bps, spec.network.egress_cost_per_gb
+        ),
     )
 
 
@@ -155,7 +166,7 @@ class Bursting:
         }
         for job in candidates(jobs, now, copies):
             demand = self._demand(job, now)
-            decision = choose(demand, list(offers.values()))
+            decision = choose(demand, list(offers.values()), self.config.cluster_name)
             try:
                 if decision.link is not None:
                     self._send(job, decision, links[decision.link][1], now)
@@ -205,6 +216,8 @@ class Bursting:
             after_seconds=spec.burst.after_seconds,
             never_fits=status.reason in NEVER_HERE,
             excluded=self._excluded(job, now),
+            datasets=datasets(job),
+            estimated_seconds=spec.estimated_duration_seconds,
         )
 
     def _send(self, job: ParsedJob, decision: Decision, link: FederationLink, now: float) -> None:

@@ -12,10 +12,11 @@ from typing import Any
 
 from estuary.api.aijob import FINISHED, RemoteCopy
 from estuary.api.base import set_condition
-from estuary.api.federationlink import FederationLinkStatus, PartnerCapacity, TenantSpend
+from estuary.api.federationlink import FederationLinkStatus, NetworkStatus, PartnerCapacity, TenantSpend
 from estuary.federation import naming, remote, spend
 from estuary.federation.home import HomeApi
 from estuary.federation.links import LinkObjects, Placed
+from estuary.federation.network import rounded
 from estuary.federation.worker import LinkRuntime
 from estuary.kube.status import patch
 from estuary.state import codec
@@ -62,6 +63,14 @@ def desired(
     )
     if health.last_ok is not None:
         status.last_heartbeat = codec.rfc3339(health.last_ok)
+    net = snap.network
+    if net.rtt_s is not None or net.bandwidth_bps is not None:
+        status.network = NetworkStatus(
+            rtt_milliseconds=rounded(net.rtt_s * 1000) if net.rtt_s is not None else None,
+            bandwidth_mbps=rounded(net.bandwidth_bps / 1e6) if net.bandwidth_bps else None,
+            source=net.source,
+            measured_at=codec.rfc3339(net.measured_at) if net.measured_at else None,
+        )
     return status
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -188,7 +189,27 @@ class Partner(Protocol):
 
     def delete_copy(self, namespace: str, name: str) -> None: ...
 
+    def probe(self, path: str) -> tuple[float, int]:
+        """GET `path` (e.g. /version, /openapi/v2): (seconds taken, bytes received)."""
+
     def close(self) -> None: ...
+
+
+def probe(api: client.ApiClient, path: str, timeout: tuple[float, float]) -> tuple[float, int]:
+    """Time one GET of `path` on the partner's API server, reading the whole answer: the round
+    trip of a small answer, or the throughput of a large one (a lower bound of the path's
+    bandwidth: one TCP stream, and the server's own time included)."""
+    what = f"measuring the path to the partner ({path})"
+    started = time.perf_counter()
+    try:
+        method, url, headers, _, _ = api.param_serialize("GET", path, auth_settings=["BearerToken"])
+        response = api.call_api(method, url, header_params=headers, _request_timeout=timeout)
+        data = response.read()
+    except Exception as exc:
+        raise classify(exc, what) from None
+    if response.status >= 400:
+        raise classify(ApiException(status=response.status, reason=str(response.reason)), what)
+    return time.perf_counter() - started, len(data or b"")
 
 
 class PartnerApi:
@@ -312,6 +333,9 @@ class PartnerApi:
         except Exception as exc:
             raise classify(exc, "updating the job at the partner") from None
         return out
+
+    def probe(self, path: str) -> tuple[float, int]:
+        return probe(self.api, path, self.timeout)
 
     def delete_copy(self, namespace: str, name: str) -> None:
         """Foreground: the copy stays visible until its worker pods are gone, so "no copy of this

@@ -5,10 +5,11 @@ link's health, and the snapshot the controller reads of the worker's latest resu
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from estuary.federation.choose import TypeOffer
+from estuary.federation.network import Network
 from estuary.federation.remote import CopyView
 
 
@@ -63,6 +64,7 @@ class Snapshot:
     listed: frozenset[str]  # every copy of this cluster the last successful heartbeat listed
     accepting: tuple[bool, str]
     heartbeats: int
+    network: Network = field(default_factory=Network)
 
 
 def capacity_of(pools: list[dict[str, Any]]) -> tuple[TypeOffer, ...]:

@@ -28,6 +28,7 @@ from estuary.federation.partner import (
     PartnerError,
     build_client,
     classify,
+    probe,
 )
 from estuary.kube import render
 
@@ -53,6 +54,9 @@ class ProviderKube(Protocol):
 
     def nodes(self) -> list[dict[str, Any]] | None:
         """The nodes, or None when these credentials may not list them."""
+
+    def probe(self, path: str) -> tuple[float, int]:
+        """GET `path`: (seconds taken, bytes received)."""
 
     def close(self) -> None: ...
 
@@ -118,6 +122,9 @@ class RealProviderKube:
             raise classify(exc, "listing nodes") from None
         return [self.api.sanitize_for_serialization(i) for i in out.items]
 
+    def probe(self, path: str) -> tuple[float, int]:
+        return probe(self.api, path, self.timeout)
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.api.close()
@@ -154,6 +161,9 @@ class AgentlessPartner:
 
     def ensure_namespace(self, namespace: str) -> None:
         """The provider creates the namespace; a missing one shows as a refused listing."""
+
+    def probe(self, path: str) -> tuple[float, int]:
+        return self.kube.probe(path)
 
     def list_copies(self, namespace: str, origin_label: str) -> list[dict[str, Any]]:
         selector = f"{naming.ORIGIN_CLUSTER}={origin_label}"

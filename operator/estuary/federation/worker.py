@@ -25,10 +25,11 @@ from typing import Any
 
 from estuary.api.aijob import Phase
 from estuary.api.federationlink import FederationLinkSpec
-from estuary.federation import lease, naming, origins
+from estuary.federation import cleanup, lease, naming, origins
 from estuary.federation.choose import TypeOffer
 from estuary.federation.clients import Clients, PartnerFactory, ProviderFactory, default_partner_factory
 from estuary.federation.home import HomeApi
+from estuary.federation.network import Meter, Network
 from estuary.federation.partner import (
     REFUSED,
     Partner,
@@ -75,6 +76,8 @@ class LinkRuntime:
         self.listed: frozenset[str] = frozenset()
         self.accepting: tuple[bool, str] = (True, "")
         self.heartbeats = 0
+        self.network = Network()
+        self.meter = Meter(mono, wall)
         self._nonce = uuid.uuid4().hex[:8]
         self.clients = Clients(name, home_namespace, home, partner_factory, provider_factory, fence_image)
 
@@ -180,7 +183,13 @@ class LinkRuntime:
     def snapshot(self) -> Snapshot:
         with self.lock:
             return Snapshot(
-                self.health, self.capacity, dict(self.copies), self.listed, self.accepting, self.heartbeats
+                self.health,
+                self.capacity,
+                dict(self.copies),
+                self.listed,
+                self.accepting,
+                self.heartbeats,
+                self.network,
             )
 
     def period(self) -> float:
@@ -209,6 +218,7 @@ class LinkRuntime:
             partner = self.clients.partner(spec)
             pools = partner.list_pools()
             partner.ensure_namespace(namespace)
+            network = self.meter.measure(partner, spec.network)
             listed_at = self.mono()
             found = {c["metadata"]["name"]: c for c in partner.list_copies(namespace, self.origin_label)}
         except PartnerError as err:
@@ -219,7 +229,7 @@ class LinkRuntime:
         for name, entry in (plan or {}).items():
             raw = found.get(name)
             if self.stopping(name):
-                self._remove(partner, namespace, name, raw, listed_at)
+                cleanup.remove_stopped(self, partner, namespace, name, raw, listed_at)
                 if raw is not None:
                     copies[name] = view(raw)
             elif raw is not None and view(raw).origin_uid == entry.origin_uid:
@@ -232,7 +242,7 @@ class LinkRuntime:
                 if accepted is not None:
                     accepting = accepted
         if plan is not None:
-            self._collect_orphans(partner, namespace, found, plan)
+            cleanup.collect_orphans(self, partner, namespace, found, plan)
         with self.lock:
             self.health = Health(
                 True,
@@ -242,6 +252,7 @@ class LinkRuntime:
                 started,
             )
             self.capacity = capacity_of(pools)
+            self.network = network
             self.copies, self.listed = copies, frozenset(found)
             if accepting is not None:
                 self.accepting = accepting
@@ -320,57 +331,6 @@ class LinkRuntime:
                 if created is not None:
                     track.seen = True
         return created, accepted
-
-    def _remove(
-        self, partner: Partner, namespace: str, name: str, raw: dict[str, Any] | None, listed_at: float
-    ) -> None:
-        """An attempt being stopped: delete it while it is listed; once a listing that began
-        after the stop and after the last request that may have created it lacks it, it is gone."""
-        with self.lock:
-            track = self.tracks.get(name)
-            if track is None or track.stop_at is None:
-                return
-            settled = max(track.stop_at, track.anchor + self.timing.request_timeout_s)
-            if raw is None:
-                track.gone = track.gone or listed_at >= settled
-                return
-        if raw["metadata"].get("deletionTimestamp"):
-            return
-        try:
-            partner.delete_copy(namespace, name)
-            log.info("federation link %s: removing attempt %s/%s", self.name, namespace, name)
-        except PartnerError as err:
-            log.warning("federation link %s: removing %s: %s", self.name, name, err)
-
-    def _collect_orphans(
-        self,
-        partner: Partner,
-        namespace: str,
-        found: Mapping[str, dict[str, Any]],
-        plan: Mapping[str, PlanEntry],
-    ) -> None:
-        """Delete copies that no local job points at any more (deleted, requeued, given up)."""
-        for name, raw in found.items():
-            if raw["metadata"].get("deletionTimestamp"):
-                continue  # being deleted (its pods first: foreground)
-            sender = (raw["metadata"].get("annotations") or {}).get(naming.ORIGIN_LINK_UID)
-            if not self.link_uid or sender != self.link_uid:
-                continue  # sent through another link (or another cluster with the same id)
-            entry = plan.get(name)
-            with self.lock:
-                track = self.tracks.get(name)
-                wanted = (
-                    entry is not None
-                    and view(raw).origin_uid == entry.origin_uid
-                    and not (track is not None and track.abandoned)
-                )
-            if wanted:
-                continue
-            try:
-                partner.delete_copy(namespace, name)
-                log.info("federation link %s: deleted orphan copy %s/%s", self.name, namespace, name)
-            except PartnerError as err:
-                log.warning("federation link %s: deleting orphan %s: %s", self.name, name, err)
 
 
 class LinkWorker(threading.Thread):

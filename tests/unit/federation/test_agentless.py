@@ -21,12 +21,18 @@ MARGIN = lease.margin(LEASE, 0)
 AgentlessWorld = tuple[Clock, Cluster, FakeApiServer]
 
 
-def quota(hard: int, used: int = 0) -> dict[str, Any]:
+def namespace(conf: dict[str, Any]) -> str:
+    """The namespace a test kubeconfig's credentials are limited to (its token: "ns:<name>")."""
+    token = str(conf["users"][0]["user"]["token"])
+    return token.removeprefix("ns:") if token.startswith("ns:") else CLOUD
+
+
+def quota(hard: int, used: int = 0, ns: str = CLOUD) -> dict[str, Any]:
     amounts = {"requests.nvidia.com/gpu": str(hard), "requests.cpu": "512", "requests.memory": "4Ti"}
     return {
         "apiVersion": "v1",
         "kind": "ResourceQuota",
-        "metadata": {"name": "gpu-quota", "namespace": CLOUD},
+        "metadata": {"name": "gpu-quota", "namespace": ns},
         "spec": {"hard": amounts},
         "status": {"hard": amounts, "used": {"requests.nvidia.com/gpu": str(used)}},
     }
@@ -49,7 +55,7 @@ def provider_spec(**overrides: Any) -> dict[str, Any]:
     return spec
 
 
-def agentless_link(**overrides: Any) -> dict[str, Any]:
+def agentless_link(name: str = "cloud", **overrides: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "mode": "Agentless",
         "kubeconfigSecretRef": {"name": "cloud-kubeconfig"},
@@ -68,7 +74,7 @@ def agentless_link(**overrides: Any) -> dict[str, Any]:
     return {
         "apiVersion": "estuary.dev/v1alpha1",
         "kind": "FederationLink",
-        "metadata": {"name": "cloud", "namespace": "estuary-system"},
+        "metadata": {"name": name, "namespace": "estuary-system"},
         "spec": spec,
     }
 
@@ -79,7 +85,9 @@ def world() -> AgentlessWorld:
     cloud = FakeApiServer("cloud", clock)
     cloud.put({"kind": "Namespace", "metadata": {"name": CLOUD}})
     cloud.put(quota(32))
-    home = make_cluster("hk", clock, "hk", nodes=3, provider=lambda: FakeProviderKube(cloud, CLOUD))
+    home = make_cluster(
+        "hk", clock, "hk", nodes=3, provider=lambda conf: FakeProviderKube(cloud, namespace(conf))
+    )
     home.server.put(
         {
             "kind": "Secret",
@@ -316,3 +324,60 @@ def test_residency_and_tenants_hold_for_agentless_links_too(world: AgentlessWorl
         and "link cloud is mainland" in burst_condition["message"]
     )
     assert cloud.items("configmaps") == []
+
+
+def test_the_heartbeat_measures_round_trip_and_bandwidth_and_the_link_shows_them(
+    world: AgentlessWorld,
+) -> None:
+    clock, home, cloud = world
+    cloud.path.rtt_s, cloud.path.bandwidth_bps = 0.03, 2e9  # 4 MB of OpenAPI in 16 ms + 30 ms
+    cycle(clock, home)
+    network = home.link_status("cloud")["network"]
+    assert network["source"] == "measured" and network["measuredAt"]
+    assert network["rttMilliseconds"] == 30.0  # /version: 500 bytes, a round trip
+    assert network["bandwidthMbps"] == pytest.approx(4e6 * 8 / (0.03 + 0.016) / 1e6, rel=0.02)
+    home.server.patch(
+        "federationlinks", "estuary-system/cloud", {"spec": {"network": {"bandwidthMbps": 10000}}}
+    )
+    cycle(clock, home)
+    network = home.link_status("cloud")["network"]
+    assert network["source"] == "declared" and network["bandwidthMbps"] == 10000
+
+
+def test_a_job_whose_data_is_in_guangzhou_goes_to_the_guangzhou_provider_with_the_numbers(
+    world: AgentlessWorld,
+) -> None:
+    clock, home, cloud = world
+    for ns, link, cluster in (("guangzhou", "cloud-gz", "gz"), ("beijing", "cloud-bj", "bj")):
+        cloud.put({"kind": "Namespace", "metadata": {"name": ns}})
+        cloud.put(quota(64, ns=ns))
+        secret = f"{link}-kubeconfig"
+        home.server.put(
+            {
+                "kind": "Secret",
+                "metadata": {"name": secret, "namespace": "estuary-system"},
+                "data": {"kubeconfig": base64.b64encode(kubeconfig(f"ns:{ns}").encode()).decode()},
+            }
+        )
+        spec = {"clusterName": cluster, "network": {"egressCostPerGB": 0.2}}
+        home.server.put(
+            agentless_link(link, remoteNamespace=ns, kubeconfigSecretRef={"name": secret}, **spec)
+        )
+    home.server.delete("federationlinks", "estuary-system/cloud")
+    home.step()  # the links get their runtimes
+    job = aijob("scan-seg")
+    job["spec"]["datasets"] = [{"name": "scans", "cluster": "gz", "jurisdiction": "mainland", "size": "2T"}]
+    home.server.put(job)
+    for _ in range(3):
+        home.step()
+        for name in ("cloud-gz", "cloud-bj"):
+            home.heartbeat(name)
+        home.step()
+        clock.advance(2)
+    status = home.status(NS, "scan-seg")
+    assert status["placement"]["cluster"] == "cloud-gz", status
+    burst = next(c for c in status["conditions"] if c["type"] == "Burst")
+    assert "scans already in gz" in burst["message"]
+    # 2 TB over the measured ~0.7 Gbps to beijing: ~6.4 h; 2,000 GB x 0.2 per GB at each link
+    assert "not cloud-bj: data there ~" in burst["message"] and "800.00 to move it" in burst["message"]
+    assert [c["metadata"]["namespace"] for c in cloud.items("configmaps")] == ["guangzhou"]

@@ -93,7 +93,7 @@ def make_cluster(
     jurisdiction: str,
     nodes: int = 3,
     partner: Callable[[], FakeApiServer] | None = None,
-    provider: Callable[[], FakeProviderKube] | None = None,
+    provider: Callable[[dict[str, Any]], FakeProviderKube] | None = None,
 ) -> Cluster:
     """A cluster with namespaces (team-a is tenant physics), an h800 pool and `nodes` nodes; its
     links reach `partner()` (default: itself)."""
@@ -113,7 +113,7 @@ def make_cluster(
 
     def provider_factory(conf: dict[str, Any]) -> ProviderKube:
         assert provider is not None, "this cluster has no agentless provider"
-        return provider()
+        return provider(conf)
 
     jobs = JobController(server.cache, server, Settings(jurisdiction=jurisdiction), clock=clock.wall)
     federation = FederationController(

@@ -380,6 +380,7 @@ class FakeProviderKube:
     def __init__(self, server: FakeApiServer, namespace: str, nodes_readable: bool = False) -> None:
         self.server, self.namespace, self.nodes_readable = server, namespace, nodes_readable
         self.log: list[str] = []
+        self.pod_quota: int | None = None  # pods the namespace's quota admits (None: no limit)
 
     def _check(self, what: str, namespace: str | None = None) -> None:
         self.log.append(what)
@@ -398,6 +399,14 @@ class FakeProviderKube:
 
     def create(self, kind: str, namespace: str, manifest: Obj) -> Obj:
         self._check(f"create {kind}", namespace)
+        if (
+            kind == "pods"
+            and self.pod_quota is not None
+            and len(self.select("pods", namespace, "")) >= self.pod_quota
+        ):
+            name = manifest["metadata"]["name"]
+            message = f'pods "{name}" is forbidden: exceeded quota: gpus, requested: nvidia.com/gpu=8'
+            raise PartnerError(BAD_CREDENTIALS, f"creating pods: HTTP 403 (forbidden): {message}", 403)
         try:
             return self.server.add(manifest, kind)
         except ApiException:

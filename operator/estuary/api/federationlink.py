@@ -38,6 +38,12 @@ class TenantBudget(ApiModel):
 class BurstRule(ApiModel):
     after_seconds: int = Field(600, ge=0, description="Burst a job queued at home this long.")
     when_never_fits: bool = Field(True, description="Burst at once a job no local pool can ever fit.")
+    max_data_seconds: int | None = Field(
+        None,
+        ge=0,
+        description="Refuse a job whose datasets would take longer than this to move there "
+        "(empty: no limit); docs/federation.md shows when moving data pays.",
+    )
 
 
 class LinkLimits(ApiModel):

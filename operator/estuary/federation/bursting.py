@@ -140,6 +140,7 @@ def offer(
         accelerators=accelerators,
         max_jobs=spec.limits.max_jobs,
         max_accelerators=spec.limits.max_accelerators,
+        max_data_seconds=spec.burst.max_data_seconds,
         path=datamove.Path(
             spec.cluster_name or name, network.rtt_s, network.bandwidth_bps, spec.network.egress_cost_per_gb
         ),

@@ -15,7 +15,8 @@ Rules, per link, in this order (the first that fails is the link's verdict):
      holds a previous copy of it;
   7. the link's limits (jobs, accelerators at the partner) leave room.
 A job that names its datasets also needs each of them allowed in the link's jurisdiction (rule 1),
-and the cost of moving them within its budget (rule 3); see datamove.py.
+the cost of moving them within its budget (rule 3), and the time within the link's
+burst.maxDataSeconds when it sets one; see datamove.py.
 Among the links that pass, the earliest expected start wins: one where an accepted type has free
 capacity for the job's need can start now; then the sooner the data is there (and, with the job's
 runtime estimate, the sooner it finishes), then the fastest type, then the lowest cost (moving
@@ -46,11 +47,12 @@ class Why(StrEnum):
     NOT_READY = "LinkNotReady"
     REFUSED = "RefusedRecently"
     FULL = "LinkFull"
+    DATA_TOO_SLOW = "DataTooSlow"
     NONE_ELIGIBLE = "NoEligibleLink"
 
 
 # Verdicts that hold whatever the job waits for: shown at once, before any trigger.
-POLICY = (Why.RESIDENCY, Why.TENANT, Why.NO_BUDGET, Why.BUDGET, Why.NO_TYPE)
+POLICY = (Why.RESIDENCY, Why.TENANT, Why.NO_BUDGET, Why.BUDGET, Why.NO_TYPE, Why.DATA_TOO_SLOW)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,7 @@ class LinkOffer:
     max_jobs: int | None = None
     max_accelerators: int | None = None
     path: datamove.Path | None = None  # the network path there (None: the link's name, unmeasured)
+    max_data_seconds: float | None = None  # refuse jobs whose data would take longer to move
 
     @property
     def route(self) -> datamove.Path:
@@ -218,6 +221,13 @@ def verdict(
             Why.BUDGET,
             f"moving its data to link {name} would cost {move.cost:.2f}, more than the "
             f"{budget - spent:.2f} left of tenant {job.tenant}'s budget there",
+        )
+    if link.max_data_seconds is not None and move.seconds > link.max_data_seconds:
+        return Verdict(
+            name,
+            Why.DATA_TOO_SLOW,
+            f"moving its data to link {name} would take ~{datamove.hours(move.seconds)}, more than the "
+            f"link allows ({datamove.hours(link.max_data_seconds)}): {move.summary()}",
         )
     fits = _fits(job, link, move)
     if not fits and (link.types or link.ready):  # what the partner offers is known

@@ -105,7 +105,10 @@ class Following:
         this took the job in hand."""
         spec = job.obj.spec
         why = self.sent.stopping.get(ref.name)
-        if why is None and copy is not None and copy.phase == Phase.FAILED:
+        refusal = runtime.refusal(ref.name)
+        if why is None and refusal is not None:
+            why = ("BurstRefused", f"partner {ref.link} refused the job ({refusal})")
+        elif why is None and copy is not None and copy.phase == Phase.FAILED:
             why = (copy.reason or gangview.WORKER_FAILED, copy.message or "")
         elif (
             why is None

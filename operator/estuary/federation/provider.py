@@ -200,19 +200,20 @@ class AgentlessPartner:
 
     def _complete(self, namespace: str, lease: dict[str, Any]) -> dict[str, Any]:
         """Create whatever of the workload is missing, then mark the workers created (from then
-        on, a missing worker was removed at the provider)."""
+        on, a missing worker was removed at the provider). A refusal part-way (the namespace's
+        quota, an admission policy) says the attempt may exist: it is removed, not forgotten."""
         name = lease["metadata"]["name"]
         try:
             objects = attempt.workload(lease, dataclasses.replace(self.provider, offers=self.offers))
         except ValueError as exc:  # the provider no longer offers the chosen type
-            raise PartnerError(REFUSED, f"creating the workers of {name}: {exc}", 422) from None
+            raise PartnerError(REFUSED, f"creating the workers of {name}: {exc}", 422, True) from None
         for obj in objects:
             kind = {"Service": "services", "Pod": "pods"}[obj["kind"]]
             try:
                 self.kube.create(kind, namespace, obj)
             except PartnerError as err:
                 if err.status != 409:
-                    raise
+                    raise PartnerError(err.kind, err.message, err.status, maybe_applied=True) from None
         lease = self.kube.patch(
             "configmaps", namespace, name, {"metadata": {"annotations": {attempt.CREATED: "true"}}}
         )

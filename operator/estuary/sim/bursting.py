@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from estuary.federation import datamove
 from estuary.federation.choose import JobDemand, LinkOffer, TypeOffer, choose
-from estuary.model import AcceptedType
+from estuary.model import AcceptedType, JobRequest, Reason, Waiting
 from estuary.sim.cluster import KNOWN_TYPES
 from estuary.sim.throughputs import ThroughputTable
 from estuary.sim.workload import SimJob
+
+NEVER_HERE = (Reason.NEVER_FITS, Reason.NO_POOL)  # reasons that burst a job at once
 
 
 @dataclass(frozen=True)
@@ -81,9 +84,11 @@ class Burster:
         table: ThroughputTable,
         data: DataModel = DataModel(),
         after_seconds: float = 600.0,
+        max_data_seconds: float | None = None,
     ) -> None:
         self.partners = {p.name: p for p in partners}
         self.table, self.data, self.after_seconds = table, data, after_seconds
+        self.max_data_seconds = max_data_seconds
         self.occupancy = {p.name: _Occupancy(p.accelerators) for p in partners}
         self.sent: list[Sent] = []
 
@@ -106,6 +111,7 @@ class Burster:
             costs=((vendor, model, partner.price_per_hour),),
             budgets={job.request.tenant: math.inf},
             path=partner.path,
+            max_data_seconds=self.max_data_seconds,
         )
 
     def offer(self, job: SimJob, now: float, never_fits: bool = False) -> Sent | None:
@@ -142,6 +148,21 @@ class Burster:
         sent = Sent(job.key, partner.name, now, start, end, move, compute)
         self.sent.append(sent)
         return sent
+
+    def take(
+        self,
+        pending: dict[str, JobRequest],
+        states: Mapping[str, Any],
+        waiting: Mapping[str, Waiting],
+        now: float,
+    ) -> Iterator[tuple[str, Sent]]:
+        """The engine's hook, after each cycle: offer every job still waiting (oldest first)."""
+        for key in sorted(pending, key=lambda k: (pending[k].arrival, k)):
+            why = waiting.get(key)
+            sent = self.offer(states[key].job, now, never_fits=why is not None and why.reason in NEVER_HERE)
+            if sent is not None:
+                del pending[key]
+                yield key, sent
 
 
 @dataclass(frozen=True)

@@ -381,3 +381,24 @@ def test_a_job_whose_data_is_in_guangzhou_goes_to_the_guangzhou_provider_with_th
     # 2 TB over the measured ~0.7 Gbps to beijing: ~6.4 h; 2,000 GB x 0.2 per GB at each link
     assert "not cloud-bj: data there ~" in burst["message"] and "800.00 to move it" in burst["message"]
     assert [c["metadata"]["namespace"] for c in cloud.items("configmaps")] == ["guangzhou"]
+
+
+def test_a_gang_the_providers_quota_refuses_part_way_is_removed_and_the_job_comes_home(
+    world: AgentlessWorld,
+) -> None:
+    clock, home, cloud = world
+    home.step()
+    home.heartbeat("cloud")
+    home.providers[CLOUD].pod_quota = 2
+    home.server.put(aijob("big"))
+    cycle(clock, home)
+    assert len(cloud.items("pods")) == 2 and len(cloud.items("configmaps")) == 1  # part of the gang
+    accepting = next(c for c in home.link_status("cloud")["conditions"] if c["type"] == "Accepting")
+    assert accepting["status"] == "False" and "exceeded quota" in accepting["message"]
+    status = until_released(clock, home)
+    assert status["phase"] == "Queued", status
+    running = next(c for c in status["conditions"] if c["type"] == "Running")
+    assert running["reason"] == "BurstRefused" and "exceeded quota" in running["message"]
+    assert cloud.items("pods") == [] and cloud.items("configmaps") == []  # removed, not left behind
+    cycle(clock, home)
+    assert cloud.items("configmaps") == []  # not sent straight back

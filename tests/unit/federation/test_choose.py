@@ -358,3 +358,12 @@ def test_property_a_dataset_never_goes_where_its_residency_forbids(
     if decision.link is not None:
         chosen = next(lk for lk in links if lk.name == decision.link)
         assert residency == "any" or chosen.jurisdiction == residency
+
+
+def test_a_link_may_refuse_data_that_would_take_too_long_to_move() -> None:
+    slow = link(path=datamove.Path("gz", 0.02, 1e9, 0.0), max_data_seconds=6 * 3600)
+    assert choose(job(never_fits=True, datasets=(scans("local"),)), [slow]).link == "gz"  # 4.4 h
+    big = datamove.Dataset("archive", "local", "hk", 5 * TB)
+    decision = choose(job(never_fits=True, datasets=(big,)), [slow])
+    assert decision.why == Why.DATA_TOO_SLOW
+    assert "would take ~22.2 h, more than the link allows (6.0 h)" in decision.message

@@ -66,6 +66,7 @@ class Cluster:
     loop: Loop
     federation: FederationController
     partners: dict[str, FakePartner] = field(default_factory=dict)
+    providers: dict[str, FakeProviderKube] = field(default_factory=dict)  # by namespace
 
     def step(self) -> None:
         self.loop.tick()
@@ -105,6 +106,7 @@ def make_cluster(
     for i in range(nodes):
         server.put(node(f"{name}-h800-{i}", "h800", "nvidia.com/gpu"))
     made: dict[str, FakePartner] = {}
+    providers: dict[str, FakeProviderKube] = {}
 
     def factory(conf: dict[str, Any]) -> PartnerApi:
         token = conf["users"][0]["user"]["token"]
@@ -113,7 +115,9 @@ def make_cluster(
 
     def provider_factory(conf: dict[str, Any]) -> ProviderKube:
         assert provider is not None, "this cluster has no agentless provider"
-        return provider(conf)
+        kube = provider(conf)
+        providers[kube.namespace] = kube
+        return kube
 
     jobs = JobController(server.cache, server, Settings(jurisdiction=jurisdiction), clock=clock.wall)
     federation = FederationController(
@@ -127,7 +131,8 @@ def make_cluster(
         threads=False,
         provider_factory=provider_factory,
     )
-    return Cluster(name, server, Loop(server.cache, jobs, federation, clock.wall), federation, made)
+    loop = Loop(server.cache, jobs, federation, clock.wall)
+    return Cluster(name, server, loop, federation, made, providers)
 
 
 NS = "team-a"

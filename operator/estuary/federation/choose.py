@@ -192,18 +192,9 @@ def _best(fits: list[_Fit]) -> _Fit:
     return min(fits, key=lambda f: (*f.key, f.cost))
 
 
-def verdict(
-    job: JobDemand, link: LinkOffer, paths: Mapping[str, datamove.Path] | None = None, home: str = "local"
-) -> Verdict | _Fit:
-    """The link's verdict on the job, or the type it would run on when the link may take it."""
+def _money(job: JobDemand, link: LinkOffer, move: datamove.Move) -> Verdict | datamove.Move:
+    """Rule 3 (budget, moving the data included) and the link's limit on moving data."""
     name = link.name
-    refusal = residency_refusal(job.residency, link) or datamove.residency_refusal(
-        job.datasets, name, link.jurisdiction
-    )
-    if refusal is not None:
-        return Verdict(name, Why.RESIDENCY, refusal)
-    if job.tenant not in link.allowed_tenants:
-        return Verdict(name, Why.TENANT, f"tenant {job.tenant} may not use link {name}")
     budget = link.budgets.get(job.tenant)
     if budget is None:
         return Verdict(name, Why.NO_BUDGET, f"link {name} has no budget for tenant {job.tenant}")
@@ -214,7 +205,6 @@ def verdict(
             Why.BUDGET,
             f"tenant {job.tenant} has spent {spent:.2f} of its {budget:.2f} budget at link {name}",
         )
-    move = datamove.plan(job.datasets, link.route, paths or {}, home)
     if move.cost > 0 and spent + move.cost > budget:
         return Verdict(
             name,
@@ -229,6 +219,25 @@ def verdict(
             f"moving its data to link {name} would take ~{datamove.hours(move.seconds)}, more than the "
             f"link allows ({datamove.hours(link.max_data_seconds)}): {move.summary()}",
         )
+    return move
+
+
+def verdict(
+    job: JobDemand, link: LinkOffer, paths: Mapping[str, datamove.Path] | None = None, home: str = "local"
+) -> Verdict | _Fit:
+    """The link's verdict on the job, or the type it would run on when the link may take it."""
+    name = link.name
+    refusal = residency_refusal(job.residency, link) or datamove.residency_refusal(
+        job.datasets, name, link.jurisdiction
+    )
+    if refusal is not None:
+        return Verdict(name, Why.RESIDENCY, refusal)
+    if job.tenant not in link.allowed_tenants:
+        return Verdict(name, Why.TENANT, f"tenant {job.tenant} may not use link {name}")
+    money = _money(job, link, datamove.plan(job.datasets, link.route, paths or {}, home))
+    if isinstance(money, Verdict):
+        return money
+    move = money
     fits = _fits(job, link, move)
     if not fits and (link.types or link.ready):  # what the partner offers is known
         offered = ", ".join(f"{t.vendor}/{t.model} ({t.capacity})" for t in link.types) or "nothing"

@@ -11,7 +11,7 @@ burst, the data they moved, the hours it spent moving, and its cost; each agains
 replay without a partner, measured in the same run.
 
     .venv/bin/python bench/burst_data.py                 # the docs' table (long: run with nohup)
-    .venv/bin/python bench/burst_data.py --smoke         # seconds: 150 jobs, two sizes, one link
+    .venv/bin/python bench/burst_data.py --smoke         # seconds: 200 jobs at 60/h, two sizes
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
     if args.smoke:
-        args.jobs, args.measure, args.sizes_gb, args.gbps = 150, "100:150", "0,10000", "1"
+        args.rate, args.jobs, args.measure, args.sizes_gb, args.gbps = 60.0, 200, "150:200", "0,10000", "1"
     lo, hi = (int(x) for x in args.measure.split(":"))
     table = load_default(args.data or default_data_dir())
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -99,36 +100,12 @@ def sim(args: tuple[str, ...]) -> None:
     default=Path("/dev/termination-log"),
     show_default=True,
 )
-def fence(
-    command: str,
-    lease_object: str,
-    namespace: str,
-    lease_seconds: float,
-    grace_seconds: float,
-    period: float,
-    state_dir: Path,
-    kubeconfig: str | None,
-    init_name: str,
-    termination_log: Path,
-) -> None:
+def fence(command: str, **options: Any) -> None:
     """Pod-side fencing: `wait` until the lease is confirmed (init container), `watch` it and stop the
     workers when it lapses (sidecar). See docs/federation.md."""
     from estuary.fence.run import run
 
-    sys.exit(
-        run(
-            command,
-            lease_object,
-            namespace,
-            lease_seconds,
-            grace_seconds,
-            period,
-            state_dir,
-            kubeconfig,
-            init_name,
-            termination_log,
-        )
-    )
+    sys.exit(run(command, **options))
 
 
 @main.command(context_settings=PASS_THROUGH, add_help_option=False)

@@ -303,6 +303,9 @@ def test_a_job_whose_data_is_in_guangzhou_prefers_the_guangzhou_partner(
     status = kube.status(jobs_ns, "scan-seg")
     assert status["placement"]["link"] == "cloud-gz"
     message = condition(status, "Burst")["message"]
+    print(
+        f"\nBurst condition: {message}\nlink cloud-bj network: {link_status(kube, 'cloud-bj').get('network')}"
+    )
     assert "ct-scans already in gz" in message
     assert (
         "not cloud-bj: data there ~" in message and "400.00 to move it" in message

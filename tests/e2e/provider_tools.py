@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tests import podsim
 from tests.e2e.kube_helpers import Kube
 
@@ -33,6 +35,24 @@ WORKER = (
     "    __import__('os').replace(sys.argv[1] + '.tmp', sys.argv[1])\n"
     "    time.sleep(0.2)\n"
 )
+
+
+def token_kubeconfig(admin: Path, token: str, server: str | None = None) -> str:
+    """A kubeconfig for `token` on the cluster of the admin kubeconfig `admin` (its server and CA)."""
+    conf = yaml.safe_load(admin.read_text())
+    cluster = conf["clusters"][0]
+    if server is not None:
+        cluster["cluster"]["server"] = server
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "cloud",
+            "clusters": [{"name": "cloud", "cluster": cluster["cluster"]}],
+            "contexts": [{"name": "cloud", "context": {"cluster": "cloud", "user": "origin"}}],
+            "users": [{"name": "origin", "user": {"token": token}}],
+        }
+    )
 
 
 class TcpProxy:

@@ -26,7 +26,7 @@ from devcluster.topology import ClusterSpec, NodePool, Taint
 from tests import podsim
 from tests.e2e.kube_helpers import GROUP, NVIDIA, VERSION, Kube, aijob
 from tests.e2e.operator_process import OperatorProcess, wait_for
-from tests.e2e.provider_tools import KubeletStandIn, TcpProxy
+from tests.e2e.provider_tools import KubeletStandIn, TcpProxy, token_kubeconfig
 
 HOME_NS = "estuary-system"
 NAMESPACES = ("guangzhou", "beijing", "partitioned")
@@ -58,23 +58,6 @@ def _provider_spec() -> ClusterSpec:
         taints=(Taint("cloud.example/gpu", "NoSchedule", "h800"),),
     )
     return ClusterSpec(name="cloud", jurisdiction="mainland", node_pools=(gpu,))
-
-
-def _kubeconfig(admin: Path, token: str, server: str | None = None) -> str:
-    conf = yaml.safe_load(admin.read_text())
-    cluster = conf["clusters"][0]
-    if server is not None:
-        cluster["cluster"]["server"] = server
-    return yaml.safe_dump(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "current-context": "cloud",
-            "clusters": [{"name": "cloud", "cluster": cluster["cluster"]}],
-            "contexts": [{"name": "cloud", "context": {"cluster": "cloud", "user": "origin"}}],
-            "users": [{"name": "origin", "user": {"token": token}}],
-        }
-    )
 
 
 def _namespace(handle: Cluster, kube: Kube, ns: str) -> dict[str, str]:
@@ -114,7 +97,7 @@ def _namespace(handle: Cluster, kube: Kube, ns: str) -> dict[str, str]:
             }
         )
         tokens[sa] = handle.kubectl("create", "token", sa, "-n", ns, "--duration=4h").stdout.strip()
-    return tokens  # fmt: skip
+    return tokens
 
 
 class Provider:
@@ -125,7 +108,7 @@ class Provider:
 
     def kubeconfig(self, ns: str, sa: str = "estuary-origin", proxied: bool = False) -> str:
         server = f"https://127.0.0.1:{self.proxy.port}" if proxied else None
-        return _kubeconfig(self.handle.kubeconfig, self.tokens[ns][sa], server)
+        return token_kubeconfig(self.handle.kubeconfig, self.tokens[ns][sa], server)
 
     def configmaps(self, ns: str) -> list[dict[str, Any]]:
         return [

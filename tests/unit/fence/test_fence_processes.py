@@ -61,12 +61,28 @@ class PodRun:
 
         def fence(command: str) -> list[str]:
             return [
-                sys.executable, "-m", "estuary.cli", "fence", command,
-                "--object", f"configmap/{server.name}", "--namespace", server.namespace,
-                "--lease-seconds", str(LEASE), "--grace-seconds", str(GRACE), "--period", str(PERIOD),
-                "--state-dir", str(self.state_dir), "--kubeconfig", str(kubeconfig),
-                "--termination-log", str(self.termination),
-            ]  # fmt: skip
+                sys.executable,
+                "-m",
+                "estuary.cli",
+                "fence",
+                command,
+                "--object",
+                f"configmap/{server.name}",
+                "--namespace",
+                server.namespace,
+                "--lease-seconds",
+                str(LEASE),
+                "--grace-seconds",
+                str(GRACE),
+                "--period",
+                str(PERIOD),
+                "--state-dir",
+                str(self.state_dir),
+                "--kubeconfig",
+                str(kubeconfig),
+                "--termination-log",
+                str(self.termination),
+            ]
 
         spec = {
             "status": str(self.status_path),

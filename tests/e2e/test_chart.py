@@ -27,7 +27,12 @@ sys.path.insert(0, str(REPO_ROOT / "hack"))
 from devcluster import binaries  # noqa: E402
 
 CHART = REPO_ROOT / "charts" / "estuary"
-CRD_NAMES = ("aijobs.estuary.dev", "computepools.estuary.dev", "federationlinks.estuary.dev")
+CRD_NAMES = (
+    "aijobs.estuary.dev",
+    "computepools.estuary.dev",
+    "federationlinks.estuary.dev",
+    "usageledgers.estuary.dev",
+)
 
 
 @pytest.fixture(scope="module")

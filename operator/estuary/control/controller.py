@@ -23,13 +23,14 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from estuary import metrics
+from estuary import metrics, pflops, runrecords
 from estuary.api.aijob import AcceleratorChoice, AIJob
 from estuary.control.conditions import set_condition
 from estuary.control.workers import GangState, assess
 from estuary.core import Policy, pool_usage, run_cycle
 from estuary.kube import render
 from estuary.kube.client import KubeApi
+from estuary.ledger import Ledger
 from estuary.model import Admission, JobRequest, PoolSpec, Preemption, Snapshot, Waiting
 from estuary.state import codec
 from estuary.state.cache import ClusterCache
@@ -94,9 +95,11 @@ class Controller:
         settings: Settings | None = None,
         clock: Callable[[], float] = time.time,
         federation: Federation | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.cache, self.api, self.settings, self.clock = cache, api, settings or Settings(), clock
         self.federation = federation
+        self.ledger = ledger  # copies run records into per-tenant UsageLedgers (ledger.py)
         self._writers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="estuary-writes")
         self._position_written: dict[str, float] = {}
         self._sick_nodes: dict[str, str] = {}
@@ -154,6 +157,9 @@ class Controller:
             self.federation.after_cycle(self, self.parse_jobs(now), result.waiting, now)
         self._write_pools(self.snapshot(self.parse_jobs(now), now)[0])
         self._export(jobs, pending, result.waiting)
+        if self.ledger is not None:
+            default = self.settings.default_tenant
+            self.ledger.sync(self.cache.items("aijobs"), lambda ns: self.cache.tenant_of(ns, default), now)
         metrics.record_cycle(time.perf_counter() - started)
 
     def _guard(self, job_key: str, action: Callable[..., None], *args: Any) -> None:
@@ -223,6 +229,8 @@ class Controller:
 
     # ---- writing ----------------------------------------------------------------------------
     def patch_status(self, job: ParsedJob, changes: dict[str, Any]) -> None:
+        # Every status write passes here, so run records open and close on every transition.
+        changes = runrecords.amend(job.status, job.obj.spec.accelerators_per_worker, changes, self.clock())
         ns, name = job.key.split("/", 1)
         updated = self.api.patch_job_status(ns, name, changes)
         self.cache.apply("aijobs", "MODIFIED", updated)
@@ -517,6 +525,7 @@ class Controller:
                 },
                 "accelerator": f"{pool.vendor}/{pool.model}",
                 "queuePosition": None,
+                "verdicts": None,
                 "admittedAt": codec.rfc3339(now),
                 "retryAfter": None,
                 "queuedAt": status.queued_at if status and status.queued_at else codec.rfc3339(now),
@@ -582,12 +591,14 @@ class Controller:
     def _wait(self, job: ParsedJob, waiting: Waiting, now: float) -> None:
         status = job.status
         reason, message = waiting.reason.value, waiting.message
+        verdicts = verdicts_status(waiting)
         same = (
             status.get("phase") == "Queued"
             and status.get("reason") == reason
             and status.get("message") == message
         )
-        moved = status.get("queuePosition") != waiting.position
+        # A new position or new per-type numbers are refreshed at most every POSITION_REFRESH_S.
+        moved = status.get("queuePosition") != waiting.position or status.get("verdicts") != verdicts
         fresh = now - self._position_written.get(job.key, 0.0) < POSITION_REFRESH_S
         if same and (not moved or fresh):
             return
@@ -598,6 +609,7 @@ class Controller:
             "reason": reason,
             "message": message,
             "queuePosition": waiting.position,
+            "verdicts": verdicts,
             "conditions": self._conditions(job, "Admitted", False, reason, message, now),
         }
         if new:
@@ -614,7 +626,11 @@ class Controller:
         metrics.set_pool_usage(
             {
                 name: metrics.PoolUsage(
-                    u.capacity, u.healthy, u.allocated, {t: tu.used for t, tu in u.tenants.items()}
+                    u.capacity,
+                    u.healthy,
+                    u.allocated,
+                    {t: tu.used for t, tu in u.tenants.items()},
+                    pflops.tflops_per_accelerator(snapshot.pools[name].vendor, snapshot.pools[name].model),
                 )
                 for name, u in usage.items()
             }
@@ -643,6 +659,7 @@ class Controller:
                     "healthy": u.healthy,
                     "allocated": u.allocated,
                     "free": u.free,
+                    **pflops.pool_status_fields(spec.vendor, spec.model, u.capacity, u.allocated, u.free),
                     "tenants": [
                         {
                             "tenant": tenant,
@@ -676,3 +693,20 @@ class Controller:
                 accel = f"{first.vendor}/{first.model or '*'}" if first else "none"
                 queue[(request.tenant, accel)] = queue.get((request.tenant, accel), 0) + 1
         metrics.set_queue(queue)
+
+
+def verdicts_status(waiting: Waiting) -> list[dict[str, Any]]:
+    """The cycle's per-type verdicts as `status.verdicts`: what `kubectl estuary explain` shows a
+    user who may read her job but not the cluster (pools, nodes, other tenants' jobs)."""
+    return [
+        {
+            "pool": v.pool,
+            "vendor": v.vendor,
+            "model": v.model,
+            "fits": v.fits,
+            **({"reason": v.reason.value} if v.reason is not None else {}),
+            "message": v.message,
+            "relativeRuntime": round(v.est_runtime_factor, 3),
+        }
+        for v in waiting.verdicts
+    ]

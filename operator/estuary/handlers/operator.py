@@ -23,6 +23,7 @@ from estuary.federation import Federation
 from estuary.kube import listing
 from estuary.kube.client import RealKubeApi
 from estuary.kube.lease import LeaderElector
+from estuary.ledger import KubeLedgerStore, Ledger
 from estuary.state.cache import ClusterCache
 
 log = logging.getLogger("estuary.operator")
@@ -54,6 +55,7 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         RealKubeApi(api),
         Settings(jurisdiction=jurisdiction),
         federation=Federation.from_env(api, CACHE),
+        ledger=Ledger(KubeLedgerStore(api)),
     )
     _STOP.clear()
     active = _leader_election(api, memo)

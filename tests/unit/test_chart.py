@@ -416,6 +416,8 @@ OPERATOR_CLUSTER_GRANTS = (
         ["aijobs/status", "computepools/status", "federationlinks/status"],
         ["get", "patch", "update"],
     )
+    | grants("estuary.dev", ["usageledgers"], ["get", "list", "create"])
+    | grants("estuary.dev", ["usageledgers/status"], ["get", "patch"])
     | grants("", ["pods", "services"], ["get", "list", "watch", "create", "delete"])
     | grants("", ["namespaces", "nodes"], ["get", "list", "watch"])
     | grants("", ["events"], ["create", "patch"])

@@ -379,3 +379,7 @@ def completion(shell: str) -> None:
 
 def entry() -> None:
     sys.exit(main(prog_name="kubectl estuary"))
+
+
+if __name__ == "__main__":
+    entry()

@@ -33,3 +33,7 @@ def main() -> None:
     for value in values:
         print(value)
     print(f":{directive}")
+
+
+if __name__ == "__main__":
+    main()

@@ -4,6 +4,7 @@ else `default`)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,8 @@ class Session:
 
 
 def connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> Session:
+    # $KUBECONFIG read now (the client reads it once at import); it may list several files.
+    kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or None
     try:
         contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
     except (config.ConfigException, OSError) as err:

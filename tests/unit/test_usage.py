@@ -318,3 +318,15 @@ def test_ledger_names_are_dns_safe_and_distinct_per_tenant() -> None:
     odd = ledger.ledger_name("Chem_Lab", "2026-11")
     assert odd.startswith("chem-lab-") and odd.endswith("-2026-11")
     assert odd != ledger.ledger_name("chem-lab", "2026-11")
+
+
+def test_docs_pflops_table_lists_every_model_with_its_figure() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "usage.md").read_text()
+    for profile in loader.load().values():
+        for model in profile.models:
+            row = next((line for line in text.splitlines() if f"| {profile.key} | {model.name} |" in line), None)
+            assert row is not None, f"docs/usage.md has no row for {profile.key} {model.name}"
+            if model.fp16_tflops is not None:
+                assert f"| {model.fp16_tflops:g} |" in row, row

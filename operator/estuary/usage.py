@@ -73,57 +73,45 @@ def run_id(namespace: str, job: str, uid: str | None, attempt: int) -> str:
     return f"{namespace}/{job}/{(uid or '')[:8]}/{attempt}"
 
 
+def _run(record: Mapping[str, Any], tenant: str, namespace: str, job: str, id_: str) -> Run | None:
+    start = parse_time(record.get("startTime"))
+    if start is None:
+        return None
+    return Run(
+        id=id_,
+        tenant=tenant,
+        namespace=namespace,
+        job=job,
+        attempt=int(record.get("attempt", 0)),
+        cluster=str(record.get("cluster") or "local"),
+        vendor=str(record.get("vendor") or ""),
+        model=str(record.get("model") or ""),
+        accelerators=int(record.get("accelerators") or 0),
+        start=start,
+        end=parse_time(record.get("endTime")),
+        tflops=record.get("tflopsPerAccelerator"),
+    )
+
+
 def runs_of_job(job: Mapping[str, Any], tenant: str) -> list[Run]:
     """The run records in an AIJob's status."""
     meta = job["metadata"]
-    out = []
-    for record in (job.get("status") or {}).get("runs") or []:
-        start = parse_time(record.get("startTime"))
-        if start is None:
-            continue
-        out.append(
-            Run(
-                id=run_id(meta["namespace"], meta["name"], meta.get("uid"), int(record.get("attempt", 0))),
-                tenant=tenant,
-                namespace=meta["namespace"],
-                job=meta["name"],
-                attempt=int(record.get("attempt", 0)),
-                cluster=str(record.get("cluster") or "local"),
-                vendor=str(record.get("vendor") or ""),
-                model=str(record.get("model") or ""),
-                accelerators=int(record.get("accelerators") or 0),
-                start=start,
-                end=parse_time(record.get("endTime")),
-            )
-        )
-    return out
+    ns, name = meta["namespace"], meta["name"]
+    runs = (
+        _run(r, tenant, ns, name, run_id(ns, name, meta.get("uid"), int(r.get("attempt", 0))))
+        for r in (job.get("status") or {}).get("runs") or []
+    )
+    return [r for r in runs if r is not None]
 
 
 def runs_of_ledger(ledger: Mapping[str, Any]) -> list[Run]:
     """The records of a UsageLedger object."""
     tenant = str(ledger["spec"]["tenant"])
-    out = []
-    for record in (ledger.get("status") or {}).get("records") or []:
-        start = parse_time(record.get("startTime"))
-        if start is None:
-            continue
-        out.append(
-            Run(
-                id=str(record["id"]),
-                tenant=tenant,
-                namespace=str(record.get("namespace") or ""),
-                job=str(record.get("job") or ""),
-                attempt=int(record.get("attempt", 0)),
-                cluster=str(record.get("cluster") or "local"),
-                vendor=str(record.get("vendor") or ""),
-                model=str(record.get("model") or ""),
-                accelerators=int(record.get("accelerators") or 0),
-                start=start,
-                end=parse_time(record.get("endTime")),
-                tflops=record.get("tflopsPerAccelerator"),
-            )
-        )
-    return out
+    runs = (
+        _run(r, tenant, str(r.get("namespace") or ""), str(r.get("job") or ""), str(r["id"]))
+        for r in (ledger.get("status") or {}).get("records") or []
+    )
+    return [r for r in runs if r is not None]
 
 
 def merge(*sources: Iterable[Run]) -> list[Run]:

@@ -326,7 +326,8 @@ def test_docs_pflops_table_lists_every_model_with_its_figure() -> None:
     text = (Path(__file__).resolve().parents[2] / "docs" / "usage.md").read_text()
     for profile in loader.load().values():
         for model in profile.models:
-            row = next((line for line in text.splitlines() if f"| {profile.key} | {model.name} |" in line), None)
+            cell = f"| {profile.key} | {model.name} |"
+            row = next((line for line in text.splitlines() if cell in line), None)
             assert row is not None, f"docs/usage.md has no row for {profile.key} {model.name}"
             if model.fp16_tflops is not None:
                 assert f"| {model.fp16_tflops:g} |" in row, row

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from estuary.api.aijob import RunRecord
 from estuary.api.base import ApiModel, StatusModel
 
 PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
@@ -26,21 +27,12 @@ class UsageLedgerSpec(ApiModel):
     period: str = Field(description="Calendar month in UTC, YYYY-MM.", pattern=PERIOD_PATTERN)
 
 
-class UsageRecord(StatusModel):
-    """One gang attempt's hold on accelerators (an AIJob run record, with where it came from)."""
+class UsageRecord(RunRecord):
+    """One gang attempt's hold on accelerators: an AIJob run record, with where it came from."""
 
     id: str = Field(description="namespace/job/uid/attempt: the same run always has the same id.")
     namespace: str = Field(description="Namespace of the job.")
     job: str = Field(description="Name of the job.")
-    attempt: int = Field(description="Gang attempt.")
-    cluster: str = Field(description="Cluster it ran in ('local' or a FederationLink name).")
-    pool: str = Field(description="ComputePool.")
-    vendor: str = Field(description="Accelerator vendor.")
-    model: str = Field(description="Accelerator model.")
-    accelerators: int = Field(description="Accelerators held.")
-    start_time: str = Field(description="When they were allocated (RFC 3339).")
-    end_time: str | None = Field(None, description="When they were released; empty while running.")
-    outcome: str | None = Field(None, description="How the attempt ended.")
     tflops_per_accelerator: float | None = Field(
         None, description="Peak dense FP16/BF16 TFLOPS of one accelerator (vendor profiles), when known."
     )

@@ -252,60 +252,66 @@ def logs(
         raise explain_api_error(err, f'logs of aijob "{name}"') from err
 
 
-def _patch_suspend(
-    names: tuple[str, ...], suspend: bool, kubeconfig: str | None, context: str | None, namespace: str | None
+def _each_job(
+    names: tuple[str, ...],
+    options: tuple[str | None, str | None, str | None],
+    act: Callable[[Session, str], None],
+    done: str,
 ) -> None:
-    session = _session(kubeconfig, context, namespace)
+    """`act` on every named job in the session's namespace, stopping at the first refusal."""
+    session = _session(*options)
     for name in names:
         try:
-            session.custom.patch_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                session.namespace,
-                "aijobs",
-                name,
-                {"spec": {"suspend": suspend}},
-                _content_type=MERGE_PATCH,
-            )
+            act(session, name)
         except ApiException as err:
             raise explain_api_error(err, f'aijob "{name}"') from err
-        click.echo(f"aijob.estuary.dev/{name} {'suspended' if suspend else 'resumed'}")
+        click.echo(done.format(name=name))
+
+
+def _set_suspend(value: bool) -> Callable[[Session, str], None]:
+    def act(session: Session, name: str) -> None:
+        session.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, session.namespace, "aijobs", name, {"spec": {"suspend": value}},
+            _content_type=MERGE_PATCH,
+        )  # fmt: skip
+
+    return act
+
+
+def _delete(session: Session, name: str) -> None:
+    session.custom.delete_namespaced_custom_object(GROUP, VERSION, session.namespace, "aijobs", name)
+
+
+JOB_NAMES = click.argument("names", nargs=-1, required=True, shell_complete=_complete_jobs)
+Options = str | None
 
 
 @main.command()
-@click.argument("names", nargs=-1, required=True, shell_complete=_complete_jobs)
+@JOB_NAMES
 @kube_options()
-def suspend(
-    names: tuple[str, ...], kubeconfig: str | None, context: str | None, namespace: str | None
-) -> None:
+def suspend(names: tuple[str, ...], kubeconfig: Options, context: Options, namespace: Options) -> None:
     """Suspend jobs: their workers stop and they hold nothing until resumed."""
-    _patch_suspend(names, True, kubeconfig, context, namespace)
+    _each_job(
+        names, (kubeconfig, context, namespace), _set_suspend(True), "aijob.estuary.dev/{name} suspended"
+    )
 
 
 @main.command()
-@click.argument("names", nargs=-1, required=True, shell_complete=_complete_jobs)
+@JOB_NAMES
 @kube_options()
-def resume(
-    names: tuple[str, ...], kubeconfig: str | None, context: str | None, namespace: str | None
-) -> None:
+def resume(names: tuple[str, ...], kubeconfig: Options, context: Options, namespace: Options) -> None:
     """Resume suspended jobs: back in the queue."""
-    _patch_suspend(names, False, kubeconfig, context, namespace)
+    _each_job(
+        names, (kubeconfig, context, namespace), _set_suspend(False), "aijob.estuary.dev/{name} resumed"
+    )
 
 
 @main.command()
-@click.argument("names", nargs=-1, required=True, shell_complete=_complete_jobs)
+@JOB_NAMES
 @kube_options()
-def delete(
-    names: tuple[str, ...], kubeconfig: str | None, context: str | None, namespace: str | None
-) -> None:
+def delete(names: tuple[str, ...], kubeconfig: Options, context: Options, namespace: Options) -> None:
     """Delete jobs (their workers and Service go with them); their usage stays in the ledger."""
-    session = _session(kubeconfig, context, namespace)
-    for name in names:
-        try:
-            session.custom.delete_namespaced_custom_object(GROUP, VERSION, session.namespace, "aijobs", name)
-        except ApiException as err:
-            raise explain_api_error(err, f'aijob "{name}"') from err
-        click.echo(f'aijob.estuary.dev "{name}" deleted')
+    _each_job(names, (kubeconfig, context, namespace), _delete, 'aijob.estuary.dev "{name}" deleted')
 
 
 @main.command(name="usage")

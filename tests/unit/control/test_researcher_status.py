@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.unit.control.test_controller import FakeKubeApi, job, node
+from tests.unit.control.test_controller import FakeKubeApi, cache, job  # noqa: F401  (cache: a fixture)
 
 from estuary.control.controller import Controller
 from estuary.state.cache import ClusterCache
@@ -14,27 +14,13 @@ from estuary.state.cache import ClusterCache
 NOW = 1_800_000_000.0
 
 
-def cluster() -> ClusterCache:
-    c = ClusterCache()
-    c.apply(
-        "computepools",
-        None,
-        {
-            "metadata": {"name": "h800", "resourceVersion": "1"},
-            "spec": {"vendor": "nvidia", "model": "H800", "nodeSelector": {"estuary.dev/model": "H800"}},
-        },
-    )
-    for i in range(2):
-        c.apply("nodes", None, node(f"n{i}"))
-    return c
+def status(held: ClusterCache, name: str) -> dict[str, Any]:
+    return dict((held.get("aijobs", f"physics/{name}") or {}).get("status") or {})
 
 
-def status(cache: ClusterCache, name: str) -> dict[str, Any]:
-    return dict((cache.get("aijobs", f"physics/{name}") or {}).get("status") or {})
-
-
-def test_a_waiting_job_carries_a_verdict_per_accepted_type_and_loses_it_when_admitted() -> None:
-    cache = cluster()
+def test_a_waiting_job_carries_a_verdict_per_accepted_type_and_loses_it_when_admitted(
+    cache: ClusterCache,  # noqa: F811
+) -> None:
     cache.apply("aijobs", None, job("big", workers=3))  # 24 GPUs; the pool has 16
     api = FakeKubeApi(cache)
     controller = Controller(cache, api, clock=lambda: NOW)
@@ -55,8 +41,7 @@ def test_a_waiting_job_carries_a_verdict_per_accepted_type_and_loses_it_when_adm
     assert len(api.calls) == writes
 
 
-def test_every_attempt_is_recorded_with_its_accelerators_and_times() -> None:
-    cache = cluster()
+def test_every_attempt_is_recorded_with_its_accelerators_and_times(cache: ClusterCache) -> None:  # noqa: F811
     cache.apply("aijobs", None, job("train"))
     api = FakeKubeApi(cache)
     clock = [NOW]
@@ -75,8 +60,7 @@ def test_every_attempt_is_recorded_with_its_accelerators_and_times() -> None:
     assert closed["endTime"] == "2027-01-15T08:10:00Z" and closed["startTime"] == "2027-01-15T08:00:00Z"
 
 
-def test_pool_status_shows_capacity_and_free_in_pflops() -> None:
-    cache = cluster()
+def test_pool_status_shows_capacity_and_free_in_pflops(cache: ClusterCache) -> None:  # noqa: F811
     pools: list[dict[str, Any]] = []
     api = FakeKubeApi(cache)
     original = api.patch_pool_status

@@ -178,8 +178,9 @@ class Manager:
             "etcdBinary": str(t["etcd"]),
             "kwokControllerBinary": str(t["kwok"]),
             # Stages as a CRD: they can be changed on a running cluster (hack/stages holds kwok's
-            # defaults too, since kwokctl loads none in this mode).
-            "enableCRDs": ["Stage"],
+            # defaults too, since kwokctl loads none in this mode). Logs and ClusterLogs make
+            # `kubectl logs` of a simulated pod serve a file (tests of `kubectl estuary logs`).
+            "enableCRDs": ["Stage", "Logs", "ClusterLogs"],
             "quietPull": True,
         }
         doc = {

@@ -25,7 +25,12 @@ from devcluster import binaries
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 CHART = REPO_ROOT / "charts" / "estuary"
-CRD_NAMES = ("aijobs.estuary.dev", "computepools.estuary.dev", "federationlinks.estuary.dev")
+CRD_NAMES = (
+    "aijobs.estuary.dev",
+    "computepools.estuary.dev",
+    "federationlinks.estuary.dev",
+    "usageledgers.estuary.dev",
+)
 
 
 @pytest.fixture(scope="module")

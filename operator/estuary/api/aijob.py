@@ -231,6 +231,45 @@ class LeaseObservation(StatusModel):
     )
 
 
+class Verdict(StatusModel):
+    """How one accepted accelerator type (one pool) fares for a waiting job, as the scheduler sees it.
+
+    Written by the operator so that a person with read access to the job alone (no cluster-wide
+    rights) can see why it waits on each type: `kubectl estuary explain` reads only this object.
+    """
+
+    pool: str = Field(description="ComputePool offering the type.")
+    vendor: str = Field(description="Accelerator vendor.")
+    model: str = Field(description="Accelerator model.")
+    fits: bool = Field(description="Whether the job would fit in this pool now (quota, capacity, nodes).")
+    reason: str | None = Field(None, description="Why not, machine-readable (e.g. QuotaExceeded).")
+    message: str = Field("", description="Why not, with the numbers.")
+    relative_runtime: float = Field(
+        1.0, description="Expected runtime on this type relative to the reference type (lower is sooner)."
+    )
+
+
+class RunRecord(StatusModel):
+    """One gang attempt's hold on accelerators: the basis of the job's usage (accelerator-hours).
+
+    Opened when the gang is admitted (its accelerators are the tenant's from then on) and closed
+    when it ends or is released. The operator also copies each record into the tenant's
+    UsageLedger, which outlives the job (see docs/usage.md).
+    """
+
+    attempt: int = Field(description="Gang attempt (status.attempt when admitted).")
+    cluster: str = Field(description="Cluster the attempt ran in ('local' or a FederationLink name).")
+    pool: str = Field(description="ComputePool.")
+    vendor: str = Field(description="Accelerator vendor.")
+    model: str = Field(description="Accelerator model.")
+    accelerators: int = Field(description="Accelerators held: workers x acceleratorsPerWorker.")
+    start_time: str = Field(description="When the accelerators were allocated (admission, RFC 3339).")
+    end_time: str | None = Field(None, description="When they were released; empty while the attempt runs.")
+    outcome: str | None = Field(
+        None, description="How the attempt ended: Succeeded, Failed, or the reason it was released."
+    )
+
+
 class AIJobStatus(StatusModel):
     phase: Phase | None = Field(
         None, description="Queued, Admitted, Running, Succeeded, Failed or Suspended."
@@ -258,6 +297,15 @@ class AIJobStatus(StatusModel):
         None,
         description="Partner side (a copy sent by another "
         "cluster): the origin's last lease renewal seen here.",
+    )
+    verdicts: list[Verdict] | None = Field(
+        None,
+        description="While Queued: how the job fares on each accepted type, in the job's order of "
+        "preference.",
+    )
+    runs: list[RunRecord] = Field(
+        default_factory=list,
+        description="Accelerator use of the most recent attempts, oldest first (the last 20).",
     )
 
 

@@ -19,6 +19,7 @@ from estuary.api.aijob import AIJob
 from estuary.api.base import GROUP, VERSION
 from estuary.api.computepool import ComputePool
 from estuary.api.federationlink import FederationLink
+from estuary.api.usageledger import UsageLedger
 
 _KEEP = {
     "type",
@@ -83,6 +84,8 @@ KINDS = (
             ("Healthy", "integer", ".status.healthy", 0),
             ("Allocated", "integer", ".status.allocated", 0),
             ("Free", "integer", ".status.free", 0),
+            ("PFLOPS", "number", ".status.capacityPflops", 0),
+            ("Free-PFLOPS", "number", ".status.freePflops", 0),
             ("Resource", "string", ".status.resourceName", 1),
             ("Age", "date", ".metadata.creationTimestamp", 0),
         ),
@@ -98,6 +101,21 @@ KINDS = (
             ("Reachable", "boolean", ".status.reachable", 0),
             ("Heartbeat", "date", ".status.lastHeartbeat", 0),
             ("Namespace", "string", ".spec.remoteNamespace", 1),
+            ("Age", "date", ".metadata.creationTimestamp", 0),
+        ),
+    ),
+    KindInfo(
+        UsageLedger,
+        "usageledgers",
+        "usageledger",
+        ("uledger",),
+        False,
+        (
+            ("Tenant", "string", ".spec.tenant", 0),
+            ("Period", "string", ".spec.period", 0),
+            ("Accelerator-Hours", "number", ".status.acceleratorHours", 0),
+            ("PFLOPS-Hours", "number", ".status.pflopsHours", 0),
+            ("Updated", "date", ".status.updated", 1),
             ("Age", "date", ".metadata.creationTimestamp", 0),
         ),
     ),

@@ -30,6 +30,7 @@ def _commands() -> dict[str, tuple[str, str]]:
         "explain": ("estuary.explain", "main"),
         "sim": ("estuary.sim.cli", "main"),
         "agent": ("estuary.agent.cli", "main"),
+        "portal": ("estuary.portal.cli", "main"),
     }
 
 
@@ -43,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
             "  crds      regenerate crds/*.yaml from the API models\n"
             "  explain   say why a job waits or where it runs, per accelerator type\n"
             "  sim       replay a job trace on a simulated cluster with the real scheduling core\n"
-            "  agent     node agent: accelerator health and metrics"
+            "  agent     node agent: accelerator health and metrics\n"
+            "  portal    the web portal for researchers and platform teams (needs estuary[portal])"
         )
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     module_name, function = commands[argv[0]]

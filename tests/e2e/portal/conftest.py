@@ -66,43 +66,41 @@ def _researcher(cluster: Any, namespace: str, name: str) -> User:
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture(scope="session")
-def estuary_roles(cluster: Any) -> None:
-    """The chart's aggregated roles (estuary-user into `edit`, estuary-viewer into `view`, ...), as a
-    platform team installs them: rendered by the real helm and applied."""
+RELEASE = "portal-test"  # its own release name, so these roles never clash with other tests
+
+
+def install_roles(cluster: Any, pool_reader_groups: list[str]) -> None:
+    """The chart's roles for people (`<release>-estuary-user` aggregated into `edit`, `-viewer` into
+    `view`, `-admin` for platform teams, pool readers), rendered by the real helm and applied, as a
+    platform team installs them."""
     sys.path.insert(0, str(REPO_ROOT / "hack"))
     from devcluster import binaries
 
     helm = binaries.ensure().paths["helm"]
-    rendered = subprocess.run(
-        [
-            str(helm),
-            "template",
-            "estuary",
-            str(REPO_ROOT / "charts" / "estuary"),
-            "--show-only",
-            "templates/roles.yaml",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    ).stdout
+    command = [str(helm), "template", RELEASE, str(REPO_ROOT / "charts" / "estuary")]
+    command += ["--show-only", "templates/roles.yaml"]
+    for i, group in enumerate(pool_reader_groups):
+        command += ["--set-string", f"userRoles.poolReaders[{i}]={group}"]
+    rendered = subprocess.run(command, capture_output=True, text=True, check=True, timeout=120).stdout
     cluster.kubectl("apply", "-f", "-", input=rendered)
 
 
 @pytest.fixture(scope="session")
-def world(cluster: Any, kube: Kube, estuary: OperatorProcess, estuary_roles: None) -> Iterator[World]:
+def world(cluster: Any, kube: Kube, estuary: OperatorProcess) -> Iterator[World]:
     astro = _namespace(cluster, "astro", "astronomy")
     genomics = _namespace(cluster, "genomics", "genomics")
     nobody = _namespace(cluster, "guest", None)
     platform = _namespace(cluster, "estuary-system", None)
+    # Pools (capacity, quotas, every tenant's use) are readable by alice's namespace's accounts, as a
+    # platform team may allow with userRoles.poolReaders; bob's may not read them.
+    install_roles(cluster, [f"system:serviceaccounts:{astro}"])
     ops = make_user(cluster, platform, "ops")
+    binding = f"{RELEASE}-ops-{platform}"
     cluster.kubectl(
         "create",
         "clusterrolebinding",
-        f"portal-ops-{platform}",
-        "--clusterrole=estuary-viewer",
+        binding,
+        f"--clusterrole={RELEASE}-estuary-admin",
         f"--serviceaccount={platform}:ops",
     )
     yield World(
@@ -116,7 +114,7 @@ def world(cluster: Any, kube: Kube, estuary: OperatorProcess, estuary_roles: Non
         cluster.kubectl("delete", "aij", "--all", "-n", ns, "--wait=false")
     for ns in (astro, genomics):
         wait_for(lambda ns=ns: not kube.pods(ns), timeout=90, what=f"pods of {ns} gone")
-    cluster.kubectl("delete", "clusterrolebinding", f"portal-ops-{platform}", "--ignore-not-found")
+    cluster.kubectl("delete", "clusterrolebinding", binding, "--ignore-not-found")
     for ns in (astro, genomics, nobody, platform):
         cluster.kubectl("delete", "namespace", ns, "--wait=false")
 

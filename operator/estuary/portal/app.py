@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from urllib3.exceptions import HTTPError
 
-from estuary.portal import pages_auth, pages_jobs, pages_platform, refusals
+from estuary.portal import pages_auth, pages_jobs, pages_platform, pages_submit, refusals
 from estuary.portal.identity import NotSignedIn, TokenRefused
 from estuary.portal.settings import PortalSettings
 from estuary.portal.web import HERE, Portal
@@ -105,7 +105,10 @@ def routes() -> list[Route | Mount]:
         Route("/jobs/{namespace}/{name}", pages_jobs.job),
         Route("/jobs/{namespace}/{name}/logs/{pod}", pages_jobs.log),
         Route("/queue", pages_jobs.queue),
+        Route("/submit", pages_submit.submit_form, methods=["GET"]),
+        Route("/submit", pages_submit.submit, methods=["POST"]),
         Route("/usage", pages_platform.usage),
+        Route("/usage.csv", pages_platform.usage_csv),
         Route("/pools", pages_platform.pools),
         Route("/tenants", pages_platform.tenants),
         Route("/links", pages_platform.links),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from functools import partial
 from typing import Any
 
@@ -11,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from estuary.api.aijob import AIJob
-from estuary.portal import present
+from estuary.portal import accounting, present
 from estuary.portal.reads import Outcome, attempt
-from estuary.portal.web import Portal
+from estuary.portal.web import Portal, Session
 
 NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LOG_LINES_ON_PAGE = 100
@@ -72,6 +73,7 @@ def job(request: Request) -> Response:
         events = attempt(lambda: s.reads.events(ns, {name, *pod_names}))
         logs = {pod: attempt(partial(s.reads.log_tail, ns, pod, LOG_LINES_ON_PAGE)) for pod in pod_names}
         tenant = attempt(lambda: s.reads.namespace_tenant(ns))
+        prices = _prices(s, raw)
     context = {
         "row": present.job_row(raw),
         "job": _spec(raw),
@@ -81,8 +83,22 @@ def job(request: Request) -> Response:
         "events": events,
         "logs": logs,
         "tenant": tenant,
+        "cost": accounting.job_cost(raw, prices, time.time()),
+        "priced": bool(prices),
     }
     return portal.render(request, "job.html", context, me=s.me)
+
+
+def _prices(s: Session, raw: dict[str, Any]) -> dict[str, float]:
+    """Price per accelerator-hour of each pool the job ran in, where the user may read the pool."""
+    runs = (raw.get("status") or {}).get("runs") or []
+    pools = {str(r.get("pool")) for r in runs if r.get("pool") and r.get("cluster", "local") == "local"}
+    found = {name: attempt(partial(s.reads.pool, name)) for name in sorted(pools)}
+    return {
+        name: float(((got.value or {}).get("spec") or {}).get("costPerAcceleratorHour") or 0.0)
+        for name, got in found.items()
+        if got.value is not None
+    }
 
 
 def log(request: Request) -> Response:

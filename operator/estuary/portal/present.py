@@ -16,6 +16,7 @@ from estuary.api.aijob import AIJob
 from estuary.api.computepool import ComputePool
 from estuary.api.federationlink import FederationLink
 from estuary.model.decisions import Reason
+from estuary.vendors.loader import tflops_per_accelerator
 
 # Why a job waits, in the words a researcher would use; the status message adds the numbers.
 HEADLINES: dict[str, str] = {
@@ -125,8 +126,15 @@ class PoolRow:
     allocated: int = 0
     free: int = 0
     cost_per_accelerator_hour: float = 0.0
+    tflops_per_accelerator: float | None = None  # None: the vendor profiles have no figure
     tenants: tuple[dict[str, Any], ...] = ()
     problems: tuple[str, ...] = ()
+
+    def pflops(self, accelerators: int) -> float | None:
+        """Dense FP16/BF16 PFLOPS of that many accelerators of this pool's model."""
+        if self.tflops_per_accelerator is None:
+            return None
+        return accelerators * self.tflops_per_accelerator / 1000.0
 
 
 def pool_row(raw: dict[str, Any]) -> PoolRow:
@@ -145,6 +153,8 @@ def pool_row(raw: dict[str, Any]) -> PoolRow:
         allocated=st.allocated if st else 0,
         free=st.free if st else 0,
         cost_per_accelerator_hour=pool.spec.cost_per_accelerator_hour,
+        tflops_per_accelerator=(st.tflops_per_accelerator if st else None)
+        or tflops_per_accelerator(pool.spec.vendor, pool.spec.model),
         tenants=tuple(t.model_dump() for t in st.tenants) if st else (),
     )
 

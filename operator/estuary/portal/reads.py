@@ -128,6 +128,17 @@ class UserReads:
         ]
         return sorted(items, key=lambda p: p["metadata"]["name"])
 
+    def pool(self, name: str) -> dict[str, Any]:
+        out: dict[str, Any] = self.custom.get_cluster_custom_object(GROUP, VERSION, "computepools", name)
+        return out
+
+    def ledgers(self) -> list[dict[str, Any]]:
+        """UsageLedgers (platform teams may read them; researchers usually may not)."""
+        items: list[dict[str, Any]] = self.custom.list_cluster_custom_object(GROUP, VERSION, "usageledgers")[
+            "items"
+        ]
+        return items
+
     def links(self, namespace: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = self.custom.list_namespaced_custom_object(
             GROUP, VERSION, namespace, "federationlinks"

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
-from estuary.portal import identity
+from estuary.portal import identity, present
 from estuary.portal.forms import ActionForm, bind
 from estuary.portal.reads import UserReads
 from estuary.portal.settings import PortalSettings
@@ -39,6 +39,7 @@ class Portal:
         self.csrf_secret = settings.derived_key("csrf")
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals["nav"] = NAV
+        self.templates.env.globals["headline_of"] = lambda reason: present.headline("Queued", reason)
 
     @contextmanager
     def user(self, request: Request) -> Iterator[Session]:

@@ -55,6 +55,10 @@ def test_researcher_signs_in_with_her_token_and_sees_why_her_job_waits(
     assert browser.text("#queue-position").isdigit()
     assert "needs 8 workers" in browser.text("#status-message")  # the operator's numbers
     assert "No worker pods: the job is waiting" in browser.text("#workers")
+    # The operator's verdict per accepted type, read from the job's own status.
+    verdict = browser.text("#verdicts tr[data-pool='h800']")
+    assert "nvidia/H800" in verdict and " no " in f" {verdict} "
+    assert "larger than any pool" in verdict
     browser.shoot("job-waiting")
 
 
@@ -72,6 +76,9 @@ def test_job_page_shows_workers_events_and_logs(
         assert "Running" in shown[pod["metadata"]["name"]]
     assert "Admitted" in browser.text("#events")  # the operator's own event on the AIJob
     assert browser.all("#logs details[data-log]"), "a log section per worker"
+    # What it costs so far: 8 H800 held since admission, in accelerator-hours and PFLOPS-hours.
+    total = browser.text("#cost-total")
+    assert "accelerator-hours" in total and "PFLOPS-hours" in total and "+" not in total
     browser.shoot("job-running")
 
 
@@ -169,6 +176,13 @@ def test_researcher_sees_her_tenants_quota(
         assert browser.text("#my-tenants") == "astronomy"
         browser.reload_until("#quota-astronomy tr[data-pool='h800']", "h800 nvidia/H800 8 16")
         assert "genomics" not in browser.text("main")
+        usage = browser.text("#usage tr[data-accelerator='nvidia/H800']")
+        assert usage.startswith("astronomy nvidia/H800")
+        csv = browser.driver.execute_async_script(
+            "fetch('/usage.csv').then(r => r.text()).then(arguments[arguments.length - 1])"
+        )
+        assert csv.splitlines()[0].startswith("tenant,accelerator,period_start")
+        assert any(line.startswith("astronomy,nvidia/H800,") for line in csv.splitlines())
         browser.shoot("usage")
     finally:
         for pool in pools():

@@ -21,8 +21,6 @@ from tests.e2e.kube_helpers import Kube
 from tests.e2e.operator_process import OperatorProcess, wait_for
 from tests.e2e.portal.harness import CHROMEDRIVER, CHROMIUM, Browser, PortalProcess, User, make_user
 
-pytestmark = pytest.mark.browser
-
 
 @dataclass(frozen=True)
 class World:

@@ -93,7 +93,7 @@ def test_bad_input_is_refused_on_the_form_and_creates_nothing(
     browser.driver.find_element(By.ID, "submit-job").click()
     errors = browser.text("#submit-form")
     assert "lower-case letters, digits and '-', starting with a letter" in errors
-    assert "Number must be at least 1" in errors
+    assert "Number must be between 1 and 1024" in errors
     assert not exists(kube, world.alice.namespace, "Not_A_Name".lower())
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 
-from tests.e2e.operator_process import free_port, wait_for
+from tests.e2e.operator_process import OperatorProcess, free_port, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -44,13 +43,14 @@ CHROMIUM_FLAGS = (
 )
 
 
-class PortalProcess:
-    """`estuary portal` against a test cluster, on a free loopback port, logging to a file."""
+class PortalProcess(OperatorProcess):
+    """`estuary portal` against a test cluster, on a free loopback port, logging to a file (stopped
+    and killed like the operator's process)."""
 
     def __init__(self, kubeconfig: Path, log_path: Path, *args: str) -> None:
-        self.kubeconfig, self.log_path, self.args = kubeconfig, log_path, args
+        super().__init__(kubeconfig, log_path)
+        self.args = args
         self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -74,15 +74,6 @@ class PortalProcess:
                 return bool(response.status == 200)
         except OSError:
             return False
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=20)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -157,6 +148,7 @@ class Browser:
 
     def shoot(self, name: str) -> Path:
         """A PNG of the whole page (the window grows to the page's height first)."""
+        self.driver.execute_script("window.scrollTo(0, 0); document.activeElement.blur()")
         height = self.driver.execute_script("return document.documentElement.scrollHeight")
         self.driver.set_window_size(1360, min(max(int(height), 600), 4000))
         time.sleep(0.2)

@@ -23,7 +23,7 @@ import yaml
 from devcluster import binaries
 from devcluster.clusters import Cluster
 from estuary import usage
-from tests.e2e.kube_helpers import Kube
+from tests.e2e.kube_helpers import Kube, cri_log
 from tests.e2e.operator_process import OperatorProcess, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -266,27 +266,14 @@ def test_the_platform_team_manages_pools_links_and_reads_ledgers_but_not_secrets
 # ---- kubectl estuary as a namespace editor ------------------------------------------------------
 
 
-def cri_log(path: Path, *lines: str) -> None:
-    """Append lines in the CRI log format kwok serves for `kubectl logs`."""
-    with path.open("a") as out:
-        for line in lines:
-            out.write(f"{usage.format_time(time.time()).replace('Z', '.000000000Z')} stdout F {line}\n")
-
-
-def serve_logs(cluster: Cluster, people: People, job: str, workers: int) -> list[Path]:
+def serve_logs(kube: Kube, people: People, job: str, workers: int) -> list[Path]:
     """kwok `Logs` objects (created by the admin) so each worker pod's log is a file of ours."""
     files = []
     for rank in range(workers):
         path = people.logs_dir / f"{job}-{rank}.log"
-        cri_log(path, f"rank {rank} starting", f"rank {rank} epoch 1 loss 0.{9 - rank}")
+        starting = (f"rank {rank} starting", f"rank {rank} epoch 1 loss 0.{9 - rank}")
+        kube.serve_log(people.alice.namespace, f"{job}-worker-{rank}", path, *starting)
         files.append(path)
-        logs = {
-            "apiVersion": "kwok.x-k8s.io/v1alpha1",
-            "kind": "Logs",
-            "metadata": {"name": f"{job}-worker-{rank}", "namespace": people.alice.namespace},
-            "spec": {"logs": [{"logsFile": str(path), "follow": True}]},
-        }
-        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(logs))
     return files
 
 
@@ -335,7 +322,7 @@ def test_a_namespace_editor_runs_her_job_end_to_end_with_kubectl_estuary(
         "1",
     ).stdout
     assert out.strip() == "aijob.estuary.dev/train created"
-    files = serve_logs(cluster, people, "train", 2)
+    files = serve_logs(kube, people, "train", 2)
     wait_for(lambda: kube.phase(ns, "train") == "Running", timeout=60, what="train Running")
 
     # list, through kubectl's own plugin mechanism: `kubectl estuary` finds kubectl-estuary on PATH

@@ -55,7 +55,7 @@ def amend(status: dict[str, Any], changes: dict[str, Any], now: float) -> dict[s
     return patch(runrecords.amend(current, 8, update, now))
 
 
-GPUS = "nvidia.com/gpu"
+H800 = {"cluster": "local", "pool": "h800", "vendor": "nvidia", "model": "H800", "resource": "nvidia.com/gpu"}
 
 
 def test_an_admission_opens_a_run_for_every_accelerator_of_the_gang() -> None:
@@ -63,14 +63,7 @@ def test_an_admission_opens_a_run_for_every_accelerator_of_the_gang() -> None:
         "phase": "Admitted",
         "attempt": 1,
         "admittedAt": stamp(0),
-        "placement": {
-            "cluster": "local",
-            "pool": "h800",
-            "vendor": "nvidia",
-            "model": "H800",
-            "resource": GPUS,
-            "workers": 2,
-        },
+        "placement": {**H800, "workers": 2},
     }
     out = amend({}, changes, T0)
     assert out["runs"] == [
@@ -117,14 +110,7 @@ def test_only_the_last_twenty_runs_stay_in_status() -> None:
         "phase": "Admitted",
         "attempt": 21,
         "admittedAt": stamp(50),
-        "placement": {
-            "cluster": "local",
-            "pool": "h800",
-            "vendor": "nvidia",
-            "model": "H800",
-            "resource": GPUS,
-            "nodes": ["a"],
-        },
+        "placement": {**H800, "nodes": ["a"]},  # workers left out: counted from the nodes
     }
     again = amend({"phase": "Queued", "runs": out["runs"]}, changes, T0 + 50)
     assert [r["attempt"] for r in again["runs"]] == list(range(2, 22))

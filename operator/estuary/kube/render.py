@@ -2,7 +2,9 @@
 
 Names are deterministic (`{job}-worker-{rank}`), so creating them twice is harmless: the second
 create answers AlreadyExists. Each pod is pinned to its node by required node affinity, so
-kube-scheduler still checks the fit and binds it.
+kube-scheduler still checks the fit and binds it. The job's `spec.template` is the starting point
+of every worker pod (`podmerge.py`); what Estuary owns is set on top of it, and the CRD refuses a
+template that sets any of it (`api/ownership.py`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from estuary.api.aijob import AcceleratorChoice, AIJob
+from estuary.api.ownership import WORKER_CONTAINER
 from estuary.kube.launch import Rendezvous, distributed_env, launch_command
+from estuary.kube.podmerge import OwnedParts, merge_pod_spec
 from estuary.vendors.loader import VendorProfile
 
 MANAGED_BY = "estuary"
@@ -20,6 +24,8 @@ ATTEMPT_LABEL = "estuary.dev/attempt"
 POOL_LABEL = "estuary.dev/pool"
 # Annotations on an AIJob with this prefix are copied to its pods (kwok stages read them in tests).
 PASS_THROUGH_PREFIX = "estuary.dev/sim-"
+# `kubectl logs` and `kubectl exec` pick the training container when a pod has sidecars.
+DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 
 
 def pod_name(job_name: str, rank: int) -> str:
@@ -77,49 +83,35 @@ def worker_pod(
     attempt: int,
     pool_tolerations: list[dict[str, Any]],
 ) -> dict[str, Any]:
+    """One worker pod: the job's template with what Estuary owns set on top (docs/jobs.md)."""
     name, namespace = job.metadata["name"], job.metadata["namespace"]
     spec = job.spec
     master = f"{pod_name(name, 0)}.{service_name(name)}.{namespace}.svc"
-    env = distributed_env(spec, profile, Rendezvous(master, spec.master_port, rank, workers))
+    env = distributed_env(spec, profile, Rendezvous(master, spec.master_port, rank, workers, attempt))
     command, args = launch_command(spec)
     amount: dict[str, Any] = {"cpu": str(spec.resources.cpu), "memory": str(spec.resources.memory)}
     if spec.accelerators_per_worker:
         amount[resource] = str(spec.accelerators_per_worker)
-    tolerations = pool_tolerations + [t.to_wire() for t in spec.tolerations or []]
+    owned = OwnedParts(
+        image=choice.image,
+        command=command,
+        args=args,
+        env=env,
+        job_env=[e.to_wire() for e in spec.env or []],
+        resources=amount,
+        port=spec.master_port,
+    )
     annotations = {
         k: v for k, v in (job.metadata.get("annotations") or {}).items() if k.startswith(PASS_THROUGH_PREFIX)
     }
-    container: dict[str, Any] = {
-        "name": "worker",
-        "image": choice.image,
-        "env": [{"name": k, "value": v} for k, v in sorted(env.items())],
-        "resources": {"requests": amount, "limits": dict(amount)},
-        "ports": [{"name": "rendezvous", "containerPort": spec.master_port}],
-    }
-    if command:
-        container["command"] = command
-    if args:
-        container["args"] = args
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": pod_name(name, rank),
-            "namespace": namespace,
-            "labels": {
-                **worker_labels(name),
-                RANK_LABEL: str(rank),
-                ATTEMPT_LABEL: str(attempt),
-                POOL_LABEL: pool,
-            },
-            "annotations": annotations,
-            "ownerReferences": [owner_reference(job)],
-        },
-        "spec": {
+    template = job.spec.template
+    meta = template.metadata if template and template.metadata else None
+    pod_spec = merge_pod_spec(spec, owned)
+    pod_spec.update(
+        {
             "restartPolicy": "Never",
             "hostname": pod_name(name, rank),
             "subdomain": service_name(name),
-            "enableServiceLinks": False,
             "terminationGracePeriodSeconds": spec.preemption.grace_period_seconds,
             "affinity": {
                 "nodeAffinity": {
@@ -130,7 +122,28 @@ def worker_pod(
                     }
                 }
             },
-            "tolerations": tolerations,
-            "containers": [container],
+            "tolerations": pool_tolerations + spec.pool_tolerations(),
+        }
+    )
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": pod_name(name, rank),
+            "namespace": namespace,
+            "labels": {
+                **((meta.labels if meta else None) or {}),
+                **worker_labels(name),
+                RANK_LABEL: str(rank),
+                ATTEMPT_LABEL: str(attempt),
+                POOL_LABEL: pool,
+            },
+            "annotations": {
+                **((meta.annotations if meta else None) or {}),
+                **annotations,
+                DEFAULT_CONTAINER_ANNOTATION: WORKER_CONTAINER,
+            },
+            "ownerReferences": [owner_reference(job)],
         },
+        "spec": pod_spec,
     }

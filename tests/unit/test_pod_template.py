@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from estuary.api import ownership
 from estuary.api.aijob import AIJob
@@ -182,3 +184,47 @@ def test_custom_command_gets_local_rank_only_for_one_process_per_worker() -> Non
     several = env(2)
     assert "LOCAL_RANK" not in several  # the command starts LOCAL_WORLD_SIZE processes and numbers them
     assert (several["RANK"], several["LOCAL_WORLD_SIZE"], several["WORLD_SIZE"]) == ("2", "2", "4")
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "jobs"
+EXAMPLE_JOBS = [
+    (f"{path.relative_to(EXAMPLES)}:{doc['metadata']['name']}", doc)
+    for path in sorted(EXAMPLES.rglob("*.yaml"))
+    for doc in yaml.safe_load_all(path.read_text())
+    if doc and doc.get("kind") == "AIJob"
+]
+
+
+@pytest.mark.parametrize("name,doc", EXAMPLE_JOBS, ids=[n for n, _ in EXAMPLE_JOBS])
+def test_every_example_job_parses_renders_and_sets_nothing_estuary_owns(
+    name: str, doc: dict[str, Any]
+) -> None:
+    job = AIJob.model_validate({**doc, "metadata": {**doc["metadata"], "namespace": "physics", "uid": "u"}})
+    spec = job.spec
+    vendor = spec.accelerators[0].vendor
+    pod = render.worker_pod(
+        job,
+        spec.accelerators[0],
+        profiles()[vendor],
+        profiles()[vendor].default_resource,
+        "p",
+        "n",
+        0,
+        spec.workers,
+        0,
+        [],
+    )
+    assert container(pod, "worker")["image"] == spec.accelerators[0].image
+    template_env = [e["name"] for c in spec.pod_spec.get("containers", []) for e in c.get("env", [])]
+    assert not [n for n in template_env if ownership.is_owned_env(n)]
+    names = {v["name"] for v in spec.pod_spec.get("volumes", [])}
+    assert spec.checkpoint is None or spec.checkpoint.volume in names
+
+
+def test_examples_cover_every_framework() -> None:
+    assert {doc["spec"].get("framework", "pytorch") for _, doc in EXAMPLE_JOBS} >= {
+        "pytorch",
+        "deepspeed",
+        "mindspore",
+        "jax",
+    }

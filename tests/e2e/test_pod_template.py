@@ -32,42 +32,142 @@ _T = "spec.template.spec"
 
 # (case, spec fields, text the API server's refusal must contain: the offending field)
 REFUSED: list[tuple[str, dict[str, Any], str]] = [
-    ("master-addr", {"template": _worker(env=[{"name": "MASTER_ADDR", "value": "x"}])}, f"{_T}.containers[0].env[0].name"),
-    ("pet-prefix", {"template": _worker(env=[{"name": "PET_NNODES", "value": "9"}])}, f"{_T}.containers[0].env[0].name"),
     (
-        "secret-rank",
-        {"template": _worker(env=[{"name": "RANK", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}])},
+        "master-addr",
+        {"template": _worker(env=[{"name": "MASTER_ADDR", "value": "x"}])},
         f"{_T}.containers[0].env[0].name",
     ),
-    ("visible-devices-in-sidecar", {"template": _sidecar(env=[{"name": "ASCEND_RT_VISIBLE_DEVICES", "value": "0"}])}, f"{_T}.containers[1].env[0].name"),
-    ("plugin-devices", {"template": _worker(env=[{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}])}, f"{_T}.containers[0].env[0].name"),
-    ("msrun-variable", {"template": _worker(env=[{"name": "MS_ROLE", "value": "MS_SCHED"}])}, f"{_T}.containers[0].env[0].name"),
+    (
+        "pet-prefix",
+        {"template": _worker(env=[{"name": "PET_NNODES", "value": "9"}])},
+        f"{_T}.containers[0].env[0].name",
+    ),
+    (
+        "secret-rank",
+        {
+            "template": _worker(
+                env=[{"name": "RANK", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]
+            )
+        },
+        f"{_T}.containers[0].env[0].name",
+    ),
+    (
+        "visible-devices-in-sidecar",
+        {"template": _sidecar(env=[{"name": "ASCEND_RT_VISIBLE_DEVICES", "value": "0"}])},
+        f"{_T}.containers[1].env[0].name",
+    ),
+    (
+        "plugin-devices",
+        {"template": _worker(env=[{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}])},
+        f"{_T}.containers[0].env[0].name",
+    ),
+    (
+        "msrun-variable",
+        {"template": _worker(env=[{"name": "MS_ROLE", "value": "MS_SCHED"}])},
+        f"{_T}.containers[0].env[0].name",
+    ),
     ("spec-env-world-size", {"env": [{"name": "WORLD_SIZE", "value": "64"}]}, "spec.env[0].name"),
-    ("accelerator-in-sidecar", {"template": _sidecar(resources={"limits": {"nvidia.com/gpu": 1}})}, f"{_T}.containers[1].resources.limits"),
-    ("ascend-in-worker", {"template": _worker(resources={"requests": {"huawei.com/Ascend910": 1}})}, f"{_T}.containers[0].resources.requests"),
-    ("worker-cpu", {"template": _worker(resources={"limits": {"cpu": "64"}})}, f"{_T}.containers[0].resources.limits"),
+    (
+        "accelerator-in-sidecar",
+        {"template": _sidecar(resources={"limits": {"nvidia.com/gpu": 1}})},
+        f"{_T}.containers[1].resources.limits",
+    ),
+    (
+        "ascend-in-worker",
+        {"template": _worker(resources={"requests": {"huawei.com/Ascend910": 1}})},
+        f"{_T}.containers[0].resources.requests",
+    ),
+    (
+        "worker-cpu",
+        {"template": _worker(resources={"limits": {"cpu": "64"}})},
+        f"{_T}.containers[0].resources.limits",
+    ),
     ("worker-image", {"template": _worker(image="other:1")}, f"{_T}.containers[0].image"),
     ("node-name", {"template": {"spec": {"nodeName": "h800-0"}}}, f"{_T}.nodeName"),
     (
         "node-affinity",
-        {"template": {"spec": {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "k", "operator": "Exists"}]}]}}}}}},
+        {
+            "template": {
+                "spec": {
+                    "affinity": {
+                        "nodeAffinity": {
+                            "requiredDuringSchedulingIgnoredDuringExecution": {
+                                "nodeSelectorTerms": [
+                                    {"matchExpressions": [{"key": "k", "operator": "Exists"}]}
+                                ]
+                            }
+                        }
+                    }
+                }
+            }
+        },
         f"{_T}.affinity",
     ),
     ("restart-policy", {"template": {"spec": {"restartPolicy": "Always"}}}, f"{_T}.restartPolicy"),
     ("hostname", {"template": {"spec": {"hostname": "h"}}}, f"{_T}.hostname"),
-    ("grace", {"template": {"spec": {"terminationGracePeriodSeconds": 5}}}, f"{_T}.terminationGracePeriodSeconds"),
-    ("estuary-label", {"template": {"metadata": {"labels": {"estuary.dev/job-name": "other"}}}}, "spec.template.metadata.labels"),
-    ("reserved-volume", {"template": {"spec": {"volumes": [{"name": "estuary-shm", "emptyDir": {}}]}}}, f"{_T}.volumes[0].name"),
+    (
+        "grace",
+        {"template": {"spec": {"terminationGracePeriodSeconds": 5}}},
+        f"{_T}.terminationGracePeriodSeconds",
+    ),
+    (
+        "estuary-label",
+        {"template": {"metadata": {"labels": {"estuary.dev/job-name": "other"}}}},
+        "spec.template.metadata.labels",
+    ),
+    (
+        "reserved-volume",
+        {"template": {"spec": {"volumes": [{"name": "estuary-shm", "emptyDir": {}}]}}},
+        f"{_T}.volumes[0].name",
+    ),
     # Malformed templates, refused by the real PodSpec schema.
-    ("claim-name-number", {"template": {"spec": {"volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": 5}}]}}}, f"{_T}.volumes[0].persistentVolumeClaim.claimName"),
-    ("pull-policy-enum", {"template": _sidecar(imagePullPolicy="Sometimes")}, f"{_T}.containers[1].imagePullPolicy"),
-    ("unknown-volume-type", {"template": {"spec": {"volumes": [{"name": "d", "pvc": {"claimName": "d"}}]}}}, f"{_T}.volumes[0].pvc"),
-    ("sidecar-without-image", {"template": {"spec": {"containers": [{"name": "log"}]}}}, f"{_T}.containers[0].image"),
-    ("init-named-worker", {"template": {"spec": {"initContainers": [{"name": "worker", "image": "busybox"}]}}}, f"{_T}.initContainers[0].name"),
-    ("checkpoint-volume-missing", {"checkpoint": {"volume": "ckpt"}, "template": {"spec": {"volumes": [_PVC]}}}, "spec.checkpoint.volume"),
+    (
+        "claim-name-number",
+        {"template": {"spec": {"volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": 5}}]}}},
+        f"{_T}.volumes[0].persistentVolumeClaim.claimName",
+    ),
+    (
+        "pull-policy-enum",
+        {"template": _sidecar(imagePullPolicy="Sometimes")},
+        f"{_T}.containers[1].imagePullPolicy",
+    ),
+    (
+        "unknown-volume-type",
+        {"template": {"spec": {"volumes": [{"name": "d", "pvc": {"claimName": "d"}}]}}},
+        f"{_T}.volumes[0].pvc",
+    ),
+    (
+        "sidecar-without-image",
+        {"template": {"spec": {"containers": [{"name": "log"}]}}},
+        f"{_T}.containers[0].image",
+    ),
+    (
+        "init-named-worker",
+        {"template": {"spec": {"initContainers": [{"name": "worker", "image": "busybox"}]}}},
+        f"{_T}.initContainers[0].name",
+    ),
+    (
+        "checkpoint-volume-missing",
+        {"checkpoint": {"volume": "ckpt"}, "template": {"spec": {"volumes": [_PVC]}}},
+        "spec.checkpoint.volume",
+    ),
     ("shm-over-memory", {"shmSize": "16Gi"}, "spec.shmSize"),
-    ("shm-mounted-twice", {"shmSize": "1Gi", "template": {"spec": {"volumes": [{"name": "s", "emptyDir": {}}], "containers": [{"name": "worker", "volumeMounts": [{"name": "s", "mountPath": "/dev/shm"}]}]}}}, f"{_T}.containers"),
-]  # fmt: skip
+    (
+        "shm-mounted-twice",
+        {
+            "shmSize": "1Gi",
+            "template": {
+                "spec": {
+                    "volumes": [{"name": "s", "emptyDir": {}}],
+                    "containers": [
+                        {"name": "worker", "volumeMounts": [{"name": "s", "mountPath": "/dev/shm"}]}
+                    ],
+                }
+            },
+        },
+        f"{_T}.containers",
+    ),
+]
 
 
 @pytest.mark.parametrize("case,spec,field", REFUSED, ids=[c[0] for c in REFUSED])

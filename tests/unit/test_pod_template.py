@@ -228,3 +228,18 @@ def test_examples_cover_every_framework() -> None:
         "mindspore",
         "jax",
     }
+
+
+def test_ownership_table_in_the_docs_names_everything_the_crd_refuses() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "jobs.md").read_text()
+    table = docs[docs.index("### Ownership") : docs.index("### `/dev/shm`")]
+    names = [
+        *ownership.OWNED_POD_FIELDS,
+        *ownership.OWNED_WORKER_FIELDS,
+        *ownership.RENDEZVOUS_ENV,
+        *ownership.MINDSPORE_ENV,
+        *ownership.device_env(),
+        *ownership.OWNED_ENV_PREFIXES,
+    ]
+    missing = [n for n in names if f"`{n}" not in table]
+    assert not missing, f"docs/jobs.md's ownership table does not mention: {missing}"

@@ -18,8 +18,8 @@ from estuary.vendors.loader import VendorProfile
 
 LABEL_PREFIX = "estuary.dev/"
 # How long a worker waits for worker 0's name (its record in the job's headless Service) before
-# the launcher starts: msrun resolves the name once and exits when it is not there yet, and
-# torchrun's store client gives up on a name that does not resolve.
+# the launcher starts: msrun resolves the name once and exits when it is not there yet; the other
+# launchers get the same start, so no rendezvous depends on how a launcher retries lookups.
 MASTER_DNS_WAIT_SECONDS = 600
 WAIT_FOR_MASTER = (
     "import os, socket, sys, time\n"

@@ -71,6 +71,46 @@ def service(job: AIJob) -> dict[str, Any]:
     }
 
 
+def _owned_parts(job: AIJob, choice: AcceleratorChoice, env: dict[str, str], resource: str) -> OwnedParts:
+    spec = job.spec
+    command, args = launch_command(spec)
+    amount: dict[str, str] = {"cpu": str(spec.resources.cpu), "memory": str(spec.resources.memory)}
+    if spec.accelerators_per_worker:
+        amount[resource] = str(spec.accelerators_per_worker)
+    job_env = [e.to_wire() for e in spec.env or []]
+    return OwnedParts(choice.image, command, args, env, job_env, amount, spec.master_port)
+
+
+def _node_pin(node: str) -> dict[str, Any]:
+    term = {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}}
+
+
+def _pod_metadata(job: AIJob, rank: int, attempt: int, pool: str) -> dict[str, Any]:
+    name = job.metadata["name"]
+    template = job.spec.template.metadata if job.spec.template else None
+    passed = {
+        k: v for k, v in (job.metadata.get("annotations") or {}).items() if k.startswith(PASS_THROUGH_PREFIX)
+    }
+    return {
+        "name": pod_name(name, rank),
+        "namespace": job.metadata["namespace"],
+        "labels": {
+            **((template.labels if template else None) or {}),
+            **worker_labels(name),
+            RANK_LABEL: str(rank),
+            ATTEMPT_LABEL: str(attempt),
+            POOL_LABEL: pool,
+        },
+        "annotations": {
+            **((template.annotations if template else None) or {}),
+            **passed,
+            DEFAULT_CONTAINER_ANNOTATION: WORKER_CONTAINER,
+        },
+        "ownerReferences": [owner_reference(job)],
+    }
+
+
 def worker_pod(
     job: AIJob,
     choice: AcceleratorChoice,
@@ -84,66 +124,23 @@ def worker_pod(
     pool_tolerations: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """One worker pod: the job's template with what Estuary owns set on top (docs/jobs.md)."""
-    name, namespace = job.metadata["name"], job.metadata["namespace"]
-    spec = job.spec
-    master = f"{pod_name(name, 0)}.{service_name(name)}.{namespace}.svc"
+    name, spec = job.metadata["name"], job.spec
+    master = f"{pod_name(name, 0)}.{service_name(name)}.{job.metadata['namespace']}.svc"
     env = distributed_env(spec, profile, Rendezvous(master, spec.master_port, rank, workers, attempt))
-    command, args = launch_command(spec)
-    amount: dict[str, Any] = {"cpu": str(spec.resources.cpu), "memory": str(spec.resources.memory)}
-    if spec.accelerators_per_worker:
-        amount[resource] = str(spec.accelerators_per_worker)
-    owned = OwnedParts(
-        image=choice.image,
-        command=command,
-        args=args,
-        env=env,
-        job_env=[e.to_wire() for e in spec.env or []],
-        resources=amount,
-        port=spec.master_port,
-    )
-    annotations = {
-        k: v for k, v in (job.metadata.get("annotations") or {}).items() if k.startswith(PASS_THROUGH_PREFIX)
-    }
-    template = job.spec.template
-    meta = template.metadata if template and template.metadata else None
-    pod_spec = merge_pod_spec(spec, owned)
+    pod_spec = merge_pod_spec(spec, _owned_parts(job, choice, env, resource))
     pod_spec.update(
         {
             "restartPolicy": "Never",
             "hostname": pod_name(name, rank),
             "subdomain": service_name(name),
             "terminationGracePeriodSeconds": spec.preemption.grace_period_seconds,
-            "affinity": {
-                "nodeAffinity": {
-                    "requiredDuringSchedulingIgnoredDuringExecution": {
-                        "nodeSelectorTerms": [
-                            {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}
-                        ]
-                    }
-                }
-            },
+            "affinity": _node_pin(node),
             "tolerations": pool_tolerations + spec.pool_tolerations(),
         }
     )
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {
-            "name": pod_name(name, rank),
-            "namespace": namespace,
-            "labels": {
-                **((meta.labels if meta else None) or {}),
-                **worker_labels(name),
-                RANK_LABEL: str(rank),
-                ATTEMPT_LABEL: str(attempt),
-                POOL_LABEL: pool,
-            },
-            "annotations": {
-                **((meta.annotations if meta else None) or {}),
-                **annotations,
-                DEFAULT_CONTAINER_ANNOTATION: WORKER_CONTAINER,
-            },
-            "ownerReferences": [owner_reference(job)],
-        },
+        "metadata": _pod_metadata(job, rank, attempt, pool),
         "spec": pod_spec,
     }

@@ -307,3 +307,10 @@ def test_real_training_job_pods_carry_dataset_shm_pull_secret_secret_env_and_non
         assert pod["metadata"]["labels"]["team"] == "vision"
         assert pod["metadata"]["annotations"]["example.edu/grant"] == "ERC-42"
         assert spec["nodeSelector"] == {"estuary.dev/node-pool": "ascend"}
+
+
+def test_kubectl_explains_the_template_with_the_pod_schema(cluster: Any) -> None:
+    out = cluster.kubectl("explain", "aijob.spec.template.spec.volumes").stdout
+    assert "persistentVolumeClaim" in out and "emptyDir" in out
+    out = cluster.kubectl("explain", "aijob.spec.template.spec.containers.env.valueFrom").stdout
+    assert "secretKeyRef" in out

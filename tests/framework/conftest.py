@@ -34,6 +34,8 @@ def image_bin() -> Path:
             "export ESTUARY_FRAMEWORK_VENV=$(bash hack/frameworks.sh)",
             pytrace=False,
         )
+    if not (Path(venv) / ".installed").is_file():
+        pytest.fail(f"{venv} is not a complete framework venv: run bash hack/frameworks.sh", pytrace=False)
     why = pods.can_run()
     if why:
         pytest.fail(why, pytrace=False)

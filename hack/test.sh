@@ -16,6 +16,8 @@ $PY hack/cluster.py tools >/dev/null || failed=1
 step "ruff";  .venv/bin/ruff check . || failed=1
 step "ruff format"; .venv/bin/ruff format --check . || failed=1
 step "mypy";  .venv/bin/mypy || failed=1
+step "import layers (lint-imports: contracts in pyproject.toml)"; .venv/bin/lint-imports || failed=1
+step "module and function sizes"; $PY hack/sizes.py || failed=1
 step "CRDs match the API models"; $PY -m estuary.cli crds --check || failed=1
 step "framework venv (torch, deepspeed, mindspore, jax from PyPI; cached in ~/.cache/estuary)"
 # Only when the selection holds framework tests (tests/framework): the unit tier downloads nothing.

@@ -25,17 +25,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "hack"))
+from devcluster import binaries, clusters, topology
 
-from devcluster import binaries, clusters, topology  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 CI_TOPOLOGY = REPO_ROOT / "hack" / "topologies" / "ci.yaml"
 CRD_DIR = REPO_ROOT / "crds"

@@ -19,7 +19,9 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-JOB_PHASES: tuple[str, ...] = ("Queued", "Admitted", "Running", "Succeeded", "Failed", "Suspended")
+from estuary.api.aijob import Phase
+
+JOB_PHASES: tuple[str, ...] = tuple(p.value for p in Phase)
 POOL_STATES: tuple[str, ...] = ("capacity", "healthy", "allocated", "free")
 
 QUEUE_WAIT_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400)
@@ -67,8 +69,15 @@ class OperatorMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
-        r = self.registry
         self._lock = threading.Lock()
+        self._declare_job_metrics(self.registry)
+        self._declare_cluster_metrics(self.registry)
+        self._queue = _LabelSets(self.queue_length)
+        self._pools = _LabelSets(self.pool_accelerators)
+        self._tenants = _LabelSets(self.tenant_used)
+        self._phases = _LabelSets(self.jobs)
+
+    def _declare_job_metrics(self, r: CollectorRegistry) -> None:
         self.queue_length = Gauge(
             "estuary_queue_length",
             "Jobs waiting for admission, by tenant and their first accepted accelerator type.",
@@ -98,6 +107,8 @@ class OperatorMetrics:
             buckets=JOB_START_BUCKETS,
             registry=r,
         )
+
+    def _declare_cluster_metrics(self, r: CollectorRegistry) -> None:
         self.pool_accelerators = Gauge(
             "estuary_pool_accelerators",
             "Accelerators of a pool by state: capacity, healthy, allocated, free.",
@@ -126,10 +137,6 @@ class OperatorMetrics:
             buckets=CYCLE_BUCKETS,
             registry=r,
         )
-        self._queue = _LabelSets(self.queue_length)
-        self._pools = _LabelSets(self.pool_accelerators)
-        self._tenants = _LabelSets(self.tenant_used)
-        self._phases = _LabelSets(self.jobs)
 
     def record_admission(self, tenant: str, pool: str, wait_s: float) -> None:
         self.admissions.labels(tenant, pool).inc()

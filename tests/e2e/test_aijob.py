@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
+from devcluster.clusters import Cluster
 from tests.e2e.kube_helpers import ASCEND, NVIDIA, Kube, aijob, env_of
 from tests.e2e.operator_process import OperatorProcess, wait_for
 
 
-def running(kube: Kube, ns: str, name: str, timeout: float = 60) -> dict:  # type: ignore[type-arg]
+def running(kube: Kube, ns: str, name: str, timeout: float = 60) -> dict[str, Any]:
     wait_for(lambda: kube.phase(ns, name) == "Running", timeout=timeout, what=f"{name} Running")
     return kube.status(ns, name)
 
@@ -149,8 +151,8 @@ def test_suspend_releases_the_gang_and_resume_requeues_it(kube: Kube, jobs_ns: s
 
 
 def test_kubectl_get_aij_shows_phase_accelerator_workers_pool_reason_and_age(
-    cluster, kube: Kube, jobs_ns: str
-) -> None:  # type: ignore[no-untyped-def]
+    cluster: Cluster, kube: Kube, jobs_ns: str
+) -> None:
     kube.apply(aijob("shown", jobs_ns, [NVIDIA], workers=1))
     kube.apply(aijob("huge", jobs_ns, [NVIDIA], workers=9))
     running(kube, jobs_ns, "shown")

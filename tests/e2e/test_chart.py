@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT / "hack"))
+from devcluster import binaries
 
-from devcluster import binaries  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 CHART = REPO_ROOT / "charts" / "estuary"
 CRD_NAMES = ("aijobs.estuary.dev", "computepools.estuary.dev", "federationlinks.estuary.dev")
@@ -51,7 +49,7 @@ def can_i(cluster: Any, sa: str, *args: str) -> bool:
     proc = cluster.kubectl("auth", "can-i", *args, f"--as=system:serviceaccount:{sa}", check=False)
     answer = proc.stdout.strip()
     assert answer in ("yes", "no"), f"kubectl auth can-i {' '.join(args)}: {proc.stdout}{proc.stderr}"
-    return answer == "yes"
+    return bool(answer == "yes")
 
 
 def wait_for(predicate: Any, timeout: float, what: str) -> None:

@@ -14,7 +14,7 @@ import dataclasses
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,9 @@ import pytest
 import yaml
 from kubernetes.client.exceptions import ApiException
 
+from devcluster.clusters import Cluster
+from devcluster.topology import ClusterSpec
+from tests.conftest import _Clusters
 from tests.e2e.kube_helpers import GROUP, NVIDIA, VERSION, Kube, aijob, pools
 from tests.e2e.operator_process import OperatorProcess, free_port, wait_for
 
@@ -31,6 +34,8 @@ LINK = "gz"
 LEASE = 30
 HEARTBEAT = 5
 MARGIN = 21  # lease.margin(30, 0): the jobs below have gracePeriodSeconds 0
+
+Partner = tuple[Cluster, Kube, OperatorProcess]  # the partner cluster, its client, its operator
 
 
 def _partner_spec() -> Any:
@@ -83,7 +88,9 @@ class ApiServer:
 
 
 @pytest.fixture(scope="module")
-def partner(cluster_factory, tmp_path_factory) -> Iterator[tuple[Any, Kube, OperatorProcess]]:  # type: ignore[no-untyped-def]
+def partner(
+    cluster_factory: Callable[[str | ClusterSpec], Cluster], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Cluster, Kube, OperatorProcess]]:
     from devcluster import clusters
 
     handle = cluster_factory(_partner_spec())
@@ -158,7 +165,7 @@ def link_status(kube: Kube, name: str = LINK) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def link(cluster, kube: Kube, estuary: OperatorProcess, partner) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def link(cluster: Cluster, kube: Kube, estuary: OperatorProcess, partner: Partner) -> Iterator[str]:
     handle, _, _ = partner
     cluster.kubectl("create", "namespace", HOME_NS, check=False)
     kube.apply(_secret("gz-kubeconfig", handle.kubeconfig.read_text()))
@@ -198,8 +205,8 @@ def big(name: str, ns: str, **kw: Any) -> dict[str, Any]:
 
 
 def test_a_job_no_local_pool_fits_bursts_at_once_runs_there_and_its_success_comes_back(
-    cluster, kube: Kube, fed_ns: str, partner
-) -> None:  # type: ignore[no-untyped-def]
+    cluster: Cluster, kube: Kube, fed_ns: str, partner: Partner
+) -> None:
     _, pkube, _ = partner
     kube.apply(big("big", fed_ns, annotations={"estuary.dev/sim-duration-ms": "8000"}))
     wait_for(
@@ -229,8 +236,8 @@ def test_a_job_no_local_pool_fits_bursts_at_once_runs_there_and_its_success_come
     assert {"Burst", "Started", "Succeeded"} <= {e["reason"] for e in kube.events(fed_ns, "big")}
 
     def charged() -> float:
-        return sum(
-            e.get("spend", 0) for e in link_status(kube).get("spend") or [] if e["tenant"] == "default"
+        return float(
+            sum(e.get("spend", 0) for e in link_status(kube).get("spend") or [] if e["tenant"] == "default")
         )
 
     assert wait_for(charged, timeout=20, what="spend counted") > 0
@@ -271,7 +278,7 @@ def test_a_job_waiting_past_its_threshold_bursts_and_its_remote_failure_comes_ba
     assert "exited with code 1" in status["message"]
 
 
-def test_residency_keeps_a_job_home_and_says_why(kube: Kube, fed_ns: str, partner) -> None:  # type: ignore[no-untyped-def]
+def test_residency_keeps_a_job_home_and_says_why(kube: Kube, fed_ns: str, partner: Partner) -> None:
     _, pkube, _ = partner
     kube.apply(big("hk-only", fed_ns, residency="hk"))
     expected = "may not burst: data must stay in hk; link gz is mainland"
@@ -293,7 +300,9 @@ def test_residency_keeps_a_job_home_and_says_why(kube: Kube, fed_ns: str, partne
     assert copies(pkube, "hk-only") == []
 
 
-def test_deleting_the_local_job_deletes_the_copy_and_its_pods(kube: Kube, fed_ns: str, partner) -> None:  # type: ignore[no-untyped-def]
+def test_deleting_the_local_job_deletes_the_copy_and_its_pods(
+    kube: Kube, fed_ns: str, partner: Partner
+) -> None:
     _, pkube, _ = partner
     kube.apply(big("doomed", fed_ns))
     wait_for(lambda: kube.phase(fed_ns, "doomed") == "Running", timeout=60, what="doomed Running at gz")
@@ -305,8 +314,8 @@ def test_deleting_the_local_job_deletes_the_copy_and_its_pods(kube: Kube, fed_ns
 
 
 def test_bad_credentials_are_a_link_condition_and_a_reason_on_the_job(
-    cluster, kube: Kube, namespace: str, estuary: OperatorProcess, link: str, partner
-) -> None:  # type: ignore[no-untyped-def]
+    cluster: Cluster, kube: Kube, namespace: str, estuary: OperatorProcess, link: str, partner: Partner
+) -> None:
     handle, _, _ = partner
     conf = yaml.safe_load(handle.kubeconfig.read_text())
     conf["users"][0]["user"] = {"token": "not-a-valid-token-3f9a"}
@@ -347,8 +356,8 @@ def test_bad_credentials_are_a_link_condition_and_a_reason_on_the_job(
 
 
 def test_a_lost_partner_gives_the_job_back_after_the_lease_and_it_never_runs_twice(
-    kube: Kube, fed_ns: str, partner, _kwok_clusters
-) -> None:  # type: ignore[no-untyped-def]
+    kube: Kube, fed_ns: str, partner: Partner, _kwok_clusters: _Clusters
+) -> None:
     _, pkube, pproc = partner
     kube.apply(big("survivor", fed_ns))
     wait_for(lambda: kube.phase(fed_ns, "survivor") == "Running", timeout=60, what="survivor Running at gz")

@@ -198,10 +198,11 @@ def test_every_example_job_is_valid_for_the_real_api_server(
 
 def _storage(kube: Kube, namespace: str, name: str) -> None:
     """A bound ReadWriteMany claim (a hostPath volume: kwok runs no kubelet that would mount it)."""
-    pv = {
+    pv_name = f"{namespace}-{name}"
+    pv: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "PersistentVolume",
-        "metadata": {"name": f"{namespace}-{name}"},
+        "metadata": {"name": pv_name},
         "spec": {
             "capacity": {"storage": "10Gi"},
             "accessModes": ["ReadWriteMany"],
@@ -217,7 +218,7 @@ def _storage(kube: Kube, namespace: str, name: str) -> None:
         "spec": {
             "accessModes": ["ReadWriteMany"],
             "storageClassName": "",
-            "volumeName": pv["metadata"]["name"],
+            "volumeName": pv_name,
             "resources": {"requests": {"storage": "10Gi"}},
         },
     }

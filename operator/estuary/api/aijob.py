@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
@@ -13,7 +14,28 @@ from estuary.api.template import TEMPLATE_RULES, Checkpoint, EnvVar, WorkerTempl
 # No `mpi`: mpirun starts its ranks on other nodes through ssh or a resource manager, which a
 # worker pod has neither of; an MPI program runs as `custom` with its own bootstrap (docs/jobs.md).
 Framework = Literal["pytorch", "deepspeed", "mindspore", "jax", "custom"]
-Phase = Literal["Queued", "Admitted", "Running", "Succeeded", "Failed", "Suspended"]
+
+
+class Phase(StrEnum):
+    """Where an AIJob is in its life (`status.phase`); a job without a phase is new."""
+
+    QUEUED = "Queued"  # waiting for the scheduler (also: being released after a failure or eviction)
+    ADMITTED = "Admitted"  # placed; its workers are being created (or its copy, at a partner)
+    RUNNING = "Running"  # every worker Running
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    SUSPENDED = "Suspended"  # spec.suspend: holds nothing
+
+
+# The two sets every part of the operator reasons with, defined once.
+FINISHED: frozenset[Phase] = frozenset({Phase.SUCCEEDED, Phase.FAILED})  # for good: never runs again
+HOLDING: frozenset[Phase] = frozenset({Phase.ADMITTED, Phase.RUNNING})  # the gang should be running
+
+# Condition types of `status.conditions`; who sets which is in docs/architecture.md.
+ADMITTED_CONDITION = "Admitted"
+RUNNING_CONDITION = "Running"
+FINISHED_CONDITION = "Finished"
+BURST_CONDITION = "Burst"  # federation: whether the job may burst to a partner, and why not
 
 
 class AcceleratorChoice(ApiModel):
@@ -136,7 +158,7 @@ class AIJobSpec(ApiModel):
         "each with its image; Estuary runs the job on the one that finishes it soonest.",
     )
     resources: WorkerResources = Field(
-        default_factory=WorkerResources,  # type: ignore[arg-type]
+        default_factory=WorkerResources,
         description="CPU and memory per worker.",
     )
     command: list[str] | None = Field(None, description="Entrypoint; default depends on framework.")
@@ -168,16 +190,16 @@ class AIJobSpec(ApiModel):
         "any, hk, mainland or overseas. Every placement honours it.",
     )
     burst: Burst = Field(
-        default_factory=Burst,  # type: ignore[arg-type]
+        default_factory=Burst,
         description="Whether and when the job may burst to a partner cluster.",
     )
     restart_policy: RestartPolicy = Field(
-        default_factory=RestartPolicy,  # type: ignore[arg-type]
+        default_factory=RestartPolicy,
         description="Gang restarts on worker failure.",
     )
     elastic: Elastic | None = Field(None, description="Optional elastic worker range.")
     preemption: Preemption = Field(
-        default_factory=Preemption,  # type: ignore[arg-type]
+        default_factory=Preemption,
         description="Eviction settings.",
     )
     scheduling_timeout_seconds: int = Field(

@@ -8,8 +8,6 @@ has (names, printer columns, subresources).
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -227,25 +225,6 @@ def write(out_dir: Path) -> list[Path]:
     return written
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="estuary crds", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("crds"), help="directory (default: crds)")
-    parser.add_argument("--check", action="store_true", help="fail if the files differ")
-    args = parser.parse_args(argv)
-    if args.check:
-        stale = [
-            n
-            for n, t in render_all().items()
-            if not (args.out / n).is_file() or (args.out / n).read_text() != t
-        ]
-        if stale:
-            print(f"stale CRDs: {', '.join(stale)}; run `estuary crds`", file=sys.stderr)
-            return 1
-        return 0
-    for path in write(args.out):
-        print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def stale(out: Path) -> list[str]:
+    """The CRD files in `out` that differ from what the API models generate."""
+    return [n for n, t in render_all().items() if not (out / n).is_file() or (out / n).read_text() != t]

@@ -71,7 +71,7 @@ class FederationLinkSpec(ApiModel):
         ),
     )
     burst: BurstRule = Field(
-        default_factory=BurstRule,  # type: ignore[arg-type]
+        default_factory=BurstRule,
         description="When to burst.",
     )
     costs: list[AcceleratorCost] = Field(default_factory=list, description="Price per type.")
@@ -82,7 +82,7 @@ class FederationLinkSpec(ApiModel):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["tenant"]},
     )
     limits: LinkLimits = Field(
-        default_factory=LinkLimits,  # type: ignore[arg-type]
+        default_factory=LinkLimits,
         description="Limits at the partner.",
     )
     lease_seconds: int = Field(

@@ -7,12 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from estuary.api.aijob import AIJob
+from estuary.api.aijob import FINISHED, AIJob
 from estuary.federation import naming
 from estuary.federation.choose import residency_allows
 from estuary.kube.render import PASS_THROUGH_PREFIX
 
-FINISHED = ("Succeeded", "Failed")
 LEASE_EXPIRED = "LeaseExpired"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -25,7 +26,7 @@ H800 = AcceptedType("nvidia", "H800")
 ASCEND = AcceptedType("huawei", "Ascend910B")
 
 
-def link(name: str = "gz", jurisdiction: str = "mainland", **kw: object) -> LinkOffer:
+def link(name: str = "gz", jurisdiction: str = "mainland", **kw: Any) -> LinkOffer:
     base = LinkOffer(
         name=name,
         jurisdiction=jurisdiction,
@@ -38,10 +39,10 @@ def link(name: str = "gz", jurisdiction: str = "mainland", **kw: object) -> Link
         costs=(("nvidia", "H800", 3.0), ("huawei", None, 1.0)),
         budgets={"physics": 100.0},
     )
-    return replace(base, **kw)  # type: ignore[arg-type]
+    return replace(base, **kw)
 
 
-def job(**kw: object) -> JobDemand:
+def job(**kw: Any) -> JobDemand:
     base = JobDemand(
         key="ns/j",
         tenant="physics",
@@ -51,7 +52,7 @@ def job(**kw: object) -> JobDemand:
         min_accelerators=16,
         waited=0.0,
     )
-    return replace(base, **kw)  # type: ignore[arg-type]
+    return replace(base, **kw)
 
 
 def test_waits_until_the_link_threshold_then_bursts() -> None:

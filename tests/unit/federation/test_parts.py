@@ -189,12 +189,20 @@ def _api_error(status: int, message: str) -> ApiException:
         (_api_error(422, "spec.workers: Invalid value"), REFUSED, False),
         (_api_error(500, "etcd timeout"), UNREACHABLE, True),
         (ApiException(status=0, reason=f"SSLError\nhttps://user:{SECRET}@10.0.0.1/api"), UNREACHABLE, False),
-        (urllib3.exceptions.NewConnectionError(None, f"https://x:{SECRET}@h refused"), UNREACHABLE, False),  # type: ignore[arg-type]
         (
-            urllib3.exceptions.ReadTimeoutError(None, f"/apis?token={SECRET}", "read timed out"),
+            urllib3.exceptions.NewConnectionError(
+                urllib3.connection.HTTPConnection("h"), f"https://x:{SECRET}@h refused"
+            ),
+            UNREACHABLE,
+            False,
+        ),
+        (
+            urllib3.exceptions.ReadTimeoutError(
+                urllib3.HTTPConnectionPool("h"), f"/apis?token={SECRET}", "read timed out"
+            ),
             UNREACHABLE,
             True,
-        ),  # type: ignore[arg-type]
+        ),
         (urllib3.exceptions.ProtocolError(f"reset {SECRET}"), UNREACHABLE, True),
     ],
 )

@@ -19,7 +19,9 @@ if [ ! -f "$VENV/.installed" ]; then
   DS_BUILD_OPS=0 "$VENV/bin/pip" install -q --no-cache-dir -r "$REQ" >&2
   # DeepSpeed's CPU accelerator compiles its shared-memory collective op at first use (g++, about
   # 2 minutes on 2 cores); build it now so that no test's timeout includes a compile.
-  DS_ACCELERATOR=cpu "$VENV/bin/python" -c "from deepspeed.comm.torch import build_shm_op; build_shm_op()" >&2
+  # (Built the way the tier's pods run it: the venv first on PATH, HOME as the tests set it.)
+  PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" HOME=/root DS_ACCELERATOR=cpu \
+    "$VENV/bin/python" -c "from deepspeed.comm.torch import build_shm_op; build_shm_op()" >&2
   cp "$REQ" "$VENV/requirements.txt"
   echo "    installed in $(( $(date +%s) - start ))s; $(du -sh "$VENV" | cut -f1) on disk" >&2
   touch "$VENV/.installed"

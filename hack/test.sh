@@ -21,7 +21,9 @@ step "module and function sizes"; $PY hack/sizes.py || failed=1
 step "CRDs match the API models"; $PY -m estuary.cli crds --check || failed=1
 step "framework venv (torch, deepspeed, mindspore, jax from PyPI; cached in ~/.cache/estuary)"
 # Only when the selection holds framework tests (tests/framework): the unit tier downloads nothing.
-if $PY -m pytest --collect-only -q "$@" 2>/dev/null | grep -q "^tests/framework/"; then
+# (Collected into a variable first: with pipefail, `grep -q` closing the pipe early would fail it.)
+collected="$($PY -m pytest --collect-only -q "$@" 2>/dev/null || true)"
+if grep -q "^tests/framework/" <<<"$collected"; then
   # The tier runs pods in network namespaces (ip, unshare) and DeepSpeed compiles one CPU op (g++).
   missing=""
   command -v ip >/dev/null || missing="$missing iproute2"

@@ -243,3 +243,13 @@ def test_ownership_table_in_the_docs_names_everything_the_crd_refuses() -> None:
     ]
     missing = [n for n in names if f"`{n}" not in table]
     assert not missing, f"docs/jobs.md's ownership table does not mention: {missing}"
+
+
+def test_an_owned_variable_that_slipped_past_the_crd_never_beats_estuarys_value() -> None:
+    # Only possible for a vendor profile added after the CRD was generated; the value still wins.
+    template = {
+        "spec": {"containers": [{"name": "worker", "env": [{"name": "CUDA_VISIBLE_DEVICES", "value": "7"}]}]}
+    }
+    worker = container(render_pod(make_job(template=template)), "worker")
+    values = [e["value"] for e in worker["env"] if e["name"] == "CUDA_VISIBLE_DEVICES"]
+    assert values == ["0,1"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from estuary.api.aijob import AIJobSpec
-from estuary.api.ownership import WORKER_CONTAINER
+from estuary.api.ownership import WORKER_CONTAINER, is_owned_env
 
 SHM_VOLUME = "estuary-shm"
 CHECKPOINT_ENV = "ESTUARY_CHECKPOINT_DIR"
@@ -39,7 +39,9 @@ def _merge_env(
     owned: dict[str, str], job_env: list[dict[str, Any]], template_env: list[dict[str, Any]]
 ) -> list:  # type: ignore[type-arg]
     mine = [{"name": k, "value": v} for k, v in sorted(owned.items())]
-    theirs = job_env + template_env
+    # The CRD refused owned names already; only a vendor profile added after the CRD was generated
+    # (ESTUARY_VENDOR_PROFILES) can slip one through, and then Estuary's value still wins.
+    theirs = [e for e in job_env + template_env if not is_owned_env(e["name"])]
     named = {e["name"] for e in theirs}
     merged = [e for e in mine if e["name"] not in named] + theirs
     # One entry per name, the last one winning (the template's over spec.env), in first-seen order.

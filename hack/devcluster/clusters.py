@@ -498,13 +498,16 @@ def apply_crds(cluster: Cluster, crd_dir: Path, timeout: float = 60) -> list[str
     for f in files:
         args += ["-f", str(f)]
     cluster.kubectl(*args)
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        f"--timeout={int(timeout)}s",
-        *[f"crd/{n}" for n in names],
-        timeout=timeout + 30,
-    )
+    # Polled rather than `kubectl wait`: a large CRD (the AIJob's pod schema) can be read back before
+    # the API server wrote any condition, and `kubectl wait` fails on a missing conditions list.
+    query = '{range .items[*]}{.status.conditions[?(@.type=="Established")].status}{"\\n"}{end}'
+
+    def established() -> bool:
+        out = cluster.kubectl("get", *[f"crd/{n}" for n in names], "-o", f"jsonpath={query}", check=False)
+        return out.returncode == 0 and out.stdout.split() == ["True"] * len(names)
+
+    if not _wait(established, timeout):
+        raise ClusterError(f"[{cluster.name}] CRDs not Established within {timeout:.0f}s: {', '.join(names)}")
     return names
 
 

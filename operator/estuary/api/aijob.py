@@ -9,8 +9,11 @@ from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from estuary.api.base import ApiModel, Condition, Quantity, Residency, StatusModel, Toleration
+from estuary.api.template import TEMPLATE_RULES, Checkpoint, EnvVar, WorkerTemplate
 
-Framework = Literal["pytorch", "deepspeed", "mindspore", "jax", "mpi", "custom"]
+# No `mpi`: mpirun starts its ranks on other nodes through ssh or a resource manager, which a
+# worker pod has neither of; an MPI program runs as `custom` with its own bootstrap (docs/jobs.md).
+Framework = Literal["pytorch", "deepspeed", "mindspore", "jax", "custom"]
 
 
 class Phase(StrEnum):
@@ -95,11 +98,6 @@ class Burst(ApiModel):
     )
 
 
-class EnvVar(ApiModel):
-    name: str = Field(description="Environment variable name.", min_length=1)
-    value: str = Field("", description="Value.")
-
-
 _SAME_TYPE = "(has(b.model) ? b.model : '') == (has(a.model) ? a.model : '')"
 
 
@@ -130,6 +128,7 @@ class AIJobSpec(ApiModel):
                     "fieldPath": ".accelerators",
                     "reason": "FieldValueDuplicate",
                 },
+                *TEMPLATE_RULES,
                 {
                     "rule": "self.framework != 'custom' || (has(self.command) && size(self.command) > 0)",
                     "message": "spec.command is required when spec.framework is custom",
@@ -142,8 +141,9 @@ class AIJobSpec(ApiModel):
 
     framework: Framework = Field(
         "pytorch",
-        description="Launcher: pytorch (torchrun), deepspeed, "
-        "mindspore (msrun), jax, mpi, or custom (your command as is).",
+        description="Launcher: pytorch (torchrun), deepspeed (through torchrun), "
+        "mindspore (msrun), jax (your script, with JAX's coordinator variables), or custom (your "
+        "command as is).",
     )
     workers: int = Field(
         1, ge=1, le=1024, description="Worker pods (nodes of the gang); all start at once or none does."
@@ -163,7 +163,26 @@ class AIJobSpec(ApiModel):
     )
     command: list[str] | None = Field(None, description="Entrypoint; default depends on framework.")
     args: list[str] | None = Field(None, description="Arguments, e.g. the training script.")
-    env: list[EnvVar] | None = Field(None, description="Extra environment for every worker.")
+    env: list[EnvVar] | None = Field(
+        None,
+        max_length=256,
+        description="Extra environment for every worker (values only; valueFrom goes in the template's "
+        "worker container).",
+    )
+    template: WorkerTemplate | None = Field(
+        None,
+        description="Pod template merged into every worker pod (see docs/jobs.md for what Estuary owns).",
+    )
+    shm_size: Quantity | None = Field(
+        None,
+        description="Size of a memory-backed /dev/shm in every worker (e.g. 16Gi, for DataLoader "
+        "workers); it is part of spec.resources.memory, not added to it.",
+    )
+    checkpoint: Checkpoint | None = Field(
+        None,
+        description="Checkpoint volume: mounted into every worker, which gets ESTUARY_CHECKPOINT_DIR "
+        "and ESTUARY_ATTEMPT to resume from.",
+    )
     priority: int = Field(0, ge=-1000, le=1000, description="Higher runs first within a tenant.")
     residency: Residency = Field(
         "any",
@@ -194,11 +213,28 @@ class AIJobSpec(ApiModel):
         None, ge=0, description="Delete the job this long after it Succeeded or Failed."
     )
     master_port: int = Field(29500, ge=1024, le=65535, description="Rendezvous port on worker 0.")
-    node_selector: dict[str, str] | None = Field(None, description="Extra node labels workers need.")
-    tolerations: list[Toleration] | None = Field(None, description="Extra taints workers tolerate.")
+    node_selector: dict[str, str] | None = Field(
+        None, description="Extra node labels workers need (merged with spec.template.spec.nodeSelector)."
+    )
+    tolerations: list[Toleration] | None = Field(
+        None, description="Extra taints workers tolerate (added to spec.template.spec.tolerations)."
+    )
     estimated_duration_seconds: int | None = Field(
         None, gt=0, description="Optional runtime estimate on a throughput-1.0 accelerator."
     )
+
+    @property
+    def pod_spec(self) -> dict[str, Any]:
+        """The template's pod spec (empty when the job has none)."""
+        return (self.template.spec if self.template else None) or {}
+
+    def pool_node_selector(self) -> dict[str, str]:
+        """Node labels a worker's node must carry: spec.nodeSelector and the template's."""
+        return {**(self.pod_spec.get("nodeSelector") or {}), **(self.node_selector or {})}
+
+    def pool_tolerations(self) -> list[dict[str, Any]]:
+        """Taints a worker tolerates: the template's, then spec.tolerations."""
+        return list(self.pod_spec.get("tolerations") or []) + [t.to_wire() for t in self.tolerations or []]
 
 
 class Placement(StatusModel):

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from estuary.api import podspec
 from estuary.api.aijob import AIJob
 from estuary.api.base import GROUP, VERSION
 from estuary.api.computepool import ComputePool
@@ -124,6 +125,8 @@ KINDS = (
 
 def structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     """Translate one pydantic JSON-Schema node into a Kubernetes structural schema node."""
+    if node.get("x-estuary-pod-spec"):
+        return podspec.pod_spec_schema(node.get("description", ""))
     if "$ref" in node:
         target = defs[node["$ref"].rsplit("/", 1)[1]]
         merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}

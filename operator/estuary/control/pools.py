@@ -1,8 +1,9 @@
 """ComputePool status and the operator's gauges, from the snapshot after this step's decisions.
 
 Pool status says what `kubectl get cpool` shows: capacity, healthy, allocated and free
-accelerators and per-tenant usage, from the same working view the scheduler uses (core/usage.py);
-a pool of an unknown vendor says what to fix instead. A status is written only when it changed.
+accelerators, the same in PFLOPS where the vendor profiles know the model's figure (pflops.py),
+and per-tenant usage, from the same working view the scheduler uses (core/usage.py); a pool of an
+unknown vendor says what to fix instead. A status is written only when it changed.
 """
 
 from __future__ import annotations
@@ -10,23 +11,23 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from estuary import metrics
+from estuary import metrics, pflops
 from estuary.api.aijob import Phase
 from estuary.api.base import Condition
 from estuary.api.computepool import ComputePoolStatus, TenantUsage
 from estuary.core import PoolUsage, pool_usage
 from estuary.kube.status import StatusWriter, patch
-from estuary.model import JobRequest, Snapshot, Waiting
+from estuary.model import JobRequest, PoolSpec, Snapshot, Waiting
 from estuary.state import codec
 from estuary.state.cache import ClusterCache
 from estuary.state.snapshot import ParsedJob
 
 
 def pool_status(
-    raw: Mapping[str, Any], usage: PoolUsage | None, resource: str, now: float
+    raw: Mapping[str, Any], usage: PoolUsage | None, spec: PoolSpec | None, now: float
 ) -> ComputePoolStatus:
-    """What a pool's status should say (`usage` None: the pool's vendor is unknown)."""
-    if usage is None:
+    """What a pool's status should say (`spec` None: the pool's vendor is unknown)."""
+    if usage is None or spec is None:
         message = (
             f"vendor {raw['spec'].get('vendor')!r} has no vendor profile and the pool names no "
             "resourceName; add a profile or set spec.resourceName"
@@ -40,12 +41,13 @@ def pool_status(
         )
         return ComputePoolStatus(conditions=[ready])
     return ComputePoolStatus(
-        resource_name=resource,
+        resource_name=spec.resource,
         nodes=usage.nodes,
         capacity=usage.capacity,
         healthy=usage.healthy,
         allocated=usage.allocated,
         free=usage.free,
+        **pflops.pool_status_fields(spec.vendor, spec.model, usage.capacity, usage.allocated, usage.free),
         tenants=[
             TenantUsage(tenant=tenant, used=t.used, nominal=t.nominal, borrowed=t.borrowed, lent=t.lent)
             for tenant, t in sorted(usage.tenants.items())
@@ -64,16 +66,18 @@ class PoolStatus:
         metrics.set_pool_usage(
             {
                 name: metrics.PoolUsage(
-                    u.capacity, u.healthy, u.allocated, {t: tu.used for t, tu in u.tenants.items()}
+                    u.capacity,
+                    u.healthy,
+                    u.allocated,
+                    {t: tu.used for t, tu in u.tenants.items()},
+                    pflops.tflops_per_accelerator(snapshot.pools[name].vendor, snapshot.pools[name].model),
                 )
                 for name, u in usage.items()
             }
         )
         for name, raw in self.cache.items("computepools").items():
             spec = snapshot.pools.get(name)
-            status = pool_status(
-                raw, usage.get(name) if spec else None, spec.resource if spec else "", self.clock()
-            )
+            status = pool_status(raw, usage.get(name), spec, self.clock())
             if self._written.get(name) == patch(status):
                 continue
             self.writer.pool(name, status)

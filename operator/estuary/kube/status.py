@@ -8,13 +8,18 @@ cache and into the step's `ParsedJob`, so the rest of the step and the next cycl
 
 `JobWriter` is all the job controller and the federation controller know of each other's side:
 both write AIJob status and events through it, and each reads what the other wrote from status.
+Because every AIJob status write passes `StatusWriter.status`, that is where run records are kept
+(`runrecords.amend`: opened at an admission, closed when the gang ends or is released).
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
+from estuary import runrecords
 from estuary.api.aijob import AIJobStatus, Phase
 from estuary.api.base import StatusModel
 from estuary.api.computepool import ComputePoolStatus
@@ -44,10 +49,11 @@ class JobWriter(Protocol):
 class StatusWriter:
     """`JobWriter` over the `KubeApi` seam, feeding every returned object into the cache."""
 
-    def __init__(self, api: KubeApi, cache: ClusterCache) -> None:
-        self.api, self.cache = api, cache
+    def __init__(self, api: KubeApi, cache: ClusterCache, clock: Callable[[], float] = time.time) -> None:
+        self.api, self.cache, self.clock = api, cache, clock
 
     def status(self, job: ParsedJob, status: AIJobStatus) -> None:
+        status = runrecords.amend(job.status, job.obj.spec.accelerators_per_worker, status, self.clock())
         updated = self.api.patch_job_status(job.namespace, job.name, patch(status))
         self.cache.apply("aijobs", "MODIFIED", updated)
         job.refresh(updated)

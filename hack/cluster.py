@@ -21,9 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from devcluster import binaries, clusters, topology
+from devcluster import binaries, clusters, topology  # hack/ is on sys.path: this is its script
 
 DEFAULT_TOPOLOGY = clusters.REPO_ROOT / "hack" / "topologies" / "campus.yaml"
 

@@ -24,7 +24,8 @@ timeout 90 "$PY" -c '
 import json, sys
 from datetime import UTC, datetime
 
-from estuary.agent.annotations import node_annotations, unhealthy_count
+from estuary.agent.annotations import node_annotations
+from estuary.api.nodehealth import unhealthy_count
 from estuary.agent.nvidia import NvidiaBackend
 from estuary.agent.report import report_to_json
 

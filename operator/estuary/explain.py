@@ -1,16 +1,19 @@
-"""`estuary explain`: why a job is where it is, for every accepted accelerator type, with numbers."""
+"""`estuary explain`: why a job is where it is, for every accepted accelerator type, with numbers.
+
+Reads the cluster through the same pure function a controller step starts from
+(state/snapshot.py) and asks the core the same question the cycle asks. It never writes: it may
+be run by anyone, about anyone's jobs, and an AIJob that does not parse is reported, not raised.
+"""
 
 from __future__ import annotations
 
-import argparse
 import time
 
 from kubernetes import client, config
 
-from estuary.control.controller import Controller, Settings
-from estuary.core import explain
+from estuary import core
 from estuary.kube import listing
-from estuary.state import codec
+from estuary.state import codec, snapshot
 from estuary.state.cache import ClusterCache
 
 
@@ -18,30 +21,29 @@ def render(job_key: str, cache: ClusterCache, jurisdiction: str | None, now: flo
     raw = cache.get("aijobs", job_key)
     if raw is None:
         return f"AIJob {job_key} not found"
-    controller = Controller(cache, api=None, settings=Settings(jurisdiction=jurisdiction))  # type: ignore[arg-type]
-    jobs = controller.parse_jobs(now)
-    snapshot, _ = controller.snapshot(jobs, now)
-    job = jobs.get(job_key)
+    view = snapshot.read(cache, now, jurisdiction)
+    invalid = view.invalid.get(job_key)
+    if invalid is not None:
+        return f"AIJob {job_key} is not valid: {invalid.message}"
+    job = view.jobs.get(job_key)
     if job is None:
-        return f"AIJob {job_key} is not valid: {(raw.get('status') or {}).get('message')}"
-    status = raw.get("status") or {}
+        return f"AIJob {job_key} is being deleted"
+    status = job.status
     lines = [
         f"AIJob {job_key} (tenant {job.tenant}, priority {job.obj.spec.priority})",
-        f"  phase:    {status.get('phase', 'New')}",
+        f"  phase:    {status.phase or 'New'}",
     ]
-    if status.get("placement"):
-        p = status["placement"]
+    if status.placement is not None:
+        p = status.placement
         lines.append(
-            f"  runs on:  {p['cluster']} pool {p['pool']} ({p['vendor']} {p['model']}), "
-            f"nodes {', '.join(p.get('nodes', []))}"
+            f"  runs on:  {p.cluster} pool {p.pool} ({p.vendor} {p.model}), nodes {', '.join(p.nodes)}"
         )
-    if status.get("queuePosition"):
-        lines.append(f"  position: {status['queuePosition']} in the queue")
-    if status.get("reason"):
-        lines.append(f"  reason:   {status['reason']}: {status.get('message', '')}")
-    request = codec.job_request(job.obj, job.tenant)
+    if status.queue_position:
+        lines.append(f"  position: {status.queue_position} in the queue")
+    if status.reason:
+        lines.append(f"  reason:   {status.reason}: {status.message or ''}")
     lines.append("  accelerator types, in the job's order of preference:")
-    verdicts = explain(snapshot, request, now)
+    verdicts = core.explain(view.snapshot(), codec.job_request(job.obj, job.tenant), now)
     if not verdicts:
         lines.append("    no ComputePool offers any of them")
     for v in verdicts:
@@ -53,15 +55,9 @@ def render(job_key: str, cache: ClusterCache, jurisdiction: str | None, now: flo
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="estuary explain", description=__doc__)
-    parser.add_argument("name", help="AIJob name")
-    parser.add_argument("-n", "--namespace", default="default")
-    parser.add_argument("--kubeconfig", default=None)
-    parser.add_argument("--jurisdiction", default=None, help="this cluster's jurisdiction")
-    args = parser.parse_args(argv)
-    config.load_kube_config(config_file=args.kubeconfig)
+def from_cluster(name: str, namespace: str, kubeconfig: str | None, jurisdiction: str | None) -> str:
+    """List the cluster with the kubeconfig's credentials, then render (`estuary explain`)."""
+    config.load_kube_config(config_file=kubeconfig)
     cache = ClusterCache()
     listing.load(client.ApiClient(), cache)
-    print(render(f"{args.namespace}/{args.name}", cache, args.jurisdiction, time.time()))
-    return 0
+    return render(f"{namespace}/{name}", cache, jurisdiction, time.time())

@@ -19,7 +19,9 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-JOB_PHASES: tuple[str, ...] = ("Queued", "Admitted", "Running", "Succeeded", "Failed", "Suspended")
+from estuary.api.aijob import Phase
+
+JOB_PHASES: tuple[str, ...] = tuple(p.value for p in Phase)
 POOL_STATES: tuple[str, ...] = ("capacity", "healthy", "allocated", "free")
 
 QUEUE_WAIT_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400)
@@ -39,6 +41,7 @@ class PoolUsage:
     healthy: int
     allocated: int
     by_tenant: Mapping[str, int] = field(default_factory=dict)
+    tflops_per_accelerator: float | None = None  # peak dense FP16/BF16, when the profiles know it
 
     @property
     def free(self) -> int:
@@ -67,8 +70,16 @@ class OperatorMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
-        r = self.registry
         self._lock = threading.Lock()
+        self._declare_job_metrics(self.registry)
+        self._declare_cluster_metrics(self.registry)
+        self._queue = _LabelSets(self.queue_length)
+        self._pools = _LabelSets(self.pool_accelerators)
+        self._pflops = _LabelSets(self.pool_pflops)
+        self._tenants = _LabelSets(self.tenant_used)
+        self._phases = _LabelSets(self.jobs)
+
+    def _declare_job_metrics(self, r: CollectorRegistry) -> None:
         self.queue_length = Gauge(
             "estuary_queue_length",
             "Jobs waiting for admission, by tenant and their first accepted accelerator type.",
@@ -98,9 +109,18 @@ class OperatorMetrics:
             buckets=JOB_START_BUCKETS,
             registry=r,
         )
+
+    def _declare_cluster_metrics(self, r: CollectorRegistry) -> None:
         self.pool_accelerators = Gauge(
             "estuary_pool_accelerators",
             "Accelerators of a pool by state: capacity, healthy, allocated, free.",
+            ["pool", "state"],
+            registry=r,
+        )
+        self.pool_pflops = Gauge(
+            "estuary_pool_pflops",
+            "A pool's accelerators by state, in PFLOPS (peak dense FP16/BF16; pools whose model has "
+            "no figure in the vendor profiles are absent).",
             ["pool", "state"],
             registry=r,
         )
@@ -126,10 +146,6 @@ class OperatorMetrics:
             buckets=CYCLE_BUCKETS,
             registry=r,
         )
-        self._queue = _LabelSets(self.queue_length)
-        self._pools = _LabelSets(self.pool_accelerators)
-        self._tenants = _LabelSets(self.tenant_used)
-        self._phases = _LabelSets(self.jobs)
 
     def record_admission(self, tenant: str, pool: str, wait_s: float) -> None:
         self.admissions.labels(tenant, pool).inc()
@@ -159,6 +175,14 @@ class OperatorMetrics:
             self._pools.replace(
                 ((pool, state), float(value))
                 for pool, u in pools.items()
+                for state, value in zip(
+                    POOL_STATES, (u.capacity, u.healthy, u.allocated, u.free), strict=True
+                )
+            )
+            self._pflops.replace(
+                ((pool, state), value * (u.tflops_per_accelerator or 0) / 1000.0)
+                for pool, u in pools.items()
+                if u.tflops_per_accelerator is not None
                 for state, value in zip(
                     POOL_STATES, (u.capacity, u.healthy, u.allocated, u.free), strict=True
                 )

@@ -7,17 +7,20 @@ from pathlib import Path
 
 import pytest
 
+from devcluster.clusters import Cluster
 from tests.e2e.kube_helpers import Kube, pools
 from tests.e2e.operator_process import OperatorProcess, free_port, wait_for
 
 
 @pytest.fixture(scope="session")
-def kube(cluster) -> Kube:  # type: ignore[no-untyped-def]
+def kube(cluster: Cluster) -> Kube:
     return Kube(cluster.api_client(), cluster.kubectl)
 
 
 @pytest.fixture(scope="session")
-def estuary(cluster, kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:  # type: ignore[no-untyped-def]
+def estuary(
+    cluster: Cluster, kube: Kube, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
     """The operator running against the ci cluster, with its two ComputePools applied."""
     for pool in pools():
         kube.apply(pool)

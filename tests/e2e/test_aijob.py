@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
+from devcluster.clusters import Cluster
 from tests.e2e.kube_helpers import ASCEND, NVIDIA, Kube, aijob, env_of
 from tests.e2e.operator_process import OperatorProcess, wait_for
 
 
-def running(kube: Kube, ns: str, name: str, timeout: float = 60) -> dict:  # type: ignore[type-arg]
+def running(kube: Kube, ns: str, name: str, timeout: float = 60) -> dict[str, Any]:
     wait_for(lambda: kube.phase(ns, name) == "Running", timeout=timeout, what=f"{name} Running")
     return kube.status(ns, name)
 
@@ -43,8 +45,9 @@ def test_ascend_job_gets_hccl_settings_and_world_size_of_all_processes(kube: Kub
         env = env_of(pod)
         assert env["ASCEND_RT_VISIBLE_DEVICES"] == "0,1,2,3,4,5,6,7"
         assert env["ESTUARY_COLLECTIVE"] == "HCCL" and env["ESTUARY_DIST_BACKEND"] == "hccl"
-        assert env["WORLD_SIZE"] == "16" and env["MS_WORKER_NUM"] == "16"
-        assert env["MS_ROLE"] == "MS_WORKER"
+        assert env["WORLD_SIZE"] == "16" and env["LOCAL_WORLD_SIZE"] == "8"
+        command = pod["spec"]["containers"][0]["command"]
+        assert "msrun" in command and "--worker_num=$(WORLD_SIZE)" in command  # msrun sets MS_* itself
         limits = pod["spec"]["containers"][0]["resources"]["limits"]
         assert limits["huawei.com/Ascend910"] == "8" and "nvidia.com/gpu" not in limits
 
@@ -148,8 +151,8 @@ def test_suspend_releases_the_gang_and_resume_requeues_it(kube: Kube, jobs_ns: s
 
 
 def test_kubectl_get_aij_shows_phase_accelerator_workers_pool_reason_and_age(
-    cluster, kube: Kube, jobs_ns: str
-) -> None:  # type: ignore[no-untyped-def]
+    cluster: Cluster, kube: Kube, jobs_ns: str
+) -> None:
     kube.apply(aijob("shown", jobs_ns, [NVIDIA], workers=1))
     kube.apply(aijob("huge", jobs_ns, [NVIDIA], workers=9))
     running(kube, jobs_ns, "shown")

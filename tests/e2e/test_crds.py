@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import yaml
 
+from devcluster.clusters import Cluster
 from tests.e2e.kube_helpers import GROUP, VERSION
 
-GOOD_JOB = {
+GOOD_JOB: dict[str, Any] = {
     "workers": 2,
     "acceleratorsPerWorker": 8,
     "accelerators": [{"vendor": "nvidia", "model": "H800", "image": "img:1"}],
 }
 GOOD_POOL = {"vendor": "nvidia", "model": "H800", "nodeSelector": {"estuary.dev/model": "H800"}}
-GOOD_LINK = {"kubeconfigSecretRef": {"name": "gz-kubeconfig"}, "jurisdiction": "mainland"}
+GOOD_LINK = {
+    "kubeconfigSecretRef": {"name": "gz-kubeconfig"},
+    "signingKeySecretRef": {"name": "gz-kubeconfig"},
+    "jurisdiction": "mainland",
+}
+GZ_DATA = {"name": "scans", "cluster": "gz", "jurisdiction": "mainland", "size": "2Ti"}
 
 
-def _obj(kind: str, name: str, spec: dict, namespace: str | None) -> str:  # type: ignore[type-arg]
+def _obj(kind: str, name: str, spec: dict[str, Any], namespace: str | None) -> str:
     meta = {"name": name, **({"namespace": namespace} if namespace else {})}
     return yaml.safe_dump({"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "metadata": meta, "spec": spec})
 
 
-def _job(**changes: object) -> dict:  # type: ignore[type-arg]
+def _job(**changes: object) -> dict[str, Any]:
     return {**GOOD_JOB, **changes}
 
 
@@ -78,36 +86,56 @@ INVALID = [
     ),
     ("FederationLink", "no-secret", {"jurisdiction": "hk"}, "spec.kubeconfigSecretRef"),
     ("FederationLink", "short-lease", {**GOOD_LINK, "leaseSeconds": 1}, "spec.leaseSeconds"),
+    (
+        "FederationLink",
+        "unsigned",
+        {k: v for k, v in GOOD_LINK.items() if k != "signingKeySecretRef"},
+        "spec.signingKeySecretRef",
+    ),
+    ("FederationLink", "agentless-no-provider", {**GOOD_LINK, "mode": "Agentless"}, "spec.provider"),
+    ("FederationLink", "bad-mode", {**GOOD_LINK, "mode": "Karmada"}, "spec.mode"),
+    (
+        "AIJob",
+        "data-residency-elsewhere",
+        _job(datasets=[{**GZ_DATA, "residency": "hk"}]),
+        "spec.datasets[0].residency",
+    ),
+    ("AIJob", "data-no-size", _job(datasets=[{k: v for k, v in GZ_DATA.items() if k != "size"}]), "size"),
 ]
 
 
 @pytest.mark.parametrize("kind,name,spec,field", INVALID, ids=[f"{i[0]}-{i[1][:20]}" for i in INVALID])
 def test_invalid_object_is_refused_naming_the_field(
-    cluster,
+    cluster: Cluster,
     namespace: str,
     kind: str,
-    name: str,  # type: ignore[no-untyped-def]
-    spec: dict,
+    name: str,
+    spec: dict[str, Any],
     field: str,
-) -> None:  # type: ignore[type-arg]
+) -> None:
     ns = None if kind == "ComputePool" else namespace
     proc = cluster.kubectl("apply", "-f", "-", input=_obj(kind, name, spec, ns), check=False)
     assert proc.returncode != 0, f"{kind} {name} was accepted"
     assert field in proc.stderr, proc.stderr
 
 
-def test_valid_objects_are_accepted_with_defaults_filled_in(cluster, namespace: str) -> None:  # type: ignore[no-untyped-def]
+def test_valid_objects_are_accepted_with_defaults_filled_in(cluster: Cluster, namespace: str) -> None:
     cluster.kubectl("apply", "-f", "-", input=_obj("AIJob", "fine", GOOD_JOB, namespace))
     cluster.kubectl("apply", "-f", "-", input=_obj("FederationLink", "gz", GOOD_LINK, namespace))
+    agentless = {**GOOD_LINK, "mode": "Agentless", "provider": {"kueueQueue": "team-a"}}
+    del agentless["signingKeySecretRef"]
+    cluster.kubectl("apply", "-f", "-", input=_obj("FederationLink", "cloud", agentless, namespace))
+    with_data = _job(datasets=[GZ_DATA])
+    cluster.kubectl("apply", "-f", "-", input=_obj("AIJob", "with-data", with_data, namespace))
     job = yaml.safe_load(cluster.kubectl("get", "aij", "fine", "-n", namespace, "-o", "yaml").stdout)
     assert job["spec"]["framework"] == "pytorch" and job["spec"]["residency"] == "any"
     assert job["spec"]["restartPolicy"] == {"maxRestarts": 3, "backoffSeconds": 10}
     assert job["spec"]["resources"] == {"cpu": "4", "memory": "16Gi"}
     link = yaml.safe_load(cluster.kubectl("get", "flink", "gz", "-n", namespace, "-o", "yaml").stdout)
-    assert link["spec"]["remoteNamespace"] == "estuary-burst"
+    assert link["spec"]["remoteNamespace"] == "estuary-burst" and link["spec"]["mode"] == "Estuary"
 
 
-def test_pool_vendor_is_immutable(cluster) -> None:  # type: ignore[no-untyped-def]
+def test_pool_vendor_is_immutable(cluster: Cluster) -> None:
     cluster.kubectl("apply", "-f", "-", input=_obj("ComputePool", "immutable-test", GOOD_POOL, None))
     try:
         proc = cluster.kubectl(
@@ -122,7 +150,7 @@ def test_pool_vendor_is_immutable(cluster) -> None:  # type: ignore[no-untyped-d
         cluster.kubectl("delete", "cpool", "immutable-test", "--wait=false")
 
 
-def test_kubectl_explain_shows_field_descriptions(cluster) -> None:  # type: ignore[no-untyped-def]
+def test_kubectl_explain_shows_field_descriptions(cluster: Cluster) -> None:
     out = cluster.kubectl("explain", "aijob.spec.accelerators").stdout
     assert "Accepted accelerator types in order of preference" in out
     assert "relativeThroughput" in out
@@ -130,7 +158,7 @@ def test_kubectl_explain_shows_field_descriptions(cluster) -> None:  # type: ign
     assert "above nominal" in out
 
 
-def test_short_names_category_and_printer_columns(cluster, namespace: str) -> None:  # type: ignore[no-untyped-def]
+def test_short_names_category_and_printer_columns(cluster: Cluster, namespace: str) -> None:
     cluster.kubectl("apply", "-f", "-", input=_obj("AIJob", "listed", GOOD_JOB, namespace))
     out = cluster.kubectl("get", "estuary", "-n", namespace).stdout
     assert "aijob.estuary.dev/listed" in out

@@ -6,15 +6,18 @@ import re
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from devcluster.clusters import Cluster
 from tests.e2e.kube_helpers import GROUP, NVIDIA, VERSION, Kube, aijob
 from tests.e2e.operator_process import OperatorProcess, wait_for
 
 
-def _pool_status(kube: Kube, name: str) -> dict:  # type: ignore[type-arg]
-    return kube.custom.get_cluster_custom_object(GROUP, VERSION, "computepools", name).get("status") or {}
+def _pool_status(kube: Kube, name: str) -> dict[str, Any]:
+    pool: dict[str, Any] = kube.custom.get_cluster_custom_object(GROUP, VERSION, "computepools", name)
+    return pool.get("status") or {}
 
 
 def _report_health(kube: Kube, node: str, unhealthy: int) -> None:
@@ -117,10 +120,10 @@ def paused_operator(estuary: OperatorProcess) -> object:
 
 
 def test_two_replicas_with_leader_election_never_both_admit(
-    cluster,
+    cluster: Cluster,
     kube: Kube,
     jobs_ns: str,
-    paused_operator: object,  # type: ignore[no-untyped-def]
+    paused_operator: object,
     tmp_path: Path,
 ) -> None:
     cluster.kubectl("create", "namespace", "estuary-system", check=False)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from devcluster.clusters import Cluster
 from tests.e2e.kube_helpers import ASCEND, GROUP, NVIDIA, VERSION, Kube, aijob, pools
 from tests.e2e.operator_process import OperatorProcess, wait_for
 
@@ -18,9 +19,9 @@ TENANTS = ("physics", "chemistry", "biology")
 
 
 @pytest.fixture
-def tenants(cluster, kube: Kube, estuary: OperatorProcess) -> Iterator[dict[str, str]]:  # type: ignore[no-untyped-def]
+def tenants(cluster: Cluster, kube: Kube, estuary: OperatorProcess) -> Iterator[dict[str, str]]:
     """One namespace per tenant (labelled), removed afterwards with their jobs and pods."""
-    names = {}
+    names: dict[str, str] = {}
     for tenant in TENANTS:
         ns = f"{tenant}-{id(names) % 100000}"
         cluster.kubectl("create", "namespace", ns)
@@ -173,8 +174,8 @@ def test_borrowed_capacity_is_shared_by_weight(kube: Kube, tenants: dict[str, st
 
 
 def test_estuary_explain_names_the_quota_that_binds(
-    cluster,
-    kube: Kube,  # type: ignore[no-untyped-def]
+    cluster: Cluster,
+    kube: Kube,
     tenants: dict[str, str],
 ) -> None:
     chemistry = tenants["chemistry"]

@@ -44,7 +44,7 @@ class AgentOptions:
     log_level: str = "INFO"
 
 
-def parse_args(argv: Sequence[str] | None = None) -> AgentOptions:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="estuary agent",
         description="Report this node's accelerator health to Estuary (node annotations + Prometheus).",
@@ -95,6 +95,11 @@ def parse_args(argv: Sequence[str] | None = None) -> AgentOptions:
         help="comma-separated XIDs that mark a GPU unhealthy (default: %(default)s)",
     )
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> AgentOptions:
+    parser = _parser()
     ns = parser.parse_args(list(argv) if argv is not None else None)
     if not ns.node:
         if not ns.dry_run:

@@ -57,97 +57,96 @@ class AgentCollector(Collector):
         return [self._node, self._vendor, d.model, str(d.index), d.uuid]
 
     def _families(self, report: NodeReport | None) -> list[Metric]:
-        labels = list(DEVICE_LABELS)
-        util = GaugeMetricFamily(
+        families = _declare()
+        if report is not None:
+            self._fill(families, report)
+        return list(families.values())
+
+    def _fill(self, f: dict[str, Family], report: NodeReport) -> None:
+        node_labels = [self._node, self._vendor]
+        f["up"].add_metric(node_labels, 0.0 if report.errors else 1.0)
+        if self._polled_at is not None:
+            f["polled"].add_metric(node_labels, self._polled_at)
+        f["errors"].add_metric(node_labels, float(self._backend_errors))
+        f["failures"].add_metric([self._node], float(self._publish_failures))
+        for d in report.devices:
+            lv = self._labels(d)
+            f["healthy"].add_metric(lv, 1.0 if d.healthy else 0.0)
+            measured = {
+                "util": None if d.utilization_percent is None else d.utilization_percent / 100.0,
+                "mem_used": None if d.memory_used_bytes is None else float(d.memory_used_bytes),
+                "mem_total": None if d.memory_total_bytes is None else float(d.memory_total_bytes),
+                "temp": d.temperature_celsius,
+                "power": d.power_watts,
+            }
+            for name, value in measured.items():
+                if value is not None:
+                    f[name].add_metric(lv, value)
+            if d.ecc_corrected is not None:
+                f["ecc"].add_metric([*lv, "corrected"], float(d.ecc_corrected))
+            if d.ecc_uncorrected is not None:
+                f["ecc"].add_metric([*lv, "uncorrected"], float(d.ecc_uncorrected))
+            for xid, count in sorted(d.xid_totals.items()):
+                f["xids"].add_metric([*lv, str(xid)], float(count))
+
+
+Family = GaugeMetricFamily | CounterMetricFamily
+
+
+def _declare() -> dict[str, Family]:
+    """Every family the agent exports, empty, in exposition order."""
+    labels = list(DEVICE_LABELS)
+    per_node = ["node", "vendor"]
+    return {
+        "util": GaugeMetricFamily(
             "estuary_accelerator_utilization_ratio", "Busy fraction of the accelerator (0..1).", labels=labels
-        )
-        mem_used = GaugeMetricFamily(
+        ),
+        "mem_used": GaugeMetricFamily(
             "estuary_accelerator_memory_used_bytes", "Device memory in use.", labels=labels
-        )
-        mem_total = GaugeMetricFamily(
+        ),
+        "mem_total": GaugeMetricFamily(
             "estuary_accelerator_memory_total_bytes", "Device memory installed.", labels=labels
-        )
-        temp = GaugeMetricFamily(
+        ),
+        "temp": GaugeMetricFamily(
             "estuary_accelerator_temperature_celsius", "Core temperature.", labels=labels
-        )
-        power = GaugeMetricFamily("estuary_accelerator_power_watts", "Power draw.", labels=labels)
-        healthy = GaugeMetricFamily(
+        ),
+        "power": GaugeMetricFamily("estuary_accelerator_power_watts", "Power draw.", labels=labels),
+        "healthy": GaugeMetricFamily(
             "estuary_accelerator_healthy",
             "1 if the agent's health rules pass for the accelerator, else 0.",
             labels=labels,
-        )
-        ecc = CounterMetricFamily(
+        ),
+        "ecc": CounterMetricFamily(
             "estuary_accelerator_ecc_errors",
             "Volatile ECC errors counted by the device since the driver loaded (resets on reload).",
             labels=[*labels, "type"],
-        )
-        xids = CounterMetricFamily(
+        ),
+        "xids": CounterMetricFamily(
             "estuary_accelerator_xid_events",
             "NVIDIA XID events received by the agent since it started.",
             labels=[*labels, "xid"],
-        )
-        up = GaugeMetricFamily(
+        ),
+        "up": GaugeMetricFamily(
             "estuary_agent_backend_up",
             "1 if the last poll reached the vendor tooling (NVML, npu-smi) without a backend error.",
-            labels=["node", "vendor"],
-        )
-        polled = GaugeMetricFamily(
+            labels=per_node,
+        ),
+        "polled": GaugeMetricFamily(
             "estuary_agent_last_poll_timestamp_seconds",
             "Unix time of the agent's last poll.",
-            labels=["node", "vendor"],
-        )
-        errors = CounterMetricFamily(
+            labels=per_node,
+        ),
+        "errors": CounterMetricFamily(
             "estuary_agent_backend_errors",
             "Backend errors reported by polls since the agent started.",
-            labels=["node", "vendor"],
-        )
-        failures = CounterMetricFamily(
+            labels=per_node,
+        ),
+        "failures": CounterMetricFamily(
             "estuary_agent_publish_failures",
             "Failed patches of the node's health annotations since the agent started.",
             labels=["node"],
-        )
-        families: list[Metric] = [
-            util,
-            mem_used,
-            mem_total,
-            temp,
-            power,
-            healthy,
-            ecc,
-            xids,
-            up,
-            polled,
-            errors,
-            failures,
-        ]
-        if report is None:
-            return families
-        node_labels = [self._node, self._vendor]
-        up.add_metric(node_labels, 0.0 if report.errors else 1.0)
-        if self._polled_at is not None:
-            polled.add_metric(node_labels, self._polled_at)
-        errors.add_metric(node_labels, float(self._backend_errors))
-        failures.add_metric([self._node], float(self._publish_failures))
-        for d in report.devices:
-            lv = self._labels(d)
-            healthy.add_metric(lv, 1.0 if d.healthy else 0.0)
-            if d.utilization_percent is not None:
-                util.add_metric(lv, d.utilization_percent / 100.0)
-            if d.memory_used_bytes is not None:
-                mem_used.add_metric(lv, float(d.memory_used_bytes))
-            if d.memory_total_bytes is not None:
-                mem_total.add_metric(lv, float(d.memory_total_bytes))
-            if d.temperature_celsius is not None:
-                temp.add_metric(lv, d.temperature_celsius)
-            if d.power_watts is not None:
-                power.add_metric(lv, d.power_watts)
-            if d.ecc_corrected is not None:
-                ecc.add_metric([*lv, "corrected"], float(d.ecc_corrected))
-            if d.ecc_uncorrected is not None:
-                ecc.add_metric([*lv, "uncorrected"], float(d.ecc_uncorrected))
-            for xid, count in sorted(d.xid_totals.items()):
-                xids.add_metric([*lv, str(xid)], float(count))
-        return families
+        ),
+    }
 
 
 def build_registry(node: str, vendor: str) -> tuple[CollectorRegistry, AgentCollector]:

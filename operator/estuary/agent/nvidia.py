@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -44,6 +45,21 @@ def _describe(error: pynvml.NVMLError) -> str:
     if isinstance(error, pynvml.NVMLError_GpuIsLost):
         return "GPU is lost (NVML: GPU is lost; fallen off the bus or powered down)"
     return f"NVML: {error}"
+
+
+@dataclass
+class _Readings:
+    """What one poll read from one GPU (None: not supported, or the read failed)."""
+
+    lost: list[str] = field(default_factory=list)
+    memory: tuple[int, int] | None = None
+    utilization: int | None = None
+    temperature: int | None = None
+    power_mw: int | None = None
+    corrected: int | None = None
+    uncorrected: int | None = None
+    retired_pending: bool | None = None
+    remapped: RemappedRows | None = None
 
 
 class _GpuLost(Exception):
@@ -188,43 +204,12 @@ class NvidiaBackend:
                 reasons=(f"unreachable: {_describe(e)}",),
                 memory_total_bytes=known.memory_total_bytes if known else None,
             )
-
-        def get(what: str, read: Callable[[DeviceHandle], T]) -> T | None:
-            try:
-                return read(handle)
-            except pynvml.NVMLError_NotSupported:
-                return None
-            except pynvml.NVMLError_GpuIsLost as e:
-                raise _GpuLost(e) from e
-            except pynvml.NVMLError as e:
-                errors.append(f"GPU {index} {what}: {e}")
-                return None
-
-        lost: list[str] = []
-        memory: tuple[int, int] | None = None
-        utilization: int | None = None
-        temperature: int | None = None
-        power_mw: int | None = None
-        corrected: int | None = None
-        uncorrected: int | None = None
-        retired_pending: bool | None = None
-        remapped: RemappedRows | None = None
-        try:
-            memory = get("memory", nvml.memory)
-            utilization = get("utilization", nvml.utilization)
-            temperature = get("temperature", nvml.temperature)
-            power_mw = get("power", nvml.power_milliwatts)
-            corrected = get("ECC corrected", lambda h: nvml.ecc_errors(h, uncorrected=False))
-            uncorrected = get("ECC uncorrected", lambda h: nvml.ecc_errors(h, uncorrected=True))
-            retired_pending = get("retired pages", nvml.retired_pages_pending)
-            remapped = get("remapped rows", nvml.remapped_rows)
-        except _GpuLost as e:
-            lost.append(_describe(e.error))
-
+        r = self._readings(handle, index, errors)
         events = tuple(self._xids.get(uuid, ()))
-        reasons = lost + nvidia_reasons(
-            ecc_uncorrected=uncorrected,
-            retired_pages_pending=retired_pending,
+        remapped = r.remapped
+        reasons = r.lost + nvidia_reasons(
+            ecc_uncorrected=r.uncorrected,
+            retired_pages_pending=r.retired_pending,
             row_remap_pending=remapped.pending if remapped else None,
             row_remap_failure=remapped.failure if remapped else None,
             xid_events=events,
@@ -238,16 +223,45 @@ class NvidiaBackend:
             model=model,
             healthy=not reasons,
             reasons=tuple(reasons),
-            memory_total_bytes=memory[0] if memory else last_total,
-            memory_used_bytes=memory[1] if memory else None,
-            utilization_percent=float(utilization) if utilization is not None else None,
-            temperature_celsius=float(temperature) if temperature is not None else None,
-            power_watts=power_mw / 1000.0 if power_mw is not None else None,
-            ecc_corrected=corrected,
-            ecc_uncorrected=uncorrected,
-            retired_pages_pending=retired_pending,
+            memory_total_bytes=r.memory[0] if r.memory else last_total,
+            memory_used_bytes=r.memory[1] if r.memory else None,
+            utilization_percent=float(r.utilization) if r.utilization is not None else None,
+            temperature_celsius=float(r.temperature) if r.temperature is not None else None,
+            power_watts=r.power_mw / 1000.0 if r.power_mw is not None else None,
+            ecc_corrected=r.corrected,
+            ecc_uncorrected=r.uncorrected,
+            retired_pages_pending=r.retired_pending,
             row_remap_pending=remapped.pending if remapped else None,
             row_remap_failure=remapped.failure if remapped else None,
             xid_events=events,
             xid_totals=dict(self._xid_totals.get(uuid, {})),
         )
+
+    def _readings(self, handle: DeviceHandle, index: int, errors: list[str]) -> _Readings:
+        """Every reading of one GPU; one it does not support is None, one that fails is None and
+        an error; a GPU that fell off the bus stops the readings and says so in `lost`."""
+        nvml, out = self._nvml, _Readings()
+
+        def get(what: str, read: Callable[[DeviceHandle], T]) -> T | None:
+            try:
+                return read(handle)
+            except pynvml.NVMLError_NotSupported:
+                return None
+            except pynvml.NVMLError_GpuIsLost as e:
+                raise _GpuLost(e) from e
+            except pynvml.NVMLError as e:
+                errors.append(f"GPU {index} {what}: {e}")
+                return None
+
+        try:
+            out.memory = get("memory", nvml.memory)
+            out.utilization = get("utilization", nvml.utilization)
+            out.temperature = get("temperature", nvml.temperature)
+            out.power_mw = get("power", nvml.power_milliwatts)
+            out.corrected = get("ECC corrected", lambda h: nvml.ecc_errors(h, uncorrected=False))
+            out.uncorrected = get("ECC uncorrected", lambda h: nvml.ecc_errors(h, uncorrected=True))
+            out.retired_pending = get("retired pages", nvml.retired_pages_pending)
+            out.remapped = get("remapped rows", nvml.remapped_rows)
+        except _GpuLost as e:
+            out.lost.append(_describe(e.error))
+        return out

@@ -6,6 +6,7 @@ of a field lives in exactly one place: its `Field(description=...)`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -58,6 +59,21 @@ class Condition(StatusModel):
     reason: str = Field(description="CamelCase machine-readable reason.")
     message: str = Field("", description="What happened and what to do about it.")
     last_transition_time: str | None = Field(None, description="When status last changed (RFC 3339).")
+
+
+def set_condition(
+    conditions: Sequence[Condition], type_: str, ok: bool, reason: str, message: str, now: str
+) -> list[Condition]:
+    """`conditions` with one condition set; its lastTransitionTime stays when its status does not
+    change. Sorted by type, so rewriting the same conditions writes the same list."""
+    value: Literal["True", "False"] = "True" if ok else "False"
+    kept = [c for c in conditions if c.type != type_]
+    old = next((c for c in conditions if c.type == type_), None)
+    since = old.last_transition_time if old is not None and old.status == value else now
+    new = Condition(
+        type=type_, status=value, reason=reason, message=message, last_transition_time=since or now
+    )
+    return sorted([*kept, new], key=lambda c: c.type)
 
 
 class SecretKeyRef(ApiModel):

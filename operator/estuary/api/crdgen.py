@@ -8,8 +8,6 @@ has (names, printer columns, subresources).
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,10 +15,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from estuary.api import podspec
 from estuary.api.aijob import AIJob
 from estuary.api.base import GROUP, VERSION
 from estuary.api.computepool import ComputePool
 from estuary.api.federationlink import FederationLink
+from estuary.api.usageledger import UsageLedger
 
 _KEEP = {
     "type",
@@ -85,6 +85,8 @@ KINDS = (
             ("Healthy", "integer", ".status.healthy", 0),
             ("Allocated", "integer", ".status.allocated", 0),
             ("Free", "integer", ".status.free", 0),
+            ("PFLOPS", "number", ".status.capacityPflops", 0),
+            ("Free-PFLOPS", "number", ".status.freePflops", 0),
             ("Resource", "string", ".status.resourceName", 1),
             ("Age", "date", ".metadata.creationTimestamp", 0),
         ),
@@ -96,10 +98,28 @@ KINDS = (
         ("flink",),
         True,
         (
+            ("Mode", "string", ".spec.mode", 0),
             ("Jurisdiction", "string", ".spec.jurisdiction", 0),
             ("Reachable", "boolean", ".status.reachable", 0),
             ("Heartbeat", "date", ".status.lastHeartbeat", 0),
             ("Namespace", "string", ".spec.remoteNamespace", 1),
+            ("RTT-ms", "number", ".status.network.rttMilliseconds", 1),
+            ("Mbps", "number", ".status.network.bandwidthMbps", 1),
+            ("Age", "date", ".metadata.creationTimestamp", 0),
+        ),
+    ),
+    KindInfo(
+        UsageLedger,
+        "usageledgers",
+        "usageledger",
+        ("uledger",),
+        False,
+        (
+            ("Tenant", "string", ".spec.tenant", 0),
+            ("Period", "string", ".spec.period", 0),
+            ("Accelerator-Hours", "number", ".status.acceleratorHours", 0),
+            ("PFLOPS-Hours", "number", ".status.pflopsHours", 0),
+            ("Updated", "date", ".status.updated", 1),
             ("Age", "date", ".metadata.creationTimestamp", 0),
         ),
     ),
@@ -108,6 +128,8 @@ KINDS = (
 
 def structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     """Translate one pydantic JSON-Schema node into a Kubernetes structural schema node."""
+    if node.get("x-estuary-pod-spec"):
+        return podspec.pod_spec_schema(node.get("description", ""))
     if "$ref" in node:
         target = defs[node["$ref"].rsplit("/", 1)[1]]
         merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
@@ -224,25 +246,6 @@ def write(out_dir: Path) -> list[Path]:
     return written
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="estuary crds", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("crds"), help="directory (default: crds)")
-    parser.add_argument("--check", action="store_true", help="fail if the files differ")
-    args = parser.parse_args(argv)
-    if args.check:
-        stale = [
-            n
-            for n, t in render_all().items()
-            if not (args.out / n).is_file() or (args.out / n).read_text() != t
-        ]
-        if stale:
-            print(f"stale CRDs: {', '.join(stale)}; run `estuary crds`", file=sys.stderr)
-            return 1
-        return 0
-    for path in write(args.out):
-        print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def stale(out: Path) -> list[str]:
+    """The CRD files in `out` that differ from what the API models generate."""
+    return [n for n, t in render_all().items() if not (out / n).is_file() or (out / n).read_text() != t]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from estuary.kube.render import ATTEMPT_LABEL, RANK_LABEL
+from estuary.state.codec import TERMINAL_POD_PHASES
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def assess(pods: list[dict[str, Any]], expected: int, attempt: int) -> GangState
         ranks.add(int(labels.get(RANK_LABEL, "-1")))
         status = pod.get("status") or {}
         phase = status.get("phase")
-        if pod["metadata"].get("deletionTimestamp") and phase not in ("Succeeded", "Failed"):
+        if pod["metadata"].get("deletionTimestamp") and phase not in TERMINAL_POD_PHASES:
             failures.append(f"worker {pod['metadata']['name']} is being deleted")
         elif phase == "Running":
             running += 1

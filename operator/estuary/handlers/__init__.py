@@ -1,6 +1,5 @@
-"""Kopf registrations: a thin shell that feeds the cache and runs the controller thread.
+"""The shell around the controllers: Kopf registrations that feed the cache (`operator`), and the
+loop that runs the job and federation controllers over it (`loop`).
 
-`kopf run -m estuary.handlers` (or `estuary operator`) loads this package.
+`kopf run -m estuary.handlers.operator` (or `estuary operator`) loads the registrations.
 """
-
-from estuary.handlers import operator  # noqa: F401  (registers the handlers)

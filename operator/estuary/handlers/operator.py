@@ -1,7 +1,7 @@
-"""Watch handlers feed the cache; startup primes it from a full listing and starts the controller.
+"""Watch handlers feed the cache; startup primes it from a full listing and starts the loop.
 
 The handlers only record events (no decisions, no writes), so Kopf never writes to AIJobs itself:
-no finalizers, no annotations, no spec changes. The controller thread does all writing.
+no finalizers, no annotations, no spec changes. The loop's thread (loop.py) does all writing.
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ from kubernetes import client, config
 
 from estuary import metrics
 from estuary.api.base import GROUP, VERSION
-from estuary.control.controller import Controller, Settings
-from estuary.federation import Federation
+from estuary.control.controller import JobController, Settings
+from estuary.federation import FederationController
+from estuary.handlers.loop import Loop
 from estuary.kube import listing
 from estuary.kube.client import RealKubeApi
 from estuary.kube.lease import LeaderElector
+from estuary.ledger import Ledger
 from estuary.state.cache import ClusterCache
 
 log = logging.getLogger("estuary.operator")
@@ -49,17 +51,13 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     if port:
         metrics.serve(port)
     jurisdiction = os.environ.get("ESTUARY_JURISDICTION") or None
-    controller = Controller(
-        CACHE,
-        RealKubeApi(api),
-        Settings(jurisdiction=jurisdiction),
-        federation=Federation.from_env(api, CACHE),
-    )
+    kube = RealKubeApi(api)
+    jobs = JobController(CACHE, kube, Settings(jurisdiction=jurisdiction))
+    federation = FederationController.from_env(api, CACHE, jobs.writer)
+    loop = Loop(CACHE, jobs, federation, ledger=Ledger(kube))
     _STOP.clear()
     active = _leader_election(api, memo)
-    thread = threading.Thread(
-        target=controller.run, args=(_STOP, active), name="estuary-controller", daemon=True
-    )
+    thread = threading.Thread(target=loop.run, args=(_STOP, active), name="estuary-controller", daemon=True)
     thread.start()
     memo["controller_thread"] = thread
     log.info("controller started (jurisdiction: %s)", jurisdiction or "not set")

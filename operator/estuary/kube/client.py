@@ -1,7 +1,8 @@
 """The one seam between Estuary and the API server: every write the operator makes goes here.
 
 Small on purpose (like httpx's Transport): the controller depends on the `KubeApi` protocol, the
-operator passes `RealKubeApi`, and unit tests pass an in-memory fake.
+operator passes `RealKubeApi`, and unit tests pass an in-memory fake. `RealKubeApi` is also the
+usage ledger's `LedgerStore` (ledger.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from estuary.api.base import GROUP, VERSION
 log = logging.getLogger(__name__)
 MERGE_PATCH = "application/merge-patch+json"
 COMPONENT = "estuary-operator"
+LEDGERS = "usageledgers"
 
 
 class KubeApi(Protocol):
@@ -96,6 +98,24 @@ class RealKubeApi:
             self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "aijobs", name)
         except ApiException as err:
             _ignore(err, 404)
+
+    # ---- UsageLedgers (ledger.py: LedgerStore) ------------------------------------------------
+    def list_ledgers(self) -> list[dict[str, Any]]:
+        return list(self.custom.list_cluster_custom_object(GROUP, VERSION, LEDGERS)["items"])
+
+    def create_ledger(self, manifest: dict[str, Any]) -> None:
+        metrics.record_api_request("create", LEDGERS)
+        try:
+            self.custom.create_cluster_custom_object(GROUP, VERSION, LEDGERS, manifest)
+        except ApiException as err:
+            _ignore(err, 409)
+
+    def patch_ledger_status(self, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        metrics.record_api_request("patch", f"{LEDGERS}/status")
+        out: dict[str, Any] = self.custom.patch_cluster_custom_object_status(
+            GROUP, VERSION, LEDGERS, name, {"status": status}, _content_type=MERGE_PATCH
+        )
+        return out
 
     def event(self, obj: dict[str, Any], kind: str, warning: bool, reason: str, message: str) -> None:
         meta = obj["metadata"]

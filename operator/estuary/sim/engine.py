@@ -13,9 +13,9 @@ from __future__ import annotations
 import heapq
 import math
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from estuary.model import Assignment, CycleResult, JobRequest, Reason, RunningJob, Snapshot
 from estuary.sim.cluster import SimCluster
@@ -46,6 +46,19 @@ class Assumptions:
     checkpoint_interval_s: float = 600.0
     restart_overhead_s: float = 60.0
     termination_grace_s: float = 30.0
+
+
+class Burst(Protocol):
+    """Sends waiting jobs to partner clusters (sim/bursting.py): yields (key, what was sent) and
+    removes each job sent from `pending`."""
+
+    def take(
+        self,
+        pending: dict[str, JobRequest],
+        states: Mapping[str, Any],
+        waiting: Mapping[str, Any],
+        now: float,
+    ) -> Iterator[tuple[str, Any]]: ...
 
 
 class Progress(Protocol):
@@ -95,7 +108,9 @@ class Simulator:
         wake_after: float | None = None,
         reference: str = "v100",
         progress: Progress | None = None,
+        burst: Burst | None = None,
     ) -> None:
+        self.burst = burst  # bursting to partner clusters (sim/bursting.py), or None
         self.cluster = cluster
         self.schedule = schedule
         self.policy_name = policy_name
@@ -258,6 +273,15 @@ class _Replay:
             self.preempt(p.victim_key)
         for a in decisions.admissions:
             self.start(a.job_key, a.assignment)
+        sent = (
+            self.sim.burst.take(self.pending, self.states, decisions.waiting, self.now)
+            if self.sim.burst
+            else ()
+        )
+        for key, to in sent:
+            record = self.states[key].record
+            record.first_start, record.end, record.pool = to.start, to.end, f"partner:{to.partner}"
+            self.finish(self.states[key])
         for key, w in decisions.waiting.items():
             if w.reason in PERMANENT and key in self.pending:
                 del self.pending[key]

@@ -14,6 +14,7 @@ from typing import Any
 
 KINDS = ("aijobs", "computepools", "nodes", "pods", "namespaces", "federationlinks")
 Obj = dict[str, Any]
+JOB_LABEL = "estuary.dev/job-name"  # on every worker pod Estuary creates: the pods of a job
 
 
 def _version(obj: Mapping[str, Any]) -> int:
@@ -54,12 +55,12 @@ class ClusterCache:
         self.changed.set()
 
     def _index_pod(self, key: str, pod: Obj) -> None:
-        job = (pod["metadata"].get("labels") or {}).get("estuary.dev/job-name")
+        job = (pod["metadata"].get("labels") or {}).get(JOB_LABEL)
         if job:
             self._pods_by_job[f"{pod['metadata']['namespace']}/{job}"].add(key)
 
     def _unindex_pod(self, key: str, pod: Obj) -> None:
-        job = (pod["metadata"].get("labels") or {}).get("estuary.dev/job-name")
+        job = (pod["metadata"].get("labels") or {}).get(JOB_LABEL)
         if job:
             self._pods_by_job[f"{pod['metadata']['namespace']}/{job}"].discard(key)
 

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from estuary.agent.annotations import unhealthy_count
-from estuary.api.aijob import AIJob
+from estuary.api.aijob import FINISHED, HOLDING, AIJob
 from estuary.api.computepool import ComputePool
+from estuary.api.nodehealth import unhealthy_count
 from estuary.model import (
     AcceptedType,
     Assignment,
@@ -30,7 +30,6 @@ from estuary.vendors import profiles
 
 TENANT_LABEL = "estuary.dev/tenant"
 DEFAULT_TENANT = "default"
-ACTIVE_PHASES = ("Admitted", "Running")
 TERMINAL_POD_PHASES = ("Succeeded", "Failed")
 
 
@@ -133,8 +132,9 @@ def job_request(job: AIJob, tenant: str) -> JobRequest:
         accepted=tuple(AcceptedType(a.vendor, a.model, a.relative_throughput) for a in spec.accelerators),
         priority=spec.priority,
         arrival=timestamp(job.metadata.get("creationTimestamp")) or 0.0,
-        node_selector=dict(spec.node_selector or {}),
-        tolerations=tuple(_toleration(t.to_wire()) for t in spec.tolerations or []),
+        # The template's nodeSelector and tolerations filter pools and nodes too (docs/jobs.md).
+        node_selector=spec.pool_node_selector(),
+        tolerations=tuple(_toleration(t) for t in spec.pool_tolerations()),
         residency=spec.residency,
         work=(
             spec.estimated_duration_seconds * spec.accelerators_per_worker * workers
@@ -150,13 +150,13 @@ def running_job(job: AIJob, tenant: str) -> RunningJob | None:
     status = job.status
     if status is None or status.placement is None or status.placement.cluster != "local":
         return None
-    if status.phase in ("Succeeded", "Failed"):
+    if status.phase in FINISHED:
         return None
     return RunningJob(
         job=job_request(job, tenant),
         assignment=Assignment(status.placement.pool, tuple(status.placement.nodes)),
         started=timestamp(status.admitted_at) or 0.0,
-        terminating=status.phase not in ACTIVE_PHASES,
+        terminating=status.phase not in HOLDING,
     )
 
 

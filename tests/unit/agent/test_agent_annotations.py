@@ -8,13 +8,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from estuary.agent.annotations import (
-    ANNOTATION_KEYS,
-    node_annotations,
-    read_health,
-    unhealthy_count,
-)
+from estuary.agent.annotations import node_annotations
 from estuary.agent.report import DeviceReport, NodeReport
+from estuary.api.nodehealth import ANNOTATION_KEYS, read_health, unhealthy_count
 
 T0 = datetime(2025, 3, 1, 8, 15, 0, 123456, tzinfo=UTC)
 

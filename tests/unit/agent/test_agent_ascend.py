@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from estuary.agent.annotations import node_annotations, unhealthy_count
+from estuary.agent.annotations import node_annotations
 from estuary.agent.ascend import (
     MIB,
     AscendBackend,
@@ -17,6 +17,7 @@ from estuary.agent.ascend import (
     NpuSmiError,
     parse_npu_smi_info,
 )
+from estuary.api.nodehealth import unhealthy_count
 
 SAMPLES = Path(__file__).parent / "samples"
 OK_8 = (SAMPLES / "npu-smi-info-910b3-8npu-ok.txt").read_text()

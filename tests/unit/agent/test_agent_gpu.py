@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 import pynvml
 import pytest
 
-from estuary.agent.annotations import node_annotations, unhealthy_count
+from estuary.agent.annotations import node_annotations
 from estuary.agent.nvidia import NvidiaBackend
 from estuary.agent.nvml import PynvmlNvml
+from estuary.api.nodehealth import unhealthy_count
 
 pytestmark = pytest.mark.gpu
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from estuary.core import Policy, run_cycle
 from estuary.model import (
@@ -63,8 +64,8 @@ def make_node(
     )
 
 
-def make_nodes(prefix: str, count: int, gpus: int = 8, **kwargs: object) -> list[NodeInfo]:
-    return [make_node(f"{prefix}{i}", gpus, **kwargs) for i in range(1, count + 1)]  # type: ignore[arg-type]
+def make_nodes(prefix: str, count: int, gpus: int = 8, **kwargs: Any) -> list[NodeInfo]:
+    return [make_node(f"{prefix}{i}", gpus, **kwargs) for i in range(1, count + 1)]
 
 
 def quota(
@@ -97,8 +98,8 @@ def make_pool(
     )
 
 
-def ascend_pool(name: str = "ascend-910b", **kwargs: object) -> PoolSpec:
-    return make_pool(name, vendor="huawei", model="Ascend910B", resource=ASCEND, **kwargs)  # type: ignore[arg-type]
+def ascend_pool(name: str = "ascend-910b", **kwargs: Any) -> PoolSpec:
+    return make_pool(name, vendor="huawei", model="Ascend910B", resource=ASCEND, **kwargs)
 
 
 def make_job(

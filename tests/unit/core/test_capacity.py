@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -53,8 +54,8 @@ def test_unhealthy_accelerators_are_never_placed_on() -> None:
 
 
 @pytest.mark.parametrize("state", [{"ready": False}, {"unschedulable": True}])
-def test_not_ready_or_unschedulable_nodes_offer_nothing(state: dict[str, bool]) -> None:
-    snap = snapshot([make_pool()], [make_node("n1", **state), make_node("n2")])  # type: ignore[arg-type]
+def test_not_ready_or_unschedulable_nodes_offer_nothing(state: dict[str, Any]) -> None:
+    snap = snapshot([make_pool()], [make_node("n1", **state), make_node("n2")])
     result = cycle(snap, make_job("ns/a", gpus=8), make_job("ns/b", gpus=8, arrival=1))
     assert admitted(result) == {"ns/a": ("h800", ("n2",))}
     assert result.waiting["ns/b"].reason == Reason.CAPACITY

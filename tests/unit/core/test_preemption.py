@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from estuary.core import Policy
-from estuary.model import Reason, Snapshot
+from estuary.model import CycleResult, Reason, Snapshot
 
 from .builders import admitted, apply, cycle, finish, make_job, make_nodes, make_pool, quota, run, snapshot
 
@@ -19,8 +19,8 @@ def _chem_borrows_everything() -> Snapshot:
     return snapshot([make_pool(quotas=QUOTAS)], make_nodes("n", 4), chem)
 
 
-def victims(result: object) -> list[tuple[str, str, str]]:
-    return [(p.victim_key, p.preemptor_key, p.reason) for p in result.preemptions]  # type: ignore[attr-defined]
+def victims(result: CycleResult) -> list[tuple[str, str, str]]:
+    return [(p.victim_key, p.preemptor_key, p.reason) for p in result.preemptions]
 
 
 def test_a_tenant_within_nominal_reclaims_from_a_borrower() -> None:

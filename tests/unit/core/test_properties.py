@@ -313,8 +313,8 @@ def test_victims_follow_the_preemption_rules(case: tuple[Snapshot, list[JobReque
                 if jobs[a.job_key].tenant == victim.job.tenant and a.assignment.pool == pool.name
             )
             assert held > nominal  # the victim's tenant was borrowing
-    for preemptor in {p.preemptor_key for p in result.preemptions}:
-        gone = {p.victim_key for p in result.preemptions if p.preemptor_key == preemptor}
+    for preemptor_key in {p.preemptor_key for p in result.preemptions}:
+        gone = {p.victim_key for p in result.preemptions if p.preemptor_key == preemptor_key}
         after = Snapshot(
             snap.pools,
             snap.nodes,
@@ -322,5 +322,5 @@ def test_victims_follow_the_preemption_rules(case: tuple[Snapshot, list[JobReque
             snap.foreign_usage,
             snap.jurisdiction,
         )
-        alone = run_cycle(after, [jobs[preemptor]], now, policy)
-        assert [a.job_key for a in alone.admissions] == [preemptor]  # the victims were enough
+        alone = run_cycle(after, [jobs[preemptor_key]], now, policy)
+        assert [a.job_key for a in alone.admissions] == [preemptor_key]  # the victims were enough

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from estuary.core import Policy
-from estuary.model import Reason
+from estuary.model import Reason, RunningJob
 
 from .builders import admitted, cycle, make_job, make_nodes, make_pool, run, snapshot
 
@@ -67,7 +67,7 @@ def test_strict_fifo_does_not_block_on_jobs_that_can_never_run_here() -> None:
     assert "ns/ok" in admitted(result)
 
 
-def _busy_cluster() -> list[object]:
+def _busy_cluster() -> list[RunningJob]:
     # n1..n4: n1 and n2 full, n3 and n4 half used; a gang of 2 whole nodes cannot start
     return [
         run(make_job("ns/f1", tenant="chem"), "h800", ["n1"]),
@@ -78,14 +78,14 @@ def _busy_cluster() -> list[object]:
 
 
 def test_before_the_starvation_threshold_small_jobs_backfill_freely() -> None:
-    snap = snapshot([make_pool()], make_nodes("n", 4), _busy_cluster())  # type: ignore[arg-type]
+    snap = snapshot([make_pool()], make_nodes("n", 4), _busy_cluster())
     head = make_job("ns/gang", workers=2, arrival=0)
     result = cycle(snap, head, make_job("ns/small", gpus=4, arrival=1), now=299.0)
     assert "ns/small" in admitted(result)
 
 
 def test_a_starving_head_reserves_nodes_and_later_jobs_wait_behind_it() -> None:
-    snap = snapshot([make_pool()], make_nodes("n", 4), _busy_cluster())  # type: ignore[arg-type]
+    snap = snapshot([make_pool()], make_nodes("n", 4), _busy_cluster())
     head = make_job("ns/gang", workers=2, arrival=0)
     result = cycle(snap, head, make_job("ns/small", gpus=4, arrival=1), now=300.0)
     assert not result.admissions
@@ -97,14 +97,14 @@ def test_a_starving_head_reserves_nodes_and_later_jobs_wait_behind_it() -> None:
 
 def test_a_reservation_leaves_other_nodes_to_backfill() -> None:
     nodes = make_nodes("n", 5)
-    snap = snapshot([make_pool()], nodes, _busy_cluster())  # type: ignore[arg-type]
+    snap = snapshot([make_pool()], nodes, _busy_cluster())
     # n5 is empty: the head reserves the emptiest nodes (n5, then n3 by name), n4 stays usable
     result = cycle(snap, make_job("ns/gang", workers=2), make_job("ns/small", gpus=4, arrival=1), now=1000.0)
     assert admitted(result) == {"ns/small": ("h800", ("n4",))}
 
 
 def test_only_the_first_starving_job_reserves_in_a_pool() -> None:
-    snap = snapshot([make_pool()], make_nodes("n", 4), _busy_cluster())  # type: ignore[arg-type]
+    snap = snapshot([make_pool()], make_nodes("n", 4), _busy_cluster())
     first = make_job("ns/gang1", workers=2, arrival=0)
     second = make_job("ns/gang2", workers=2, arrival=1)
     result = cycle(snap, first, second, now=1000.0)
@@ -114,7 +114,7 @@ def test_only_the_first_starving_job_reserves_in_a_pool() -> None:
 
 
 def test_strict_fifo_makes_no_reservations() -> None:
-    snap = snapshot([make_pool()], make_nodes("n", 4), _busy_cluster())  # type: ignore[arg-type]
+    snap = snapshot([make_pool()], make_nodes("n", 4), _busy_cluster())
     result = cycle(snap, make_job("ns/gang", workers=2), now=1000.0, policy=FIFO)
     assert "reserved" not in result.waiting["ns/gang"].message
 
@@ -123,7 +123,7 @@ def test_quota_blocked_jobs_do_not_reserve() -> None:
     from .builders import quota
 
     pool = make_pool(quotas={"physics": quota(0, borrowing_limit=0), "*": quota(64)})
-    snap = snapshot([pool], make_nodes("n", 4), _busy_cluster())  # type: ignore[arg-type]
+    snap = snapshot([pool], make_nodes("n", 4), _busy_cluster())
     result = cycle(
         snap,
         make_job("ns/gang", workers=2),

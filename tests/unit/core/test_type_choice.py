@@ -6,7 +6,7 @@ import pytest
 
 from estuary.core import Policy
 from estuary.core.policy import TypeChoice
-from estuary.model import AcceptedType, Reason
+from estuary.model import AcceptedType, PoolSpec, Reason
 
 from .builders import ASCEND, admitted, ascend_pool, cycle, make_job, make_nodes, make_pool, run, snapshot
 
@@ -66,10 +66,10 @@ def test_an_accepted_model_restricts_the_vendor_to_that_model() -> None:
         (make_pool("z-pool", model="H800", throughput=2.0, cost=3.0), "h800"),
     ],
 )
-def test_equal_runtimes_are_broken_by_cost_then_pool_name(second: object, expected: str) -> None:
+def test_equal_runtimes_are_broken_by_cost_then_pool_name(second: PoolSpec, expected: str) -> None:
     pools = [POOLS[0], second]
-    nodes = make_nodes("h", 1, pool="h800") + make_nodes("x", 1, pool=second.name)  # type: ignore[attr-defined]
-    result = cycle(snapshot(pools, nodes), make_job("ns/a"))  # type: ignore[arg-type]
+    nodes = make_nodes("h", 1, pool="h800") + make_nodes("x", 1, pool=second.name)
+    result = cycle(snapshot(pools, nodes), make_job("ns/a"))
     assert admitted(result)["ns/a"][0] == expected
 
 

@@ -123,7 +123,7 @@ def test_the_copy_cannot_burst_again_keeps_residency_and_carries_its_origin() ->
     assert notes[naming.ORIGIN_UID] == "uid-1" and notes[naming.ORIGIN_ATTEMPT] == "3"
     assert notes[naming.LEASE_SECONDS] == "30" and notes[naming.LEASE_RENEW] == "n.0"
     assert out["metadata"]["labels"][naming.ORIGIN_CLUSTER] == "hk-campus"
-    assert remote.is_copy(out)
+    assert remote.is_labelled(out)
     AIJob.model_validate(out)  # a valid AIJob for the partner
 
 
@@ -189,12 +189,20 @@ def _api_error(status: int, message: str) -> ApiException:
         (_api_error(422, "spec.workers: Invalid value"), REFUSED, False),
         (_api_error(500, "etcd timeout"), UNREACHABLE, True),
         (ApiException(status=0, reason=f"SSLError\nhttps://user:{SECRET}@10.0.0.1/api"), UNREACHABLE, False),
-        (urllib3.exceptions.NewConnectionError(None, f"https://x:{SECRET}@h refused"), UNREACHABLE, False),  # type: ignore[arg-type]
         (
-            urllib3.exceptions.ReadTimeoutError(None, f"/apis?token={SECRET}", "read timed out"),
+            urllib3.exceptions.NewConnectionError(
+                urllib3.connection.HTTPConnection("h"), f"https://x:{SECRET}@h refused"
+            ),
+            UNREACHABLE,
+            False,
+        ),
+        (
+            urllib3.exceptions.ReadTimeoutError(
+                urllib3.HTTPConnectionPool("h"), f"/apis?token={SECRET}", "read timed out"
+            ),
             UNREACHABLE,
             True,
-        ),  # type: ignore[arg-type]
+        ),
         (urllib3.exceptions.ProtocolError(f"reset {SECRET}"), UNREACHABLE, True),
     ],
 )

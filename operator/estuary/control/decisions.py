@@ -1,0 +1,147 @@
+"""Writing the scheduling cycle's decisions: admissions, preemptions and why the others wait.
+
+An admission writes the AIJob status first (`Admitted`, placement, attempt), then creates the
+Service and the workers: a crash in between leaves an admitted job whose missing pods the next
+step creates, never pods without an admission. A waiting job's status says why, with the numbers,
+and how it fares on each accepted type (`status.verdicts`), so a person who may read only her job
+sees why it waits (`kubectl estuary explain`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from estuary import metrics
+from estuary.api.aijob import ADMITTED_CONDITION, BURST_CONDITION, AIJobStatus, Phase, Placement, Verdict
+from estuary.api.base import set_condition
+from estuary.control.pods import Pods
+from estuary.kube.status import JobWriter
+from estuary.model import Admission, PoolSpec, Preemption, Waiting
+from estuary.state import codec
+from estuary.state.snapshot import ParsedJob
+
+POSITION_REFRESH_S = 10.0  # a queue position or verdicts that only moved are rewritten at most this often
+Release = Callable[..., None]
+
+
+class Decisions:
+    def __init__(self, writer: JobWriter, pods: Pods, release: Release) -> None:
+        self.writer, self.pods, self.release = writer, pods, release
+        self._position_written: dict[str, float] = {}
+
+    def admit(self, job: ParsedJob, admission: Admission, pool: PoolSpec, now: float) -> None:
+        status = job.status
+        nodes = list(admission.assignment.nodes)
+        message = (
+            f"admitted to pool {pool.name} ({pool.vendor} {pool.model}) on "
+            f"{len(set(nodes))} node(s): {admission.reason}"
+        ).rstrip(": ")
+        stamp = codec.rfc3339(now)
+        self.writer.status(
+            job,
+            AIJobStatus(
+                phase=Phase.ADMITTED,
+                reason="Admitted",
+                message=message,
+                attempt=status.attempt + 1,
+                placement=Placement(
+                    cluster="local",
+                    pool=pool.name,
+                    vendor=pool.vendor,
+                    model=pool.model,
+                    resource=pool.resource,
+                    nodes=nodes,
+                    workers=len(nodes),
+                ),
+                accelerator=f"{pool.vendor}/{pool.model}",
+                queue_position=None,
+                verdicts=None,
+                admitted_at=stamp,
+                retry_after=None,
+                queued_at=status.queued_at or stamp,
+                observed_generation=job.raw["metadata"].get("generation"),
+                conditions=set_condition(
+                    job.conditions, ADMITTED_CONDITION, True, "Admitted", message, stamp
+                ),
+            ),
+        )
+        queued = codec.timestamp(status.queued_at) or now
+        metrics.record_admission(job.tenant, pool.name, now - queued)
+        self.writer.event(job, "Admitted", message)
+        self.pods.create_workers(job, list(range(len(nodes))))
+
+    def preempt(self, jobs: Mapping[str, ParsedJob], preemption: Preemption, now: float) -> None:
+        victim = jobs.get(preemption.victim_key)
+        if victim is None:
+            return
+        placement = victim.status.placement
+        metrics.record_preemption(victim.tenant, placement.pool if placement else "", preemption.reason)
+        self.release(
+            victim,
+            Phase.QUEUED,
+            "Preempted",
+            f"evicted by {preemption.preemptor_key} ({preemption.reason}): {preemption.message}; requeued",
+            now,
+            grace=victim.obj.spec.preemption.grace_period_seconds,
+            warning=True,
+        )
+        preemptor = jobs.get(preemption.preemptor_key)
+        if preemptor is not None:
+            self.writer.event(
+                preemptor, "Preempting", f"evicting {preemption.victim_key} ({preemption.reason})"
+            )
+
+    def wait(self, job: ParsedJob, waiting: Waiting, now: float) -> None:
+        """Queued, with the reason, the numbers and a verdict per accepted type; rewritten when they
+        change (a position or per-type numbers that only moved, at most every POSITION_REFRESH_S)."""
+        status = job.status
+        reason, message = waiting.reason.value, with_burst_note(job, waiting.message)
+        verdicts = verdicts_of(waiting)
+        same = (status.phase, status.reason, status.message) == (Phase.QUEUED, reason, message)
+        moved = status.queue_position != waiting.position or status.verdicts != verdicts
+        fresh = now - self._position_written.get(job.key, 0.0) < POSITION_REFRESH_S
+        if same and (not moved or fresh):
+            return
+        self._position_written[job.key] = now
+        stamp = codec.rfc3339(now)
+        update = AIJobStatus(
+            phase=Phase.QUEUED,
+            reason=reason,
+            message=message,
+            queue_position=waiting.position,
+            verdicts=verdicts,
+            conditions=set_condition(job.conditions, ADMITTED_CONDITION, False, reason, message, stamp),
+        )
+        new = job.phase is None
+        if new:
+            update.queued_at = stamp
+            update.observed_generation = job.raw["metadata"].get("generation")
+        self.writer.status(job, update)
+        if new:
+            self.writer.event(job, "Queued", f"waiting: {message}")
+
+
+def with_burst_note(job: ParsedJob, message: str) -> str:
+    """The waiting message, plus why the job may not burst when federation says it may not (the
+    federation controller writes that as the job's `Burst` condition, status False)."""
+    burst = job.condition(BURST_CONDITION)
+    if not job.obj.spec.burst.enabled or burst is None or burst.status != "False" or not burst.message:
+        return message
+    return message if burst.message in message else f"{message}; {burst.message}"
+
+
+def verdicts_of(waiting: Waiting) -> list[Verdict]:
+    """The cycle's per-type verdicts as `status.verdicts`: what `kubectl estuary explain` shows a
+    person who may read her job but not the cluster (pools, nodes, other tenants' jobs)."""
+    return [
+        Verdict(
+            pool=v.pool,
+            vendor=v.vendor,
+            model=v.model,
+            fits=v.fits,
+            message=v.message,
+            relative_runtime=round(v.est_runtime_factor, 3),
+            **({"reason": v.reason.value} if v.reason is not None else {}),
+        )
+        for v in waiting.verdicts
+    ]

@@ -1,0 +1,143 @@
+"""FederationLink status: reachability, partner capacity, the jobs placed there, and spend.
+
+Written from what each link's worker last saw (a `LinkRuntime` snapshot), only the fields that
+changed. Spend is charged once per attempt: the attempt's id goes into `status.charged` in the
+same write, so a restart between charging and forgetting a copy never counts it twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from estuary.api.aijob import FINISHED, RemoteCopy
+from estuary.api.base import set_condition
+from estuary.api.federationlink import FederationLinkStatus, NetworkStatus, PartnerCapacity, TenantSpend
+from estuary.federation import naming, remote, spend
+from estuary.federation.home import HomeApi
+from estuary.federation.links import LinkObjects, Placed
+from estuary.federation.network import rounded
+from estuary.federation.worker import LinkRuntime
+from estuary.kube.status import patch
+from estuary.state import codec
+from estuary.state.cache import ClusterCache
+from estuary.state.snapshot import ParsedJob
+
+log = logging.getLogger("estuary.federation")
+
+
+def desired(
+    raw: dict[str, Any], runtime: LinkRuntime, placed: list[tuple[ParsedJob, RemoteCopy]], now: float
+) -> FederationLinkStatus:
+    """What the link's status should say now (spend aside)."""
+    snap = runtime.snapshot()
+    current = FederationLinkStatus.model_validate(raw.get("status") or {})
+    health, stamp = snap.health, codec.rfc3339(now)
+    conditions = set_condition(
+        current.conditions, "Ready", health.ready, health.reason, health.message, stamp
+    )
+    accepting, refusal = snap.accepting
+    if not accepting or any(c.type == "Accepting" for c in conditions):
+        conditions = set_condition(
+            conditions,
+            "Accepting",
+            accepting,
+            "Accepting" if accepting else "Refused",
+            refusal or "the partner accepted the last job sent",
+            stamp,
+        )
+    status = FederationLinkStatus(
+        reachable=health.ready,
+        capacity=[
+            PartnerCapacity(
+                vendor=t.vendor,
+                model=t.model,
+                capacity=t.capacity,
+                free=t.free,
+                relative_throughput=t.throughput,
+            )
+            for t in snap.capacity
+        ],
+        jobs=sorted(j.key for j, _ in placed if j.phase not in FINISHED),
+        conditions=conditions,
+    )
+    if health.last_ok is not None:
+        status.last_heartbeat = codec.rfc3339(health.last_ok)
+    net = snap.network
+    if net.rtt_s is not None or net.bandwidth_bps is not None:
+        status.network = NetworkStatus(
+            rtt_milliseconds=rounded(net.rtt_s * 1000) if net.rtt_s is not None else None,
+            bandwidth_mbps=rounded(net.bandwidth_bps / 1e6) if net.bandwidth_bps else None,
+            source=net.source,
+            measured_at=codec.rfc3339(net.measured_at) if net.measured_at else None,
+        )
+    return status
+
+
+class LinkStatus:
+    def __init__(self, home: HomeApi, cache: ClusterCache, namespace: str) -> None:
+        self.home, self.cache, self.namespace = home, cache, namespace
+
+    def write(self, links: LinkObjects, runtimes: dict[str, LinkRuntime], placed: Placed, now: float) -> None:
+        for name, (raw, _link) in links.items():
+            current = raw.get("status") or {}
+            wire = patch(desired(raw, runtimes[name], placed.get(name, []), now))
+            changes = {k: v for k, v in wire.items() if current.get(k) != v}
+            if not changes:
+                continue
+            try:
+                updated = self.home.patch_link_status(self.namespace, name, changes)
+            except Exception as exc:
+                log.warning("federation: writing status of link %s failed (%s)", name, type(exc).__name__)
+                continue
+            self.cache.apply("federationlinks", "MODIFIED", updated)
+
+    def charge(
+        self,
+        job: ParsedJob,
+        ref: RemoteCopy,
+        copy: remote.CopyView | None,
+        links: LinkObjects,
+        runtime: LinkRuntime,
+    ) -> None:
+        """Count the accelerator-hours this attempt used at the partner, once."""
+        held = links.get(ref.link)
+        if held is None:
+            return
+        raw, link = held
+        workers, vendor, model = _type_run(job, copy)
+        per_worker = job.obj.spec.accelerators_per_worker
+        start = codec.timestamp(copy.start_time) if copy else None
+        end = codec.timestamp(copy.completion_time) if copy else None
+        if start is not None and end is not None:
+            hours = spend.accelerator_hours(start, end, workers * per_worker)
+        else:
+            hours = runtime.running_hours(ref.name) * workers * per_worker
+        price = spend.cost_of(
+            ((c.vendor, c.model, c.cost_per_accelerator_hour) for c in link.spec.costs), vendor, model
+        )
+        meta, current = job.raw["metadata"], raw.get("status") or {}
+        attempt = naming.attempt_id(meta["namespace"], meta["name"], str(meta.get("uid")), job.status.attempt)
+        result = spend.charge(
+            current.get("spend") or [], current.get("charged") or [], attempt, job.tenant, hours, price
+        )
+        if result is None:
+            return
+        status = FederationLinkStatus(
+            spend=[TenantSpend.model_validate(e) for e in result[0]], charged=result[1]
+        )
+        updated = self.home.patch_link_status(self.namespace, ref.link, patch(status))
+        self.cache.apply("federationlinks", "MODIFIED", updated)
+        links[ref.link] = (updated, link)
+
+
+def _type_run(job: ParsedJob, copy: remote.CopyView | None) -> tuple[int, str, str]:
+    """(workers, vendor, model) the attempt ran with: the partner's word, else the local placement."""
+    placement = job.status.placement
+    vendor, model = (placement.vendor, placement.model) if placement else ("", "")
+    workers = placement.workers if placement and placement.workers else job.obj.spec.workers
+    if copy is not None and copy.placement:
+        vendor = str(copy.placement.get("vendor") or vendor)
+        model = str(copy.placement.get("model") or model)
+        workers = int(copy.placement.get("workers") or workers)
+    return workers, vendor, model

@@ -1,0 +1,81 @@
+"""The operator's loop: one thread that reads the cluster once per tick and runs both controllers.
+
+Each tick: read the cache into one `ClusterView` (state/snapshot.py, pure), then
+  1. federation, partner side: stop copies whose lease lapsed (before anything acts on them);
+  2. the job controller: lifecycles, the scheduling cycle, its decisions, pool status;
+  3. federation, origin side: follow burst jobs, burst waiting ones, link status;
+  4. the usage ledger: copy the jobs' run records, as the step left them, into UsageLedgers.
+The controllers share the view, whose jobs every status write updates, and meet nowhere else.
+This module is the one place that knows them all; it wires them for `handlers/operator.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from estuary import metrics
+from estuary.control.controller import JobController, Settings
+from estuary.federation import FederationController
+from estuary.ledger import Ledger
+from estuary.state import snapshot
+from estuary.state.cache import ClusterCache
+
+log = logging.getLogger("estuary.controller")
+
+
+class Loop:
+    def __init__(
+        self,
+        cache: ClusterCache,
+        jobs: JobController,
+        federation: FederationController | None = None,
+        clock: Callable[[], float] = time.time,
+        ledger: Ledger | None = None,
+    ) -> None:
+        self.cache, self.jobs, self.federation, self.clock = cache, jobs, federation, clock
+        self.ledger = ledger
+
+    @property
+    def settings(self) -> Settings:
+        return self.jobs.settings
+
+    def tick(self) -> None:
+        now = self.clock()
+        started = time.perf_counter()
+        view = snapshot.read(self.cache, now, self.settings.jurisdiction, self.settings.default_tenant)
+        if self.federation is not None:
+            self.federation.check_leases(view, now)
+        self.jobs.step(view, now)
+        if self.federation is not None:
+            self.federation.step(view, now)
+        if self.ledger is not None:
+            self.ledger.sync(jobs_as_left(view), self._tenant_of, now)
+        metrics.record_cycle(time.perf_counter() - started)
+
+    def _tenant_of(self, namespace: str) -> str:
+        return self.cache.tenant_of(namespace, self.settings.default_tenant)
+
+    def run(self, stop: threading.Event, active: Callable[[], bool] = lambda: True) -> None:
+        """Tick whenever the cache changes (or every resync period) until `stop` is set; only
+        while `active` (this replica holds the leader Lease)."""
+        while not stop.is_set():
+            self.cache.changed.wait(self.settings.resync_seconds)
+            self.cache.changed.clear()
+            if stop.is_set() or not active():
+                continue
+            try:
+                self.tick()
+            except Exception:  # keep the loop alive; the next tick retries from fresh state
+                metrics.record_reconcile_error("controller")
+                log.exception("controller step failed; retrying on the next change")
+
+
+def jobs_as_left(view: snapshot.ClusterView) -> dict[str, dict[str, Any]]:
+    """Every job as the step left it, by key (the invalid ones too: their runs still count)."""
+    jobs = {key: job.raw for key, job in view.invalid.items()}
+    jobs.update((key, job.raw) for key, job in view.jobs.items())
+    return jobs

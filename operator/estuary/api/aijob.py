@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from estuary.api.base import ApiModel, Condition, Quantity, Residency, StatusModel, Toleration
+from estuary.api.base import (
+    CONDITIONS_BY_TYPE,
+    ApiModel,
+    Condition,
+    Quantity,
+    Residency,
+    StatusModel,
+    Toleration,
+    set_condition,
+)
 
 Framework = Literal["pytorch", "deepspeed", "mindspore", "jax", "mpi", "custom"]
 
@@ -31,8 +41,21 @@ HOLDING: frozenset[Phase] = frozenset({Phase.ADMITTED, Phase.RUNNING})  # the ga
 # Condition types of `status.conditions`; who sets which is in docs/architecture.md.
 ADMITTED_CONDITION = "Admitted"
 RUNNING_CONDITION = "Running"
-FINISHED_CONDITION = "Finished"
+SUCCEEDED_CONDITION = "Succeeded"  # `kubectl wait --for=condition=Succeeded aij/<name>`
+FAILED_CONDITION = "Failed"
 BURST_CONDITION = "Burst"  # federation: whether the job may burst to a partner, and why not
+
+
+def finished_conditions(
+    conditions: Sequence[Condition], phase: Phase, reason: str, message: str, stamp: str
+) -> list[Condition]:
+    """The conditions of a job that just Succeeded or Failed: Succeeded or Failed True, and Running
+    False (the workers are done), as a Kubernetes Job has Complete or Failed."""
+    done = SUCCEEDED_CONDITION if phase == Phase.SUCCEEDED else FAILED_CONDITION
+    out = set_condition(conditions, done, True, reason, message, stamp)
+    if any(c.type == RUNNING_CONDITION for c in out):
+        out = set_condition(out, RUNNING_CONDITION, False, reason, message, stamp)
+    return out
 
 
 class AcceleratorChoice(ApiModel):
@@ -231,6 +254,16 @@ class LeaseObservation(StatusModel):
     )
 
 
+class Hold(StatusModel):
+    """Why a job is kept out of the queue until a person acts (docs/operations.md): the API server
+    refused its pods (InvalidPodTemplate: until the spec changes), or a pod that is not the job's
+    own has a worker's name (NameConflict: until that pod is gone or the spec changes)."""
+
+    reason: str = Field(description="InvalidPodTemplate or NameConflict.")
+    generation: int = Field(0, description="The spec generation that was refused.")
+    pod: str | None = Field(None, description="NameConflict: the pod (same namespace) holding the name.")
+
+
 class AIJobStatus(StatusModel):
     phase: Phase | None = Field(
         None, description="Queued, Admitted, Running, Succeeded, Failed or Suspended."
@@ -240,7 +273,11 @@ class AIJobStatus(StatusModel):
     queue_position: int | None = Field(None, description="Place in the queue while Queued.")
     reason: str | None = Field(None, description="Why the job waits or ended (machine-readable).")
     message: str | None = Field(None, description="Why the job waits or ended, with the numbers.")
-    conditions: list[Condition] = Field(default_factory=list, description="Conditions.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Conditions (metav1.Condition).",
+        json_schema_extra=CONDITIONS_BY_TYPE,
+    )
     restarts: int = Field(0, description="Gang restarts after worker failures.")
     attempt: int = Field(0, description="Current gang attempt (restarts and requeues).")
     queued_at: str | None = Field(None, description="When the job (re)entered the queue.")
@@ -251,6 +288,9 @@ class AIJobStatus(StatusModel):
     start_time: str | None = Field(None, description="When all workers were first Running.")
     completion_time: str | None = Field(None, description="When the job Succeeded or Failed.")
     observed_generation: int | None = Field(None, description="Spec generation last acted on.")
+    hold: Hold | None = Field(
+        None, description="Why the job is kept out of the queue until its spec changes (or a pod goes)."
+    )
     remote: RemoteCopy | None = Field(
         None, description="Origin side: the copy of this job at a partner cluster, while it runs there."
     )

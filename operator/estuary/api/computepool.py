@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from estuary.api.base import ApiModel, Condition, StatusModel, Toleration
+from estuary.api.base import CONDITIONS_BY_TYPE, ApiModel, Condition, StatusModel, Toleration
 
 _IMMUTABLE: dict[str, Any] = {
     "x-kubernetes-validations": [
@@ -110,7 +110,11 @@ class ComputePoolStatus(StatusModel):
     allocated: int = Field(0, description="Accelerators held by jobs and other pods.")
     free: int = Field(0, description="Healthy accelerators not allocated.")
     tenants: list[TenantUsage] = Field(default_factory=list, description="Per-tenant usage.")
-    conditions: list[Condition] = Field(default_factory=list, description="Conditions.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Conditions (metav1.Condition).",
+        json_schema_extra=CONDITIONS_BY_TYPE,
+    )
     observed_generation: int | None = Field(None, description="Spec generation last acted on.")
 
 

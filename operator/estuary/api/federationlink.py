@@ -7,7 +7,15 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from estuary.api.base import ApiModel, Condition, Jurisdiction, Residency, SecretKeyRef, StatusModel
+from estuary.api.base import (
+    CONDITIONS_BY_TYPE,
+    ApiModel,
+    Condition,
+    Jurisdiction,
+    Residency,
+    SecretKeyRef,
+    StatusModel,
+)
 
 
 class AcceleratorCost(ApiModel):
@@ -121,7 +129,11 @@ class FederationLinkStatus(StatusModel):
         description="Job attempts already counted in "
         "spend (ns/name/uid/attempt, most recent last), so none counts twice.",
     )
-    conditions: list[Condition] = Field(default_factory=list, description="Conditions.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Conditions (metav1.Condition).",
+        json_schema_extra=CONDITIONS_BY_TYPE,
+    )
 
 
 class FederationLink(ApiModel):

@@ -21,9 +21,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from estuary import metrics
-from estuary.api.aijob import FINISHED, FINISHED_CONDITION, HOLDING, RUNNING_CONDITION, AIJobStatus, Phase
+from estuary.api.aijob import (
+    FINISHED,
+    HOLDING,
+    RUNNING_CONDITION,
+    AIJobStatus,
+    Hold,
+    Phase,
+    finished_conditions,
+)
 from estuary.api.base import set_condition
-from estuary.control.pods import Pods
+from estuary.control.pods import NameTaken, Pods, WorkerRefused
 from estuary.control.workers import GangState, assess
 from estuary.kube import render
 from estuary.kube.client import KubeApi
@@ -32,6 +40,11 @@ from estuary.model import NodeInfo
 from estuary.state import codec
 from estuary.state.cache import ClusterCache
 from estuary.state.snapshot import ParsedJob
+
+INVALID_POD_TEMPLATE = "InvalidPodTemplate"  # the API server refused a worker as invalid
+POD_FORBIDDEN = "PodForbidden"  # ... as forbidden (admission policy, quota, limit range)
+NAME_CONFLICT = "NameConflict"  # a worker's or the Service's name is held by someone else's object
+RETRY_FORBIDDEN_S = 60.0
 
 
 def sick_nodes(nodes: Mapping[str, NodeInfo], jobs: Iterable[ParsedJob]) -> dict[str, str]:
@@ -52,6 +65,44 @@ def sick_nodes(nodes: Mapping[str, NodeInfo], jobs: Iterable[ParsedJob]) -> dict
                 "(annotation estuary.dev/accelerator-health)"
             )
     return out
+
+
+def refusal(
+    job: ParsedJob, err: WorkerRefused | NameTaken, now: float
+) -> tuple[str, str, Hold | None, float | None]:
+    """(reason, message, hold, retry after) for a worker the API server refused or whose name is
+    taken: the rules of docs/operations.md ("When the API server refuses a worker")."""
+    where = f"{err.kind} {job.namespace}/{err.name}"
+    if isinstance(err, NameTaken):
+        if err.kind == "Pod":  # watched: the hold lifts as soon as the pod is gone
+            message = (
+                f"{where} already exists and is not this job's own ({err.owner}); delete or rename "
+                "it: Estuary starts the job once it is gone"
+            )
+            return (
+                NAME_CONFLICT,
+                message,
+                Hold(reason=NAME_CONFLICT, generation=job.generation or 0, pod=err.name),
+                None,
+            )
+        message = f"{where} already exists and is not this job's own ({err.owner}); delete or rename it"
+        return (
+            NAME_CONFLICT,
+            f"{message}: Estuary tries again in {RETRY_FORBIDDEN_S:.0f}s",
+            None,
+            now + RETRY_FORBIDDEN_S,
+        )
+    said = f"the API server refused {where}: {err.server_says}"
+    if err.permanent:
+        message = f"{said}; fix the job's spec: Estuary tries again when the spec changes"
+        return (
+            INVALID_POD_TEMPLATE,
+            message,
+            Hold(reason=INVALID_POD_TEMPLATE, generation=job.generation or 0),
+            None,
+        )
+    message = f"{said}; Estuary tries again in {RETRY_FORBIDDEN_S:.0f}s (or fix the job's spec)"
+    return POD_FORBIDDEN, message, None, now + RETRY_FORBIDDEN_S
 
 
 def _age(since: str | None, now: float) -> float:
@@ -96,7 +147,7 @@ class Lifecycle:
             )
             self.release(job, Phase.QUEUED, "NodeUnhealthy", message, now, warning=True)
             return
-        gang = assess(self.cache.pods_of(job.key), len(placement.nodes), job.status.attempt)
+        gang = assess(self.cache.pods_of(job.key, job.uid), len(placement.nodes), job.status.attempt)
         for name in gang.stale:
             self.api.delete_pod(job.namespace, name, 0)
         self._follow(job, gang, now)
@@ -111,7 +162,7 @@ class Lifecycle:
             vanished = tuple(f"worker {render.pod_name(job.name, r)} disappeared" for r in gang.missing)
             self._worker_failed(job, GangState(gang.expected, failures=vanished), now)
         elif gang.missing:
-            self.pods.create_workers(job, gang.missing)
+            self.start(job, gang.missing, now)
         elif gang.all_running and phase == Phase.ADMITTED:
             self._running(job, now)
         elif gang.unschedulable and _age(job.status.admitted_at, now) > spec.scheduling_timeout_seconds:
@@ -120,6 +171,15 @@ class Lifecycle:
                 f"({gang.unschedulable[0]}); released the whole gang and requeued it"
             )
             self.release(job, Phase.QUEUED, "SchedulingTimeout", message, now)
+
+    def start(self, job: ParsedJob, ranks: list[int], now: float) -> None:
+        """Create these workers of an admitted gang; when the API server refuses one, or a name is
+        taken by an object that is not the job's own, release the attempt and say why."""
+        try:
+            self.pods.create_workers(job, ranks)
+        except (WorkerRefused, NameTaken) as err:
+            reason, message, hold, retry = refusal(job, err, now)
+            self.release(job, Phase.QUEUED, reason, message, now, retry_after=retry, warning=True, hold=hold)
 
     def _resume(self, job: ParsedJob, now: float) -> None:
         self.writer.status(
@@ -173,7 +233,7 @@ class Lifecycle:
                 reason=reason,
                 message=message,
                 completion_time=stamp,
-                conditions=set_condition(job.conditions, FINISHED_CONDITION, True, reason, message, stamp),
+                conditions=finished_conditions(job.conditions, phase, reason, message, stamp),
             ),
         )
 
@@ -213,6 +273,7 @@ class Lifecycle:
         retry_after: float | None = None,
         grace: int = 0,
         warning: bool = False,
+        hold: Hold | None = None,
     ) -> None:
         """Stop the gang and give its accelerators back once its pods are gone (whole gangs only)."""
         stamp = codec.rfc3339(now)
@@ -227,6 +288,8 @@ class Lifecycle:
             status.restarts = restarts
         if retry_after is not None:
             status.retry_after = codec.rfc3339(retry_after)
+        if hold is not None:
+            status.hold = hold
         self.writer.status(job, status)
         self.writer.event(job, reason, message, warning=warning)
         self.pods.delete_all(job, grace)

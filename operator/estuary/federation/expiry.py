@@ -16,13 +16,11 @@ from collections.abc import Callable, Mapping
 
 from estuary.api.aijob import (
     FINISHED,
-    FINISHED_CONDITION,
-    RUNNING_CONDITION,
     AIJobStatus,
     LeaseObservation,
     Phase,
+    finished_conditions,
 )
-from estuary.api.base import set_condition
 from estuary.federation import lease, naming, remote
 from estuary.federation.home import HomeApi
 from estuary.federation.observer import LeaseObserver
@@ -112,7 +110,6 @@ class LeaseExpiry:
             "the job again elsewhere"
         )
         stamp, reason = codec.rfc3339(now), remote.LEASE_EXPIRED
-        stopped = set_condition(job.conditions, RUNNING_CONDITION, False, reason, message, stamp)
         self.writer.status(
             job,
             AIJobStatus(
@@ -121,7 +118,7 @@ class LeaseExpiry:
                 message=message,
                 queued_at=stamp,
                 completion_time=stamp,
-                conditions=set_condition(stopped, FINISHED_CONDITION, True, reason, message, stamp),
+                conditions=finished_conditions(job.conditions, Phase.FAILED, reason, message, stamp),
             ),
         )
         self.writer.event(job, reason, message, warning=True)

@@ -14,12 +14,12 @@ import logging
 from estuary.api.aijob import (
     BURST_CONDITION,
     FINISHED,
-    FINISHED_CONDITION,
     RUNNING_CONDITION,
     AIJobStatus,
     Phase,
     Placement,
     RemoteCopy,
+    finished_conditions,
 )
 from estuary.api.base import set_condition
 from estuary.federation import lease, remote
@@ -120,9 +120,7 @@ class Following:
         stamp, reason, message = codec.rfc3339(now), update.reason or "", update.message or ""
         if update.phase in FINISHED:
             update.completion_time = copy.completion_time or stamp
-            update.conditions = set_condition(
-                job.conditions, FINISHED_CONDITION, True, reason, message, stamp
-            )
+            update.conditions = finished_conditions(job.conditions, update.phase, reason, message, stamp)
         elif update.phase == Phase.RUNNING:
             update.conditions = set_condition(
                 job.conditions, RUNNING_CONDITION, True, "AllWorkersRunning", message, stamp

@@ -107,7 +107,11 @@ class Pods:
         """Ask the API server whether it would accept the job's first worker on `pool` (nothing
         is created). Raises WorkerRefused or NameTaken as a real create would."""
         manifest = self.worker(job, pool, node or DRY_RUN_NODE, 0, job.obj.spec.workers)
-        self._check(job, manifest, self.api.create(manifest, dry_run=True))
+        try:
+            answer: object = self.api.create(manifest, dry_run=True)
+        except Refused as refusal:
+            answer = refusal
+        self._check(job, manifest, answer)
 
     @staticmethod
     def _check(job: ParsedJob, manifest: dict[str, Any], answer: object) -> None:

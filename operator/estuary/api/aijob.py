@@ -69,7 +69,11 @@ class AcceleratorChoice(ApiModel):
         description="Accelerator model, e.g. H800 or Ascend910B; empty accepts any model of the vendor.",
         max_length=63,
     )
-    image: str = Field(description="Container image for this accelerator type.", min_length=1)
+    image: str = Field(
+        description="Container image for this accelerator type.",
+        min_length=1,
+        json_schema_extra={"pattern": r"^\S+$"},  # no blanks: the API server refuses them in a pod
+    )
     relative_throughput: float | None = Field(
         None,
         gt=0,
@@ -123,7 +127,8 @@ class EnvVar(ApiModel):
     value: str = Field("", description="Value.")
 
 
-_SAME_TYPE = "(has(b.model) ? b.model : '') == (has(a.model) ? a.model : '')"
+# Pools match vendor and model ignoring case, so the duplicate rule does too.
+_SAME_TYPE = "(has(b.model) ? b.model.lowerAscii() : '') == (has(a.model) ? a.model.lowerAscii() : '')"
 
 
 class AIJobSpec(ApiModel):
@@ -147,9 +152,9 @@ class AIJobSpec(ApiModel):
                     "reason": "FieldValueInvalid",
                 },
                 {
-                    "rule": "self.accelerators.all(a, self.accelerators.filter(b, b.vendor == a.vendor && "
-                    f"{_SAME_TYPE}).size() == 1)",
-                    "message": "spec.accelerators lists the same vendor and model twice",
+                    "rule": "self.accelerators.all(a, self.accelerators.filter(b, "
+                    f"b.vendor.lowerAscii() == a.vendor.lowerAscii() && {_SAME_TYPE}).size() == 1)",
+                    "message": "spec.accelerators lists the same vendor and model twice (in any case)",
                     "fieldPath": ".accelerators",
                     "reason": "FieldValueDuplicate",
                 },

@@ -17,13 +17,35 @@ GROUP = "estuary.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
+# Label keys and values as the API server checks them (a taint key is a label key).
+LABEL_KEY_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+
 Jurisdiction = Literal["hk", "mainland", "overseas"]
 Residency = Literal["any", "hk", "mainland", "overseas"]
 
-# A Kubernetes quantity ("8", "500m", "64Gi", or a bare number): int-or-string in the schema.
+# A Kubernetes quantity ("8", "500m", "64Gi", or a bare number): int-or-string in the schema, and
+# refused by the API server (CEL's quantity library) unless it parses and is not negative.
+# state/codec.py checks again, for objects stored before this rule.
 Quantity = Annotated[
     int | str,
-    Field(json_schema_extra={"x-kubernetes-int-or-string": True}),
+    Field(
+        json_schema_extra={
+            "x-kubernetes-int-or-string": True,
+            "x-kubernetes-validations": [
+                {
+                    "rule": "type(self) == int ? self >= 0 : "
+                    "isQuantity(self) && !quantity(self).isLessThan(quantity('0'))",
+                    "message": "must be a non-negative Kubernetes quantity, e.g. 4, 500m or 16Gi",
+                    "reason": "FieldValueInvalid",
+                }
+            ],
+            "maxLength": 64,
+        }
+    ),
 ]
 
 
@@ -44,11 +66,42 @@ class StatusModel(ApiModel):
 
 
 class Toleration(ApiModel):
+    """What the API server requires of a pod's toleration, checked when the object is applied (a
+    ComputePool's or an AIJob's tolerations are copied into every worker pod)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.operator != 'Exists' || !has(self.value) || self.value == ''",
+                    "message": "value must be empty when operator is Exists",
+                    "fieldPath": ".value",
+                    "reason": "FieldValueInvalid",
+                },
+                {
+                    "rule": "self.operator == 'Exists' || (has(self.key) && self.key != '')",
+                    "message": "operator must be Exists when key is empty (it then tolerates every taint)",
+                    "fieldPath": ".operator",
+                    "reason": "FieldValueInvalid",
+                },
+            ]
+        },
+    )
+
     key: str | None = Field(
-        None, description="Taint key to tolerate; empty with operator Exists tolerates every taint."
+        None,
+        description="Taint key to tolerate (a label key); empty with operator Exists tolerates every taint.",
+        json_schema_extra={"maxLength": 316, "pattern": LABEL_KEY_PATTERN},
     )
     operator: Literal["Equal", "Exists"] = Field("Equal", description="Equal or Exists.")
-    value: str | None = Field(None, description="Taint value to match (operator Equal).")
+    value: str | None = Field(
+        None,
+        description="Taint value to match (operator Equal; a label value).",
+        json_schema_extra={"maxLength": 63, "pattern": LABEL_VALUE_PATTERN},
+    )
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
         None, description="Taint effect to tolerate; empty tolerates every effect."
     )
@@ -62,6 +115,12 @@ CONDITION_TYPE_PATTERN = (
 )
 CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 CONDITIONS_BY_TYPE: dict[str, Any] = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}
+
+
+def _required_date_time(schema: dict[str, Any]) -> None:
+    """A required RFC 3339 time in the schema, though a missing one reads as "" here."""
+    schema.pop("default", None)
+    schema["format"] = "date-time"
 
 
 # Read leniently (a status written by an older operator still parses); the CRD schema requires what
@@ -89,7 +148,7 @@ class Condition(StatusModel):
         json_schema_extra={"minimum": 0},
     )
     last_transition_time: str = Field(
-        "", description="When status last changed (RFC 3339).", json_schema_extra={"format": "date-time"}
+        "", description="When status last changed (RFC 3339).", json_schema_extra=_required_date_time
     )
     reason: str = Field(
         description="CamelCase machine-readable reason.",

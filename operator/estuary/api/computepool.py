@@ -121,6 +121,22 @@ class ComputePoolStatus(StatusModel):
 class ComputePool(ApiModel):
     """A homogeneous set of accelerator nodes (one vendor and model) with per-tenant quotas."""
 
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.metadata.name.size() <= 63",
+                    "message": "metadata.name must be at most 63 characters: it is the value of the "
+                    "estuary.dev/pool label on every worker pod placed on the pool",
+                    "reason": "FieldValueInvalid",
+                },
+            ]
+        },
+    )
+
     api_version: Literal["estuary.dev/v1alpha1"] = Field("estuary.dev/v1alpha1", description="API version.")
     kind: Literal["ComputePool"] = Field("ComputePool", description="Kind.")
     metadata: dict[str, Any] = Field(default_factory=dict, description="Standard object metadata.")

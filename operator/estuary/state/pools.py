@@ -17,12 +17,15 @@ and this one always agree.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
+from estuary.api.base import LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN
+from estuary.api.computepool import ComputePool
 from estuary.model import NodeInfo, PoolSpec
 from estuary.state import codec
 
@@ -61,6 +64,22 @@ def parse_error(err: ValidationError) -> str:
     return f"the pool cannot be used as written ({where}); fix it with kubectl edit cpool"
 
 
+def toleration_problem(tolerations: list[Any]) -> str | None:
+    """What the API server would refuse in the pool's tolerations (they go into every worker pod;
+    the CRD refuses them too, this catches pools stored before it did)."""
+    for i, t in enumerate(tolerations):
+        where, key, value = f"spec.tolerations[{i}]", t.key or "", t.value or ""
+        if key and not re.match(LABEL_KEY_PATTERN, key):
+            return f"{where}.key: {key!r} is not a valid taint key"
+        if value and not re.match(LABEL_VALUE_PATTERN, value):
+            return f"{where}.value: {value!r} is not a valid taint value"
+        if t.operator == "Exists" and value:
+            return f"{where}.value: must be empty when operator is Exists"
+        if t.operator != "Exists" and not key:
+            return f"{where}.operator: must be Exists when key is empty"
+    return None
+
+
 def judge(raw: dict[str, Any]) -> PoolJudgement:
     """Parse one pool; a pool that cannot be used gets a problem, never an exception."""
     name = str(raw["metadata"]["name"])
@@ -79,6 +98,12 @@ def judge(raw: dict[str, Any]) -> PoolJudgement:
             "profile (ESTUARY_VENDOR_PROFILES) or set spec.resourceName"
         )
         return PoolJudgement(name, raw, problem=PoolProblem("UnknownVendor", message))
+    problem = toleration_problem(list(ComputePool.model_validate(raw).spec.tolerations or []))
+    if problem is not None:
+        message = (
+            f"{problem}; every worker pod placed on the pool would be refused: fix it with kubectl edit cpool"
+        )
+        return PoolJudgement(name, raw, problem=PoolProblem("InvalidSpec", message))
     if not spec.node_selector:
         message = (
             "spec.nodeSelector is empty and would select every node; set the labels of this pool's nodes"

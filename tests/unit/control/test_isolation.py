@@ -162,3 +162,15 @@ def test_a_spec_change_of_a_queued_job_is_observed_once() -> None:
     h.step(2)
     assert h.status()["observedGeneration"] == 2
     assert len(h.server.calls) == 1
+
+
+def test_a_pool_whose_tolerations_pods_would_refuse_is_left_out_with_the_field() -> None:
+    h = Harness()
+    bad = {"key": "estuary.dev/accelerator", "operator": "Exists", "value": "yes"}
+    h.server.patch("computepools", "h800", {"spec": {"tolerations": [bad]}})
+    h.submit(workers=1)
+    h.step()
+    ready = _conditions(h, "h800")["Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert ready["message"].startswith("spec.tolerations[0].value: must be empty when operator is Exists")
+    assert h.phase() == ("Queued", "NoMatchingPool") and h.pods() == []

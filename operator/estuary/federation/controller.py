@@ -101,4 +101,5 @@ class FederationController:
         self.bursting.burst(jobs, links, placed(jobs), now)
         self.links.post_plans(jobs, self.sent.fresh)
         self.link_status.write(links, self.links.runtimes, placed(jobs), now)
+        self.link_status.write_unused(links, now)
         self.sent.keep_only(jobs)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pydantic import ValidationError
+
 from estuary.api.aijob import FINISHED, RemoteCopy
 from estuary.api.base import set_condition
-from estuary.api.federationlink import FederationLinkStatus, PartnerCapacity, TenantSpend
+from estuary.api.federationlink import FederationLink, FederationLinkStatus, PartnerCapacity, TenantSpend
 from estuary.federation import naming, remote, spend
 from estuary.federation.home import HomeApi
 from estuary.federation.links import LinkObjects, Placed
@@ -65,23 +67,71 @@ def desired(
     return status
 
 
+def unused_reason(raw: dict[str, Any], namespace: str) -> tuple[str, str]:
+    """(reason, message) of a link Estuary does not use: outside its namespace, or not parsing."""
+    meta = raw["metadata"]
+    if meta.get("namespace") != namespace:
+        return (
+            "OutsideEstuaryNamespace",
+            f"Estuary reads FederationLinks only in its own namespace {namespace} (where the "
+            f"partners' kubeconfig Secrets live); this one in {meta.get('namespace')} is not used: "
+            f"create it in {namespace}",
+        )
+    try:
+        FederationLink.model_validate(raw)
+    except ValidationError as err:
+        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()[:3])
+        return "InvalidSpec", f"the link cannot be used as written ({fields}); fix it with kubectl edit"
+    return "Pending", "not read yet"
+
+
 class LinkStatus:
     def __init__(self, home: HomeApi, cache: ClusterCache, namespace: str) -> None:
         self.home, self.cache, self.namespace = home, cache, namespace
 
+    def write_unused(self, links: LinkObjects, now: float) -> None:
+        """Every link Estuary does not use says why (Ready=False), once; it is never contacted."""
+        for raw in self.cache.items("federationlinks").values():
+            meta = raw["metadata"]
+            if meta.get("deletionTimestamp") or (
+                meta.get("namespace") == self.namespace and meta.get("name") in links
+            ):
+                continue
+            reason, message = unused_reason(raw, self.namespace)
+            current = FederationLinkStatus.model_validate(raw.get("status") or {})
+            status = FederationLinkStatus(
+                reachable=False,
+                conditions=set_condition(
+                    current.conditions,
+                    "Ready",
+                    False,
+                    reason,
+                    message,
+                    codec.rfc3339(now),
+                    meta.get("generation"),
+                ),
+            )
+            self._patch(str(meta.get("namespace")), str(meta["name"]), raw, patch(status))
+
+    def _patch(self, namespace: str, name: str, raw: dict[str, Any], wire: dict[str, Any]) -> None:
+        current = raw.get("status") or {}
+        changes = {k: v for k, v in wire.items() if current.get(k) != v}
+        if not changes:
+            return
+        try:
+            updated = self.home.patch_link_status(namespace, name, changes)
+        except Exception as exc:
+            log.warning(
+                "federation: writing status of link %s/%s failed (%s)", namespace, name, type(exc).__name__
+            )
+            return
+        self.cache.apply("federationlinks", "MODIFIED", updated)
+
     def write(self, links: LinkObjects, runtimes: dict[str, LinkRuntime], placed: Placed, now: float) -> None:
         for name, (raw, _link) in links.items():
-            current = raw.get("status") or {}
-            wire = patch(desired(raw, runtimes[name], placed.get(name, []), now))
-            changes = {k: v for k, v in wire.items() if current.get(k) != v}
-            if not changes:
-                continue
-            try:
-                updated = self.home.patch_link_status(self.namespace, name, changes)
-            except Exception as exc:
-                log.warning("federation: writing status of link %s failed (%s)", name, type(exc).__name__)
-                continue
-            self.cache.apply("federationlinks", "MODIFIED", updated)
+            self._patch(
+                self.namespace, name, raw, patch(desired(raw, runtimes[name], placed.get(name, []), now))
+            )
 
     def charge(
         self,

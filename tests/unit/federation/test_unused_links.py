@@ -4,12 +4,14 @@ change). Its neighbours are unaffected."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.fakeapi import Clock
 
 from .world import make_cluster
 
 
-def _link(namespace: str, name: str, spec: dict[str, object]) -> dict[str, object]:
+def _link(namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": "estuary.dev/v1alpha1",
         "kind": "FederationLink",

@@ -103,6 +103,7 @@ class FakeApiServer:
     failures: dict[str, Exception] = field(default_factory=dict)  # KubeApi method -> raised
     # Admission: a pod manifest -> why the API server refuses it (None: accepted)
     refuse_pods: Callable[[Obj], str | None] = lambda pod: None
+    refuse_code: int = 422  # 403 plays an admission policy, a LimitRange or a ResourceQuota
 
     # ---- the server ------------------------------------------------------------------------
     @staticmethod
@@ -220,7 +221,7 @@ class FakeApiServer:
             return held
         refusal = self.refuse_pods(manifest) if manifest["kind"] == "Pod" else None
         if refusal is not None:
-            raise Refused(422, f'Pod "{manifest["metadata"]["name"]}" is invalid: {refusal}')
+            raise Refused(self.refuse_code, f'Pod "{manifest["metadata"]["name"]}" is invalid: {refusal}')
         return copy.deepcopy(manifest) if dry_run else self.add(manifest)
 
     def ping(self) -> None:

@@ -9,6 +9,7 @@ tests use.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -71,10 +72,8 @@ class StallingProxy:
             pass
         finally:
             for sock in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 def _through(kubeconfig: Path, proxy: StallingProxy, out: Path) -> Path:
@@ -107,7 +106,7 @@ def standby(
 ) -> Iterator[tuple[OperatorProcess, StallingProxy]]:
     """The operator through the proxy, as a standby: the Lease is held by someone else."""
     coordination = client.CoordinationV1Api(cluster.api_client())
-    now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.123456Z", time.gmtime())
     coordination.create_namespaced_lease(
         namespace,
         {

@@ -261,12 +261,14 @@ class LeaseObservation(StatusModel):
 
 class Hold(StatusModel):
     """Why a job is kept out of the queue until a person acts (docs/operations.md): the API server
-    refused its pods (InvalidPodTemplate: until the spec changes), or a pod that is not the job's
-    own has a worker's name (NameConflict: until that pod is gone or the spec changes)."""
+    refused its pods as invalid (until the spec changes) or forbidden (until the spec changes or
+    retryAt), or an object that is not the job's own has a name it needs (until it is gone)."""
 
-    reason: str = Field(description="InvalidPodTemplate or NameConflict.")
+    reason: str = Field(description="InvalidPodTemplate, PodForbidden or NameConflict.")
     generation: int = Field(0, description="The spec generation that was refused.")
     pod: str | None = Field(None, description="NameConflict: the pod (same namespace) holding the name.")
+    retry_at: str | None = Field(None, description="When Estuary checks the job again (RFC 3339).")
+    refusals: int = Field(1, description="Refusals in a row (the retry wait doubles with each).")
 
 
 class AIJobStatus(StatusModel):

@@ -32,6 +32,7 @@ from estuary.api.aijob import (
 )
 from estuary.api.base import set_condition
 from estuary.control.pods import NameTaken, Pods, WorkerRefused
+from estuary.control.refusals import refusal
 from estuary.control.workers import GangState, assess
 from estuary.kube import render
 from estuary.kube.client import KubeApi
@@ -40,11 +41,6 @@ from estuary.model import NodeInfo
 from estuary.state import codec
 from estuary.state.cache import ClusterCache
 from estuary.state.snapshot import ParsedJob
-
-INVALID_POD_TEMPLATE = "InvalidPodTemplate"  # the API server refused a worker as invalid
-POD_FORBIDDEN = "PodForbidden"  # ... as forbidden (admission policy, quota, limit range)
-NAME_CONFLICT = "NameConflict"  # a worker's or the Service's name is held by someone else's object
-RETRY_FORBIDDEN_S = 60.0
 
 
 def sick_nodes(nodes: Mapping[str, NodeInfo], jobs: Iterable[ParsedJob]) -> dict[str, str]:
@@ -65,44 +61,6 @@ def sick_nodes(nodes: Mapping[str, NodeInfo], jobs: Iterable[ParsedJob]) -> dict
                 "(annotation estuary.dev/accelerator-health)"
             )
     return out
-
-
-def refusal(
-    job: ParsedJob, err: WorkerRefused | NameTaken, now: float
-) -> tuple[str, str, Hold | None, float | None]:
-    """(reason, message, hold, retry after) for a worker the API server refused or whose name is
-    taken: the rules of docs/operations.md ("When the API server refuses a worker")."""
-    where = f"{err.kind} {job.namespace}/{err.name}"
-    if isinstance(err, NameTaken):
-        if err.kind == "Pod":  # watched: the hold lifts as soon as the pod is gone
-            message = (
-                f"{where} already exists and is not this job's own ({err.owner}); delete or rename "
-                "it: Estuary starts the job once it is gone"
-            )
-            return (
-                NAME_CONFLICT,
-                message,
-                Hold(reason=NAME_CONFLICT, generation=job.generation or 0, pod=err.name),
-                None,
-            )
-        message = f"{where} already exists and is not this job's own ({err.owner}); delete or rename it"
-        return (
-            NAME_CONFLICT,
-            f"{message}: Estuary tries again in {RETRY_FORBIDDEN_S:.0f}s",
-            None,
-            now + RETRY_FORBIDDEN_S,
-        )
-    said = f"the API server refused {where}: {err.server_says}"
-    if err.permanent:
-        message = f"{said}; fix the job's spec: Estuary tries again when the spec changes"
-        return (
-            INVALID_POD_TEMPLATE,
-            message,
-            Hold(reason=INVALID_POD_TEMPLATE, generation=job.generation or 0),
-            None,
-        )
-    message = f"{said}; Estuary tries again in {RETRY_FORBIDDEN_S:.0f}s (or fix the job's spec)"
-    return POD_FORBIDDEN, message, None, now + RETRY_FORBIDDEN_S
 
 
 def _age(since: str | None, now: float) -> float:
@@ -178,8 +136,8 @@ class Lifecycle:
         try:
             self.pods.create_workers(job, ranks)
         except (WorkerRefused, NameTaken) as err:
-            reason, message, hold, retry = refusal(job, err, now)
-            self.release(job, Phase.QUEUED, reason, message, now, retry_after=retry, warning=True, hold=hold)
+            reason, message, hold = refusal(job, err, now)
+            self.release(job, Phase.QUEUED, reason, message, now, warning=True, hold=hold)
 
     def _resume(self, job: ParsedJob, now: float) -> None:
         self.writer.status(

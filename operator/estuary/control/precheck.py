@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from estuary import metrics
 from estuary.api.aijob import ADMITTED_CONDITION, AIJobStatus, Phase
 from estuary.api.base import set_condition
-from estuary.control.lifecycle import refusal
 from estuary.control.pods import NameTaken, Pods, WorkerRefused
+from estuary.control.refusals import refusal
 from estuary.kube.status import JobWriter
 from estuary.model import PoolSpec
 from estuary.state import codec
@@ -30,11 +30,11 @@ log = logging.getLogger("estuary.precheck")
 
 
 def due(job: ParsedJob) -> bool:
-    """New (no phase yet, not suspended), or refused before and its spec changed since."""
-    hold = job.status.hold
-    if hold is not None:
-        return hold.generation != job.generation and not job.obj.spec.suspend
-    return job.phase is None and not job.obj.spec.suspend
+    """New (no phase yet, not suspended), or refused before and no longer held (its spec
+    changed, its retry time came, or the pod holding its name went)."""
+    if job.obj.spec.suspend or job.held:
+        return False
+    return job.phase is None or job.status.hold is not None
 
 
 def pool_for(job: ParsedJob, pools: Mapping[str, PoolJudgement]) -> tuple[PoolSpec, str | None] | None:
@@ -72,7 +72,7 @@ class PreCheck:
                 log.warning("AIJob %s: dry run of its first worker failed (%s); not held", job.key, err)
 
     def _hold(self, job: ParsedJob, err: WorkerRefused | NameTaken, now: float) -> None:
-        reason, message, hold, retry = refusal(job, err, now)
+        reason, message, hold = refusal(job, err, now)
         stamp = codec.rfc3339(now)
         update = AIJobStatus(
             phase=Phase.QUEUED,
@@ -82,10 +82,7 @@ class PreCheck:
             queued_at=job.status.queued_at or stamp,
             conditions=set_condition(job.conditions, ADMITTED_CONDITION, False, reason, message, stamp),
         )
-        if hold is not None:
-            update.hold = hold
-        if retry is not None:
-            update.retry_after = codec.rfc3339(retry)
+        update.hold = hold
         self.writer.status(job, update)
-        job.held = hold is not None
+        job.held = True
         self.writer.event(job, reason, message, warning=True)

@@ -31,7 +31,9 @@ def _now() -> datetime:
 
 
 def _fmt(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # The client re-serializes a parsed MicroTime with isoformat(), which drops ".000000" and so
+    # makes a time the API server refuses; a whole second is never sent as one.
+    return moment.replace(microsecond=moment.microsecond or 1).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _parse(value: Any) -> datetime | None:

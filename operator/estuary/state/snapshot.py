@@ -130,7 +130,7 @@ class ClusterView:
 
 
 def parse_jobs(
-    cache: ClusterCache, default_tenant: str
+    cache: ClusterCache, default_tenant: str, now: float
 ) -> tuple[dict[str, ParsedJob], dict[str, InvalidJob]]:
     jobs: dict[str, ParsedJob] = {}
     invalid: dict[str, InvalidJob] = {}
@@ -147,15 +147,18 @@ def parse_jobs(
         except ValueError as err:  # codec.InvalidQuantity: names the field
             invalid[key] = InvalidJob(key, raw, f"the job cannot run as written: {err}; fix the spec")
             continue
-        jobs[key] = ParsedJob(key, raw, obj, tenant, request, is_held(raw, obj, cache))
+        jobs[key] = ParsedJob(key, raw, obj, tenant, request, is_held(raw, obj, cache, now))
     return jobs, invalid
 
 
-def is_held(raw: Mapping[str, Any], obj: AIJob, cache: ClusterCache) -> bool:
-    """Whether `status.hold` still keeps the job out of the queue: until the spec changes (a new
-    generation), and for a name conflict only while that pod exists and is not the job's own."""
+def is_held(raw: Mapping[str, Any], obj: AIJob, cache: ClusterCache, now: float) -> bool:
+    """Whether `status.hold` still keeps the job out of the queue (control/refusals.py): until
+    the spec changes (a new generation), its retry time, or the pod holding its name is gone."""
     hold = obj.status.hold if obj.status else None
     if hold is None or hold.generation != raw["metadata"].get("generation"):
+        return False
+    retry_at = codec.timestamp(hold.retry_at)
+    if retry_at is not None and retry_at <= now:
         return False
     if hold.pod is None:
         return True
@@ -245,7 +248,7 @@ def read(
     default_tenant: str = codec.DEFAULT_TENANT,
 ) -> ClusterView:
     """The cluster as one step sees it. Pure: reads the cache, writes nothing."""
-    jobs, invalid = parse_jobs(cache, default_tenant)
+    jobs, invalid = parse_jobs(cache, default_tenant, now)
     core_pools, core_nodes, judged = assign(cache.items("computepools"), nodes(cache, now))
     return ClusterView(
         jobs, invalid, core_pools, core_nodes, foreign_usage(cache, jobs), jurisdiction, judged

@@ -122,3 +122,38 @@ def test_a_foreign_pod_labelled_with_the_jobs_name_is_neither_its_worker_nor_del
     assert h.server.get("pods", f"{NS}/lookalike") is not None
     h.server.delete("aijobs", f"{NS}/train")
     assert h.server.get("pods", f"{NS}/lookalike") is not None  # not garbage of the job
+
+
+def test_a_forbidden_worker_is_checked_again_after_five_minutes_then_ten() -> None:
+    h = Harness()
+    h.server.refuse_code = 403
+    h.server.refuse_pods = lambda pod: "maximum memory usage per Container is 1Gi"
+    h.submit()
+    h.step()
+    status = h.status()
+    assert (status["phase"], status["reason"]) == ("Queued", "PodForbidden")
+    assert "Estuary tries again in 300s" in status["message"]
+    assert status["hold"]["refusals"] == 1 and status["hold"]["retryAt"] == "2027-01-15T08:05:00Z"
+    h.server.calls.clear()
+    h.step(3, seconds=60)
+    assert h.server.calls == []  # held: not even a dry run
+    h.clock.advance(121)
+    h.step()
+    status = h.status()
+    assert status["hold"]["refusals"] == 2 and "Estuary tries again in 600s" in status["message"]
+    assert [c[0] for c in h.server.calls] == ["dry_run", "dry_run", "patch_job_status"]
+    h.server.refuse_pods = lambda pod: None  # the namespace's limit was raised
+    h.clock.advance(600)
+    h.step()
+    assert h.phase() == ("Admitted", "Admitted") and "hold" not in h.status()
+
+
+def test_a_service_name_taken_by_someone_else_is_a_name_conflict() -> None:
+    h = Harness()
+    h.server.put({"kind": "Service", "metadata": {"name": "train", "namespace": NS}, "spec": {}})
+    h.submit()
+    h.step()
+    status = h.status()
+    assert (status["phase"], status["reason"]) == ("Queued", "NameConflict")
+    assert f"Service {NS}/train already exists and is not this job's own" in status["message"]
+    assert h.pods() == []

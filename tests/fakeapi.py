@@ -46,6 +46,7 @@ PLURALS = {
     "Namespace": "namespaces",
     "FederationLink": "federationlinks",
     "Secret": "secrets",
+    "ConfigMap": "configmaps",
 }
 WATCHED = ("aijobs", "pods", "computepools", "nodes", "namespaces", "federationlinks")  # fed to the cache
 WITH_STATUS = ("aijobs", "pods", "computepools", "nodes", "federationlinks")  # status subresource
@@ -270,6 +271,23 @@ class FakeApiServer:
         if self.down:
             raise ConnectionError("down")
         return [o for o in self.items("aijobs") if ORIGIN_CLUSTER in (o["metadata"].get("labels") or {})]
+
+    def list_configmaps(self, namespace: str, label_selector: str) -> list[Obj]:
+        self._call("list_configmaps", label_selector)
+        return [
+            o
+            for o in self.items("configmaps")
+            if o["metadata"]["namespace"] == namespace
+            and label_selector in (o["metadata"].get("labels") or {})
+        ]
+
+    def create_configmap(self, namespace: str, manifest: Obj) -> Obj:
+        self._call("create_configmap", manifest["metadata"]["name"])
+        return self.add(manifest, "configmaps")
+
+    def patch_configmap_data(self, namespace: str, name: str, data: dict[str, str]) -> Obj:
+        self._call("patch_configmap", name)
+        return self.patch("configmaps", f"{namespace}/{name}", {"data": data})
 
 
 class FakePartner(PartnerApi):

@@ -56,10 +56,12 @@ class FederationController:
         self.config = config or FederationConfig()
         self.links = Links(home, cache, self.config, partner_factory, mono, wall, threads)
         self.sent = Sent()
-        self.link_status = LinkStatus(home, cache, self.config.namespace)
+        self.link_status = LinkStatus(home, cache, self.config.namespace, wall)
         self.expiry = LeaseExpiry(home, writer, wall, self.config.check_seconds, threads)
         self.following = Following(writer, self.config, self.sent, self.link_status)
-        self.bursting = Bursting(writer, self.config, self.sent, self.links.runtimes)
+        self.bursting = Bursting(
+            writer, self.config, self.sent, self.links.runtimes, self.link_status.book.spent
+        )
 
     @classmethod
     def from_env(cls, api: client.ApiClient, cache: ClusterCache, writer: JobWriter) -> FederationController:
@@ -84,6 +86,7 @@ class FederationController:
         """Origin side: follow burst jobs, burst waiting ones, post plans, write link status."""
         jobs = view.jobs
         links = self.links.sync()
+        self.link_status.carry_over(links, now)
         self.links.post_plans(jobs, self.sent.fresh)
         for job in list(jobs.values()):
             ref = job.status.remote

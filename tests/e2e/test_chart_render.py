@@ -363,8 +363,10 @@ OPERATOR_CLUSTER_GRANTS = (
     | grants("events.k8s.io", ["events"], ["create", "patch"])
     | grants("apiextensions.k8s.io", ["customresourcedefinitions"], ["get", "list", "watch"])
 )
-OPERATOR_NAMESPACE_GRANTS = grants("", ["secrets"], ["get", "list", "watch"]) | grants(
-    "coordination.k8s.io", ["leases"], ["get", "list", "watch", "create", "update", "patch"]
+OPERATOR_NAMESPACE_GRANTS = (
+    grants("", ["secrets"], ["get", "list", "watch"])
+    | grants("", ["configmaps"], ["get", "list", "create", "patch"])  # spend records
+    | grants("coordination.k8s.io", ["leases"], ["get", "list", "watch", "create", "update", "patch"])
 )
 
 

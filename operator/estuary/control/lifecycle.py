@@ -11,7 +11,9 @@ The rules, in the order `advance()` applies them (the first that matches acts):
      requeued (restart count unchanged);
   6. a worker that failed or vanished releases the whole gang: restarted with exponential
      backoff (Restarting), or past restartPolicy.maxRestarts Failed with the cause;
-  7. all workers Succeeded: Succeeded; all Running: Running; missing workers are created;
+  7. all workers Succeeded: Succeeded; all Running: Running; missing workers are created (a
+     create the API server refuses, or a name someone else's pod holds, releases the attempt
+     with the reason and a hold: control/refusals.py);
   8. workers unschedulable past schedulingTimeoutSeconds: released and requeued.
 Only whole gangs are ever released.
 """

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from kubernetes import client
 
@@ -39,6 +40,10 @@ from estuary.state.cache import ClusterCache
 from estuary.state.snapshot import ClusterView
 
 log = logging.getLogger("estuary.federation")
+
+
+def view_pools(view: ClusterView) -> list[dict[str, Any]]:
+    return [j.raw for j in view.judged_pools.values()]
 
 
 class FederationController:
@@ -86,6 +91,9 @@ class FederationController:
         """Origin side: follow burst jobs, burst waiting ones, post plans, write link status."""
         jobs = view.jobs
         links = self.links.sync()
+        home_pools = frozenset(str(p["metadata"].get("uid")) for p in view_pools(view))
+        for runtime in self.links.runtimes.values():
+            runtime.home_pool_uids = home_pools
         self.link_status.carry_over(links, now)
         self.links.post_plans(jobs, self.sent.fresh)
         for job in list(jobs.values()):

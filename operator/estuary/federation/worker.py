@@ -33,6 +33,7 @@ from estuary.federation.partner import REFUSED, PartnerApi, PartnerError, build_
 from estuary.federation.plan import Health, PlanEntry, Snapshot, Track, capacity_of
 from estuary.federation.remote import CopyView, view
 
+SELF_LINK = "PointsAtThisCluster"
 log = logging.getLogger("estuary.federation")
 PartnerFactory = Callable[[dict[str, Any]], PartnerApi]
 
@@ -72,6 +73,7 @@ class LinkRuntime:
         self.listed: frozenset[str] = frozenset()
         self.accepting: tuple[bool, str] = (True, "")
         self.heartbeats = 0
+        self.home_pool_uids: frozenset[str] = frozenset()  # this cluster's pools (set each step)
         self._nonce = uuid.uuid4().hex[:8]
         self._partner: PartnerApi | None = None
         self._digest = ""
@@ -183,6 +185,16 @@ class LinkRuntime:
             self.health = Health(False, err.kind, err.message, self.health.last_ok)
         log.log(logging.WARNING if changed else logging.DEBUG, "federation link %s: %s", self.name, err)
 
+    def _not_home(self, pools: list[dict[str, Any]]) -> None:
+        """A link whose kubeconfig points at this very cluster sees this cluster's own pools (a
+        uid is unique to one object in one cluster): it is never a partner."""
+        if self.home_pool_uids & {str(p["metadata"].get("uid")) for p in pools}:
+            message = (
+                "the kubeconfig points at this very cluster (its ComputePools are this cluster's "
+                "own): point it at the partner's API server"
+            )
+            raise PartnerError(SELF_LINK, message)
+
     def heartbeat(self) -> None:
         with self.lock:
             spec, plan, deleted = self.spec, self.plan, self.deleted
@@ -193,6 +205,7 @@ class LinkRuntime:
         try:
             partner = self._client(spec)
             pools = partner.list_pools()
+            self._not_home(pools)
             partner.ensure_namespace(namespace)
             found = {c["metadata"]["name"]: c for c in partner.list_copies(namespace, self.origin_label)}
         except PartnerError as err:

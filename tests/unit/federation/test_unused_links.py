@@ -4,11 +4,12 @@ change). Its neighbours are unaffected."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from tests.fakeapi import Clock
 
-from .world import make_cluster
+from .world import kubeconfig, make_cluster
 
 
 def _link(namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -45,3 +46,23 @@ def test_links_estuary_does_not_use_say_why_once() -> None:
         hk.server.get("federationlinks", "estuary-system/broken")["metadata"]["resourceVersion"],  # type: ignore[index]
     )
     assert again == versions  # written once
+
+
+def test_a_link_whose_kubeconfig_points_at_this_very_cluster_is_never_a_partner() -> None:
+    hk = make_cluster("hk", Clock(), "hk")  # its links reach its own API server
+    hk.server.put(
+        {
+            "kind": "Secret",
+            "metadata": {"name": "self", "namespace": "estuary-system"},
+            "data": {"kubeconfig": base64.b64encode(kubeconfig("good").encode()).decode()},
+        }
+    )
+    spec = {"kubeconfigSecretRef": {"name": "self"}, "jurisdiction": "hk", "allowedTenants": ["physics"]}
+    hk.server.put(_link("estuary-system", "loop", spec))
+    hk.step()
+    hk.heartbeat("loop")
+    hk.step()
+    status = hk.link_status("loop")
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "PointsAtThisCluster")
+    assert "points at this very cluster" in ready["message"] and status["reachable"] is False

@@ -49,6 +49,17 @@ Quantity = Annotated[
 ]
 
 
+def with_rules(*rules: dict[str, str]) -> ConfigDict:
+    """The model config of an `ApiModel` whose schema carries these CEL rules
+    (`x-kubernetes-validations`: rule, message, fieldPath, reason)."""
+    return ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={"x-kubernetes-validations": [dict(rule) for rule in rules]},
+    )
+
+
 class ApiModel(BaseModel):
     """Base of every CRD model: camelCase on the wire, unknown fields refused."""
 
@@ -69,25 +80,18 @@ class Toleration(ApiModel):
     """What the API server requires of a pod's toleration, checked when the object is applied (a
     ComputePool's or an AIJob's tolerations are copied into every worker pod)."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "self.operator != 'Exists' || !has(self.value) || self.value == ''",
-                    "message": "value must be empty when operator is Exists",
-                    "fieldPath": ".value",
-                    "reason": "FieldValueInvalid",
-                },
-                {
-                    "rule": "self.operator == 'Exists' || (has(self.key) && self.key != '')",
-                    "message": "operator must be Exists when key is empty (it then tolerates every taint)",
-                    "fieldPath": ".operator",
-                    "reason": "FieldValueInvalid",
-                },
-            ]
+    model_config = with_rules(
+        {
+            "rule": "self.operator != 'Exists' || !has(self.value) || self.value == ''",
+            "message": "value must be empty when operator is Exists",
+            "fieldPath": ".value",
+            "reason": "FieldValueInvalid",
+        },
+        {
+            "rule": "self.operator == 'Exists' || (has(self.key) && self.key != '')",
+            "message": "operator must be Exists when key is empty (it then tolerates every taint)",
+            "fieldPath": ".operator",
+            "reason": "FieldValueInvalid",
         },
     )
 

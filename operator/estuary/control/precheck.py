@@ -55,7 +55,7 @@ def pool_for(job: ParsedJob, pools: Mapping[str, PoolJudgement]) -> tuple[PoolSp
 class PreCheck:
     def __init__(self, pods: Pods, writer: JobWriter) -> None:
         self.pods, self.writer = pods, writer
-        self._threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="estuary-precheck")
+        self._threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="estuary-precheck")
 
     def run(self, jobs: Mapping[str, ParsedJob], pools: Mapping[str, PoolJudgement], now: float) -> None:
         checks = []

@@ -141,14 +141,14 @@ def test_a_forbidden_worker_is_checked_again_after_five_minutes_then_ten() -> No
     h.step()
     status = h.status()
     assert status["hold"]["refusals"] == 2 and "Estuary tries again in 600s" in status["message"]
-    assert [c[0] for c in h.server.calls] == ["dry_run", "dry_run", "patch_job_status"]
+    assert [c[0] for c in h.server.calls] == ["dry_run", "patch_job_status"]
     h.server.refuse_pods = lambda pod: None  # the namespace's limit was raised
     h.clock.advance(600)
     h.step()
     assert h.phase() == ("Admitted", "Admitted") and "hold" not in h.status()
 
 
-def test_a_service_name_taken_by_someone_else_is_a_name_conflict() -> None:
+def test_a_service_name_taken_by_someone_else_is_a_name_conflict_retried_later() -> None:
     h = Harness()
     h.server.put({"kind": "Service", "metadata": {"name": "train", "namespace": NS}, "spec": {}})
     h.submit()
@@ -156,4 +156,6 @@ def test_a_service_name_taken_by_someone_else_is_a_name_conflict() -> None:
     status = h.status()
     assert (status["phase"], status["reason"]) == ("Queued", "NameConflict")
     assert f"Service {NS}/train already exists and is not this job's own" in status["message"]
-    assert h.pods() == []
+    assert "tries again in 300s" in status["message"] and status["hold"]["retryAt"]
+    h.step()  # the gang's pods are gone: nothing is held
+    assert h.pods() == [] and "placement" not in h.status()

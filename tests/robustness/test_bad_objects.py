@@ -30,6 +30,10 @@ from tests.e2e.test_crds import INVALID, _obj
 ESTUARY_NS = "estuary-system"  # where the operator reads FederationLinks
 MAX_WRITES = 6  # status writes per bad object over the whole tier (queue moves included)
 QUIET_S = 20.0  # after settling, no bad object's status changes for this long
+# A waiting job's queue position that only moved is rewritten at most every 10 s
+# (control/decisions.py: POSITION_REFRESH_S): the last such write may come this long after the
+# queue last changed, so the quiet window starts after it.
+SETTLE_S = 12.0
 LINK = {"kubeconfigSecretRef": {"name": "rb-missing"}, "jurisdiction": "mainland"}
 
 
@@ -307,6 +311,7 @@ def outcome(cluster: Cluster, kube: Kube, estuary: OperatorProcess) -> Iterator[
             kube.apply(body)
         normal += _normal_jobs(kube, ns["good"], "after", 4)
         settle(kube, ns, out, normal)
+        time.sleep(SETTLE_S)
         out.writes = {
             item.name: writes.counts[(PLURAL[item.kind], f"{_place(item, ns)[1]}/{item.name}")]
             for item in ACCEPTED

@@ -1,9 +1,10 @@
 """ComputePools as the core sees them, and what is wrong with each one (pure).
 
-Why it exists: every pool is judged alone. A pool that does not parse, names a vendor without a
-profile, or has an empty selector is left out of scheduling with a finding that its status
-reports; a pool that selects no node, or only nodes another pool counts, says so; no pool's
-mistake changes another pool's capacity.
+Why it exists: every pool is judged alone. A pool that does not parse (an empty selector
+included: it would select every node), names a vendor without a profile, or has tolerations a
+pod would refuse is left out of scheduling with a finding that its status reports; a pool that
+selects no node, or only nodes another pool counts, says so; no pool's mistake changes another
+pool's capacity.
 
 Which pool a node counts in (the rule, also in docs/scheduling.md): a node whose labels match the
 selectors of several pools (and which has each pool's resource) counts in the OLDEST of them, by
@@ -104,11 +105,6 @@ def judge(raw: dict[str, Any]) -> PoolJudgement:
             f"{problem}; every worker pod placed on the pool would be refused: fix it with kubectl edit cpool"
         )
         return PoolJudgement(name, raw, problem=PoolProblem("InvalidSpec", message))
-    if not spec.node_selector:
-        message = (
-            "spec.nodeSelector is empty and would select every node; set the labels of this pool's nodes"
-        )
-        return PoolJudgement(name, raw, problem=PoolProblem("EmptySelector", message))
     return PoolJudgement(name, raw, spec=spec)
 
 

@@ -174,3 +174,26 @@ def test_a_pool_whose_tolerations_pods_would_refuse_is_left_out_with_the_field()
     assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
     assert ready["message"].startswith("spec.tolerations[0].value: must be empty when operator is Exists")
     assert h.phase() == ("Queued", "NoMatchingPool") and h.pods() == []
+
+
+def test_a_pool_with_an_empty_selector_is_left_out_instead_of_taking_every_node() -> None:
+    h = Harness()
+    h.server.put(_pool("everything", {}))
+    h.submit(workers=2)
+    h.step()
+    ready = _conditions(h, "everything")["Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert "spec.nodeSelector" in ready["message"]
+    assert h.status()["placement"]["pool"] == "h800"
+
+
+def test_a_pool_whose_nodes_are_all_not_ready_says_so() -> None:
+    h = Harness(nodes=0)
+    h.server.put(node("n0", ready=False))
+    h.step()
+    ready = _conditions(h, "h800")["Ready"]
+    assert (ready["status"], ready["reason"], ready["message"]) == (
+        "False",
+        "NoReadyNodes",
+        "none of its 1 node(s) is Ready",
+    )

@@ -1,11 +1,12 @@
-# The Estuary image: `estuary operator` (the default) and `estuary agent` (the node agent's
-# DaemonSet) from one image. Build from the repository root:
+# The Estuary image: `estuary operator` (the default), `estuary agent` (the node agent's
+# DaemonSet) and `estuary portal` (the web portal) from one image. Build from the repository root:
 #   docker build -t estuary:dev .
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator/ operator/
-RUN pip install --no-cache-dir --root-user-action=ignore --prefix=/install .
+# With the portal extra: the same image serves `estuary portal` (the chart's optional Deployment).
+RUN pip install --no-cache-dir --root-user-action=ignore --prefix=/install ".[portal]"
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -55,8 +56,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Build missing binaries before any test starts, so a cold build (20+ minutes) does not
-    count against a test's timeout. Only when an e2e test was selected and no cluster is given."""
-    if os.environ.get("ESTUARY_TEST_KUBECONFIG") or session.config.option.collectonly:
+    count against a test's timeout. Only when an e2e test was selected and no cluster is given.
+    Likewise Debian's chromium and chromium-driver, only when a browser test was selected."""
+    if session.config.option.collectonly:
+        return
+    if any(item.get_closest_marker("browser") for item in session.items):
+        subprocess.run(["bash", str(REPO_ROOT / "hack" / "browser.sh")], check=True)
+    if os.environ.get("ESTUARY_TEST_KUBECONFIG"):
         return
     if any(item.get_closest_marker("e2e") for item in session.items) and len(binaries.find()) < len(
         binaries.ALL_BINARIES

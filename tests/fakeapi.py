@@ -15,9 +15,10 @@ correctness depends on it:
     does), whatever their labels;
   * every change reaches the cluster's `ClusterCache` as a watch event.
 The server is itself the operator's seams: `KubeApi` (kube/client.py, with the same "AlreadyExists
-and NotFound count as done" contract as `RealKubeApi`) and federation's `HomeApi`
-(federation/home.py); `FakePartner` is the partner side's `PartnerApi` over another server. Tests
-set up objects with `put()` (like `kubectl apply`) and play kubelet with `set_pods()`.
+and NotFound count as done" contract as `RealKubeApi`), the usage ledger's `LedgerStore`
+(ledger.py) and federation's `HomeApi` (federation/home.py); `FakePartner` is the partner side's
+`PartnerApi` over another server. Tests set up objects with `put()` (like `kubectl apply`) and play
+kubelet with `set_pods()`.
 """
 
 from __future__ import annotations
@@ -47,9 +48,11 @@ PLURALS = {
     "FederationLink": "federationlinks",
     "Secret": "secrets",
     "ConfigMap": "configmaps",
+    "UsageLedger": "usageledgers",
 }
 WATCHED = ("aijobs", "pods", "computepools", "nodes", "namespaces", "federationlinks")  # fed to the cache
-WITH_STATUS = ("aijobs", "pods", "computepools", "nodes", "federationlinks")  # status subresource
+# with a status subresource
+WITH_STATUS = ("aijobs", "pods", "computepools", "nodes", "federationlinks", "usageledgers")
 
 
 def merge(target: Obj, patch: Obj) -> Obj:
@@ -246,6 +249,23 @@ class FakeApiServer:
 
     def event(self, obj: Obj, kind: str, warning: bool, reason: str, message: str) -> None:
         self.events.append((obj["metadata"]["name"], reason, message))
+
+    # ---- LedgerStore (ledger.py) -----------------------------------------------------------
+    def list_ledgers(self) -> list[Obj]:
+        self._call("list_ledgers", "")
+        return self.items("usageledgers")
+
+    def create_ledger(self, manifest: Obj) -> None:
+        self._call("create_ledger", manifest["metadata"]["name"])
+        try:
+            self.add(manifest)
+        except ApiException as err:
+            if err.status != 409:
+                raise
+
+    def patch_ledger_status(self, name: str, status: Obj) -> Obj:
+        self._call("patch_ledger_status", name)
+        return self.patch("usageledgers", name, {"status": status}, "status")
 
     @staticmethod
     def _ignore_missing(action: Callable[[], None]) -> None:

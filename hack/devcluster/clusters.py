@@ -178,8 +178,9 @@ class Manager:
             "etcdBinary": str(t["etcd"]),
             "kwokControllerBinary": str(t["kwok"]),
             # Stages as a CRD: they can be changed on a running cluster (hack/stages holds kwok's
-            # defaults too, since kwokctl loads none in this mode).
-            "enableCRDs": ["Stage"],
+            # defaults too, since kwokctl loads none in this mode). Logs and ClusterLogs make
+            # `kubectl logs` of a simulated pod serve a file (tests of `kubectl estuary logs`).
+            "enableCRDs": ["Stage", "Logs", "ClusterLogs"],
             "quietPull": True,
         }
         doc = {
@@ -497,13 +498,16 @@ def apply_crds(cluster: Cluster, crd_dir: Path, timeout: float = 60) -> list[str
     for f in files:
         args += ["-f", str(f)]
     cluster.kubectl(*args)
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        f"--timeout={int(timeout)}s",
-        *[f"crd/{n}" for n in names],
-        timeout=timeout + 30,
-    )
+    # Polled rather than `kubectl wait`: a large CRD (the AIJob's pod schema) can be read back before
+    # the API server wrote any condition, and `kubectl wait` fails on a missing conditions list.
+    query = '{range .items[*]}{.status.conditions[?(@.type=="Established")].status}{"\\n"}{end}'
+
+    def established() -> bool:
+        out = cluster.kubectl("get", *[f"crd/{n}" for n in names], "-o", f"jsonpath={query}", check=False)
+        return out.returncode == 0 and out.stdout.split() == ["True"] * len(names)
+
+    if not _wait(established, timeout):
+        raise ClusterError(f"[{cluster.name}] CRDs not Established within {timeout:.0f}s: {', '.join(names)}")
     return names
 
 

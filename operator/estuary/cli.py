@@ -1,8 +1,8 @@
 """The `estuary` command: one entry point, one subcommand per job (click).
 
 click gives the subcommands, `--help`, `--version` and shell completion (`eval "$(_ESTUARY_COMPLETE=
-bash_source estuary)"`, or zsh_source / fish_source). `sim` and `agent` keep their own option
-parsers (their modules own them); `estuary sim --help` shows theirs. Heavy imports (Kopf, the
+bash_source estuary)"`, or zsh_source / fish_source). `sim`, `agent` and `portal` keep their own
+option parsers (their modules own them); `estuary sim --help` shows theirs. Heavy imports (Kopf, the
 Kubernetes client, the simulator) happen inside the subcommand that needs them, so completion and
 `--help` stay fast.
 """
@@ -86,6 +86,15 @@ def agent(args: tuple[str, ...]) -> None:
     from estuary.agent import cli as agent_cli
 
     sys.exit(agent_cli.main(list(args)))
+
+
+@main.command(context_settings=PASS_THROUGH, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def portal(args: tuple[str, ...]) -> None:
+    """The web portal for researchers and platform teams (needs estuary[portal])."""
+    from estuary.portal import cli as portal_cli
+
+    sys.exit(portal_cli.main(list(args)))
 
 
 if __name__ == "__main__":

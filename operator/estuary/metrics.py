@@ -53,6 +53,7 @@ class PoolUsage:
     healthy: int
     allocated: int
     by_tenant: Mapping[str, int] = field(default_factory=dict)
+    tflops_per_accelerator: float | None = None  # peak dense FP16/BF16, when the profiles know it
 
     @property
     def free(self) -> int:
@@ -87,6 +88,7 @@ class OperatorMetrics:
         self._declare_process_metrics(self.registry)
         self._queue = _LabelSets(self.queue_length)
         self._pools = _LabelSets(self.pool_accelerators)
+        self._pflops = _LabelSets(self.pool_pflops)
         self._tenants = _LabelSets(self.tenant_used)
         self._phases = _LabelSets(self.jobs)
 
@@ -125,6 +127,13 @@ class OperatorMetrics:
         self.pool_accelerators = Gauge(
             "estuary_pool_accelerators",
             "Accelerators of a pool by state: capacity, healthy, allocated, free.",
+            ["pool", "state"],
+            registry=r,
+        )
+        self.pool_pflops = Gauge(
+            "estuary_pool_pflops",
+            "A pool's accelerators by state, in PFLOPS (peak dense FP16/BF16; pools whose model has "
+            "no figure in the vendor profiles are absent).",
             ["pool", "state"],
             registry=r,
         )
@@ -203,6 +212,14 @@ class OperatorMetrics:
             self._pools.replace(
                 ((pool, state), float(value))
                 for pool, u in pools.items()
+                for state, value in zip(
+                    POOL_STATES, (u.capacity, u.healthy, u.allocated, u.free), strict=True
+                )
+            )
+            self._pflops.replace(
+                ((pool, state), value * (u.tflops_per_accelerator or 0) / 1000.0)
+                for pool, u in pools.items()
+                if u.tflops_per_accelerator is not None
                 for state, value in zip(
                     POOL_STATES, (u.capacity, u.healthy, u.allocated, u.free), strict=True
                 )

@@ -1,7 +1,11 @@
-"""Small read helpers over the kubernetes client for end-to-end assertions."""
+"""Small helpers over the kubernetes client for end-to-end tests: reads for assertions, applies,
+and the logs kwok serves for simulated pods."""
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -55,6 +59,27 @@ class Kube:
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
         items = self.core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}").items
         return [self.api.sanitize_for_serialization(e) for e in items]
+
+    def serve_log(self, namespace: str, pod: str, path: Path, *lines: str) -> None:
+        """Give a simulated pod a log: kwok (its Logs CRD, enabled in hack/devcluster) serves the
+        file at `path`, followed, for `kubectl logs` and the pods/log API; `lines` start it."""
+        cri_log(path, *lines)
+        self.apply(
+            {
+                "apiVersion": "kwok.x-k8s.io/v1alpha1",
+                "kind": "Logs",
+                "metadata": {"name": pod, "namespace": namespace},
+                "spec": {"logs": [{"logsFile": str(path), "follow": True}]},
+            }
+        )
+
+
+def cri_log(path: Path, *lines: str) -> None:
+    """Append lines to `path` in the CRI log format kwok serves."""
+    stamp = datetime.fromtimestamp(time.time(), UTC).strftime("%Y-%m-%dT%H:%M:%S.000000000Z")
+    with path.open("a") as out:
+        for line in lines:
+            out.write(f"{stamp} stdout F {line}\n")
 
 
 def env_of(pod: dict[str, Any]) -> dict[str, str]:

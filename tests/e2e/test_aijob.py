@@ -45,8 +45,9 @@ def test_ascend_job_gets_hccl_settings_and_world_size_of_all_processes(kube: Kub
         env = env_of(pod)
         assert env["ASCEND_RT_VISIBLE_DEVICES"] == "0,1,2,3,4,5,6,7"
         assert env["ESTUARY_COLLECTIVE"] == "HCCL" and env["ESTUARY_DIST_BACKEND"] == "hccl"
-        assert env["WORLD_SIZE"] == "16" and env["MS_WORKER_NUM"] == "16"
-        assert env["MS_ROLE"] == "MS_WORKER"
+        assert env["WORLD_SIZE"] == "16" and env["LOCAL_WORLD_SIZE"] == "8"
+        command = pod["spec"]["containers"][0]["command"]
+        assert "msrun" in command and "--worker_num=$(WORLD_SIZE)" in command  # msrun sets MS_* itself
         limits = pod["spec"]["containers"][0]["resources"]["limits"]
         assert limits["huawei.com/Ascend910"] == "8" and "nvidia.com/gpu" not in limits
 

@@ -25,7 +25,12 @@ from devcluster import binaries
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 CHART = REPO_ROOT / "charts" / "estuary"
-CRD_NAMES = ("aijobs.estuary.dev", "computepools.estuary.dev", "federationlinks.estuary.dev")
+CRD_NAMES = (
+    "aijobs.estuary.dev",
+    "computepools.estuary.dev",
+    "federationlinks.estuary.dev",
+    "usageledgers.estuary.dev",
+)
 
 
 @pytest.fixture(scope="module")
@@ -113,8 +118,11 @@ def test_rendered_chart_with_crds_and_custom_resources_passes_server_dry_run(
     rendered = run_helm(
         helm, cluster, "template", release, str(CHART), "-n", namespace, "--include-crds", "-f", str(values)
     ).stdout
-    out = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=rendered).stdout
-    assert f"computepool.estuary.dev/{release}-h800 created (server dry run)" in out
+    # Server-side, as Argo CD syncs it (ServerSideApply=true): the AIJob CRD, with the pod schema of
+    # spec.template, is larger than the annotation a client-side apply writes (docs/jobs.md).
+    ssa = ("apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", "-")
+    out = cluster.kubectl(*ssa, input=rendered).stdout
+    assert f"computepool.estuary.dev/{release}-h800 serverside-applied (server dry run)" in out
     for crd in CRD_NAMES:
         assert f"customresourcedefinition.apiextensions.k8s.io/{crd}" in out
     # An invalid pool (a ComputePool needs a node selector) is refused by the API server itself.

@@ -357,6 +357,8 @@ OPERATOR_CLUSTER_GRANTS = (
         ["aijobs/status", "computepools/status", "federationlinks/status"],
         ["get", "patch", "update"],
     )
+    | grants("estuary.dev", ["usageledgers"], ["get", "list", "create"])
+    | grants("estuary.dev", ["usageledgers/status"], ["get", "patch"])
     | grants("", ["pods", "services"], ["get", "list", "watch", "create", "delete"])
     | grants("", ["namespaces", "nodes"], ["get", "list", "watch"])
     | grants("", ["events"], ["create", "patch"])
@@ -499,7 +501,7 @@ def test_sync_waves_order_crds_then_operator_then_custom_resources(helm: Path, t
     crds = [d for d in docs if d["kind"] == "CustomResourceDefinition"]
     pools_out = [d for d in docs if d["kind"] == "ComputePool"]
     own = [d for d in docs if d not in crds and d not in pools_out]
-    assert len(crds) == 3 and len(pools_out) == 1
+    assert len(crds) == 4 and len(pools_out) == 1
     assert all(WAVE in d["metadata"]["annotations"] for d in own)
     assert max(map(wave, crds)) <= min(map(wave, own))
     assert max(map(wave, own)) < min(map(wave, pools_out))

@@ -56,3 +56,31 @@ def test_aijob_schema_has_defaults_and_cel_rules() -> None:
     rules = [r["rule"] for r in spec["x-kubernetes-validations"]]
     assert any("elastic.minWorkers <= self.elastic.maxWorkers" in r for r in rules)
     assert spec["properties"]["restartPolicy"]["default"] == {}
+
+
+def test_template_spec_is_the_real_pod_schema_inlined_with_bounds_and_ownership_rules() -> None:
+    from estuary.api import podspec
+
+    source = podspec.source()["source"]
+    assert source["server"].startswith("kube-apiserver v") and source["path"] == "/openapi/v3/api/v1"
+    spec = _crd("aijobs")["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    pod = spec["properties"]["template"]["properties"]["spec"]
+    containers = pod["properties"]["containers"]
+    assert containers["x-kubernetes-list-type"] == "map" and containers["x-kubernetes-list-map-keys"] == [
+        "name"
+    ]
+    assert containers["maxItems"] == 16 and "containers" not in pod.get("required", [])
+    port = containers["items"]["properties"]["ports"]["items"]["properties"]["protocol"]
+    assert port["default"] == "TCP"  # a list-map key that is not required keeps its default
+    limits = containers["items"]["properties"]["resources"]["properties"]["limits"]
+    assert limits["additionalProperties"]["x-kubernetes-int-or-string"] is True
+    assert pod["properties"]["restartPolicy"]["enum"] == ["Always", "Never", "OnFailure"]
+    env_rules = containers["items"]["properties"]["env"]["items"]["x-kubernetes-validations"]
+    assert "MASTER_ADDR" in env_rules[0]["rule"] and env_rules[0]["fieldPath"] == ".name"
+    assert {r["fieldPath"] for r in pod["x-kubernetes-validations"]} >= {
+        ".nodeName",
+        ".affinity",
+        ".restartPolicy",
+    }
+    text = (CRD_DIR / "aijobs.estuary.dev.yaml").read_text()
+    assert "$ref" not in text and "allOf" not in text and "x-kubernetes-patch" not in text

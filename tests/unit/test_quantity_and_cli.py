@@ -35,12 +35,13 @@ def test_a_bad_quantity_names_itself() -> None:
 
 def test_the_command_has_every_subcommand_a_version_and_completion() -> None:
     runner = CliRunner()
-    assert set(main.commands) == {"operator", "crds", "explain", "sim", "agent"}
+    assert set(main.commands) == {"operator", "crds", "explain", "sim", "agent", "portal"}
     version = runner.invoke(main, ["--version"])
     assert version.exit_code == 0 and version.output.startswith("estuary, version ")
     completion = runner.invoke(main, [], env={"_ESTUARY_COMPLETE": "bash_source"}, prog_name="estuary")
     assert "_estuary_completion" in completion.output
     assert runner.invoke(main, ["explain", "--help"]).output.count("--namespace") == 1
+    assert "--operator-namespace" in runner.invoke(main, ["portal", "--help"]).output  # portal's own parser
 
 
 def test_crds_check_passes_on_the_committed_crds() -> None:

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from estuary.api.aijob import AIJob
-from estuary.kube import render
+from estuary.kube import launch, render
 from estuary.vendors import profiles
 
 
@@ -28,7 +28,7 @@ def make_job(**spec: Any) -> AIJob:
 
 
 def env_of(pod: dict[str, Any]) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    return {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"] if "value" in e}
 
 
 def pod_for(vendor: str, resource: str, rank: int = 1, **spec: Any) -> dict[str, Any]:
@@ -95,27 +95,44 @@ def test_pod_is_pinned_owned_labelled_and_requests_equal_limits() -> None:
     assert pod["metadata"]["name"] == "train-worker-1"
     assert pod["metadata"]["ownerReferences"][0]["uid"] == "u-1"
     assert pod["metadata"]["labels"][render.ATTEMPT_LABEL] == "3"
-    assert pod["metadata"]["annotations"] == {"estuary.dev/sim-duration-ms": "500"}
+    assert pod["metadata"]["annotations"] == {
+        "estuary.dev/sim-duration-ms": "500",
+        "kubectl.kubernetes.io/default-container": "worker",
+    }
     assert pod["spec"]["tolerations"] == [{"key": "t", "operator": "Exists"}]
     assert pod["spec"]["subdomain"] == "train" and pod["spec"]["restartPolicy"] == "Never"
 
 
-def test_mindspore_workers_get_scheduler_roles_and_msrun() -> None:
+def test_mindspore_workers_run_msrun_with_flags_after_waiting_for_the_master() -> None:
     pod = pod_for("huawei", "huawei.com/Ascend910", framework="mindspore", args=["train.py"])
     env = env_of(pod)
-    assert env["MS_ROLE"] == "MS_WORKER" and env["MS_WORKER_NUM"] == "16"
-    assert env["MS_SCHED_HOST"] == "train-worker-0.train.physics.svc"
-    assert env["MS_SCHED_PORT"] == "29500"
+    assert not [name for name in env if name.startswith("MS_")]  # msrun sets them per process
     container = pod["spec"]["containers"][0]
-    assert container["command"][0] == "msrun" and container["args"] == ["train.py"]
+    command = container["command"]
+    assert command[:2] == ["python3", "-c"] and command[2] == launch.WAIT_FOR_MASTER
+    assert command[4:6] == ["msrun", "--worker_num=$(WORLD_SIZE)"]
+    assert "--master_addr=$(MASTER_ADDR)" in command and "--node_rank=$(NODE_RANK)" in command
+    assert container["args"] == ["train.py"]
 
 
-def test_deepspeed_launches_without_ssh_and_torchrun_is_the_pytorch_default() -> None:
-    ds = pod_for("nvidia", "nvidia.com/gpu", framework="deepspeed")["spec"]["containers"][0]
-    assert ds["command"][:2] == ["deepspeed", "--no_ssh"]
-    assert "--node_rank=$(NODE_RANK)" in ds["command"]
-    pt = pod_for("nvidia", "nvidia.com/gpu", args=["train.py"])["spec"]["containers"][0]
-    assert pt["command"] == ["torchrun"] and pt["args"] == ["train.py"]
+def test_deepspeed_and_pytorch_launch_through_torchrun_without_ssh() -> None:
+    for framework in ("deepspeed", "pytorch"):
+        pod = pod_for("nvidia", "nvidia.com/gpu", framework=framework, args=["train.py"])
+        container = pod["spec"]["containers"][0]
+        assert container["command"][4:] == ["torchrun"] and container["args"] == ["train.py"]
+    assert env_of(pod_for("huawei", "huawei.com/Ascend910", framework="deepspeed"))["DS_ACCELERATOR"] == "npu"
+
+
+def test_jax_runs_one_process_per_worker_with_the_coordinator_jax_reads() -> None:
+    env = env_of(pod_for("nvidia", "nvidia.com/gpu", framework="jax", args=["train.py"]))
+    assert env["JAX_COORDINATOR_ADDRESS"] == "train-worker-0.train.physics.svc:29500"
+    assert (env["WORLD_SIZE"], env["RANK"], env["LOCAL_WORLD_SIZE"], env["LOCAL_RANK"]) == (
+        "2",
+        "1",
+        "1",
+        "0",
+    )
+    assert env["CUDA_VISIBLE_DEVICES"] == "0,1,2,3,4,5,6,7"  # all of the worker's devices
 
 
 def test_custom_command_and_job_env_win() -> None:

@@ -88,3 +88,11 @@ argocd.argoproj.io/sync-wave: {{ .Values.argocd.syncWave | quote }}
 {{- end -}}
 {{- join "," $paths -}}
 {{- end -}}
+
+{{- define "estuary.portalServiceAccount" -}}
+{{- if .Values.portal.serviceAccount.create -}}
+{{- default (printf "%s-portal" (include "estuary.fullname" .)) .Values.portal.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.portal.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}

@@ -1,9 +1,10 @@
 """pydantic models of Estuary's custom resources; the CRDs are generated from them."""
 
-from estuary.api.aijob import AIJob, AIJobSpec, AIJobStatus, Placement
+from estuary.api.aijob import AIJob, AIJobSpec, AIJobStatus, Placement, RunRecord, Verdict
 from estuary.api.base import API_VERSION, GROUP, VERSION, Condition
 from estuary.api.computepool import ComputePool, ComputePoolSpec, ComputePoolStatus, TenantUsage
 from estuary.api.federationlink import FederationLink, FederationLinkSpec, FederationLinkStatus
+from estuary.api.usageledger import UsageLedger, UsageLedgerSpec, UsageLedgerStatus, UsageRecord
 
 __all__ = [
     "API_VERSION",
@@ -20,5 +21,11 @@ __all__ = [
     "FederationLinkSpec",
     "FederationLinkStatus",
     "Placement",
+    "RunRecord",
     "TenantUsage",
+    "UsageLedger",
+    "UsageLedgerSpec",
+    "UsageLedgerStatus",
+    "UsageRecord",
+    "Verdict",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -17,10 +16,13 @@ from estuary.api.base import (
     Residency,
     StatusModel,
     Toleration,
-    set_condition,
 )
+from estuary.api.hold import Hold
+from estuary.api.template import TEMPLATE_RULES, Checkpoint, EnvVar, WorkerTemplate
 
-Framework = Literal["pytorch", "deepspeed", "mindspore", "jax", "mpi", "custom"]
+# No `mpi`: mpirun starts its ranks on other nodes through ssh or a resource manager, which a
+# worker pod has neither of; an MPI program runs as `custom` with its own bootstrap (docs/jobs.md).
+Framework = Literal["pytorch", "deepspeed", "mindspore", "jax", "custom"]
 
 
 class Phase(StrEnum):
@@ -44,18 +46,6 @@ RUNNING_CONDITION = "Running"
 SUCCEEDED_CONDITION = "Succeeded"  # `kubectl wait --for=condition=Succeeded aij/<name>`
 FAILED_CONDITION = "Failed"
 BURST_CONDITION = "Burst"  # federation: whether the job may burst to a partner, and why not
-
-
-def finished_conditions(
-    conditions: Sequence[Condition], phase: Phase, reason: str, message: str, stamp: str
-) -> list[Condition]:
-    """The conditions of a job that just Succeeded or Failed: Succeeded or Failed True, and Running
-    False (the workers are done), as a Kubernetes Job has Complete or Failed."""
-    done = SUCCEEDED_CONDITION if phase == Phase.SUCCEEDED else FAILED_CONDITION
-    out = set_condition(conditions, done, True, reason, message, stamp)
-    if any(c.type == RUNNING_CONDITION for c in out):
-        out = set_condition(out, RUNNING_CONDITION, False, reason, message, stamp)
-    return out
 
 
 class AcceleratorChoice(ApiModel):
@@ -122,11 +112,6 @@ class Burst(ApiModel):
     )
 
 
-class EnvVar(ApiModel):
-    name: str = Field(description="Environment variable name.", min_length=1)
-    value: str = Field("", description="Value.")
-
-
 # Pools match vendor and model ignoring case, so the duplicate rule does too.
 _SAME_TYPE = "(has(b.model) ? b.model.lowerAscii() : '') == (has(a.model) ? a.model.lowerAscii() : '')"
 
@@ -158,6 +143,7 @@ class AIJobSpec(ApiModel):
                     "fieldPath": ".accelerators",
                     "reason": "FieldValueDuplicate",
                 },
+                *TEMPLATE_RULES,
                 {
                     "rule": "self.framework != 'custom' || (has(self.command) && size(self.command) > 0)",
                     "message": "spec.command is required when spec.framework is custom",
@@ -170,8 +156,9 @@ class AIJobSpec(ApiModel):
 
     framework: Framework = Field(
         "pytorch",
-        description="Launcher: pytorch (torchrun), deepspeed, "
-        "mindspore (msrun), jax, mpi, or custom (your command as is).",
+        description="Launcher: pytorch (torchrun), deepspeed (through torchrun), "
+        "mindspore (msrun), jax (your script, with JAX's coordinator variables), or custom (your "
+        "command as is).",
     )
     workers: int = Field(
         1, ge=1, le=1024, description="Worker pods (nodes of the gang); all start at once or none does."
@@ -191,7 +178,26 @@ class AIJobSpec(ApiModel):
     )
     command: list[str] | None = Field(None, description="Entrypoint; default depends on framework.")
     args: list[str] | None = Field(None, description="Arguments, e.g. the training script.")
-    env: list[EnvVar] | None = Field(None, description="Extra environment for every worker.")
+    env: list[EnvVar] | None = Field(
+        None,
+        max_length=256,
+        description="Extra environment for every worker (values only; valueFrom goes in the template's "
+        "worker container).",
+    )
+    template: WorkerTemplate | None = Field(
+        None,
+        description="Pod template merged into every worker pod (see docs/jobs.md for what Estuary owns).",
+    )
+    shm_size: Quantity | None = Field(
+        None,
+        description="Size of a memory-backed /dev/shm in every worker (e.g. 16Gi, for DataLoader "
+        "workers); it is part of spec.resources.memory, not added to it.",
+    )
+    checkpoint: Checkpoint | None = Field(
+        None,
+        description="Checkpoint volume: mounted into every worker, which gets ESTUARY_CHECKPOINT_DIR "
+        "and ESTUARY_ATTEMPT to resume from.",
+    )
     priority: int = Field(0, ge=-1000, le=1000, description="Higher runs first within a tenant.")
     residency: Residency = Field(
         "any",
@@ -222,11 +228,28 @@ class AIJobSpec(ApiModel):
         None, ge=0, description="Delete the job this long after it Succeeded or Failed."
     )
     master_port: int = Field(29500, ge=1024, le=65535, description="Rendezvous port on worker 0.")
-    node_selector: dict[str, str] | None = Field(None, description="Extra node labels workers need.")
-    tolerations: list[Toleration] | None = Field(None, description="Extra taints workers tolerate.")
+    node_selector: dict[str, str] | None = Field(
+        None, description="Extra node labels workers need (merged with spec.template.spec.nodeSelector)."
+    )
+    tolerations: list[Toleration] | None = Field(
+        None, description="Extra taints workers tolerate (added to spec.template.spec.tolerations)."
+    )
     estimated_duration_seconds: int | None = Field(
         None, gt=0, description="Optional runtime estimate on a throughput-1.0 accelerator."
     )
+
+    @property
+    def pod_spec(self) -> dict[str, Any]:
+        """The template's pod spec (empty when the job has none)."""
+        return (self.template.spec if self.template else None) or {}
+
+    def pool_node_selector(self) -> dict[str, str]:
+        """Node labels a worker's node must carry: spec.nodeSelector and the template's."""
+        return {**(self.pod_spec.get("nodeSelector") or {}), **(self.node_selector or {})}
+
+    def pool_tolerations(self) -> list[dict[str, Any]]:
+        """Taints a worker tolerates: the template's, then spec.tolerations."""
+        return list(self.pod_spec.get("tolerations") or []) + [t.to_wire() for t in self.tolerations or []]
 
 
 class Placement(StatusModel):
@@ -259,16 +282,43 @@ class LeaseObservation(StatusModel):
     )
 
 
-class Hold(StatusModel):
-    """Why a job is kept out of the queue until a person acts (docs/operations.md): the API server
-    refused its pods as invalid (until the spec changes) or forbidden (until the spec changes or
-    retryAt), or an object that is not the job's own has a name it needs (until it is gone)."""
+class Verdict(StatusModel):
+    """How one accepted accelerator type (one pool) fares for a waiting job, as the scheduler sees it.
 
-    reason: str = Field(description="InvalidPodTemplate, PodForbidden or NameConflict.")
-    generation: int = Field(0, description="The spec generation that was refused.")
-    pod: str | None = Field(None, description="NameConflict: the pod (same namespace) holding the name.")
-    retry_at: str | None = Field(None, description="When Estuary checks the job again (RFC 3339).")
-    refusals: int = Field(1, description="Refusals in a row (the retry wait doubles with each).")
+    Written by the operator so that a person with read access to the job alone (no cluster-wide
+    rights) can see why it waits on each type: `kubectl estuary explain` reads only this object.
+    """
+
+    pool: str = Field(description="ComputePool offering the type.")
+    vendor: str = Field(description="Accelerator vendor.")
+    model: str = Field(description="Accelerator model.")
+    fits: bool = Field(description="Whether the job would fit in this pool now (quota, capacity, nodes).")
+    reason: str | None = Field(None, description="Why not, machine-readable (e.g. QuotaExceeded).")
+    message: str = Field("", description="Why not, with the numbers.")
+    relative_runtime: float = Field(
+        1.0, description="Expected runtime on this type relative to the reference type (lower is sooner)."
+    )
+
+
+class RunRecord(StatusModel):
+    """One gang attempt's hold on accelerators: the basis of the job's usage (accelerator-hours).
+
+    Opened when the gang is admitted (its accelerators are the tenant's from then on) and closed
+    when it ends or is released. The operator also copies each record into the tenant's
+    UsageLedger, which outlives the job (see docs/usage.md).
+    """
+
+    attempt: int = Field(description="Gang attempt (status.attempt when admitted).")
+    cluster: str = Field(description="Cluster the attempt ran in ('local' or a FederationLink name).")
+    pool: str = Field(description="ComputePool.")
+    vendor: str = Field(description="Accelerator vendor.")
+    model: str = Field(description="Accelerator model.")
+    accelerators: int = Field(description="Accelerators held: workers x acceleratorsPerWorker.")
+    start_time: str = Field(description="When the accelerators were allocated (admission, RFC 3339).")
+    end_time: str | None = Field(None, description="When they were released; empty while the attempt runs.")
+    outcome: str | None = Field(
+        None, description="How the attempt ended: Succeeded, Failed, or the reason it was released."
+    )
 
 
 class AIJobStatus(StatusModel):
@@ -305,6 +355,15 @@ class AIJobStatus(StatusModel):
         None,
         description="Partner side (a copy sent by another "
         "cluster): the origin's last lease renewal seen here.",
+    )
+    verdicts: list[Verdict] | None = Field(
+        None,
+        description="While Queued: how the job fares on each accepted type, in the job's order of "
+        "preference.",
+    )
+    runs: list[RunRecord] = Field(
+        default_factory=list,
+        description="Accelerator use of the most recent attempts, oldest first (the last 20).",
     )
 
 

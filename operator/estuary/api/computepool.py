@@ -101,6 +101,16 @@ class ComputePoolStatus(StatusModel):
     healthy: int = Field(0, description="Accelerators reported healthy.")
     allocated: int = Field(0, description="Accelerators held by jobs and other pods.")
     free: int = Field(0, description="Healthy accelerators not allocated.")
+    tflops_per_accelerator: float | None = Field(
+        None,
+        description="Peak dense FP16/BF16 TFLOPS of one accelerator of this model, from the vendor "
+        "profiles (empty when the model has no figure there).",
+    )
+    capacity_pflops: float | None = Field(
+        None, description="Capacity in PFLOPS (dense FP16/BF16): capacity x tflopsPerAccelerator / 1000."
+    )
+    allocated_pflops: float | None = Field(None, description="Allocated accelerators in PFLOPS.")
+    free_pflops: float | None = Field(None, description="Free accelerators in PFLOPS.")
     tenants: list[TenantUsage] = Field(default_factory=list, description="Per-tenant usage.")
     conditions: list[Condition] = Field(
         default_factory=list,

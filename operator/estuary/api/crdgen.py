@@ -15,10 +15,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from estuary.api import podspec
 from estuary.api.aijob import AIJob
 from estuary.api.base import GROUP, VERSION
 from estuary.api.computepool import ComputePool
 from estuary.api.federationlink import FederationLink
+from estuary.api.usageledger import UsageLedger
 
 _KEEP = {
     "type",
@@ -83,6 +85,8 @@ KINDS = (
             ("Healthy", "integer", ".status.healthy", 0),
             ("Allocated", "integer", ".status.allocated", 0),
             ("Free", "integer", ".status.free", 0),
+            ("PFLOPS", "number", ".status.capacityPflops", 0),
+            ("Free-PFLOPS", "number", ".status.freePflops", 0),
             ("Resource", "string", ".status.resourceName", 1),
             ("Age", "date", ".metadata.creationTimestamp", 0),
         ),
@@ -101,11 +105,28 @@ KINDS = (
             ("Age", "date", ".metadata.creationTimestamp", 0),
         ),
     ),
+    KindInfo(
+        UsageLedger,
+        "usageledgers",
+        "usageledger",
+        ("uledger",),
+        False,
+        (
+            ("Tenant", "string", ".spec.tenant", 0),
+            ("Period", "string", ".spec.period", 0),
+            ("Accelerator-Hours", "number", ".status.acceleratorHours", 0),
+            ("PFLOPS-Hours", "number", ".status.pflopsHours", 0),
+            ("Updated", "date", ".status.updated", 1),
+            ("Age", "date", ".metadata.creationTimestamp", 0),
+        ),
+    ),
 )
 
 
 def structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     """Translate one pydantic JSON-Schema node into a Kubernetes structural schema node."""
+    if node.get("x-estuary-pod-spec"):
+        return podspec.pod_spec_schema(node.get("description", ""))
     if "$ref" in node:
         target = defs[node["$ref"].rsplit("/", 1)[1]]
         merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}

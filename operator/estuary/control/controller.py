@@ -60,7 +60,7 @@ class JobController:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.cache, self.api, self.settings, self.clock = cache, api, settings or Settings(), clock
-        self.writer = StatusWriter(api, cache)
+        self.writer = StatusWriter(api, cache, clock)
         self.pods = Pods(api, cache)
         self.lifecycle = Lifecycle(api, cache, self.writer, self.pods)
         self.precheck = PreCheck(self.pods, self.writer)

@@ -2,8 +2,10 @@
 
 An admission writes the AIJob status first (`Admitted`, placement, attempt), then creates the
 Service and the workers: a crash in between leaves an admitted job whose missing pods the next
-step creates, never pods without an admission. A worker the API server refuses releases the
-attempt at once (lifecycle.py: `start`).
+step creates, never pods without an admission (a worker the API server refuses releases the
+attempt at once: lifecycle.py `start`). A waiting job's status says why, with the numbers,
+and how it fares on each accepted type (`status.verdicts`), so a person who may read only her job
+sees why it waits (`kubectl estuary explain`).
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from estuary import metrics
-from estuary.api.aijob import ADMITTED_CONDITION, BURST_CONDITION, AIJobStatus, Phase, Placement
+from estuary.api.aijob import ADMITTED_CONDITION, BURST_CONDITION, AIJobStatus, Phase, Placement, Verdict
 from estuary.api.base import set_condition
 from estuary.kube.status import JobWriter
 from estuary.model import Admission, PoolSpec, Preemption, Waiting
 from estuary.state import codec
 from estuary.state.snapshot import ParsedJob
 
-POSITION_REFRESH_S = 10.0  # a queue position that only moved is rewritten at most this often
+POSITION_REFRESH_S = 10.0  # a queue position or verdicts that only moved are rewritten at most this often
 Release = Callable[..., None]
 Start = Callable[[ParsedJob, list[int], float], None]
 
@@ -54,6 +56,7 @@ class Decisions:
                 ),
                 accelerator=f"{pool.vendor}/{pool.model}",
                 queue_position=None,
+                verdicts=None,
                 admitted_at=stamp,
                 retry_after=None,
                 hold=None,
@@ -90,13 +93,14 @@ class Decisions:
             )
 
     def wait(self, job: ParsedJob, waiting: Waiting, now: float) -> None:
-        """Queued, with the reason and the numbers; rewritten when they change (a position that
-        only moved, at most every POSITION_REFRESH_S)."""
+        """Queued, with the reason, the numbers and a verdict per accepted type; rewritten when they
+        change (a position or per-type numbers that only moved, at most every POSITION_REFRESH_S)."""
         status = job.status
         reason, message = waiting.reason.value, with_burst_note(job, waiting.message)
+        verdicts = verdicts_of(waiting)
         same = (status.phase, status.reason, status.message) == (Phase.QUEUED, reason, message)
         same = same and status.hold is None
-        moved = status.queue_position != waiting.position
+        moved = status.queue_position != waiting.position or status.verdicts != verdicts
         fresh = now - self._position_written.get(job.key, 0.0) < POSITION_REFRESH_S
         if same and (not moved or fresh):
             return
@@ -107,6 +111,7 @@ class Decisions:
             reason=reason,
             message=message,
             queue_position=waiting.position,
+            verdicts=verdicts,
             conditions=set_condition(job.conditions, ADMITTED_CONDITION, False, reason, message, stamp),
         )
         if status.hold is not None:  # no longer holding it: the spec changed, or the pod is gone
@@ -126,3 +131,20 @@ def with_burst_note(job: ParsedJob, message: str) -> str:
     if not job.obj.spec.burst.enabled or burst is None or burst.status != "False" or not burst.message:
         return message
     return message if burst.message in message else f"{message}; {burst.message}"
+
+
+def verdicts_of(waiting: Waiting) -> list[Verdict]:
+    """The cycle's per-type verdicts as `status.verdicts`: what `kubectl estuary explain` shows a
+    person who may read her job but not the cluster (pools, nodes, other tenants' jobs)."""
+    return [
+        Verdict(
+            pool=v.pool,
+            vendor=v.vendor,
+            model=v.model,
+            fits=v.fits,
+            message=v.message,
+            relative_runtime=round(v.est_runtime_factor, 3),
+            **({"reason": v.reason.value} if v.reason is not None else {}),
+        )
+        for v in waiting.verdicts
+    ]

@@ -28,17 +28,16 @@ from estuary.api.aijob import (
     HOLDING,
     RUNNING_CONDITION,
     AIJobStatus,
-    Hold,
     Phase,
-    finished_conditions,
 )
 from estuary.api.base import set_condition
+from estuary.api.hold import Hold
 from estuary.control.pods import NameTaken, Pods, WorkerRefused
 from estuary.control.refusals import refusal
 from estuary.control.workers import GangState, assess
 from estuary.kube import render
 from estuary.kube.client import KubeApi
-from estuary.kube.status import JobWriter
+from estuary.kube.status import JobWriter, finished_conditions
 from estuary.model import NodeInfo
 from estuary.state import codec
 from estuary.state.cache import ClusterCache

@@ -1,7 +1,8 @@
 """ComputePool status and the operator's gauges, from the snapshot after this step's decisions.
 
 Pool status says what `kubectl get cpool` shows: capacity, healthy, allocated and free
-accelerators and per-tenant usage, from the same working view the scheduler uses (core/usage.py),
+accelerators, the same in PFLOPS where the vendor profiles know the model's figure (pflops.py),
+and per-tenant usage, from the same working view the scheduler uses (core/usage.py),
 and a `Ready` condition that says what to fix when the pool cannot be used or counts no node
 (state/pools.py judges each pool alone), plus an `Overlap` condition while its selector picks
 nodes another pool also selects.
@@ -17,7 +18,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from estuary import metrics
+from estuary import metrics, pflops
 from estuary.api.aijob import Phase
 from estuary.api.base import Condition, drop_condition, set_condition
 from estuary.api.computepool import ComputePoolStatus, TenantUsage
@@ -30,6 +31,7 @@ from estuary.state.pools import PoolJudgement
 from estuary.state.snapshot import ParsedJob
 
 READY, OVERLAP = "Ready", "Overlap"
+PFLOPS_FIELDS = ("tflops_per_accelerator", "capacity_pflops", "allocated_pflops", "free_pflops")
 log = logging.getLogger("estuary.pools")
 
 
@@ -93,6 +95,11 @@ def conditions(judged: PoolJudgement, usage: PoolUsage | None, now: float) -> li
 def pool_status(judged: PoolJudgement, usage: PoolUsage | None, now: float) -> ComputePoolStatus:
     """What a pool's status should say; every field set, so stale ones are replaced."""
     spec = judged.spec
+    figures: dict[str, Any] = dict.fromkeys(PFLOPS_FIELDS)  # None: a stale figure is deleted
+    if spec is not None and usage is not None:
+        figures.update(
+            pflops.pool_status_fields(spec.vendor, spec.model, usage.capacity, usage.allocated, usage.free)
+        )
     return ComputePoolStatus(
         resource_name=spec.resource if spec is not None else None,
         nodes=usage.nodes if usage else 0,
@@ -100,6 +107,7 @@ def pool_status(judged: PoolJudgement, usage: PoolUsage | None, now: float) -> C
         healthy=usage.healthy if usage else 0,
         allocated=usage.allocated if usage else 0,
         free=usage.free if usage else 0,
+        **figures,
         tenants=[
             TenantUsage(tenant=tenant, used=t.used, nominal=t.nominal, borrowed=t.borrowed, lent=t.lent)
             for tenant, t in sorted((usage.tenants if usage else {}).items())
@@ -125,7 +133,11 @@ class PoolStatus:
         metrics.set_pool_usage(
             {
                 name: metrics.PoolUsage(
-                    u.capacity, u.healthy, u.allocated, {t: tu.used for t, tu in u.tenants.items()}
+                    u.capacity,
+                    u.healthy,
+                    u.allocated,
+                    {t: tu.used for t, tu in u.tenants.items()},
+                    pflops.tflops_per_accelerator(snapshot.pools[name].vendor, snapshot.pools[name].model),
                 )
                 for name, u in usage.items()
             }

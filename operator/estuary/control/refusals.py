@@ -17,7 +17,7 @@ job again with a dry run before the hold lets it back into the queue.
 
 from __future__ import annotations
 
-from estuary.api.aijob import Hold
+from estuary.api.hold import Hold
 from estuary.control.pods import NameTaken, WorkerRefused
 from estuary.state import codec
 from estuary.state.snapshot import ParsedJob

@@ -19,12 +19,11 @@ from estuary.api.aijob import (
     AIJobStatus,
     LeaseObservation,
     Phase,
-    finished_conditions,
 )
 from estuary.federation import lease, naming, remote
 from estuary.federation.home import HomeApi
 from estuary.federation.observer import LeaseObserver
-from estuary.kube.status import JobWriter
+from estuary.kube.status import JobWriter, finished_conditions
 from estuary.state import codec
 from estuary.state.snapshot import ParsedJob
 

@@ -19,14 +19,13 @@ from estuary.api.aijob import (
     Phase,
     Placement,
     RemoteCopy,
-    finished_conditions,
 )
 from estuary.api.base import set_condition
 from estuary.federation import lease, remote
 from estuary.federation.links import FederationConfig, LinkObjects, Sent
 from estuary.federation.linkstatus import LinkStatus
 from estuary.federation.worker import LinkRuntime
-from estuary.kube.status import JobWriter
+from estuary.kube.status import JobWriter, finished_conditions
 from estuary.state import codec
 from estuary.state.snapshot import ParsedJob
 

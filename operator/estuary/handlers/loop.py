@@ -3,9 +3,10 @@
 Each tick: read the cache into one `ClusterView` (state/snapshot.py, pure), then
   1. federation, partner side: stop copies whose lease lapsed (before anything acts on them);
   2. the job controller: lifecycles, the scheduling cycle, its decisions, pool status;
-  3. federation, origin side: follow burst jobs, burst waiting ones, link status.
+  3. federation, origin side: follow burst jobs, burst waiting ones, link status;
+  4. the usage ledger: copy the jobs' run records, as the step left them, into UsageLedgers.
 The controllers share the view, whose jobs every status write updates, and meet nowhere else.
-This module is the one place that knows both; it wires them for `handlers/operator.py`.
+This module is the one place that knows them all; it wires them for `handlers/operator.py`.
 
 Each time round, leader or not, the loop tells `health` it is alive, and asks the API server for
 its version when nothing else reached it lately (so a hung connection shows in /healthz). When
@@ -18,11 +19,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from estuary import metrics
 from estuary.control.controller import JobController, Settings
 from estuary.federation import FederationController
 from estuary.health import HEALTH, Health
+from estuary.ledger import Ledger
 from estuary.state import snapshot
 from estuary.state.cache import ClusterCache
 
@@ -36,8 +39,10 @@ class Loop:
         jobs: JobController,
         federation: FederationController | None = None,
         clock: Callable[[], float] = time.time,
+        ledger: Ledger | None = None,
     ) -> None:
         self.cache, self.jobs, self.federation, self.clock = cache, jobs, federation, clock
+        self.ledger = ledger
 
     @property
     def settings(self) -> Settings:
@@ -52,7 +57,12 @@ class Loop:
         self.jobs.step(view, now)
         if self.federation is not None:
             self.federation.step(view, now)
+        if self.ledger is not None:
+            self.ledger.sync(jobs_as_left(view), self._tenant_of, now)
         metrics.record_cycle(time.perf_counter() - started)
+
+    def _tenant_of(self, namespace: str) -> str:
+        return self.cache.tenant_of(namespace, self.settings.default_tenant)
 
     def run(
         self,
@@ -98,3 +108,10 @@ class Loop:
             if not now:
                 metrics.clear_state()
         return now
+
+
+def jobs_as_left(view: snapshot.ClusterView) -> dict[str, dict[str, Any]]:
+    """Every job as the step left it, by key (the invalid ones too: their runs still count)."""
+    jobs = {key: job.raw for key, job in view.invalid.items()}
+    jobs.update((key, job.raw) for key, job in view.jobs.items())
+    return jobs

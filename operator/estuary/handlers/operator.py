@@ -25,6 +25,7 @@ from estuary.health import HEALTH
 from estuary.kube import listing
 from estuary.kube.client import RealKubeApi
 from estuary.kube.lease import LeaderElector
+from estuary.ledger import Ledger
 from estuary.state.cache import ClusterCache
 
 log = logging.getLogger("estuary.operator")
@@ -54,8 +55,10 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     HEALTH.synced = True
     log.info("cache primed: %d jobs, %d nodes", len(CACHE.items("aijobs")), len(CACHE.items("nodes")))
     jurisdiction = os.environ.get("ESTUARY_JURISDICTION") or None
-    jobs = JobController(CACHE, RealKubeApi(api), Settings(jurisdiction=jurisdiction))
-    loop = Loop(CACHE, jobs, FederationController.from_env(api, CACHE, jobs.writer))
+    kube = RealKubeApi(api)
+    jobs = JobController(CACHE, kube, Settings(jurisdiction=jurisdiction))
+    federation = FederationController.from_env(api, CACHE, jobs.writer)
+    loop = Loop(CACHE, jobs, federation, ledger=Ledger(kube))
     _STOP.clear()
     active = _leader_election(api, memo)
     thread = threading.Thread(target=loop.run, args=(_STOP, active), name="estuary-controller", daemon=True)

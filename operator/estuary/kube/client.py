@@ -7,6 +7,7 @@ Every request has a timeout (`TIMEOUT`: connect, read), so a hung connection can
 loop, and every answer (an error status too) tells `health` the API server is there. A create the
 API server refuses as invalid or forbidden raises `Refused` with the server's own words; a name
 already taken returns the object that holds it, for the caller to check who owns it.
+`RealKubeApi` is also the usage ledger's `LedgerStore` (ledger.py).
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def server_message(err: ApiException) -> str:
         return str(json.loads(err.body or "{}").get("message") or err.reason)
     except (ValueError, AttributeError):
         return str(err.reason)
+
+
+LEDGERS = "usageledgers"
 
 
 class KubeApi(Protocol):
@@ -180,6 +184,36 @@ class RealKubeApi:
     def ping(self) -> None:
         with self._answered():
             self.version.get_code(_request_timeout=PING_TIMEOUT)
+
+    # ---- UsageLedgers (ledger.py: LedgerStore) ------------------------------------------------
+    def list_ledgers(self) -> list[dict[str, Any]]:
+        with self._answered():
+            listed = self.custom.list_cluster_custom_object(GROUP, VERSION, LEDGERS, _request_timeout=TIMEOUT)
+        return list(listed["items"])
+
+    def create_ledger(self, manifest: dict[str, Any]) -> None:
+        metrics.record_api_request("create", LEDGERS)
+        try:
+            with self._answered():
+                self.custom.create_cluster_custom_object(
+                    GROUP, VERSION, LEDGERS, manifest, _request_timeout=TIMEOUT
+                )
+        except ApiException as err:
+            _ignore(err, 409)
+
+    def patch_ledger_status(self, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        metrics.record_api_request("patch", f"{LEDGERS}/status")
+        with self._answered():
+            out: dict[str, Any] = self.custom.patch_cluster_custom_object_status(
+                GROUP,
+                VERSION,
+                LEDGERS,
+                name,
+                {"status": status},
+                _content_type=MERGE_PATCH,
+                _request_timeout=TIMEOUT,
+            )
+        return out
 
     def event(self, obj: dict[str, Any], kind: str, warning: bool, reason: str, message: str) -> None:
         meta = obj["metadata"]

@@ -2,7 +2,11 @@
 
 Processes per worker come from `acceleratorsPerWorker`, never from a resource whose name contains
 "gpu" (the mistake that breaks Ascend, MLU, DCU and XPU jobs in other operators). One process per
-accelerator: WORLD_SIZE counts processes, NODE_RANK counts workers.
+accelerator: WORLD_SIZE counts processes, NODE_RANK counts workers. JAX is the exception: one
+process per worker drives all of its accelerators.
+
+Every default launcher is proven by the framework itself in tests/framework (the pods' commands
+and environment run as local processes); docs/jobs.md says what each one receives.
 """
 
 from __future__ import annotations
@@ -13,6 +17,28 @@ from estuary.api.aijob import AIJobSpec
 from estuary.vendors.loader import VendorProfile
 
 LABEL_PREFIX = "estuary.dev/"
+# How long a worker waits for worker 0's name (its record in the job's headless Service) before
+# the launcher starts: msrun resolves the name once and exits when it is not there yet; the other
+# launchers get the same start, so no rendezvous depends on how a launcher retries lookups.
+MASTER_DNS_WAIT_SECONDS = 600
+WAIT_FOR_MASTER = (
+    "import os, socket, sys, time\n"
+    "name, limit, start = os.environ['MASTER_ADDR'], float(sys.argv[1]), time.monotonic()\n"
+    "while True:\n"
+    "    try:\n"
+    "        socket.getaddrinfo(name, None)\n"
+    "        break\n"
+    "    except OSError as err:\n"
+    "        if time.monotonic() - start > limit:\n"
+    "            sys.exit(f'estuary: worker 0 ({name}) did not resolve within {limit:.0f}s: {err}; '\n"
+    "                     'is the job\\'s headless Service there?')\n"
+    "        time.sleep(1)\n"
+    "if time.monotonic() - start > 1:\n"
+    "    print(f'estuary: {name} resolved after {time.monotonic() - start:.0f}s', flush=True)\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
+# DeepSpeed's accelerator by vendor (DS_ACCELERATOR; deepspeed/accelerator/real_accelerator.py).
+_DEEPSPEED_ACCELERATOR = {"huawei": "npu", "cambricon": "mlu"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,15 +49,28 @@ class Rendezvous:
     master_port: int
     rank: int
     workers: int
+    attempt: int = 0
 
 
-def _processes_per_worker(spec: AIJobSpec) -> int:
+def processes_per_worker(spec: AIJobSpec) -> int:
+    if spec.framework == "jax":
+        return 1
     return max(spec.accelerators_per_worker, 1)
+
+
+def _framework_env(spec: AIJobSpec, profile: VendorProfile, rdv: Rendezvous) -> dict[str, str]:
+    if spec.framework == "jax":
+        # Read by jax.distributed.initialize(); num_processes=NNODES, process_id=NODE_RANK are
+        # passed explicitly (JAX reads no variable for them outside SLURM, Open MPI or TPU VMs).
+        return {"JAX_COORDINATOR_ADDRESS": f"{rdv.master_addr}:{rdv.master_port}"}
+    if spec.framework == "deepspeed":
+        return {"DS_ACCELERATOR": _DEEPSPEED_ACCELERATOR.get(profile.key, "cuda")}
+    return {}
 
 
 def distributed_env(spec: AIJobSpec, profile: VendorProfile, rdv: Rendezvous) -> dict[str, str]:
     """Environment for one worker: vendor devices and collectives, then the rendezvous."""
-    nproc = _processes_per_worker(spec)
+    nproc = processes_per_worker(spec)
     devices = ",".join(str(i) for i in range(spec.accelerators_per_worker))
     env: dict[str, str] = dict(profile.env)
     if spec.accelerators_per_worker:
@@ -41,6 +80,7 @@ def distributed_env(spec: AIJobSpec, profile: VendorProfile, rdv: Rendezvous) ->
             "ESTUARY_VENDOR": profile.key,
             "ESTUARY_COLLECTIVE": profile.collective,
             "ESTUARY_DIST_BACKEND": profile.torch_backend,
+            "ESTUARY_ATTEMPT": str(rdv.attempt),
             "MASTER_ADDR": rdv.master_addr,
             "MASTER_PORT": str(rdv.master_port),
             "NNODES": str(rdv.workers),
@@ -57,56 +97,35 @@ def distributed_env(spec: AIJobSpec, profile: VendorProfile, rdv: Rendezvous) ->
             "PET_MASTER_PORT": str(rdv.master_port),
         }
     )
-    if spec.framework == "mindspore":
-        # msrun on node rank 0 also starts the MS_SCHED process at MS_SCHED_HOST:MS_SCHED_PORT.
-        env.update(
-            {
-                "MS_ROLE": "MS_WORKER",
-                "MS_SCHED_HOST": rdv.master_addr,
-                "MS_SCHED_PORT": str(rdv.master_port),
-                "MS_WORKER_NUM": str(rdv.workers * nproc),
-                "MS_LOCAL_WORKER": str(nproc),
-                "MS_NODE_RANK": str(rdv.rank),
-            }
-        )
-    if spec.framework == "jax":
-        env.update(
-            {
-                "JAX_COORDINATOR_ADDRESS": f"{rdv.master_addr}:{rdv.master_port}",
-                "JAX_NUM_PROCESSES": str(rdv.workers),
-                "JAX_PROCESS_ID": str(rdv.rank),
-                "JAX_LOCAL_DEVICE_COUNT": str(spec.accelerators_per_worker),
-            }
-        )
-    if spec.framework == "deepspeed":
-        env["DS_ACCELERATOR"] = {"huawei": "npu", "cambricon": "mlu"}.get(profile.key, "cuda")
+    if nproc == 1:
+        env["LOCAL_RANK"] = "0"  # one process: it is local rank 0 (launchers set it per process)
+    if spec.checkpoint is not None:
+        env["ESTUARY_CHECKPOINT_DIR"] = spec.checkpoint.mount_path
+    env.update(_framework_env(spec, profile, rdv))
     for var in spec.env or []:
-        env[var.name] = var.value  # the job's own settings win
+        env[var.name] = var.value  # the job's own settings win over the vendor's defaults
     return env
 
 
-_DEFAULT_COMMANDS: dict[str, list[str]] = {
+# The launcher each framework runs in every worker, after waiting for worker 0's name. msrun gets
+# flags, not MS_* variables: it sets MS_ROLE, MS_SCHED_HOST, MS_SCHED_PORT, MS_WORKER_NUM,
+# MS_NODE_ID, RANK_ID, RANK_SIZE and DEVICE_ID for each process it starts
+# (mindspore/parallel/cluster/process_entity/_api.py).
+_LAUNCHERS: dict[str, list[str]] = {
     "pytorch": ["torchrun"],
-    "deepspeed": [
-        "deepspeed",
-        "--no_ssh",
-        "--nnodes=$(NNODES)",
-        "--node_rank=$(NODE_RANK)",
-        "--num_gpus=$(NPROC_PER_NODE)",
-        "--master_addr=$(MASTER_ADDR)",
-        "--master_port=$(MASTER_PORT)",
-    ],
+    # DeepSpeed through torchrun: deepspeed.init_distributed() reads torchrun's RANK, LOCAL_RANK,
+    # WORLD_SIZE and MASTER_*; the `deepspeed` runner would need ssh or a hostfile on every node.
+    "deepspeed": ["torchrun"],
     "mindspore": [
         "msrun",
-        "--worker_num=$(MS_WORKER_NUM)",
-        "--local_worker_num=$(MS_LOCAL_WORKER)",
-        "--master_addr=$(MS_SCHED_HOST)",
-        "--master_port=$(MS_SCHED_PORT)",
+        "--worker_num=$(WORLD_SIZE)",
+        "--local_worker_num=$(LOCAL_WORLD_SIZE)",
+        "--master_addr=$(MASTER_ADDR)",
+        "--master_port=$(MASTER_PORT)",
         "--node_rank=$(NODE_RANK)",
         "--join=True",
     ],
     "jax": ["python"],
-    "mpi": ["python"],
 }
 
 
@@ -115,4 +134,7 @@ def launch_command(spec: AIJobSpec) -> tuple[list[str], list[str]]:
     args = list(spec.args or [])
     if spec.command:
         return list(spec.command), args
-    return list(_DEFAULT_COMMANDS.get(spec.framework, [])), args
+    launcher = _LAUNCHERS.get(spec.framework)
+    if launcher is None:
+        return [], args
+    return ["python3", "-c", WAIT_FOR_MASTER, str(MASTER_DNS_WAIT_SECONDS), *launcher], args

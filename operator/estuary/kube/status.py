@@ -8,16 +8,20 @@ cache and into the step's `ParsedJob`, so the rest of the step and the next cycl
 
 `JobWriter` is all the job controller and the federation controller know of each other's side:
 both write AIJob status and events through it, and each reads what the other wrote from status.
+Because every AIJob status write passes `StatusWriter.status`, that is where run records are kept
+(`runrecords.amend`: opened at an admission, closed when the gang ends or is released).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from estuary.api.aijob import AIJobStatus, Phase, finished_conditions
-from estuary.api.base import StatusModel, stamp_generation
+from estuary import runrecords
+from estuary.api.aijob import FAILED_CONDITION, RUNNING_CONDITION, SUCCEEDED_CONDITION, AIJobStatus, Phase
+from estuary.api.base import Condition, StatusModel, set_condition, stamp_generation
 from estuary.api.computepool import ComputePoolStatus
 from estuary.kube.client import KubeApi
 from estuary.state import codec
@@ -39,6 +43,18 @@ def changes(current: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> dic
     return {k: v for k, v in wanted.items() if current.get(k) != v}
 
 
+def finished_conditions(
+    conditions: Sequence[Condition], phase: Phase, reason: str, message: str, stamp: str
+) -> list[Condition]:
+    """The conditions of a job that just Succeeded or Failed: Succeeded or Failed True, and Running
+    False (the workers are done), as a Kubernetes Job has Complete or Failed."""
+    done = SUCCEEDED_CONDITION if phase == Phase.SUCCEEDED else FAILED_CONDITION
+    out = set_condition(conditions, done, True, reason, message, stamp)
+    if any(c.type == RUNNING_CONDITION for c in out):
+        out = set_condition(out, RUNNING_CONDITION, False, reason, message, stamp)
+    return out
+
+
 class JobWriter(Protocol):
     """Records decisions on an AIJob: its status, and events a person reads with kubectl."""
 
@@ -52,13 +68,14 @@ class JobWriter(Protocol):
 class StatusWriter:
     """`JobWriter` over the `KubeApi` seam, feeding every returned object into the cache."""
 
-    def __init__(self, api: KubeApi, cache: ClusterCache) -> None:
-        self.api, self.cache = api, cache
+    def __init__(self, api: KubeApi, cache: ClusterCache, clock: Callable[[], float] = time.time) -> None:
+        self.api, self.cache, self.clock = api, cache, clock
 
     def status(self, job: ParsedJob, status: AIJobStatus) -> None:
         """Write what changes: nothing at all when the status already says it. Every write
         records the spec generation acted on (`observedGeneration`, on the status and on each
-        condition)."""
+        condition), and keeps the run records (`runrecords.amend`)."""
+        status = runrecords.amend(job.status, job.obj.spec.accelerators_per_worker, status, self.clock())
         generation = job.generation
         if generation is not None:
             status.observed_generation = generation

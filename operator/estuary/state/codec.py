@@ -146,8 +146,9 @@ def job_request(job: AIJob, tenant: str) -> JobRequest:
         accepted=tuple(AcceptedType(a.vendor, a.model, a.relative_throughput) for a in spec.accelerators),
         priority=spec.priority,
         arrival=timestamp(job.metadata.get("creationTimestamp")) or 0.0,
-        node_selector=dict(spec.node_selector or {}),
-        tolerations=tuple(_toleration(t.to_wire()) for t in spec.tolerations or []),
+        # The template's nodeSelector and tolerations filter pools and nodes too (docs/jobs.md).
+        node_selector=spec.pool_node_selector(),
+        tolerations=tuple(_toleration(t) for t in spec.pool_tolerations()),
         residency=spec.residency,
         work=(
             spec.estimated_duration_seconds * spec.accelerators_per_worker * workers

@@ -10,15 +10,49 @@ import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 ENV_EXTRA = "ESTUARY_VENDOR_PROFILES"
 _RESOURCE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9][-A-Za-z0-9_.]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class AcceleratorModel(BaseModel):
+    """Peak dense throughput of one accelerator model, each figure with where it comes from."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    aliases: tuple[str, ...] = ()
+    fp16_tflops: float | None = Field(None, gt=0)
+    bf16_tflops: float | None = Field(None, gt=0)
+    fp8_tflops: float | None = Field(None, gt=0)
+    fp32_tflops: float | None = Field(None, gt=0)
+    source_kind: Literal["vendor", "reported", "none"]
+    source: str | None = Field(None, pattern=r"^https://")
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _figures_have_a_source(self) -> AcceleratorModel:
+        figures = (self.fp16_tflops, self.bf16_tflops, self.fp8_tflops, self.fp32_tflops)
+        if any(f is not None for f in figures) and (self.source is None or self.source_kind == "none"):
+            raise ValueError(
+                f"model {self.name}: every figure needs a source (and sourceKind vendor or reported)"
+            )
+        return self
+
+    @property
+    def half_precision_tflops(self) -> float | None:
+        """The figure PFLOPS are counted in: dense FP16, else dense BF16."""
+        return self.fp16_tflops if self.fp16_tflops is not None else self.bf16_tflops
+
+    def answers_to(self, model: str) -> bool:
+        wanted = model.lower()
+        return wanted == self.name.lower() or wanted in (a.lower() for a in self.aliases)
 
 
 class VendorProfile(BaseModel):
@@ -33,6 +67,7 @@ class VendorProfile(BaseModel):
     collective: str
     torch_backend: str
     env: dict[str, str] = Field(default_factory=dict)
+    models: tuple[AcceleratorModel, ...] = ()
 
     @field_validator("resource_names")
     @classmethod
@@ -53,6 +88,10 @@ class VendorProfile(BaseModel):
     @property
     def default_resource(self) -> str:
         return self.resource_names[0]
+
+    def model(self, name: str) -> AcceleratorModel | None:
+        """The model of this vendor that `name` (a ComputePool's spec.model) means, if known."""
+        return next((m for m in self.models if m.answers_to(name)), None)
 
 
 class ProfileError(ValueError):
@@ -91,6 +130,13 @@ def profiles() -> dict[str, VendorProfile]:
     """Profiles in effect: shipped ones plus the files named in $ESTUARY_VENDOR_PROFILES."""
     extra = [Path(p) for p in os.environ.get(ENV_EXTRA, "").split(",") if p.strip()]
     return load(extra)
+
+
+def tflops_per_accelerator(vendor: str, model: str) -> float | None:
+    """Peak dense FP16/BF16 TFLOPS of one accelerator of `vendor`/`model`, when the profiles know it."""
+    profile = profiles().get(vendor)
+    found = profile.model(model) if profile is not None else None
+    return found.half_precision_tflops if found is not None else None
 
 
 def vendor_for_resource(resource: str) -> VendorProfile | None:

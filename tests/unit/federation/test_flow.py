@@ -104,6 +104,11 @@ def burst_and_run(clock: Clock, home: Cluster, partner: Cluster, name: str = "bi
     return copies[0]
 
 
+def copy_status(partner: Cluster) -> dict[str, Any]:
+    [copy] = partner.server.items("aijobs")
+    return dict(copy.get("status") or {})
+
+
 def test_a_job_no_local_pool_fits_bursts_runs_and_succeeds_there_and_spend_is_counted(world: World) -> None:
     clock, home, partner = world
     copy = burst_and_run(clock, home, partner)
@@ -123,6 +128,11 @@ def test_a_job_no_local_pool_fits_bursts_runs_and_succeeds_there_and_spend_is_co
     cycle(clock, home, partner)
     status = home.status(NS, "big")
     assert status["phase"] == "Succeeded" and status["completionTime"]
+    # Federation's writes pass the same StatusWriter: the run is recorded at home (at the link) and,
+    # for the partner's own books, on the copy.
+    [(home_run, copy_run)] = zip(status["runs"], copy_status(partner)["runs"], strict=True)
+    assert (home_run["cluster"], home_run["outcome"], home_run["accelerators"]) == ("gz", "Succeeded", 32)
+    assert (copy_run["cluster"], copy_run["pool"], copy_run["outcome"]) == ("local", "h800", "Succeeded")
     link = home.link_status("gz")
     [spent] = link["spend"]
     assert spent["tenant"] == "physics" and spent["acceleratorHours"] == pytest.approx(16.0, rel=0.02)

@@ -51,8 +51,16 @@ done
 GZ=(--kubeconfig "$OUT/kubeconfig-gz")
 "$KUBECTL" "${GZ[@]}" apply -f examples/federation/pools-gz.yaml >/dev/null
 "$KUBECTL" "${HK[@]}" create namespace estuary-system --dry-run=client -o yaml | "$KUBECTL" "${HK[@]}" apply -f - >/dev/null
+# One signing key shared by the two sides: hk signs the copies it sends, gz treats only copies signed
+# with the key it holds for "hk" as federation copies (docs/federation.md, "Which jobs are copies").
+KEY_FILE="$OUT/hk-gz-signing-key"
+[ -s "$KEY_FILE" ] || $PY -c 'import secrets; print(secrets.token_hex(32))' >"$KEY_FILE"
 "$KUBECTL" "${HK[@]}" -n estuary-system create secret generic gz-kubeconfig \
-  --from-file=kubeconfig="$OUT/kubeconfig-gz" --dry-run=client -o yaml | "$KUBECTL" "${HK[@]}" apply -f - >/dev/null
+  --from-file=kubeconfig="$OUT/kubeconfig-gz" --from-file=signing-key="$KEY_FILE" \
+  --dry-run=client -o yaml | "$KUBECTL" "${HK[@]}" apply -f - >/dev/null
+"$KUBECTL" "${GZ[@]}" create namespace estuary-system --dry-run=client -o yaml | "$KUBECTL" "${GZ[@]}" apply -f - >/dev/null
+"$KUBECTL" "${GZ[@]}" -n estuary-system create secret generic estuary-origin-keys --from-file=hk="$KEY_FILE" \
+  --dry-run=client -o yaml | "$KUBECTL" "${GZ[@]}" apply -f - >/dev/null
 "$KUBECTL" "${HK[@]}" apply -f examples/federation/link-gz.yaml
 "$KUBECTL" "${HK[@]}" -n physics apply -f examples/federation/a800-finetune.yaml -f examples/federation/hk-only.yaml
 echo "==> waiting for the scheduler to place the sample jobs"

@@ -48,6 +48,7 @@ PLURALS = {
     "FederationLink": "federationlinks",
     "Secret": "secrets",
     "ConfigMap": "configmaps",
+    "ResourceQuota": "resourcequotas",
     "UsageLedger": "usageledgers",
 }
 WATCHED = ("aijobs", "pods", "computepools", "nodes", "namespaces", "federationlinks")  # fed to the cache
@@ -91,6 +92,20 @@ class Clock:
 
 
 @dataclass
+class FakePath:
+    """The network to a server: round trip and bandwidth, as GETs of /version and /openapi/v2
+    would measure them."""
+
+    rtt_s: float = 0.02
+    bandwidth_bps: float = 1e9
+    openapi_bytes: int = 4_000_000
+
+    def probe(self, path: str) -> tuple[float, int]:
+        size = self.openapi_bytes if path == "/openapi/v2" else 500
+        return self.rtt_s + size * 8 / self.bandwidth_bps, size
+
+
+@dataclass
 class FakeApiServer:
     """One cluster's API server: objects by plural and key; every change feeds `cache`."""
 
@@ -108,6 +123,7 @@ class FakeApiServer:
     # Admission: a pod manifest -> why the API server refuses it (None: accepted)
     refuse_pods: Callable[[Obj], str | None] = lambda pod: None
     refuse_code: int = 422  # 403 plays an admission policy, a LimitRange or a ResourceQuota
+    path: FakePath = field(default_factory=FakePath)  # the network to it, for partners' probes
 
     # ---- the server ------------------------------------------------------------------------
     @staticmethod
@@ -189,6 +205,13 @@ class FakeApiServer:
             for pod_key, pod in list(self.objects.get("pods", {}).items()):
                 if owned_by(pod, obj["metadata"]["uid"]):
                     self.delete("pods", pod_key)
+        uid = obj["metadata"].get("uid")
+        for kind in ("pods", "services") if plural == "configmaps" else ():  # an attempt's owner
+            for dep_key, dep in list(self.objects.get(kind, {}).items()):
+                if any(r.get("uid") == uid for r in dep["metadata"].get("ownerReferences") or []):
+                    self.objects[kind].pop(dep_key, None)
+                    if kind in WATCHED:
+                        self.cache.apply(kind, "DELETED", dep)
 
     # ---- what kubelet and kube-scheduler would do ------------------------------------------
     def reap(self) -> None:
@@ -203,8 +226,12 @@ class FakeApiServer:
         for key, pod in list(self.objects.get("pods", {}).items()):
             if job is not None and (pod["metadata"].get("labels") or {}).get(JOB_LABEL) != job:
                 continue
-            terms = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-            node = terms["nodeSelectorTerms"][0]["matchFields"][0]["values"][0]
+            if "affinity" in pod["spec"]:
+                affinity = pod["spec"]["affinity"]["nodeAffinity"]
+                terms = affinity["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+                node = terms[0]["matchFields"][0]["values"][0]
+            else:  # not pinned (an agentless provider's pods): the scheduler's pick, by rank
+                node = f"node-{(pod['metadata'].get('labels') or {}).get('estuary.dev/worker-rank', '0')}"
             self.patch("pods", key, {"spec": {"nodeName": node}})
             self.patch("pods", key, {"status": {"phase": phase, **status}}, subresource="status")
 
@@ -284,6 +311,12 @@ class FakeApiServer:
             raise PartnerError(BAD_CREDENTIALS, f"Secret {namespace}/{name} has no key {key!r}")
         return base64.b64decode(secret["data"][key])
 
+    def read_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        secret = self.get("secrets", f"{namespace}/{name}")
+        if secret is None:
+            return None
+        return {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+
     def patch_link_status(self, namespace: str, name: str, status: Obj) -> Obj:
         return self.patch("federationlinks", f"{namespace}/{name}", {"status": status}, "status")
 
@@ -318,6 +351,7 @@ class FakePartner(PartnerApi):
         self.log: list[str] = []
         self.failures: dict[str, PartnerError] = {}  # call -> what the partner answers instead
         self.fail_next_renewal_after_commit = False  # the write lands, the answer is lost
+        self.path = server.path  # what GETs of /version and /openapi/v2 take (the network)
 
     def close(self) -> None:
         pass
@@ -367,6 +401,88 @@ class FakePartner(PartnerApi):
             raise PartnerError(UNREACHABLE, "no answer within 10s", maybe_applied=True)
         return out
 
+    def probe(self, path: str) -> tuple[float, int]:
+        self._check("probe")
+        return self.path.probe(path)
+
     def delete_copy(self, namespace: str, name: str) -> None:
         self._check("delete_copy")
         self.server._ignore_missing(lambda: self.server.delete("aijobs", f"{namespace}/{name}"))
+
+
+def _selected(obj: Obj, selector: str) -> bool:
+    labels = obj["metadata"].get("labels") or {}
+    for term in filter(None, selector.split(",")):
+        key, eq, value = term.partition("=")
+        if (eq and labels.get(key) != value) or (not eq and key not in labels):
+            return False
+    return True
+
+
+class FakeProviderKube:
+    """`provider.ProviderKube` over a provider's `FakeApiServer`, with credentials limited to one
+    namespace (as a namespaced kubeconfig's RBAC would): anything else answers 403."""
+
+    def __init__(self, server: FakeApiServer, namespace: str, nodes_readable: bool = False) -> None:
+        self.server, self.namespace, self.nodes_readable = server, namespace, nodes_readable
+        self.log: list[str] = []
+        self.pod_quota: int | None = None  # pods the namespace's quota admits (None: no limit)
+
+    def _check(self, what: str, namespace: str | None = None) -> None:
+        self.log.append(what)
+        if self.server.down:
+            raise PartnerError(UNREACHABLE, f"{what}: connection refused or no route to the partner")
+        if namespace is not None and namespace != self.namespace:
+            raise PartnerError(BAD_CREDENTIALS, f"{what}: HTTP 403 (forbidden)", 403)
+
+    def select(self, kind: str, namespace: str, selector: str) -> list[Obj]:
+        self._check(f"list {kind}", namespace)
+        return [
+            o
+            for o in self.server.items(kind)
+            if o["metadata"].get("namespace") == namespace and _selected(o, selector)
+        ]
+
+    def create(self, kind: str, namespace: str, manifest: Obj) -> Obj:
+        self._check(f"create {kind}", namespace)
+        if (
+            kind == "pods"
+            and self.pod_quota is not None
+            and len(self.select("pods", namespace, "")) >= self.pod_quota
+        ):
+            name = manifest["metadata"]["name"]
+            message = f'pods "{name}" is forbidden: exceeded quota: gpus, requested: nvidia.com/gpu=8'
+            raise PartnerError(BAD_CREDENTIALS, f"creating pods: HTTP 403 (forbidden): {message}", 403)
+        try:
+            return self.server.add(manifest, kind)
+        except ApiException:
+            raise PartnerError("Refused", f"creating {kind}: already exists", 409) from None
+
+    def get(self, kind: str, namespace: str, name: str) -> Obj | None:
+        self._check(f"get {kind}", namespace)
+        return self.server.get(kind, f"{namespace}/{name}")
+
+    def patch(self, kind: str, namespace: str, name: str, body: Obj) -> Obj:
+        self._check(f"patch {kind}", namespace)
+        try:
+            return self.server.patch(kind, f"{namespace}/{name}", body)
+        except ApiException:
+            raise PartnerError("Refused", f"updating {kind}: not found", 404) from None
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        self._check(f"delete {kind}", namespace)
+        self.server._ignore_missing(lambda: self.server.delete(kind, f"{namespace}/{name}"))
+
+    def quotas(self, namespace: str) -> list[Obj]:
+        return self.select("resourcequotas", namespace, "")
+
+    def nodes(self) -> list[Obj] | None:
+        self._check("list nodes")
+        return self.server.items("nodes") if self.nodes_readable else None
+
+    def probe(self, path: str) -> tuple[float, int]:
+        self._check("probe")
+        return self.server.path.probe(path)
+
+    def close(self) -> None:
+        pass

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -77,6 +78,34 @@ def sim(args: tuple[str, ...]) -> None:
     from estuary.sim import cli as sim_cli
 
     sys.exit(sim_cli.main(list(args)))
+
+
+@main.command()
+@click.argument("command", type=click.Choice(["wait", "watch"]))
+@click.option("--object", "lease_object", required=True, help="The lease: configmap/<name> or aijob/<name>.")
+@click.option("--namespace", required=True, help="Namespace of the lease object (the pod's).")
+@click.option(
+    "--lease-seconds", type=float, required=True, help="Stop the workers this long after the last renewal."
+)
+@click.option("--grace-seconds", type=float, default=30.0, show_default=True, help="SIGTERM to SIGKILL.")
+@click.option(
+    "--period", type=float, default=2.0, show_default=True, help="Seconds between reads of the lease."
+)
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--kubeconfig", default=None, help="Default: the pod's service account.")
+@click.option("--init-name", default="pause", show_default=True, help="Name of PID 1 of the pod's namespace.")
+@click.option(
+    "--termination-log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("/dev/termination-log"),
+    show_default=True,
+)
+def fence(command: str, **options: Any) -> None:
+    """Pod-side fencing: `wait` until the lease is confirmed (init container), `watch` it and stop the
+    workers when it lapses (sidecar). See docs/federation.md."""
+    from estuary.fence.run import run
+
+    sys.exit(run(command, **options))
 
 
 @main.command(context_settings=PASS_THROUGH, add_help_option=False)

@@ -16,7 +16,12 @@ GOOD_JOB: dict[str, Any] = {
     "accelerators": [{"vendor": "nvidia", "model": "H800", "image": "img:1"}],
 }
 GOOD_POOL = {"vendor": "nvidia", "model": "H800", "nodeSelector": {"estuary.dev/model": "H800"}}
-GOOD_LINK = {"kubeconfigSecretRef": {"name": "gz-kubeconfig"}, "jurisdiction": "mainland"}
+GOOD_LINK = {
+    "kubeconfigSecretRef": {"name": "gz-kubeconfig"},
+    "signingKeySecretRef": {"name": "gz-kubeconfig"},
+    "jurisdiction": "mainland",
+}
+GZ_DATA = {"name": "scans", "cluster": "gz", "jurisdiction": "mainland", "size": "2Ti"}
 
 
 def _obj(kind: str, name: str, spec: dict[str, Any], namespace: str | None) -> str:
@@ -125,6 +130,21 @@ INVALID = [
     ),
     ("FederationLink", "no-secret", {"jurisdiction": "hk"}, "spec.kubeconfigSecretRef"),
     ("FederationLink", "short-lease", {**GOOD_LINK, "leaseSeconds": 1}, "spec.leaseSeconds"),
+    (
+        "FederationLink",
+        "unsigned",
+        {k: v for k, v in GOOD_LINK.items() if k != "signingKeySecretRef"},
+        "spec.signingKeySecretRef",
+    ),
+    ("FederationLink", "agentless-no-provider", {**GOOD_LINK, "mode": "Agentless"}, "spec.provider"),
+    ("FederationLink", "bad-mode", {**GOOD_LINK, "mode": "Karmada"}, "spec.mode"),
+    (
+        "AIJob",
+        "data-residency-elsewhere",
+        _job(datasets=[{**GZ_DATA, "residency": "hk"}]),
+        "spec.datasets[0].residency",
+    ),
+    ("AIJob", "data-no-size", _job(datasets=[{k: v for k, v in GZ_DATA.items() if k != "size"}]), "size"),
 ]
 
 
@@ -146,12 +166,17 @@ def test_invalid_object_is_refused_naming_the_field(
 def test_valid_objects_are_accepted_with_defaults_filled_in(cluster: Cluster, namespace: str) -> None:
     cluster.kubectl("apply", "-f", "-", input=_obj("AIJob", "fine", GOOD_JOB, namespace))
     cluster.kubectl("apply", "-f", "-", input=_obj("FederationLink", "gz", GOOD_LINK, namespace))
+    agentless = {**GOOD_LINK, "mode": "Agentless", "provider": {"kueueQueue": "team-a"}}
+    del agentless["signingKeySecretRef"]
+    cluster.kubectl("apply", "-f", "-", input=_obj("FederationLink", "cloud", agentless, namespace))
+    with_data = _job(datasets=[GZ_DATA])
+    cluster.kubectl("apply", "-f", "-", input=_obj("AIJob", "with-data", with_data, namespace))
     job = yaml.safe_load(cluster.kubectl("get", "aij", "fine", "-n", namespace, "-o", "yaml").stdout)
     assert job["spec"]["framework"] == "pytorch" and job["spec"]["residency"] == "any"
     assert job["spec"]["restartPolicy"] == {"maxRestarts": 3, "backoffSeconds": 10}
     assert job["spec"]["resources"] == {"cpu": "4", "memory": "16Gi"}
     link = yaml.safe_load(cluster.kubectl("get", "flink", "gz", "-n", namespace, "-o", "yaml").stdout)
-    assert link["spec"]["remoteNamespace"] == "estuary-burst"
+    assert link["spec"]["remoteNamespace"] == "estuary-burst" and link["spec"]["mode"] == "Estuary"
 
 
 def test_pool_vendor_is_immutable(cluster: Cluster) -> None:

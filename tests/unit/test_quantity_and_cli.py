@@ -35,7 +35,7 @@ def test_a_bad_quantity_names_itself() -> None:
 
 def test_the_command_has_every_subcommand_a_version_and_completion() -> None:
     runner = CliRunner()
-    assert set(main.commands) == {"operator", "crds", "explain", "sim", "agent", "portal"}
+    assert set(main.commands) == {"operator", "crds", "explain", "sim", "agent", "portal", "fence"}
     version = runner.invoke(main, ["--version"])
     assert version.exit_code == 0 and version.output.startswith("estuary, version ")
     completion = runner.invoke(main, [], env={"_ESTUARY_COMPLETE": "bash_source"}, prog_name="estuary")

@@ -17,6 +17,7 @@ from estuary.api.base import (
     StatusModel,
     Toleration,
 )
+from estuary.api.dataset import Dataset
 from estuary.api.hold import Hold
 from estuary.api.template import TEMPLATE_RULES, Checkpoint, EnvVar, WorkerTemplate
 
@@ -236,6 +237,11 @@ class AIJobSpec(ApiModel):
     )
     estimated_duration_seconds: int | None = Field(
         None, gt=0, description="Optional runtime estimate on a throughput-1.0 accelerator."
+    )
+    datasets: list[Dataset] | None = Field(
+        None,
+        max_length=32,
+        description="Datasets the job reads; bursting adds the time and cost of moving them.",
     )
 
     @property

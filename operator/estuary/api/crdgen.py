@@ -98,10 +98,13 @@ KINDS = (
         ("flink",),
         True,
         (
+            ("Mode", "string", ".spec.mode", 0),
             ("Jurisdiction", "string", ".spec.jurisdiction", 0),
             ("Reachable", "boolean", ".status.reachable", 0),
             ("Heartbeat", "date", ".status.lastHeartbeat", 0),
             ("Namespace", "string", ".spec.remoteNamespace", 1),
+            ("RTT-ms", "number", ".status.network.rttMilliseconds", 1),
+            ("Mbps", "number", ".status.network.bandwidthMbps", 1),
             ("Age", "date", ".metadata.creationTimestamp", 0),
         ),
     ),

@@ -1,4 +1,10 @@
-"""The FederationLink custom resource: a partner cluster Estuary may burst jobs to."""
+"""The FederationLink custom resource: a partner cluster Estuary may burst jobs to.
+
+Two kinds of partner (`spec.mode`): `Estuary`, a cluster that runs Estuary too (a copy of the
+job is created there as an AIJob, its own operator runs it), and `Agentless`, a plain namespace at
+a provider that will not install Estuary (the origin creates the worker pods there itself; see
+docs/federation.md, "Agentless partners").
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from estuary.api.base import (
     Residency,
     SecretKeyRef,
     StatusModel,
+    Toleration,
 )
 
 
@@ -32,11 +39,91 @@ class TenantBudget(ApiModel):
 class BurstRule(ApiModel):
     after_seconds: int = Field(600, ge=0, description="Burst a job queued at home this long.")
     when_never_fits: bool = Field(True, description="Burst at once a job no local pool can ever fit.")
+    max_data_seconds: int | None = Field(
+        None,
+        ge=0,
+        description="Refuse a job whose datasets would take longer than this to move there "
+        "(empty: no limit); docs/federation.md shows when moving data pays.",
+    )
 
 
 class LinkLimits(ApiModel):
     max_jobs: int | None = Field(None, ge=0, description="Most jobs placed at the partner at once.")
     max_accelerators: int | None = Field(None, ge=0, description="Most accelerators used there.")
+
+
+class SigningKeyRef(ApiModel):
+    name: str = Field(description="Name of a Secret in Estuary's own namespace.", min_length=1)
+    key: str = Field("signing-key", description="Key in the Secret holding the signing key.")
+
+
+class ProviderOffer(ApiModel):
+    """One accelerator type an agentless provider offers in the namespace."""
+
+    vendor: str = Field(description="Vendor profile key, e.g. nvidia.", min_length=1, max_length=63)
+    model: str = Field(description="Accelerator model, e.g. H800.", min_length=1, max_length=63)
+    resource_name: str | None = Field(
+        None, description="Extended resource the provider's nodes advertise (default: the vendor's)."
+    )
+    accelerators: int | None = Field(
+        None,
+        ge=0,
+        description="Most accelerators of this type the link may use there "
+        "(default: the namespace's ResourceQuota for the resource).",
+    )
+    node_selector: dict[str, str] | None = Field(
+        None, description="Node labels the provider's nodes of this type carry."
+    )
+    tolerations: list[Toleration] | None = Field(None, description="Taints of those nodes to tolerate.")
+    relative_throughput: float = Field(1.0, gt=0, description="Speed relative to the reference type.")
+
+
+class ProviderSpec(ApiModel):
+    """What an agentless provider offers in `remoteNamespace`, and how to submit there."""
+
+    offers: list[ProviderOffer] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Accelerator types offered; empty: discovered from the namespace's ResourceQuota "
+        "(vendor from the resource name, any model).",
+    )
+    discover: bool = Field(
+        True,
+        description="Read the namespace's ResourceQuota (and the nodes, where allowed) for capacity.",
+    )
+    kueue_queue: str | None = Field(
+        None,
+        max_length=63,
+        description="The provider's Kueue LocalQueue: pods are labelled for it and "
+        "submitted as one pod group, so the provider's own admission applies.",
+    )
+    service_account_name: str = Field(
+        "default",
+        min_length=1,
+        max_length=253,
+        description="Service account the workers run as there; it must be allowed to get "
+        "ConfigMaps in the namespace (the fence sidecar reads its lease).",
+    )
+    fence_image: str | None = Field(
+        None, description="Image with the `estuary fence` sidecar (default: the operator's own image)."
+    )
+
+
+class NetworkSpec(ApiModel):
+    """The path to the partner, for data-aware placement."""
+
+    egress_cost_per_gb: float = Field(
+        0.0,
+        ge=0,
+        alias="egressCostPerGB",
+        description="Price of moving one GB (10^9 bytes) to or from there.",
+    )
+    bandwidth_mbps: float | None = Field(
+        None, gt=0, description="Declared bandwidth (e.g. a dedicated line); default: as measured."
+    )
+    probe_seconds: int = Field(
+        600, ge=30, le=86400, description="How often the heartbeat measures bandwidth."
+    )
 
 
 class FederationLinkSpec(ApiModel):
@@ -53,13 +140,49 @@ class FederationLinkSpec(ApiModel):
                     "fieldPath": ".allowedResidency",
                     "reason": "FieldValueInvalid",
                 },
+                {
+                    "rule": "self.mode != 'Agentless' || has(self.provider)",
+                    "message": "spec.provider is required when spec.mode is Agentless",
+                    "fieldPath": ".provider",
+                    "reason": "FieldValueRequired",
+                },
+                {
+                    "rule": "self.mode != 'Estuary' || has(self.signingKeySecretRef)",
+                    "message": "spec.signingKeySecretRef is required when spec.mode is Estuary: the "
+                    "partner treats only copies signed with a key it knows as federation copies",
+                    "fieldPath": ".signingKeySecretRef",
+                    "reason": "FieldValueRequired",
+                },
             ]
         },
     )
 
+    mode: Literal["Estuary", "Agentless"] = Field(
+        "Estuary",
+        description="Estuary: the partner runs Estuary (copies are AIJobs there). Agentless: a "
+        "plain namespace at a provider; Estuary creates the worker pods there itself.",
+    )
     kubeconfig_secret_ref: SecretKeyRef = Field(
         description="Secret with the partner's kubeconfig; never logged or copied into status."
     )
+    signing_key_secret_ref: SigningKeyRef | None = Field(
+        None,
+        description="Estuary mode: the key copies are signed with; the partner holds the same key "
+        "under this cluster's name (see docs/federation.md).",
+    )
+    provider: ProviderSpec | None = Field(None, description="Agentless mode: what the provider offers.")
+    fencing: bool = Field(
+        False,
+        description="Estuary mode: ask the partner to run the fence beside the copy's workers, so "
+        "they stop when the lease lapses even if the partner's control plane is lost (its workers' "
+        "service account must be allowed to get AIJobs there). Agentless links are always fenced.",
+    )
+    cluster_name: str | None = Field(
+        None,
+        max_length=63,
+        description="The partner's cluster id, as datasets name it (default: the link's name).",
+    )
+    network: NetworkSpec = Field(default_factory=NetworkSpec, description="The path to the partner.")
     jurisdiction: Jurisdiction = Field(description="Where the partner is: hk, mainland or overseas.")
     remote_namespace: str = Field(
         "estuary-burst", description="Namespace jobs are created in there.", min_length=1, max_length=63
@@ -118,6 +241,13 @@ class TenantSpend(StatusModel):
     spend: float = Field(0.0, description="Cost of those hours.")
 
 
+class NetworkStatus(StatusModel):
+    rtt_milliseconds: float | None = Field(None, description="Round-trip time to the partner's API.")
+    bandwidth_mbps: float | None = Field(None, description="Bandwidth used for data-movement estimates.")
+    source: str | None = Field(None, description="measured or declared.")
+    measured_at: str | None = Field(None, description="When bandwidth was last measured (RFC 3339).")
+
+
 class FederationLinkStatus(StatusModel):
     reachable: bool = Field(False, description="Whether the partner answered the last heartbeat.")
     last_heartbeat: str | None = Field(None, description="Last successful contact (RFC 3339).")
@@ -133,10 +263,11 @@ class FederationLinkStatus(StatusModel):
         description="Conditions (metav1.Condition).",
         json_schema_extra=CONDITIONS_BY_TYPE,
     )
+    network: NetworkStatus | None = Field(None, description="Measured round-trip time and bandwidth.")
 
 
 class FederationLink(ApiModel):
-    """A partner cluster running Estuary, with the rules for sending it jobs."""
+    """A partner cluster (running Estuary, or an agentless namespace), with the rules for sending it jobs."""
 
     api_version: Literal["estuary.dev/v1alpha1"] = Field("estuary.dev/v1alpha1", description="API version.")
     kind: Literal["FederationLink"] = Field("FederationLink", description="Kind.")

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from estuary.api.aijob import AcceleratorChoice, AIJob
+from estuary.fence import pod as fencepod
 from estuary.kube import render
 from estuary.kube.client import KubeApi, Refused
 from estuary.model import PoolSpec
@@ -99,6 +100,7 @@ class Pods:
         manifests = [render.service(job.obj)] + [
             self.worker(job, pool, placement.nodes[rank], rank, workers) for rank in ranks
         ]
+        manifests = fencepod.for_copies(job.raw, manifests)  # federation: pod-side fencing of copies
         answers = [(m, self._writers.submit(self.api.create, m)) for m in manifests]
         for manifest, answer in answers:  # wait for all, then report the first problem
             self._check(job, manifest, answer.exception() or answer.result())
@@ -108,6 +110,7 @@ class Pods:
         created). Raises WorkerRefused or NameTaken as a real create would. (The Service is not
         asked: a name conflict there is rare and caught, with the same hold, when it is created.)"""
         worker = self.worker(job, pool, node or DRY_RUN_NODE, 0, job.obj.spec.workers)
+        [worker] = fencepod.for_copies(job.raw, [worker])
         try:
             answer: object = self.api.create(worker, dry_run=True)
         except Refused as refusal:

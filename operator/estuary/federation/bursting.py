@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from typing import Any
 
 from estuary.api.aijob import (
@@ -28,13 +28,13 @@ from estuary.api.aijob import (
 )
 from estuary.api.base import set_condition
 from estuary.api.federationlink import FederationLink
-from estuary.federation import naming, remote, spend
+from estuary.federation import datamove, naming, remote, spend
 from estuary.federation.choose import Decision, JobDemand, LinkOffer, TypeOffer, Why, choose
 from estuary.federation.links import FederationConfig, LinkObjects, Placed, Sent
 from estuary.federation.worker import LinkRuntime
 from estuary.kube.status import JobWriter
 from estuary.model import AcceptedType, Reason
-from estuary.state import codec
+from estuary.state import codec, quantity
 from estuary.state.snapshot import ParsedJob, is_pending
 
 log = logging.getLogger("estuary.federation")
@@ -51,14 +51,22 @@ def need(job: ParsedJob) -> tuple[int, int]:
     return workers * spec.accelerators_per_worker, least * spec.accelerators_per_worker
 
 
-def candidates(jobs: Mapping[str, ParsedJob], now: float) -> list[ParsedJob]:
+def datasets(job: ParsedJob) -> tuple[datamove.Dataset, ...]:
+    return tuple(
+        datamove.Dataset(d.name, d.cluster, d.jurisdiction, quantity.parse(d.size), d.residency)
+        for d in job.obj.spec.datasets or []
+    )
+
+
+def candidates(jobs: Mapping[str, ParsedJob], now: float, copies: Container[str] = ()) -> list[ParsedJob]:
     """Jobs that may burst: burst-enabled, Queued and due, with the cycle's verdict on why they
-    wait (a job given up by its partner this step waits for the next cycle's), in queue order."""
+    wait (a job given up by its partner this step waits for the next cycle's), in queue order.
+    Copies other clusters sent here never burst on (`copies`: their keys)."""
     out = [
         job
         for job in jobs.values()
         if job.obj.spec.burst.enabled
-        and not remote.is_copy(job.raw)
+        and job.key not in copies
         and job.phase == Phase.QUEUED
         and job.status.reason in WAITING_REASONS
         and is_pending(job, now)
@@ -91,6 +99,7 @@ def offer(
     have used so far)."""
     _raw, link = held
     snap, spec = runtime.snapshot(), link.spec
+    network = snap.network
     costs = tuple((c.vendor, c.model, c.cost_per_accelerator_hour) for c in spec.costs)
     free = {(t.vendor, t.model): t.free for t in snap.capacity}
     spent = dict(recorded)
@@ -131,6 +140,10 @@ def offer(
         accelerators=accelerators,
         max_jobs=spec.limits.max_jobs,
         max_accelerators=spec.limits.max_accelerators,
+        max_data_seconds=spec.burst.max_data_seconds,
+        path=datamove.Path(
+            spec.cluster_name or name, network.rtt_s, network.bandwidth_bps, spec.network.egress_cost_per_gb
+        ),
     )
 
 
@@ -147,7 +160,14 @@ class Bursting:
         self.spent = spent  # link -> spend per tenant (spendbook.py)
         self._nonce = uuid.uuid4().hex[:8]
 
-    def burst(self, jobs: Mapping[str, ParsedJob], links: LinkObjects, placed: Placed, now: float) -> None:
+    def burst(
+        self,
+        jobs: Mapping[str, ParsedJob],
+        links: LinkObjects,
+        placed: Placed,
+        now: float,
+        copies: Container[str] = (),
+    ) -> None:
         offers = {}
         for name, held in links.items():
             try:
@@ -158,9 +178,9 @@ class Bursting:
                 )
                 continue
             offers[name] = offer(name, held, self.runtimes[name], placed.get(name, []), recorded)
-        for job in candidates(jobs, now):
+        for job in candidates(jobs, now, copies):
             demand = self._demand(job, now)
-            decision = choose(demand, list(offers.values()))
+            decision = choose(demand, list(offers.values()), self.config.cluster_name)
             try:
                 if decision.link is not None:
                     self._send(job, decision, links[decision.link][1], now)
@@ -210,6 +230,8 @@ class Bursting:
             after_seconds=spec.burst.after_seconds,
             never_fits=status.reason in NEVER_HERE,
             excluded=self._excluded(job, now),
+            datasets=datasets(job),
+            estimated_seconds=spec.estimated_duration_seconds,
         )
 
     def _send(self, job: ParsedJob, decision: Decision, link: FederationLink, now: float) -> None:
@@ -233,6 +255,8 @@ class Bursting:
             attempt=attempt,
             lease_seconds=link.spec.lease_seconds,
             token=f"{self._nonce}.0",
+            accelerator=f"{decision.vendor}/{decision.model}",
+            fence=link.spec.fencing,
         )
         stamp, message = codec.rfc3339(now), decision.message
         admitted = set_condition(job.conditions, ADMITTED_CONDITION, True, "Burst", message, stamp)

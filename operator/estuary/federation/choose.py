@@ -14,9 +14,13 @@ Rules, per link, in this order (the first that fails is the link's verdict):
   6. the link is ready (last heartbeat succeeded), did not just refuse this job, and no longer
      holds a previous copy of it;
   7. the link's limits (jobs, accelerators at the partner) leave room.
-Among the links that pass, the earliest expected start wins (free capacity of an accepted type
-at least the job's need: it can start now), then the fastest such type, then the lowest price,
-then the name.
+A job that names its datasets also needs each of them allowed in the link's jurisdiction (rule 1),
+the cost of moving them within its budget (rule 3), and the time within the link's
+burst.maxDataSeconds when it sets one; see datamove.py.
+Among the links that pass, the earliest expected start wins: one where an accepted type has free
+capacity for the job's need can start now; then the sooner the data is there (and, with the job's
+runtime estimate, the sooner it finishes), then the fastest type, then the lowest cost (moving
+the data included), then the name.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from estuary.federation import datamove
 from estuary.federation.spend import cost_of
 from estuary.model import AcceptedType
 
@@ -42,11 +47,12 @@ class Why(StrEnum):
     NOT_READY = "LinkNotReady"
     REFUSED = "RefusedRecently"
     FULL = "LinkFull"
+    DATA_TOO_SLOW = "DataTooSlow"
     NONE_ELIGIBLE = "NoEligibleLink"
 
 
 # Verdicts that hold whatever the job waits for: shown at once, before any trigger.
-POLICY = (Why.RESIDENCY, Why.TENANT, Why.NO_BUDGET, Why.BUDGET, Why.NO_TYPE)
+POLICY = (Why.RESIDENCY, Why.TENANT, Why.NO_BUDGET, Why.BUDGET, Why.NO_TYPE, Why.DATA_TOO_SLOW)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +84,12 @@ class LinkOffer:
     accelerators: int = 0  # and their accelerators
     max_jobs: int | None = None
     max_accelerators: int | None = None
+    path: datamove.Path | None = None  # the network path there (None: the link's name, unmeasured)
+    max_data_seconds: float | None = None  # refuse jobs whose data would take longer to move
+
+    @property
+    def route(self) -> datamove.Path:
+        return self.path or datamove.Path(self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +106,8 @@ class JobDemand:
     never_fits: bool = False  # no local pool can ever run it (NeverFits, NoMatchingPool, residency)
     excluded: Mapping[str, str] = field(default_factory=dict)  # link -> why not now (it refused
     # this job recently, or still removes this job's previous copy)
+    datasets: tuple[datamove.Dataset, ...] = ()
+    estimated_seconds: float | None = None  # runtime on a throughput-1.0 type, when the job says
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,23 +155,33 @@ def residency_allows(residency: str, jurisdiction: str, allowed: Sequence[str] |
 class _Fit:
     offer: TypeOffer
     throughput: float
-    cost: float
+    cost: float  # per accelerator-hour
     preference: int
     start_now: bool
+    move: datamove.Move = field(default_factory=datamove.Move)
+    expected: float = 0.0  # seconds until the data is there (and, with an estimate, the job done)
+
+    @property
+    def key(self) -> tuple[bool, float, float, float, int]:
+        return (not self.start_now, self.expected, -self.throughput, self.move.cost, self.preference)
 
 
-def _fits(job: JobDemand, link: LinkOffer) -> list[_Fit]:
+def _fits(job: JobDemand, link: LinkOffer, move: datamove.Move) -> list[_Fit]:
     out = []
     for offer in link.types:
         for i, accepted in enumerate(job.accepted):
             if accepted.matches(offer.vendor, offer.model) and offer.capacity >= job.min_accelerators:
+                speed = accepted.throughput or offer.throughput
+                run = job.estimated_seconds / speed if job.estimated_seconds else 0.0
                 out.append(
                     _Fit(
                         offer,
-                        accepted.throughput or offer.throughput,
+                        speed,
                         cost_of(link.costs, offer.vendor, offer.model),
                         i,
                         offer.free >= job.min_accelerators,
+                        move,
+                        move.seconds + run,
                     )
                 )
                 break
@@ -165,17 +189,12 @@ def _fits(job: JobDemand, link: LinkOffer) -> list[_Fit]:
 
 
 def _best(fits: list[_Fit]) -> _Fit:
-    return min(fits, key=lambda f: (not f.start_now, -f.throughput, f.cost, f.preference))
+    return min(fits, key=lambda f: (*f.key, f.cost))
 
 
-def verdict(job: JobDemand, link: LinkOffer) -> Verdict | _Fit:
-    """The link's verdict on the job, or the type it would run on when the link may take it."""
+def _money(job: JobDemand, link: LinkOffer, move: datamove.Move) -> Verdict | datamove.Move:
+    """Rule 3 (budget, moving the data included) and the link's limit on moving data."""
     name = link.name
-    refusal = residency_refusal(job.residency, link)
-    if refusal is not None:
-        return Verdict(name, Why.RESIDENCY, refusal)
-    if job.tenant not in link.allowed_tenants:
-        return Verdict(name, Why.TENANT, f"tenant {job.tenant} may not use link {name}")
     budget = link.budgets.get(job.tenant)
     if budget is None:
         return Verdict(name, Why.NO_BUDGET, f"link {name} has no budget for tenant {job.tenant}")
@@ -186,7 +205,40 @@ def verdict(job: JobDemand, link: LinkOffer) -> Verdict | _Fit:
             Why.BUDGET,
             f"tenant {job.tenant} has spent {spent:.2f} of its {budget:.2f} budget at link {name}",
         )
-    fits = _fits(job, link)
+    if move.cost > 0 and spent + move.cost > budget:
+        return Verdict(
+            name,
+            Why.BUDGET,
+            f"moving its data to link {name} would cost {move.cost:.2f}, more than the "
+            f"{budget - spent:.2f} left of tenant {job.tenant}'s budget there",
+        )
+    if link.max_data_seconds is not None and move.seconds > link.max_data_seconds:
+        return Verdict(
+            name,
+            Why.DATA_TOO_SLOW,
+            f"moving its data to link {name} would take ~{datamove.hours(move.seconds)}, more than the "
+            f"link allows ({datamove.hours(link.max_data_seconds)}): {move.summary()}",
+        )
+    return move
+
+
+def verdict(
+    job: JobDemand, link: LinkOffer, paths: Mapping[str, datamove.Path] | None = None, home: str = "local"
+) -> Verdict | _Fit:
+    """The link's verdict on the job, or the type it would run on when the link may take it."""
+    name = link.name
+    refusal = residency_refusal(job.residency, link) or datamove.residency_refusal(
+        job.datasets, name, link.jurisdiction
+    )
+    if refusal is not None:
+        return Verdict(name, Why.RESIDENCY, refusal)
+    if job.tenant not in link.allowed_tenants:
+        return Verdict(name, Why.TENANT, f"tenant {job.tenant} may not use link {name}")
+    money = _money(job, link, datamove.plan(job.datasets, link.route, paths or {}, home))
+    if isinstance(money, Verdict):
+        return money
+    move = money
+    fits = _fits(job, link, move)
     if not fits and (link.types or link.ready):  # what the partner offers is known
         offered = ", ".join(f"{t.vendor}/{t.model} ({t.capacity})" for t in link.types) or "nothing"
         return Verdict(
@@ -216,29 +268,39 @@ def verdict(job: JobDemand, link: LinkOffer) -> Verdict | _Fit:
     return _best(fits)
 
 
-def choose(job: JobDemand, links: Sequence[LinkOffer]) -> Decision:
+def _others(chosen: _Fit, candidates: list[tuple[LinkOffer, _Fit]]) -> str:
+    """How the links not chosen compare, when the data decided it."""
+    out = []
+    for link, fit in candidates:
+        if fit is not chosen and fit.move.gigabytes > chosen.move.gigabytes:
+            later = datamove.hours(max(0.0, fit.move.seconds - chosen.move.seconds))
+            out.append(f"{link.name}: data there ~{later} later, {fit.move.cost:.2f} to move it")
+    return f"; not {', '.join(out)}" if out else ""
+
+
+def choose(job: JobDemand, links: Sequence[LinkOffer], home: str = "local") -> Decision:
     if not job.enabled:
         return Decision(None, Why.DISABLED, "")
     if not links:
         return Decision(None, Why.NO_LINKS, "")
+    paths = {lk.route.cluster: lk.route for lk in links}
     verdicts: list[Verdict] = []
     candidates: list[tuple[LinkOffer, _Fit]] = []
     for link in sorted(links, key=lambda lk: lk.name):
-        v = verdict(job, link)
+        v = verdict(job, link, paths, home)
         if isinstance(v, Verdict):
             verdicts.append(v)
         else:
             candidates.append((link, v))
     if candidates:
-        link, fit = min(
-            candidates, key=lambda c: (not c[1].start_now, -c[1].throughput, c[1].cost, c[0].name)
-        )
+        link, fit = min(candidates, key=lambda c: (*c[1].key, c[1].cost, c[0].name))
         start = "can start now" if fit.start_now else "queues there"
+        data = f"; {fit.move.summary()}" if job.datasets else ""
         return Decision(
             link.name,
             Why.BURST,
             f"sent to partner {link.name} ({link.jurisdiction}): "
-            f"{fit.offer.vendor}/{fit.offer.model} {start}",
+            f"{fit.offer.vendor}/{fit.offer.model} {start}{data}{_others(fit, candidates)}",
             fit.offer.vendor,
             fit.offer.model,
             fit.start_now,

@@ -27,14 +27,16 @@ from typing import Any
 from kubernetes import client
 
 from estuary.federation.bursting import Bursting
-from estuary.federation.expiry import LeaseExpiry
+from estuary.federation.clients import PartnerFactory, ProviderFactory, default_partner_factory
+from estuary.federation.expiry import LeaseExpiry, OriginKeys
 from estuary.federation.following import Following
 from estuary.federation.home import HomeApi, RealHomeApi
 from estuary.federation.links import FederationConfig, Links, Sent, placed
 from estuary.federation.linkstatus import LinkStatus
 from estuary.federation.observer import LeaseObserver
-from estuary.federation.remote import is_copy
-from estuary.federation.worker import LinkRuntime, PartnerFactory, default_partner_factory
+from estuary.federation.origins import Verdict
+from estuary.federation.provider import real_provider_factory
+from estuary.federation.worker import LinkRuntime
 from estuary.kube.status import JobWriter
 from estuary.state.cache import ClusterCache
 from estuary.state.snapshot import ClusterView
@@ -57,12 +59,16 @@ class FederationController:
         mono: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         threads: bool = True,
+        provider_factory: ProviderFactory = real_provider_factory,
     ) -> None:
         self.config = config or FederationConfig()
-        self.links = Links(home, cache, self.config, partner_factory, mono, wall, threads)
+        self.links = Links(home, cache, self.config, partner_factory, mono, wall, threads, provider_factory)
         self.sent = Sent()
         self.link_status = LinkStatus(home, cache, self.config.namespace, wall)
-        self.expiry = LeaseExpiry(home, writer, wall, self.config.check_seconds, threads)
+        keys = OriginKeys(
+            home, self.config.namespace, self.config.origin_keys_secret, self.config.burst_namespaces
+        )
+        self.expiry = LeaseExpiry(home, writer, keys, wall, self.config.check_seconds, threads)
         self.following = Following(writer, self.config, self.sent, self.link_status)
         self.bursting = Bursting(
             writer, self.config, self.sent, self.links.runtimes, self.link_status.book.spent
@@ -85,7 +91,8 @@ class FederationController:
 
     def check_leases(self, view: ClusterView, now: float) -> None:
         """Partner side: stop every copy whose lease ran out (before anything else acts on it)."""
-        self.expiry.check(view.jobs, now, self.links.stop)
+        verdicts = self.expiry.judge(view.jobs, now)
+        self.expiry.check(view.jobs, verdicts, now, self.links.stop)
 
     def step(self, view: ClusterView, now: float) -> None:
         """Origin side: follow burst jobs, burst waiting ones, post plans, write link status."""
@@ -98,7 +105,7 @@ class FederationController:
         self.links.post_plans(jobs, self.sent.fresh)
         for job in list(jobs.values()):
             ref = job.status.remote
-            if ref is None or is_copy(job.raw):
+            if ref is None:  # only jobs this cluster sent have a remote copy
                 continue
             try:
                 self.following.follow(job, ref, self.links.runtimes[ref.link], links, now)
@@ -109,7 +116,9 @@ class FederationController:
                     ref.link,
                     type(exc).__name__,
                 )
-        self.bursting.burst(jobs, links, placed(jobs), now)
+        verdicts = self.expiry.judge(jobs, now)
+        copies = frozenset(k for k, v in verdicts.items() if v.verdict in (Verdict.COPY, Verdict.UNKNOWN))
+        self.bursting.burst(jobs, links, placed(jobs), now, copies)
         self.links.post_plans(jobs, self.sent.fresh)
         self.link_status.write(links, self.links.runtimes, placed(jobs), now)
         self.link_status.write_unused(links, now)

@@ -21,7 +21,7 @@ from estuary.api.aijob import (
     RemoteCopy,
 )
 from estuary.api.base import set_condition
-from estuary.federation import lease, remote
+from estuary.federation import gangview, lease, remote
 from estuary.federation.links import FederationConfig, LinkObjects, Sent
 from estuary.federation.linkstatus import LinkStatus
 from estuary.federation.worker import LinkRuntime
@@ -51,6 +51,13 @@ class Following:
             self.sent.fresh.pop(ref.name, None)
         grace = job.obj.spec.preemption.grace_period_seconds
         refusal = runtime.refusal(ref.name)
+        held = links.get(ref.link)
+        if (
+            held is not None
+            and held[1].spec.mode == "Agentless"
+            and self._attempt_ended(job, ref, runtime, copy, links, now)
+        ):
+            return
         if refusal is not None and runtime.try_give_up(ref.name, ref.lease_seconds, grace):
             self.sent.excluded.setdefault(job.key, {})[ref.link] = now + self.config.refusal_backoff_seconds
             message = f"partner {ref.link} refused the job ({refusal}); back in the local queue"
@@ -81,6 +88,90 @@ class Following:
             self._forget(job, ref, runtime, "PartnerLost", message, now)
         elif copy is not None:
             self._mirror(job, ref, copy, now)
+
+    def _attempt_ended(
+        self,
+        job: ParsedJob,
+        ref: RemoteCopy,
+        runtime: LinkRuntime,
+        copy: remote.CopyView | None,
+        links: LinkObjects,
+        now: float,
+    ) -> bool:
+        """Agentless: an attempt whose gang failed, was fenced, lost workers or did not start in
+        time is removed at the provider first (no renewals, its objects deleted), and only once it
+        is gone (or lease + margin have passed) does the job requeue, restart or fail. True when
+        this took the job in hand."""
+        spec = job.obj.spec
+        why = self.sent.stopping.get(ref.name)
+        refusal = runtime.refusal(ref.name)
+        if why is None and refusal is not None:
+            why = ("BurstRefused", f"partner {ref.link} refused the job ({refusal})")
+        elif why is None and copy is not None and copy.phase == Phase.FAILED:
+            why = (copy.reason or gangview.WORKER_FAILED, copy.message or "")
+        elif (
+            why is None
+            and copy is not None
+            and runtime.pending_for(ref.name) > spec.scheduling_timeout_seconds
+        ):
+            why = (
+                "SchedulingTimeout",
+                f"its workers did not all run within {spec.scheduling_timeout_seconds}s at provider "
+                f"{ref.link} ({copy.message or 'pending'})",
+            )
+        if why is None:
+            return False
+        if ref.name not in self.sent.stopping:
+            self.sent.stopping[ref.name] = why
+            runtime.stop(ref.name)
+            message = f"removing the attempt at provider {ref.link}: {why[1]}"
+            self.writer.status(job, AIJobStatus(message=message))
+            self.writer.event(job, why[0], message, warning=True)
+        grace = spec.preemption.grace_period_seconds
+        if not runtime.try_give_up(ref.name, ref.lease_seconds, grace):
+            return True
+        self.sent.stopping.pop(ref.name, None)
+        self.link_status.charge(job, ref, copy, links, runtime)
+        self._after_attempt(job, ref, runtime, why, now)
+        return True
+
+    def _after_attempt(
+        self, job: ParsedJob, ref: RemoteCopy, runtime: LinkRuntime, why: tuple[str, str], now: float
+    ) -> None:
+        """The attempt is gone: restart (a worker failed), fail (no restarts left) or requeue."""
+        reason, cause = why
+        policy, restarts = job.obj.spec.restart_policy, job.status.restarts
+        if reason != gangview.WORKER_FAILED:
+            if reason == "SchedulingTimeout":
+                self.sent.excluded.setdefault(job.key, {})[ref.link] = (
+                    now + self.config.refusal_backoff_seconds
+                )
+            message = f"{cause}; the attempt was removed at provider {ref.link}; back in the local queue"
+            self._forget(job, ref, runtime, reason, message, now)
+        elif restarts >= policy.max_restarts:
+            message = (
+                f"failed at provider {ref.link}: {cause}; restarted {restarts} times "
+                f"(limit {policy.max_restarts})"
+            )
+            stamp = codec.rfc3339(now)
+            self.writer.status(
+                job,
+                AIJobStatus(
+                    phase=Phase.FAILED,
+                    reason=reason,
+                    message=message,
+                    completion_time=stamp,
+                    conditions=finished_conditions(job.conditions, Phase.FAILED, reason, message, stamp),
+                ),
+            )
+            self.writer.event(job, "Failed", message, warning=True)
+        else:
+            backoff = policy.backoff_seconds * 2**restarts  # as the job controller restarts local gangs
+            message = (
+                f"{cause} at provider {ref.link}; restarting the whole gang (restart {restarts + 1} of "
+                f"{policy.max_restarts}) after {backoff}s"
+            )
+            self._forget(job, ref, runtime, "Restarting", message, now, now + backoff, restarts + 1)
 
     def _mirror(self, job: ParsedJob, ref: RemoteCopy, copy: remote.CopyView, now: float) -> None:
         """The copy's phase, placement and times, as the local job's status."""
@@ -134,6 +225,7 @@ class Following:
         message: str,
         now: float,
         retry_after: float | None = None,
+        restarts: int | None = None,
     ) -> None:
         """Back to the local queue, forgetting the copy (a later burst is a new attempt, with a
         new copy; the old one is deleted as an orphan when its partner answers again)."""
@@ -152,6 +244,8 @@ class Following:
         )
         if retry_after is not None:
             update.retry_after = codec.rfc3339(retry_after)
+        if restarts is not None:
+            update.restarts = restarts
         self.writer.status(job, update)
         self.sent.fresh.pop(ref.name, None)
         self.sent.cleanup.setdefault(job.key, {})[ref.link] = (ref.name, runtime.snapshot().heartbeats)

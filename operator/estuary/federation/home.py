@@ -33,6 +33,9 @@ class HomeApi(Protocol):
 
     def patch_configmap_data(self, namespace: str, name: str, data: dict[str, str]) -> dict[str, Any]: ...
 
+    def read_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        """A Secret's decoded data, or None when it does not exist."""
+
 
 class RealHomeApi:
     def __init__(self, api: client.ApiClient) -> None:
@@ -58,6 +61,15 @@ class RealHomeApi:
             return base64.b64decode(data[key])
         except ValueError:
             raise PartnerError(BAD_CREDENTIALS, f"{where} key {key!r} is not base64") from None
+
+    def read_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        try:
+            secret = self.core.read_namespaced_secret(name, namespace, _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise PartnerError(UNREACHABLE, f"reading Secret {namespace}/{name}: HTTP {exc.status}") from None
+        return {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
 
     def patch_link_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = self.custom.patch_namespaced_custom_object_status(

@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from estuary.fence.lease import credit as credit  # the crediting rule, shared with the fence
+
 
 @dataclass(frozen=True, slots=True)
 class Timing:
@@ -72,12 +74,3 @@ def origin_may_give_up(
 def partner_expired(credited_at: float, lease_seconds: float, now: float) -> bool:
     """Partner clock: whether the copy's lease has run out since the last credited renewal."""
     return now - credited_at > lease_seconds
-
-
-def credit(token: str, last_token: str | None, previous_read_start: float | None) -> float | None:
-    """Partner clock: when to credit `token`, seen in a read of the copies, given the token the
-    previous read showed (None: the copy was not in it) and when that read started (None: this
-    is the first read of this process, which cannot tell when a change happened: no credit)."""
-    if token == last_token or previous_read_start is None:
-        return None
-    return previous_read_start

@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,10 +20,12 @@ from pydantic import ValidationError
 
 from estuary.api.aijob import FINISHED, RemoteCopy
 from estuary.api.federationlink import FederationLink
-from estuary.federation import lease, remote
+from estuary.federation import lease
+from estuary.federation.clients import PartnerFactory, ProviderFactory, default_partner_factory
 from estuary.federation.home import HomeApi
 from estuary.federation.plan import PlanEntry
-from estuary.federation.worker import LinkRuntime, LinkWorker, PartnerFactory, default_partner_factory
+from estuary.federation.provider import real_provider_factory
+from estuary.federation.worker import LinkRuntime, LinkWorker
 from estuary.state.cache import ClusterCache
 from estuary.state.snapshot import ParsedJob
 
@@ -38,6 +40,10 @@ class FederationConfig:
     check_seconds: float = 2.0  # partner side: how often copies are read for renewals
     refusal_backoff_seconds: float = 300.0  # a link that refused a job is not tried again this long
     timing: lease.Timing = field(default_factory=lease.Timing)
+    # partner side: where copies may be, and the Secret with each origin cluster's signing key
+    burst_namespaces: frozenset[str] = frozenset({"estuary-burst"})
+    origin_keys_secret: str = "estuary-origin-keys"
+    fence_image: str = "estuary"  # the image with `estuary fence` (the chart sets the operator's own)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FederationConfig:
@@ -46,6 +52,13 @@ class FederationConfig:
             namespace=env.get("ESTUARY_NAMESPACE") or env.get("POD_NAMESPACE") or "estuary-system",
             cluster_name=env.get("ESTUARY_CLUSTER_NAME") or "local",
             check_seconds=float(env.get("ESTUARY_FEDERATION_CHECK_SECONDS") or 2.0),
+            burst_namespaces=frozenset(
+                n.strip()
+                for n in (env.get("ESTUARY_BURST_NAMESPACES") or "estuary-burst").split(",")
+                if n.strip()
+            ),
+            origin_keys_secret=env.get("ESTUARY_ORIGIN_KEYS_SECRET") or "estuary-origin-keys",
+            fence_image=env.get("ESTUARY_FENCE_IMAGE") or "estuary",
         )
 
 
@@ -59,11 +72,16 @@ class Sent:
     # job -> link -> (its previous copy there, heartbeats when it was given up): the job goes back
     # to that link only once a later listing shows the copy (and so its pods) gone
     cleanup: dict[str, dict[str, tuple[str, int]]] = field(default_factory=dict)
+    stopping: dict[str, tuple[str, str]] = field(default_factory=dict)  # copy name -> (reason, why):
+    # agentless attempts being removed before their job requeues, restarts or fails
 
-    def keep_only(self, jobs: Container[str]) -> None:
+    def keep_only(self, jobs: Mapping[str, ParsedJob]) -> None:
         for memo in (self.excluded, self.cleanup):
             for key in [k for k in memo if k not in jobs]:
                 del memo[key]
+        copies = {job.status.remote.name for job in jobs.values() if job.status.remote is not None}
+        for name in [n for n in self.stopping if n not in copies]:
+            del self.stopping[name]
 
 
 Placed = dict[str, list[tuple[ParsedJob, RemoteCopy]]]  # link -> local jobs placed there
@@ -74,7 +92,7 @@ def placed(jobs: Mapping[str, ParsedJob]) -> Placed:
     out: Placed = {}
     for job in jobs.values():
         ref = job.status.remote
-        if ref is not None and not remote.is_copy(job.raw):
+        if ref is not None:
             out.setdefault(ref.link, []).append((job, ref))
     return out
 
@@ -89,8 +107,10 @@ class Links:
         mono: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         threads: bool = True,
+        provider_factory: ProviderFactory = real_provider_factory,
     ) -> None:
         self.home, self.cache, self.config = home, cache, config
+        self.provider_factory = provider_factory
         self.partner_factory, self.mono, self.wall, self.threads = partner_factory, mono, wall, threads
         self.runtimes: dict[str, LinkRuntime] = {}
         self.workers: dict[str, LinkWorker] = {}
@@ -142,6 +162,8 @@ class Links:
                 self.mono,
                 self.wall,
                 self.config.timing,
+                self.provider_factory,
+                self.config.fence_image,
             )
             self.runtimes[name] = runtime
         return runtime

@@ -18,10 +18,17 @@ from pydantic import ValidationError
 
 from estuary.api.aijob import FINISHED, RemoteCopy
 from estuary.api.base import set_condition
-from estuary.api.federationlink import FederationLink, FederationLinkStatus, PartnerCapacity, TenantSpend
+from estuary.api.federationlink import (
+    FederationLink,
+    FederationLinkStatus,
+    NetworkStatus,
+    PartnerCapacity,
+    TenantSpend,
+)
 from estuary.federation import naming, remote, spend
 from estuary.federation.home import HomeApi
 from estuary.federation.links import LinkObjects, Placed
+from estuary.federation.network import rounded
 from estuary.federation.spendbook import Charge, SpendBook
 from estuary.federation.worker import LinkRuntime
 from estuary.kube.status import patch
@@ -78,6 +85,14 @@ def desired(
             TenantSpend(tenant=c.tenant, accelerator_hours=c.accelerator_hours, spend=c.spend)
             for c in spent.values()
         ]
+    net = snap.network
+    if net.rtt_s is not None or net.bandwidth_bps is not None:
+        status.network = NetworkStatus(
+            rtt_milliseconds=rounded(net.rtt_s * 1000) if net.rtt_s is not None else None,
+            bandwidth_mbps=rounded(net.bandwidth_bps / 1e6) if net.bandwidth_bps else None,
+            source=net.source,
+            measured_at=codec.rfc3339(net.measured_at) if net.measured_at else None,
+        )
     return status
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import re
 
+from estuary.fence.lease import LEASE_RENEW as LEASE_RENEW  # the token the origin changes; the fence reads it
+from estuary.fence.lease import LEASE_SECONDS as LEASE_SECONDS
+
 MAX_NAME = 50  # AIJob names: at most 50 characters (they name worker pods: {name}-worker-{rank})
 HASH_LEN = 8
 
@@ -21,8 +24,8 @@ ORIGIN_UID = "estuary.dev/origin-uid"
 ORIGIN_ATTEMPT = "estuary.dev/origin-attempt"
 ORIGIN_LINK = "estuary.dev/origin-link"
 ORIGIN_LINK_UID = "estuary.dev/origin-link-uid"  # only the link that sent a copy collects it
-LEASE_RENEW = "estuary.dev/lease-renew"  # opaque token the origin changes on every renewal
-LEASE_SECONDS = "estuary.dev/lease-seconds"
+ORIGIN_ACCELERATOR = "estuary.dev/origin-accelerator"  # vendor/model the origin chose (agentless: used)
+FENCE = "estuary.dev/fence"  # "true": the partner runs the fence beside the copy's workers
 MANAGED_BY = "app.kubernetes.io/managed-by"
 
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")

@@ -13,9 +13,10 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import urllib3
 import yaml
@@ -172,6 +173,45 @@ def build_client(conf: Mapping[str, Any]) -> client.ApiClient:
     return client.ApiClient(configuration)
 
 
+class Partner(Protocol):
+    """What a link's worker calls: an Estuary partner (`PartnerApi`) or an agentless provider's
+    namespace (`provider.AgentlessPartner`). Every failure is a PartnerError; objects are dicts."""
+
+    def list_pools(self) -> list[dict[str, Any]]: ...
+
+    def ensure_namespace(self, namespace: str) -> None: ...
+
+    def list_copies(self, namespace: str, origin_label: str) -> list[dict[str, Any]]: ...
+
+    def create_copy(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]: ...
+
+    def patch_copy(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def delete_copy(self, namespace: str, name: str) -> None: ...
+
+    def probe(self, path: str) -> tuple[float, int]:
+        """GET `path` (e.g. /version, /openapi/v2): (seconds taken, bytes received)."""
+
+    def close(self) -> None: ...
+
+
+def probe(api: client.ApiClient, path: str, timeout: tuple[float, float]) -> tuple[float, int]:
+    """Time one GET of `path` on the partner's API server, reading the whole answer: the round
+    trip of a small answer, or the throughput of a large one (a lower bound of the path's
+    bandwidth: one TCP stream, and the server's own time included)."""
+    what = f"measuring the path to the partner ({path})"
+    started = time.perf_counter()
+    try:
+        method, url, headers, _, _ = api.param_serialize("GET", path, auth_settings=["BearerToken"])
+        response = api.call_api(method, url, header_params=headers, _request_timeout=timeout)
+        data = response.read()
+    except Exception as exc:
+        raise classify(exc, what) from None
+    if response.status >= 400:
+        raise classify(ApiException(status=response.status, reason=str(response.reason)), what)
+    return time.perf_counter() - started, len(data or b"")
+
+
 class PartnerApi:
     """The calls the origin makes to a partner, each with short timeouts. Every failure is a
     PartnerError; objects come back as plain dicts."""
@@ -293,6 +333,9 @@ class PartnerApi:
         except Exception as exc:
             raise classify(exc, "updating the job at the partner") from None
         return out
+
+    def probe(self, path: str) -> tuple[float, int]:
+        return probe(self.api, path, self.timeout)
 
     def delete_copy(self, namespace: str, name: str) -> None:
         """Foreground: the copy stays visible until its worker pods are gone, so "no copy of this

@@ -5,10 +5,11 @@ link's health, and the snapshot the controller reads of the worker's latest resu
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from estuary.federation.choose import TypeOffer
+from estuary.federation.network import Network
 from estuary.federation.remote import CopyView
 
 
@@ -40,6 +41,9 @@ class Track:
     renewals: int = 0
     running_since: float | None = None  # first heartbeat that saw it Running (spend estimate)
     running_seen: float | None = None  # last heartbeat that saw it Running
+    pending_since: float | None = None  # since when its workers are not all running (gang timeout)
+    stop_at: float | None = None  # the controller asked for the attempt to be removed (agentless)
+    gone: bool = False  # a listing that began after the stop and the last request lacks it
 
 
 @dataclass(frozen=True)
@@ -60,16 +64,18 @@ class Snapshot:
     listed: frozenset[str]  # every copy of this cluster the last successful heartbeat listed
     accepting: tuple[bool, str]
     heartbeats: int
+    network: Network = field(default_factory=Network)
 
 
 def capacity_of(pools: list[dict[str, Any]]) -> tuple[TypeOffer, ...]:
-    """Partner capacity by accelerator type, from its ComputePools' specs and statuses."""
+    """Partner capacity by accelerator type, from its ComputePools' specs and statuses (model ""
+    is an agentless provider's type discovered from its quota: any model of the vendor)."""
     by_type: dict[tuple[str, str], list[float]] = {}
     for pool in pools:
         spec, status = pool.get("spec") or {}, pool.get("status") or {}
-        if not spec.get("vendor") or not spec.get("model"):
+        if not spec.get("vendor") or "model" not in spec:
             continue
-        entry = by_type.setdefault((str(spec["vendor"]), str(spec["model"])), [0, 0, 0.0])
+        entry = by_type.setdefault((str(spec["vendor"]), str(spec["model"] or "")), [0, 0, 0.0])
         entry[0] += int(status.get("capacity") or 0)
         entry[1] += int(status.get("free") or 0)
         entry[2] = max(entry[2], float(spec.get("relativeThroughput") or 1.0))

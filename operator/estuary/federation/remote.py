@@ -32,6 +32,8 @@ def manifest(
     attempt: int,
     lease_seconds: int,
     token: str,
+    accelerator: str | None = None,
+    fence: bool = False,
 ) -> dict[str, Any]:
     """The AIJob to create at the partner: the same spec with bursting off (no re-burst) and the
     same residency, marked with its origin, its lease, and the job's `estuary.dev/sim-*`
@@ -71,6 +73,8 @@ def manifest(
                 naming.ORIGIN_LINK_UID: link_uid,
                 naming.LEASE_SECONDS: str(lease_seconds),
                 naming.LEASE_RENEW: token,
+                **({naming.ORIGIN_ACCELERATOR: accelerator} if accelerator else {}),
+                **({naming.FENCE: "true"} if fence else {}),
             },
         },
         "spec": spec.to_wire(),
@@ -123,6 +127,7 @@ def view(copy: Mapping[str, Any]) -> CopyView:
     )
 
 
-def is_copy(obj: Mapping[str, Any]) -> bool:
-    """Whether an AIJob in this cluster is a copy another cluster sent here."""
+def is_labelled(obj: Mapping[str, Any]) -> bool:
+    """Whether an AIJob carries the origin label: a copy another cluster sent here, or anyone's
+    job that claims to be one (origins.py tells them apart)."""
     return naming.ORIGIN_CLUSTER in ((obj.get("metadata") or {}).get("labels") or {})

@@ -16,7 +16,6 @@ the runtime's lock.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -26,20 +25,23 @@ from typing import Any
 
 from estuary.api.aijob import Phase
 from estuary.api.federationlink import FederationLinkSpec
-from estuary.federation import lease, naming
+from estuary.federation import cleanup, lease, naming, origins
 from estuary.federation.choose import TypeOffer
+from estuary.federation.clients import Clients, PartnerFactory, ProviderFactory, default_partner_factory
 from estuary.federation.home import HomeApi
-from estuary.federation.partner import REFUSED, PartnerApi, PartnerError, build_client, parse_kubeconfig
+from estuary.federation.network import Meter, Network
+from estuary.federation.partner import (
+    REFUSED,
+    Partner,
+    PartnerError,
+)
 from estuary.federation.plan import Health, PlanEntry, Snapshot, Track, capacity_of
+from estuary.federation.provider import real_provider_factory
 from estuary.federation.remote import CopyView, view
 
 SELF_LINK = "PointsAtThisCluster"
 log = logging.getLogger("estuary.federation")
-PartnerFactory = Callable[[dict[str, Any]], PartnerApi]
-
-
-def default_partner_factory(conf: dict[str, Any]) -> PartnerApi:
-    return PartnerApi(build_client(conf))
+ACTIVE = (None, Phase.QUEUED, Phase.ADMITTED)  # a copy whose workers are not all running yet
 
 
 class LinkRuntime:
@@ -55,10 +57,12 @@ class LinkRuntime:
         mono: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         timing: lease.Timing = lease.DEFAULT_TIMING,
+        provider_factory: ProviderFactory = real_provider_factory,
+        fence_image: str = "estuary",
     ) -> None:
         self.name, self.origin, self.home_namespace = name, origin, home_namespace
         self.origin_label = naming.label_value(origin)
-        self.home, self.partner_factory, self.mono, self.wall = home, partner_factory, mono, wall
+        self.home, self.mono, self.wall = home, mono, wall
         self.timing = timing
         self.lock = threading.Lock()
         self.wake = threading.Event()
@@ -74,9 +78,10 @@ class LinkRuntime:
         self.accepting: tuple[bool, str] = (True, "")
         self.heartbeats = 0
         self.home_pool_uids: frozenset[str] = frozenset()  # this cluster's pools (set each step)
+        self.network = Network()
+        self.meter = Meter(mono, wall)
         self._nonce = uuid.uuid4().hex[:8]
-        self._partner: PartnerApi | None = None
-        self._digest = ""
+        self.clients = Clients(name, home_namespace, home, partner_factory, provider_factory, fence_image)
 
     # ---- controller thread -----------------------------------------------------------------
     def configure(self, spec: FederationLinkSpec, uid: str = "") -> None:
@@ -114,6 +119,9 @@ class LinkRuntime:
                 return True
             if track.in_flight:
                 return False
+            if track.stop_at is not None and track.gone:  # removed, and a later listing shows it
+                track.abandoned = True
+                return True
             if not track.may_exist and (track.refused is not None or not self.health.ready or self.deleted):
                 track.abandoned = True
                 return True
@@ -130,6 +138,28 @@ class LinkRuntime:
                 return False
             track.abandoned = True
             return True
+
+    def stop(self, name: str) -> None:
+        """Remove the attempt at the partner: no more renewals; the worker deletes it and watches
+        for a listing without it (`try_give_up` then says yes)."""
+        with self.lock:
+            track = self.tracks.get(name)
+            if track is not None and track.stop_at is None:
+                track.stop_at = self.mono()
+        self.wake.set()
+
+    def stopping(self, name: str) -> bool:
+        with self.lock:
+            track = self.tracks.get(name)
+            return track is not None and track.stop_at is not None
+
+    def pending_for(self, name: str) -> float:
+        """Seconds this process has seen the copy with its workers not all running (0: running)."""
+        with self.lock:
+            track = self.tracks.get(name)
+            if track is None or track.pending_since is None:
+                return 0.0
+            return max(0.0, self.mono() - track.pending_since)
 
     def refusal(self, name: str) -> str | None:
         with self.lock:
@@ -155,7 +185,13 @@ class LinkRuntime:
     def snapshot(self) -> Snapshot:
         with self.lock:
             return Snapshot(
-                self.health, self.capacity, dict(self.copies), self.listed, self.accepting, self.heartbeats
+                self.health,
+                self.capacity,
+                dict(self.copies),
+                self.listed,
+                self.accepting,
+                self.heartbeats,
+                self.network,
             )
 
     def period(self) -> float:
@@ -167,18 +203,6 @@ class LinkRuntime:
         return float(max(1.0, min(spec.heartbeat_seconds, spec.lease_seconds / 3)))
 
     # ---- worker thread ---------------------------------------------------------------------
-    def _client(self, spec: FederationLinkSpec) -> PartnerApi:
-        ref = spec.kubeconfig_secret_ref
-        raw = self.home.read_secret_key(self.home_namespace, ref.name, ref.key)
-        digest = hashlib.sha256(raw).hexdigest()
-        if self._partner is None or digest != self._digest:
-            if self._partner is not None:
-                self._partner.close()
-                self._partner = None
-            conf = parse_kubeconfig(raw, f"Secret {self.home_namespace}/{ref.name} key {ref.key!r}")
-            self._partner, self._digest = self.partner_factory(conf), digest
-        return self._partner
-
     def _fail(self, err: PartnerError) -> None:
         with self.lock:
             changed = (self.health.reason, self.health.message) != (err.kind, err.message)
@@ -188,7 +212,8 @@ class LinkRuntime:
     def _not_home(self, pools: list[dict[str, Any]]) -> None:
         """A link whose kubeconfig points at this very cluster sees this cluster's own pools (a
         uid is unique to one object in one cluster): it is never a partner."""
-        if self.home_pool_uids & {str(p["metadata"].get("uid")) for p in pools}:
+        uids = {(p.get("metadata") or {}).get("uid") for p in pools}  # agentless offers carry none
+        if self.home_pool_uids & {str(uid) for uid in uids if uid}:
             message = (
                 "the kubeconfig points at this very cluster (its ComputePools are this cluster's "
                 "own): point it at the partner's API server"
@@ -203,10 +228,12 @@ class LinkRuntime:
         namespace = spec.remote_namespace
         started = self.wall()
         try:
-            partner = self._client(spec)
+            partner = self.clients.partner(spec)
             pools = partner.list_pools()
             self._not_home(pools)
             partner.ensure_namespace(namespace)
+            network = self.meter.measure(partner, spec.network)
+            listed_at = self.mono()
             found = {c["metadata"]["name"]: c for c in partner.list_copies(namespace, self.origin_label)}
         except PartnerError as err:
             self._fail(err)
@@ -215,7 +242,11 @@ class LinkRuntime:
         accepting: tuple[bool, str] | None = None
         for name, entry in (plan or {}).items():
             raw = found.get(name)
-            if raw is not None and view(raw).origin_uid == entry.origin_uid:
+            if self.stopping(name):
+                cleanup.remove_stopped(self, partner, namespace, name, raw, listed_at)
+                if raw is not None:
+                    copies[name] = view(raw)
+            elif raw is not None and view(raw).origin_uid == entry.origin_uid:
                 copy = view(raw)
                 copies[name] = self._keep(partner, namespace, entry, copy)
             elif entry.manifest is not None and not entry.finished:
@@ -225,7 +256,7 @@ class LinkRuntime:
                 if accepted is not None:
                     accepting = accepted
         if plan is not None:
-            self._collect_orphans(partner, namespace, found, plan)
+            cleanup.collect_orphans(self, partner, namespace, found, plan)
         with self.lock:
             self.health = Health(
                 True,
@@ -235,12 +266,13 @@ class LinkRuntime:
                 started,
             )
             self.capacity = capacity_of(pools)
+            self.network = network
             self.copies, self.listed = copies, frozenset(found)
             if accepting is not None:
                 self.accepting = accepting
             self.heartbeats += 1
 
-    def _keep(self, partner: PartnerApi, namespace: str, entry: PlanEntry, copy: CopyView) -> CopyView:
+    def _keep(self, partner: Partner, namespace: str, entry: PlanEntry, copy: CopyView) -> CopyView:
         """Renew the lease of a copy that is still wanted; keep its suspend in step with ours."""
         name = entry.remote_name
         with self.lock:
@@ -248,10 +280,11 @@ class LinkRuntime:
             if track is None or track.abandoned:
                 return copy
             track.seen = track.may_exist = True
+            now = self.mono()
             if copy.phase == Phase.RUNNING:
-                now = self.mono()
                 track.running_since = track.running_since or now
                 track.running_seen = now
+            track.pending_since = (track.pending_since or now) if copy.phase in ACTIVE else None
             if entry.finished or copy.finished:
                 return copy
             track.in_flight = True
@@ -280,17 +313,20 @@ class LinkRuntime:
         return copy
 
     def _create(
-        self, partner: PartnerApi, namespace: str, entry: PlanEntry
+        self, partner: Partner, namespace: str, entry: PlanEntry
     ) -> tuple[CopyView | None, tuple[bool, str] | None]:
         name = entry.remote_name
         with self.lock:
             track = self.tracks.get(name)
-            if track is None or track.abandoned or track.seen or entry.manifest is None:
+            if track is None or track.abandoned or track.seen or track.stop_at or entry.manifest is None:
                 return None, None
             track.in_flight = True
         reached, created, accepted = False, None, None
+        manifest = entry.manifest
+        if self.clients.signing_key is not None:
+            manifest = origins.sign(manifest, self.clients.signing_key)
         try:
-            created = view(partner.create_copy(namespace, entry.manifest))
+            created = view(partner.create_copy(namespace, manifest))
             reached, accepted = True, (True, "")
         except PartnerError as err:
             if err.status == 409:  # an earlier create of ours got through after all
@@ -309,36 +345,6 @@ class LinkRuntime:
                 if created is not None:
                     track.seen = True
         return created, accepted
-
-    def _collect_orphans(
-        self,
-        partner: PartnerApi,
-        namespace: str,
-        found: Mapping[str, dict[str, Any]],
-        plan: Mapping[str, PlanEntry],
-    ) -> None:
-        """Delete copies that no local job points at any more (deleted, requeued, given up)."""
-        for name, raw in found.items():
-            if raw["metadata"].get("deletionTimestamp"):
-                continue  # being deleted (its pods first: foreground)
-            sender = (raw["metadata"].get("annotations") or {}).get(naming.ORIGIN_LINK_UID)
-            if not self.link_uid or sender != self.link_uid:
-                continue  # sent through another link (or another cluster with the same id)
-            entry = plan.get(name)
-            with self.lock:
-                track = self.tracks.get(name)
-                wanted = (
-                    entry is not None
-                    and view(raw).origin_uid == entry.origin_uid
-                    and not (track is not None and track.abandoned)
-                )
-            if wanted:
-                continue
-            try:
-                partner.delete_copy(namespace, name)
-                log.info("federation link %s: deleted orphan copy %s/%s", self.name, namespace, name)
-            except PartnerError as err:
-                log.warning("federation link %s: deleting orphan %s: %s", self.name, name, err)
 
 
 class LinkWorker(threading.Thread):

@@ -117,7 +117,7 @@ def worker_pod(
     profile: VendorProfile,
     resource: str,
     pool: str,
-    node: str,
+    node: str | None,
     rank: int,
     workers: int,
     attempt: int,
@@ -134,7 +134,7 @@ def worker_pod(
             "hostname": pod_name(name, rank),
             "subdomain": service_name(name),
             "terminationGracePeriodSeconds": spec.preemption.grace_period_seconds,
-            "affinity": _node_pin(node),
+            **({} if node is None else {"affinity": _node_pin(node)}),  # None: where it cannot see nodes
             "tolerations": pool_tolerations + spec.pool_tolerations(),
         }
     )

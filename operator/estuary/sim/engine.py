@@ -13,9 +13,9 @@ from __future__ import annotations
 import heapq
 import math
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from estuary.model import CycleResult, JobRequest, Reason, RunningJob, Snapshot
 from estuary.sim.cluster import SimCluster
@@ -43,6 +43,19 @@ class Assumptions:
     checkpoint_interval_s: float = 600.0
     restart_overhead_s: float = 60.0
     termination_grace_s: float = 30.0
+
+
+class Burst(Protocol):
+    """Sends waiting jobs to partner clusters (sim/bursting.py): yields (key, what was sent) and
+    removes each job sent from `pending`."""
+
+    def take(
+        self,
+        pending: dict[str, JobRequest],
+        states: Mapping[str, Any],
+        waiting: Mapping[str, Any],
+        now: float,
+    ) -> Iterator[tuple[str, Any]]: ...
 
 
 class Progress(Protocol):
@@ -135,7 +148,9 @@ class Simulator:
         wake_after: float | None = None,
         reference: str = "v100",
         progress: Progress | None = None,
+        burst: Burst | None = None,
     ) -> None:
+        self.burst = burst  # bursting to partner clusters (sim/bursting.py), or None
         self.cluster = cluster
         self.schedule = schedule
         self.policy_name = policy_name
@@ -308,6 +323,10 @@ class Simulator:
                 set_busy(now, accel)
                 push(now + overhead + remaining / rate, _COMPLETE, a.job_key, st.token)
 
+            for key, sent in self.burst.take(pending, states, decisions.waiting, now) if self.burst else ():
+                states[key].record.first_start, states[key].record.end = sent.start, sent.end
+                states[key].record.pool = f"partner:{sent.partner}"
+                finish(states[key])
             for key, w in decisions.waiting.items():
                 if w.reason in PERMANENT and key in pending:
                     del pending[key]

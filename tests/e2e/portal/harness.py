@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 from devcluster.clusters import Cluster
@@ -128,7 +128,7 @@ class Browser:
         this one (a click may return before the navigation it starts, more so on a busy machine)."""
         page = self.driver.find_element(By.TAG_NAME, "html")
         self.driver.find_element(By.CSS_SELECTOR, css).click()
-        WebDriverWait(self.driver, 30).until(staleness_of(page))
+        WebDriverWait(self.driver, 30).until(lambda _: replaced(page))
 
     def path(self) -> str:
         url: str = self.driver.current_url
@@ -199,3 +199,18 @@ class ForeignSite:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def replaced(element: WebElement) -> bool:
+    """Whether the page that held `element` is gone. ChromeDriver answers a question about an element
+    of a page being replaced either with "stale element" or, mid-swap, with "Node with given id does
+    not belong to the document"; both mean the old page is gone."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as err:
+        if "does not belong to the document" in str(err.msg):
+            return True
+        raise
+    return False

@@ -222,6 +222,7 @@ def partner_link(namespace: str) -> dict[str, Any]:
         "metadata": {"name": "gz", "namespace": namespace},
         "spec": {
             "kubeconfigSecretRef": {"name": "gz-kubeconfig"},
+            "signingKeySecretRef": {"name": "gz-signing-key"},
             "jurisdiction": "mainland",
             "allowedTenants": ["astronomy"],
             "budgets": [{"tenant": "astronomy", "budget": 5000}],

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from estuary.federation import datamove
 from estuary.federation.choose import (
     POLICY,
     Decision,
@@ -265,3 +266,104 @@ def test_property_a_residency_refusal_never_depends_on_link_health_or_timing(
     if decision.link is not None:
         chosen = next(lk for lk in healed if lk.name == decision.link)
         assert residency_allows(demand.residency, chosen.jurisdiction, chosen.allowed_residency)
+
+
+# ---- data-aware placement -----------------------------------------------------------------------
+TB = 2 * 10**12  # a 2 TB dataset
+
+
+def scans(cluster: str, residency: str = "any", jurisdiction: str = "mainland") -> datamove.Dataset:
+    return datamove.Dataset("scans", cluster, jurisdiction, TB, residency)
+
+
+def two_partners(gbps_gz: float = 1.0, gbps_bj: float = 1.0, **bj: Any) -> list[LinkOffer]:
+    money = {"physics": 10_000.0}
+    return [
+        link("gz", path=datamove.Path("gz", 0.02, gbps_gz * 1e9, 0.5), budgets=money),
+        link("bj", path=datamove.Path("bj", 0.04, gbps_bj * 1e9, 0.5), budgets=money, **bj),
+    ]
+
+
+def test_a_job_whose_data_is_in_guangzhou_goes_to_the_guangzhou_partner_and_says_why() -> None:
+    decision = choose(job(never_fits=True, datasets=(scans("gz"),)), two_partners())
+    assert decision.link == "gz"
+    assert "scans already in gz" in decision.message
+    # 2 TB over 1 Gbps: 16,000 s = 4.4 h; 2,000 GB x 0.5 at each of the two links = 2,000.00
+    assert "not bj: data there ~4.4 h later, 2000.00 to move it" in decision.message
+
+
+def test_data_at_home_goes_where_it_arrives_first_even_to_a_slower_type() -> None:
+    faster_type = (TypeOffer("nvidia", "H800", 64, 64, 1.0),)
+    links = two_partners(gbps_gz=10, gbps_bj=1, types=(TypeOffer("nvidia", "H800", 64, 64, 1.5),))
+    links[0] = replace(links[0], types=faster_type)
+    assert choose(job(never_fits=True), links).link == "bj"  # no data: the faster type wins
+    decision = choose(job(never_fits=True, datasets=(scans("local"),)), links)
+    assert decision.link == "gz"
+    assert "moving 2,000 GB takes ~27 min, costs 1000.00" in decision.message
+    assert "scans 2,000 GB from local at 10,000 Mbps: 27 min, 1000.00" in decision.message
+
+
+def test_with_a_runtime_estimate_the_earliest_finish_wins() -> None:
+    links = two_partners(gbps_gz=1, gbps_bj=10, types=(TypeOffer("nvidia", "H800", 64, 64, 1.0),))
+    links[0] = replace(links[0], types=(TypeOffer("nvidia", "H800", 64, 64, 2.0),))
+    data = (scans("local"),)
+    # gz: 4.4 h moving + 10 h at speed 2 = 9.4 h; bj: 0.4 h moving + 20 h = 20.4 h
+    assert choose(job(never_fits=True, datasets=data, estimated_seconds=20 * 3600), links).link == "gz"
+    # a short job: gz 4.4 h + 0.5 h; bj 0.4 h + 1 h
+    assert choose(job(never_fits=True, datasets=data, estimated_seconds=3600), links).link == "bj"
+
+
+def test_a_dataset_that_must_stay_in_hk_refuses_every_mainland_link() -> None:
+    decision = choose(job(never_fits=True, datasets=(scans("local", "hk", "hk"),)), two_partners())
+    assert decision.link is None and decision.why == Why.RESIDENCY
+    assert "dataset scans must stay in hk; link gz is mainland" in decision.message
+
+
+def test_moving_the_data_must_fit_the_budget() -> None:
+    decision = choose(
+        job(never_fits=True, datasets=(scans("local"),)), [link(path=datamove.Path("gz", 0, 1e9, 0.5))]
+    )
+    assert decision.why == Why.BUDGET  # 1000.00 to move it, 100.00 of budget
+    assert "would cost 1000.00, more than the 100.00 left" in decision.message
+
+
+def test_data_at_another_partner_crosses_both_links_at_the_slower_speed() -> None:
+    links = two_partners(gbps_gz=10, gbps_bj=1)
+    move = datamove.plan((scans("bj"),), links[0].route, {lk.route.cluster: lk.route for lk in links})
+    assert move.seconds == pytest.approx(TB * 8 / 1e9 + 0.06)
+    assert move.cost == pytest.approx(2000 * (0.5 + 0.5))
+
+
+def test_unmeasured_bandwidth_is_said_not_guessed() -> None:
+    move = datamove.plan((scans("local"),), datamove.Path("gz"), {})
+    assert move.seconds == 0 and "bandwidth not measured yet" in move.lines[0]
+
+
+@given(
+    residency=st.sampled_from(["any", "hk", "mainland", "overseas"]),
+    jurisdictions=st.lists(st.sampled_from(["hk", "mainland", "overseas"]), min_size=1, max_size=4),
+    where=st.sampled_from(["local", "l0", "l1"]),
+)
+@settings(max_examples=100, deadline=None)
+def test_property_a_dataset_never_goes_where_its_residency_forbids(
+    residency: str, jurisdictions: list[str], where: str
+) -> None:
+    links = [
+        link(f"l{i}", j, allowed_residency=frozenset({"any", j}), path=datamove.Path(f"l{i}", 0.01, 1e9))
+        for i, j in enumerate(jurisdictions)
+    ]
+    home = "hk" if residency == "any" else residency
+    data = (datamove.Dataset("d", where, home, 10**9, residency),)
+    decision = choose(job(never_fits=True, datasets=data, tenant="physics"), links)
+    if decision.link is not None:
+        chosen = next(lk for lk in links if lk.name == decision.link)
+        assert residency == "any" or chosen.jurisdiction == residency
+
+
+def test_a_link_may_refuse_data_that_would_take_too_long_to_move() -> None:
+    slow = link(path=datamove.Path("gz", 0.02, 1e9, 0.0), max_data_seconds=6 * 3600)
+    assert choose(job(never_fits=True, datasets=(scans("local"),)), [slow]).link == "gz"  # 4.4 h
+    big = datamove.Dataset("archive", "local", "hk", 5 * TB)
+    decision = choose(job(never_fits=True, datasets=(big,)), [slow])
+    assert decision.why == Why.DATA_TOO_SLOW
+    assert "would take ~22.2 h, more than the link allows (6.0 h)" in decision.message

@@ -141,7 +141,7 @@ def test_the_copy_cannot_burst_again_keeps_residency_and_carries_its_origin() ->
     assert notes[naming.ORIGIN_UID] == "uid-1" and notes[naming.ORIGIN_ATTEMPT] == "3"
     assert notes[naming.LEASE_SECONDS] == "30" and notes[naming.LEASE_RENEW] == "n.0"
     assert out["metadata"]["labels"][naming.ORIGIN_CLUSTER] == "hk-campus"
-    assert remote.is_copy(out)
+    assert remote.is_labelled(out)
     AIJob.model_validate(out)  # a valid AIJob for the partner
 
 

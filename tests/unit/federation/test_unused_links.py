@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.fakeapi import Clock
 
-from .world import kubeconfig, make_cluster
+from .world import SIGNING_KEY, kubeconfig, make_cluster
 
 
 def _link(namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -54,10 +54,18 @@ def test_a_link_whose_kubeconfig_points_at_this_very_cluster_is_never_a_partner(
         {
             "kind": "Secret",
             "metadata": {"name": "self", "namespace": "estuary-system"},
-            "data": {"kubeconfig": base64.b64encode(kubeconfig("good").encode()).decode()},
+            "data": {
+                "kubeconfig": base64.b64encode(kubeconfig("good").encode()).decode(),
+                "signing-key": base64.b64encode(SIGNING_KEY).decode(),
+            },
         }
     )
-    spec = {"kubeconfigSecretRef": {"name": "self"}, "jurisdiction": "hk", "allowedTenants": ["physics"]}
+    spec = {
+        "kubeconfigSecretRef": {"name": "self"},
+        "signingKeySecretRef": {"name": "self"},
+        "jurisdiction": "hk",
+        "allowedTenants": ["physics"],
+    }
     hk.server.put(_link("estuary-system", "loop", spec))
     hk.step()
     hk.heartbeat("loop")

@@ -94,14 +94,17 @@ def test_cluster_files_parse_with_quotas_and_name_the_bad_field(tmp_path: Path) 
         parse_cluster({"pools": [{"name": "a", "type": "v100", "nodes": 1, "acceleratorsPerNode": 1}] * 2})
 
 
-@pytest.mark.parametrize("script", ["core_cycle.py", "gavel_compare.py"])
+@pytest.mark.parametrize("script", ["core_cycle.py", "gavel_compare.py", "burst_data.py"])
 def test_bench_smoke_modes_run(script: str, tmp_path: Path, data_dir: Path) -> None:
     args = [sys.executable, str(REPO / "bench" / script), "--smoke", "--data", str(data_dir)]
+    if script in ("gavel_compare.py", "burst_data.py"):
+        args += ["--out", str(tmp_path / "out.json")]
     if script == "gavel_compare.py":
-        args += ["--quiet", "--out", str(tmp_path / "g.json")]
+        args += ["--quiet"]
     done = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert ("median ms" in done.stdout) if script == "core_cycle.py" else ("lower bound" in done.stdout)
+    expected = {"core_cycle.py": "median ms", "gavel_compare.py": "lower bound", "burst_data.py": "vs home"}
+    assert expected[script] in done.stdout
 
 
 def test_python_dash_m_runs_the_cli() -> None:

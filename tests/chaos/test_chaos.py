@@ -1,0 +1,70 @@
+"""The chaos tier (issue #17): a mixed workload under crashes, an outage and a partition.
+
+152 AIJobs in four tenants with the example quotas (tests/chaos/workload.py) arrive over three
+minutes at the Hong Kong cluster, which may burst physics jobs to Guangzhou. Meanwhile the
+operator is SIGKILLed five times at random moments and restarted, the home kube-apiserver is
+killed for 30 s (the scheduler and controller-manager die with it and are restarted), and the
+federation link is cut for 75 s, longer than the copies' 30 s lease. Every second the run
+samples over-allocation, duplicate workers, double runs and stuck jobs
+(tests/chaos/measures.py), and at the end it prints the figures and expects them all zero, and
+every job finished but the two built never to fit, which must say NeverFits.
+
+    hack/test.sh -m chaos -p no:cacheprovider       # or: .venv/bin/pytest -m chaos tests/chaos
+    ESTUARY_CHAOS_SEED=7 hack/test.sh -m chaos      # another workload and fault schedule
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from devcluster.clusters import Cluster
+from tests.chaos import workload
+from tests.chaos.conftest import LEASE
+from tests.chaos.harness import ChaosRun, Side
+from tests.conftest import _Clusters
+from tests.e2e.operator_process import OperatorProcess
+from tests.e2e.provider_tools import TcpProxy
+from tests.e2e.test_federation import ApiServer
+
+pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.timeout(2400)]
+
+SEED = int(os.environ.get("ESTUARY_CHAOS_SEED", "2026"))
+STUCK_AFTER_S = 180.0  # a job holding accelerators whose state has not changed for 3 min
+DRAIN_S = 420.0  # after the last fault, for the queue to empty
+
+
+def test_no_overallocation_duplicate_double_run_or_stuck_job_under_chaos(
+    chaos_home: tuple[Cluster, Side, OperatorProcess, TcpProxy],
+    chaos_partner: tuple[Cluster, Side],
+    _kwok_clusters: _Clusters,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    handle, home, operator, proxy = chaos_home
+    _, partner = chaos_partner
+    plans = workload.jobs(SEED)
+    schedule = workload.faults(SEED)
+    never_fits = {f"biology/{name}" for name in workload.NEVER_FITS}
+    run = ChaosRun(
+        home, partner, operator, ApiServer(_kwok_clusters.manager, handle.name), proxy, STUCK_AFTER_S
+    )
+    with capsys.disabled():
+        print(f"\nchaos: seed {SEED}, {len(plans)} jobs, faults {[(f.at, f.action) for f in schedule]}")
+        figures = run.run(plans, schedule, DRAIN_S, never_fits)
+        print(figures.report())
+    waiting = {
+        f"{j['metadata']['namespace']}/{j['metadata']['name']}": (j.get("status") or {}).get("reason")
+        for j in home.jobs()
+        if f"{j['metadata']['namespace']}/{j['metadata']['name']}" in never_fits
+    }
+    assert figures.jobs == len(plans) and figures.kills == 5
+    assert figures.outage_s >= 25 and figures.partition_s >= LEASE
+    assert figures.samples > 0.8 * figures.seconds - figures.outage_s - 30, "sampled about every second"
+    assert figures.max_over_bound == 0 and figures.max_over_booked == 0
+    assert not figures.duplicates and not figures.double_runs
+    assert not figures.stuck_during, figures.stuck_during
+    assert not figures.stuck_at_end, figures.stuck_at_end
+    assert waiting == dict.fromkeys(never_fits, "NeverFits")
+    assert figures.burst_runs > 0, "some physics jobs ran at the partner"
+    assert operator.proc is not None and operator.proc.poll() is None and figures.operator_exits == 0

@@ -22,7 +22,7 @@ from devcluster import clusters, topology
 from devcluster.clusters import Cluster
 from devcluster.topology import ClusterSpec
 from tests.chaos import measures
-from tests.chaos.harness import REMOTE_NS, Side
+from tests.chaos.harness import REMOTE_NS, ApiOutage, Side
 from tests.e2e.kube_helpers import Kube
 from tests.e2e.operator_process import OperatorProcess, free_port, wait_for
 from tests.e2e.provider_tools import TcpProxy
@@ -63,8 +63,10 @@ def _secret(name: str, data: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _operator(handle: Cluster, kube: Kube, log: Path, pools: tuple[str, ...], **env: str) -> OperatorProcess:
-    proc = OperatorProcess(handle.kubeconfig, log, ESTUARY_METRICS_PORT=str(free_port()), **env)
+def _operator(
+    handle: Cluster, kubeconfig: Path, kube: Kube, log: Path, pools: tuple[str, ...], **env: str
+) -> OperatorProcess:
+    proc = OperatorProcess(kubeconfig, log, ESTUARY_METRICS_PORT=str(free_port()), **env)
     proc.start()
     try:
         wait_for(
@@ -84,6 +86,18 @@ def _operator(handle: Cluster, kube: Kube, log: Path, pools: tuple[str, ...], **
         proc.stop()
         pytest.fail(f"the {handle.name} operator did not come up; its log:\n{proc.log_tail()}", pytrace=False)
     return proc
+
+
+def _port(kubeconfig: Path) -> int:
+    return int(yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"].rsplit(":", 1)[1])
+
+
+def _through(kubeconfig: Path, port: int) -> dict[str, Any]:
+    """The kubeconfig, pointed at a proxy on 127.0.0.1:port (the API server's certificate names
+    127.0.0.1, so TLS holds)."""
+    conf: dict[str, Any] = yaml.safe_load(kubeconfig.read_text())
+    conf["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    return conf
 
 
 def _side(kube: Kube) -> Side:
@@ -106,7 +120,13 @@ def chaos_partner(
     kube.apply(_secret("estuary-origin-keys", {"hk": SIGNING_KEY}))
     log = tmp_path_factory.mktemp("chaos-gz") / "operator.log"
     proc = _operator(
-        handle, kube, log, ("a800", "ascend910b"), ESTUARY_JURISDICTION="mainland", ESTUARY_CLUSTER_NAME="gz"
+        handle,
+        handle.kubeconfig,
+        kube,
+        log,
+        ("a800", "ascend910b"),
+        ESTUARY_JURISDICTION="mainland",
+        ESTUARY_CLUSTER_NAME="gz",
     )
     yield handle, _side(kube)
     proc.stop()
@@ -117,9 +137,10 @@ def chaos_home(
     cluster_factory: Callable[[str | ClusterSpec], Cluster],
     chaos_partner: tuple[Cluster, Side],
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Cluster, Side, OperatorProcess, TcpProxy]]:
+) -> Iterator[tuple[Side, OperatorProcess, ApiOutage, TcpProxy]]:
     """Hong Kong: the example pools and quotas, four tenant namespaces, the example link to gz
-    (lease 30 s, heartbeat 5 s, to fit the run) through a proxy, and the operator."""
+    (lease 30 s, heartbeat 5 s, to fit the run) through a proxy, and the operator, which reaches
+    its own API server through the outage proxies."""
     handle = cluster_factory(_campus("hk", "chaos-hk"))
     clusters.apply_crds(handle, REPO / "crds")
     kube = Kube(handle.api_client(), handle.kubectl)
@@ -140,9 +161,18 @@ def chaos_home(
     link = yaml.safe_load((EXAMPLES / "federation" / "link-gz.yaml").read_text())
     link["spec"].update(leaseSeconds=LEASE, heartbeatSeconds=HEARTBEAT)
     kube.apply(link)
-    log = tmp_path_factory.mktemp("chaos-hk") / "operator.log"
+    workdir = tmp_path_factory.mktemp("chaos-hk")
+    outage = ApiOutage(_port(handle.kubeconfig))
+    kubeconfig = workdir / "kubeconfig-through-outage"
+    kubeconfig.write_text(yaml.safe_dump(_through(handle.kubeconfig, outage.port)))
     proc = _operator(
-        handle, kube, log, ("h800", "ascend910b"), ESTUARY_JURISDICTION="hk", ESTUARY_CLUSTER_NAME="hk"
+        handle,
+        kubeconfig,
+        kube,
+        workdir / "operator.log",
+        ("h800", "ascend910b"),
+        ESTUARY_JURISDICTION="hk",
+        ESTUARY_CLUSTER_NAME="hk",
     )
     try:
         wait_for(
@@ -158,6 +188,7 @@ def chaos_home(
     except AssertionError:
         proc.stop()
         pytest.fail(f"link gz never became reachable:\n{proc.log_tail()}", pytrace=False)
-    yield handle, _side(kube), proc, proxy
+    yield _side(kube), proc, outage, proxy
     proc.stop()
     proxy.close()
+    outage.close()

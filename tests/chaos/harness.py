@@ -1,10 +1,18 @@
 """The chaos run: submit the workload, inject the faults on schedule, sample every second.
 
 Three threads beside the test's own: the submitter creates each AIJob at its seeded moment; the
-fault thread SIGKILLs and restarts the operator, takes the home kube-apiserver down and back,
-and cuts and heals the federation link's TCP proxy; the sampler lists both clusters every second
-and applies tests/chaos/measures.py. The home cluster is unreachable during the outage: those
-samples are counted as missed, and the submitter retries until it can create its job.
+fault thread SIGKILLs and restarts the operator, takes the API server away from the operator and
+gives it back, and cuts and heals the federation link; the sampler lists both clusters every
+second, directly, and applies tests/chaos/measures.py.
+
+The outage is the operator's: it reaches the home kube-apiserver through two proxies in a row
+(`ApiOutage`), one that stalls (every connection stays open, no byte passes: a hung API server
+or half-open path) and one that cuts (connections dropped, new ones closed at once: a crashed
+API server). The cluster itself goes on: kube-scheduler binds, kwok runs and finishes pods, and
+the submitter creates jobs, so the operator comes back to a world that moved without it.
+(Killing the real kube-apiserver was tried first: on a machine shared with other test sessions,
+`kwokctl start` found its port taken by another cluster's restarted component and never came
+back; the e2e tests kill a partner's API server for a few seconds, where that risk is small.)
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from tests.chaos.workload import GROUP, VERSION, Fault, JobPlan
 from tests.e2e.kube_helpers import Kube
 from tests.e2e.operator_process import OperatorProcess
 from tests.e2e.provider_tools import TcpProxy
+from tests.e2e.test_health import StallingProxy
 
 REMOTE_NS = "estuary-burst"
 
@@ -36,7 +45,7 @@ class Figures:
     outage_s: float = 0.0
     partition_s: float = 0.0
     samples: int = 0
-    missed: int = 0  # home cluster unreachable (the outage)
+    missed: int = 0  # a list call failed (a busy API server)
     max_over_bound: int = 0
     max_over_booked: int = 0
     duplicates: set[str] = field(default_factory=set)
@@ -56,7 +65,7 @@ class Figures:
             f"runs at the partner {self.burst_runs}",
             f"faults: {self.kills} SIGKILLs, {self.operator_exits} exits on its own, API server down "
             f"{self.outage_s:.0f}s, partition {self.partition_s:.0f}s",
-            f"samples {self.samples} ({self.missed} missed while the home API server was down)",
+            f"samples {self.samples} ({self.missed} failed to list)",
             f"max over-allocation: bound pods {self.max_over_bound}, "
             f"Estuary's bookings {self.max_over_booked}",
             f"duplicate workers {len(self.duplicates)} {sorted(self.duplicates)[:5]}",
@@ -67,6 +76,29 @@ class Figures:
             f"total {self.seconds:.0f}s",
         ]
         return "\n".join(lines)
+
+
+class ApiOutage:
+    """The operator's path to its API server: operator -> stalling proxy -> cutting proxy -> API."""
+
+    def __init__(self, api_port: int) -> None:
+        self.cutter = TcpProxy(api_port)
+        self.staller = StallingProxy(("127.0.0.1", self.cutter.port))
+        self.port = self.staller.port
+
+    def stall(self) -> None:
+        self.staller.stall()
+
+    def refuse(self) -> None:
+        self.cutter.cut()  # drops the stalled connections too
+        self.staller.resume()
+
+    def end(self) -> None:
+        self.cutter.heal()
+
+    def close(self) -> None:
+        self.staller.close()
+        self.cutter.close()
 
 
 @dataclass
@@ -93,12 +125,12 @@ class ChaosRun:
         home: Side,
         partner: Side,
         operator: OperatorProcess,
-        apiserver: Any,  # tests.e2e.test_federation.ApiServer of the home cluster
+        outage: ApiOutage,
         proxy: TcpProxy,
         stuck_after_s: float,
     ) -> None:
         self.home, self.partner, self.operator = home, partner, operator
-        self.apiserver, self.proxy = apiserver, proxy
+        self.outage, self.proxy = outage, proxy
         self.figures = Figures()
         self.watch = measures.StuckWatch(stuck_after_s)
         self.stop = threading.Event()
@@ -149,14 +181,17 @@ class ChaosRun:
                 with self.operator_lock:
                     self.operator.start()
                     self.operator_down = False
-            elif fault.action == "apiserver-down":
-                self.apiserver.kill()
+            elif fault.action == "api-stall":
+                self.outage.stall()
                 down_at = now
-                self.note("home kube-apiserver killed")
-            elif fault.action == "apiserver-up":
-                self.apiserver.start()
-                self.figures.outage_s = time.monotonic() - down_at
-                self.note(f"home control plane back after {self.figures.outage_s:.0f}s")
+                self.note("the operator's API connections hang")
+            elif fault.action == "api-refuse":
+                self.outage.refuse()
+                self.note("the operator's API connections dropped and refused")
+            elif fault.action == "api-back":
+                self.outage.end()
+                self.figures.outage_s = now - down_at
+                self.note(f"the operator reaches its API server again after {self.figures.outage_s:.0f}s")
             elif fault.action == "cut":
                 self.proxy.cut()
                 cut_at = now
@@ -228,7 +263,7 @@ class ChaosRun:
             t.start()
         last = max([p.submit_at for p in plans] + [f.at for f in schedule])
         self._sleep_until(last)
-        threads[1].join()  # the last fault (the API server's restart) may take a while
+        threads[1].join()  # the last fault (a restart) may take a moment
         deadline = time.monotonic() + drain_s
         while time.monotonic() < deadline and not self._settled(expected_waiting):
             time.sleep(2)

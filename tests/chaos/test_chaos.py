@@ -2,14 +2,14 @@
 
 152 AIJobs in four tenants with the example quotas (tests/chaos/workload.py) arrive over three
 minutes at the Hong Kong cluster, which may burst physics jobs to Guangzhou. Meanwhile the
-operator is SIGKILLed five times at random moments and restarted, the home kube-apiserver is
-killed for 30 s (the scheduler and controller-manager die with it and are restarted), and the
-federation link is cut for 75 s, longer than the copies' 30 s lease. Every second the run
-samples over-allocation, duplicate workers, double runs and stuck jobs
-(tests/chaos/measures.py), and at the end it prints the figures and expects them all zero, and
-every job finished but the two built never to fit, which must say NeverFits.
+operator is SIGKILLed five times at random moments and restarted, its API server is taken from it
+for 35 s (connections hang for 15 s, then are dropped and refused for 20 s, while the cluster
+goes on without it), and the federation link is cut for 75 s, longer than the copies' 30 s
+lease. Every second the run samples over-allocation, duplicate workers, double runs and stuck
+jobs (tests/chaos/measures.py), and at the end it prints the figures and expects them all zero,
+and every job finished but the two built never to fit, which must say NeverFits.
 
-    hack/test.sh -m chaos -p no:cacheprovider       # or: .venv/bin/pytest -m chaos tests/chaos
+    hack/test.sh -m chaos                           # or: .venv/bin/pytest -m chaos tests/chaos
     ESTUARY_CHAOS_SEED=7 hack/test.sh -m chaos      # another workload and fault schedule
 """
 
@@ -19,14 +19,11 @@ import os
 
 import pytest
 
-from devcluster.clusters import Cluster
 from tests.chaos import workload
 from tests.chaos.conftest import LEASE
-from tests.chaos.harness import ChaosRun, Side
-from tests.conftest import _Clusters
+from tests.chaos.harness import ApiOutage, ChaosRun, Side
 from tests.e2e.operator_process import OperatorProcess
 from tests.e2e.provider_tools import TcpProxy
-from tests.e2e.test_federation import ApiServer
 
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.timeout(2400)]
 
@@ -36,19 +33,16 @@ DRAIN_S = 420.0  # after the last fault, for the queue to empty
 
 
 def test_no_overallocation_duplicate_double_run_or_stuck_job_under_chaos(
-    chaos_home: tuple[Cluster, Side, OperatorProcess, TcpProxy],
-    chaos_partner: tuple[Cluster, Side],
-    _kwok_clusters: _Clusters,
+    chaos_home: tuple[Side, OperatorProcess, ApiOutage, TcpProxy],
+    chaos_partner: tuple[object, Side],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    handle, home, operator, proxy = chaos_home
+    home, operator, outage, proxy = chaos_home
     _, partner = chaos_partner
     plans = workload.jobs(SEED)
     schedule = workload.faults(SEED)
     never_fits = {f"biology/{name}" for name in workload.NEVER_FITS}
-    run = ChaosRun(
-        home, partner, operator, ApiServer(_kwok_clusters.manager, handle.name), proxy, STUCK_AFTER_S
-    )
+    run = ChaosRun(home, partner, operator, outage, proxy, STUCK_AFTER_S)
     with capsys.disabled():
         print(f"\nchaos: seed {SEED}, {len(plans)} jobs, faults {[(f.at, f.action) for f in schedule]}")
         figures = run.run(plans, schedule, DRAIN_S, never_fits)
@@ -59,8 +53,8 @@ def test_no_overallocation_duplicate_double_run_or_stuck_job_under_chaos(
         if f"{j['metadata']['namespace']}/{j['metadata']['name']}" in never_fits
     }
     assert figures.jobs == len(plans) and figures.kills == 5
-    assert figures.outage_s >= 25 and figures.partition_s >= LEASE
-    assert figures.samples > 0.8 * figures.seconds - figures.outage_s - 30, "sampled about every second"
+    assert figures.outage_s >= 30 and figures.partition_s >= LEASE
+    assert figures.samples > 0.5 * figures.seconds, "sampled about every second (a list may take a while)"
     assert figures.max_over_bound == 0 and figures.max_over_booked == 0
     assert not figures.duplicates and not figures.double_runs
     assert not figures.stuck_during, figures.stuck_during

@@ -128,15 +128,22 @@ def jobs(seed: int, count: int = 150, arrive_over_s: float = 180.0) -> list[JobP
 @dataclass(frozen=True)
 class Fault:
     at: float  # seconds after the start of the run
-    action: str  # kill | apiserver-down | apiserver-up | cut | heal
+    action: str  # kill | api-stall | api-refuse | api-back | cut | heal
     detail: float = 0.0  # kill: seconds until the restart
 
 
 def faults(
-    seed: int, kills: int = 5, window_s: float = 300.0, outage_s: float = 30.0, partition_s: float = 75.0
+    seed: int,
+    kills: int = 5,
+    window_s: float = 300.0,
+    stall_s: float = 15.0,
+    refuse_s: float = 20.0,
+    partition_s: float = 75.0,
 ) -> list[Fault]:
     """`kills` SIGKILLs of the operator at random moments at least 20 s apart (each restarted 1-8 s
-    later), one API-server outage and one federation partition, all within `window_s`."""
+    later); one API-server outage as the operator sees it (its connections hang for `stall_s`,
+    then are dropped and refused for `refuse_s`); one federation partition; all within
+    `window_s`."""
     rnd = random.Random(seed + 1)
     moments: list[float] = []
     while len(moments) < kills:
@@ -146,6 +153,10 @@ def faults(
     out = [Fault(at, "kill", round(rnd.uniform(1, 8), 1)) for at in moments]
     down = round(rnd.uniform(0.3, 0.6) * window_s, 1)
     cut = round(rnd.uniform(0.1, 0.4) * window_s, 1)
-    out += [Fault(down, "apiserver-down"), Fault(down + outage_s, "apiserver-up")]
+    out += [
+        Fault(down, "api-stall"),
+        Fault(down + stall_s, "api-refuse"),
+        Fault(down + stall_s + refuse_s, "api-back"),
+    ]
     out += [Fault(cut, "cut"), Fault(cut + partition_s, "heal")]
     return sorted(out, key=lambda f: f.at)

@@ -18,10 +18,14 @@ back; the e2e tests kill a partner's API server for a few seconds, where that ri
 from __future__ import annotations
 
 import contextlib
+import itertools
+import json
+import statistics
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +49,7 @@ class Figures:
     outage_s: float = 0.0
     partition_s: float = 0.0
     samples: int = 0
+    sample_times: list[float] = field(default_factory=list)
     missed: int = 0  # a list call failed (a busy API server)
     max_over_bound: int = 0
     max_over_booked: int = 0
@@ -59,13 +64,17 @@ class Figures:
     seconds: float = 0.0
     log: list[str] = field(default_factory=list)
 
+    def median_gap(self) -> float:
+        gaps = [b - a for a, b in itertools.pairwise(self.sample_times)]
+        return statistics.median(gaps) if gaps else 0.0
+
     def report(self) -> str:
         lines = [
             f"jobs {self.jobs}  phases {dict(sorted(self.phases.items()))}  "
             f"runs at the partner {self.burst_runs}",
             f"faults: {self.kills} SIGKILLs, {self.operator_exits} exits on its own, API server down "
             f"{self.outage_s:.0f}s, partition {self.partition_s:.0f}s",
-            f"samples {self.samples} ({self.missed} failed to list)",
+            f"samples {self.samples} ({self.missed} failed to list), median gap {self.median_gap():.1f}s",
             f"max over-allocation: bound pods {self.max_over_bound}, "
             f"Estuary's bookings {self.max_over_booked}",
             f"duplicate workers {len(self.duplicates)} {sorted(self.duplicates)[:5]}",
@@ -103,7 +112,8 @@ class ApiOutage:
 
 @dataclass
 class Side:
-    """One cluster as the run sees it."""
+    """One cluster as the run sees it. Lists are read as raw JSON: building the client's models
+    for every pod would make a sample take seconds on a loaded machine."""
 
     kube: Kube
     capacity: dict[tuple[str, str], int]
@@ -111,12 +121,18 @@ class Side:
     def jobs(self, namespace: str | None = None) -> list[dict[str, Any]]:
         c = self.kube.custom
         if namespace:
-            return list(c.list_namespaced_custom_object(GROUP, VERSION, namespace, "aijobs")["items"])
-        return list(c.list_cluster_custom_object(GROUP, VERSION, "aijobs")["items"])
+            raw = c.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, "aijobs", _preload_content=False, _request_timeout=10
+            )
+        else:
+            raw = c.list_cluster_custom_object(
+                GROUP, VERSION, "aijobs", _preload_content=False, _request_timeout=10
+            )
+        return list(json.loads(raw.data)["items"])
 
     def pods(self) -> list[dict[str, Any]]:
-        items = self.kube.core.list_pod_for_all_namespaces(_request_timeout=10).items
-        return [self.kube.api.sanitize_for_serialization(p) for p in items]
+        raw = self.kube.core.list_pod_for_all_namespaces(_preload_content=False, _request_timeout=10)
+        return list(json.loads(raw.data)["items"])
 
 
 class ChaosRun:
@@ -137,6 +153,7 @@ class ChaosRun:
         self.start = time.monotonic()
         self.operator_lock = threading.Lock()
         self.operator_down = False  # killed on purpose, restart pending
+        self.pool = ThreadPoolExecutor(4)  # the four lists of one sample, at once
 
     def note(self, what: str) -> None:
         line = f"{time.monotonic() - self.start:6.1f}s {what}"
@@ -210,18 +227,19 @@ class ChaosRun:
     def sample_once(self) -> None:
         f = self.figures
         f.samples += 1
+        f.sample_times.append(time.monotonic())
         with self.operator_lock:
             proc = self.operator.proc
             if not self.operator_down and proc is not None and proc.poll() is not None:
                 f.operator_exits += 1
                 self.note(f"the operator exited on its own (code {proc.returncode}); restarting it")
                 self.operator.start()
+        calls = (self.home.jobs, self.home.pods, lambda: self.partner.jobs(REMOTE_NS), self.partner.pods)
         try:
-            home_jobs, home_pods = self.home.jobs(), self.home.pods()
+            home_jobs, home_pods, copies, partner_pods = self.pool.map(lambda call: call(), calls)
         except Exception:
             f.missed += 1
             return
-        copies, partner_pods = self.partner.jobs(REMOTE_NS), self.partner.pods()
         over_bound = {
             **measures.bound_overallocation(home_pods, self.home.capacity),
             **measures.bound_overallocation(partner_pods, self.partner.capacity),
@@ -270,6 +288,7 @@ class ChaosRun:
         self.stop.set()
         for t in threads:
             t.join(timeout=30)
+        self.pool.shutdown()
         self._final(expected_waiting)
         self.figures.seconds = time.monotonic() - self.start
         return self.figures

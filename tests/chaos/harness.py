@@ -80,7 +80,8 @@ class Figures:
             f"duplicate workers {len(self.duplicates)} {sorted(self.duplicates)[:5]}",
             f"double runs {len(self.double_runs)} {sorted(self.double_runs)[:5]}",
             f"stuck during the run {len(self.stuck_during)} {dict(list(self.stuck_during.items())[:5])}",
-            f"not finished at the end {len(self.stuck_at_end)} {dict(list(self.stuck_at_end.items())[:8])}",
+            f"not finished at the end {len(self.stuck_at_end)}:",
+            *(f"    {job}: {why}" for job, why in sorted(self.stuck_at_end.items())),
             f"most attempts of one job {self.max_attempt} ({self.max_attempt_job})",
             f"total {self.seconds:.0f}s",
         ]
@@ -316,7 +317,8 @@ class ChaosRun:
                 f.max_attempt, f.max_attempt_job = status["attempt"], key
             if status.get("phase") not in measures.FINISHED and key not in expected_waiting:
                 f.stuck_at_end[key] = (
-                    f"{status.get('phase')}/{status.get('reason')}: {status.get('message', '')[:120]}"
+                    f"{status.get('phase')}/{status.get('reason')} at attempt {status.get('attempt') or 0}: "
+                    f"{status.get('message', '')[:100]}"
                 )
 
 

@@ -23,11 +23,12 @@ from kubernetes import client, config
 from estuary import health
 from estuary.api.base import GROUP, VERSION
 from estuary.control.controller import JobController, Settings
+from estuary.control.seal import Sealer
 from estuary.federation import FederationController
 from estuary.handlers.loop import Loop
 from estuary.handlers.resync import Resync
 from estuary.health import HEALTH
-from estuary.kube import listing
+from estuary.kube import listing, sealkey
 from estuary.kube.client import RealKubeApi
 from estuary.kube.lease import LeaderElector
 from estuary.ledger import Ledger
@@ -61,7 +62,9 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     log.info("cache primed: %d jobs, %d nodes", len(CACHE.items("aijobs")), len(CACHE.items("nodes")))
     jurisdiction = os.environ.get("ESTUARY_JURISDICTION") or None
     kube = RealKubeApi(api)
-    jobs = JobController(CACHE, kube, Settings(jurisdiction=jurisdiction))
+    key = sealkey.load(api, _namespace())
+    sealer = Sealer(key) if key is not None else Sealer.ephemeral()
+    jobs = JobController(CACHE, kube, Settings(jurisdiction=jurisdiction), sealer=sealer)
     federation = FederationController.from_env(api, CACHE, jobs.writer)
     loop = Loop(CACHE, jobs, federation, ledger=Ledger(kube))
     _STOP.clear()
@@ -75,6 +78,11 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     log.info("controller started (jurisdiction: %s)", jurisdiction or "not set")
 
 
+def _namespace() -> str:
+    """Estuary's own namespace: its Lease, its placement key, its FederationLinks."""
+    return os.environ.get("ESTUARY_NAMESPACE") or os.environ.get("POD_NAMESPACE") or "estuary-system"
+
+
 def _thread(target: Callable[[threading.Event], None], name: str) -> threading.Thread:
     thread = threading.Thread(target=target, args=(_STOP,), name=name, daemon=True)
     thread.start()
@@ -85,7 +93,7 @@ def _leader_election(api: client.ApiClient, memo: kopf.Memo) -> Callable[[], boo
     """With ESTUARY_LEADER_ELECTION=true (the Helm chart sets it), only the Lease holder acts."""
     if os.environ.get("ESTUARY_LEADER_ELECTION", "false").lower() != "true":
         return lambda: True
-    namespace = os.environ.get("POD_NAMESPACE") or "estuary-system"
+    namespace = _namespace()
     identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
     elector = LeaderElector(api, namespace, identity)
     HEALTH.leader = False

@@ -65,7 +65,8 @@ def refusal(job: ParsedJob, err: WorkerRefused | NameTaken, now: float) -> tuple
             f"Estuary's operator may not create {err.kind}s in namespace {job.namespace} "
             f"({err.server_says}); "
             f"ask the platform team to add {job.namespace} to the chart's rbac.workerNamespaces (a "
-            'RoleBinding to the ClusterRole <release>-workers; docs/install.md, "Tenant namespaces")'
+            "RoleBinding to the ClusterRole <fullname>-workers, estuary-workers by default; "
+            'docs/install.md, "Tenant namespaces")'
         )
     message = f"{said}; Estuary tries again in {wait:.0f}s, or at once when the job's spec changes"
     return POD_FORBIDDEN, message, hold

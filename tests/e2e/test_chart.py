@@ -261,7 +261,8 @@ def test_readme_install_works_and_uninstall_keeps_the_crds(cluster: Any, helm: P
         cluster.kubectl("get", "clusterrole", "estuary-operator")
         cluster.kubectl("get", "role,rolebinding", "estuary-operator", "-n", "estuary-system")
         sa = "estuary-system:estuary-operator"
-        assert can_i(cluster, sa, "create", "pods", "-n", "physics")
+        assert can_i(cluster, sa, "get", "pods", "-n", "physics")  # every pod counts in accounting
+        assert not can_i(cluster, sa, "create", "pods", "-n", "physics")  # not in rbac.workerNamespaces
         assert not can_i(cluster, sa, "get", "secrets", "-n", "kube-system")
     finally:
         # The namespace stays, as after a real uninstall (other tests use estuary-system too).

@@ -323,10 +323,14 @@ class AIJobStatus(StatusModel):
     message: str | None = Field(None, description="Why the job waits or ended, with the numbers.")
     conditions: list[Condition] = Field(default_factory=list, description="Conditions.")
     restarts: int = Field(0, description="Gang restarts after worker failures.")
+    evictions: int = Field(
+        0, description="Times the job was preempted; each doubles the wait before it is admitted again."
+    )
     attempt: int = Field(0, description="Current gang attempt (restarts and requeues).")
     queued_at: str | None = Field(None, description="When the job (re)entered the queue.")
     retry_after: str | None = Field(
-        None, description="Not before this time will a restarting gang be admitted again (backoff)."
+        None,
+        description="Not before this time will a restarting or evicted gang be admitted again (backoff).",
     )
     admitted_at: str | None = Field(None, description="When the current gang was admitted.")
     start_time: str | None = Field(None, description="When all workers were first Running.")

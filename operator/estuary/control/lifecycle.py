@@ -211,6 +211,7 @@ class Lifecycle:
         now: float,
         restarts: int | None = None,
         retry_after: float | None = None,
+        evictions: int | None = None,
         grace: int = 0,
         warning: bool = False,
     ) -> None:
@@ -227,6 +228,8 @@ class Lifecycle:
             status.restarts = restarts
         if retry_after is not None:
             status.retry_after = codec.rfc3339(retry_after)
+        if evictions is not None:
+            status.evictions = evictions
         self.writer.status(job, status)
         self.writer.event(job, reason, message, warning=warning)
         self.pods.delete_all(job, grace)

@@ -7,7 +7,8 @@ call. It reads like a numbered list:
      (state.py, workspace.py);
   2. order the queue (queue.py): priority, arrival, key, with fair sharing of borrowed capacity;
      find each job's class of identical jobs (classes.py);
-  3. for each job: residency; strict FIFO behind a blocked job; the verdict its class got earlier
+  3. for each job, the nominated ones first (nomination.py: they chose victims in an earlier
+     cycle), then the others in processing order: residency; strict FIFO behind a blocked job; the verdict its class got earlier
      in this cycle, if nothing that verdict read has changed since (see below); otherwise decide:
      a. candidate pools in policy order, first pool where the whole gang fits is admitted and
         assumed in the working view (later jobs see it); an elastic job that fits nowhere whole
@@ -36,7 +37,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from estuary.core import messages, preemption, reservation, residency
+from estuary.core import messages, nomination, preemption, reservation, residency
 from estuary.core.candidates import Candidate, in_policy_order
 from estuary.core.classes import Assembled, JobClass
 from estuary.core.evaluate import Failure, FitCache, Outcome, evaluate
@@ -80,6 +81,7 @@ _PHRASE = {
 Entry = tuple[Reason, str, tuple[TypeVerdict, ...]]  # a Waiting without key and position
 Tried = list[tuple[Candidate, Failure]]  # each allowed pool's failure, in policy order
 Decided = dict[str, Waiting]  # waiting jobs by key, in queue order
+Firsts = dict[str, Entry | None]  # nominated jobs, decided first: why each waits (None: admitted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,15 +395,21 @@ class _Cycle:
         )
 
 
-def _in_queue_order(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting]) -> Decided:
+def _in_queue_order(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting], first: Firsts) -> Decided:
     """Steps 3 and 4 in one pass, when the jobs are decided in queue order. The hot loop of the
     core: most jobs take their class's verdict of this cycle, and keep their Waiting of the last
-    cycle when nothing in it changed (same position, same verdict)."""
+    cycle when nothing in it changed (same position, same verdict). `first`: what the nominated
+    jobs, decided before the others, got."""
     waiting: Decided = {}
     verdicts, now, reserve_after = cycle.verdicts, cycle.now, cycle.reserve_after
     for job, cls in queue:
         verdict = verdicts.get(cls)
-        if (
+        if first and job.key in first:
+            decided = first[job.key]
+            if decided is None:
+                continue  # admitted
+            entry = decided
+        elif (
             verdict is not None
             and verdict.epoch == cycle.epoch  # nothing moved since the class's verdict
             and (verdict.tried_reserving or now - job.arrival < reserve_after)
@@ -427,13 +435,12 @@ def _in_queue_order(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting]) ->
     return waiting
 
 
-def _fairly(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting]) -> Decided:
+def _fairly(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting], first: Firsts) -> Decided:
     """Step 3 in fair-sharing order, then step 4: the waiting jobs numbered in queue order."""
     ordered = [job for job, _ in queue]
-    cycle.class_of = {job.key: cls for job, cls in queue}
-    entries: dict[str, Entry] = {}
+    entries = {key: entry for key, entry in first.items() if entry is not None}
     for job in processing_order(ordered, True, cycle.job_within_nominal, cycle.share):
-        entry = cycle.decide(job, cycle.class_of[job.key])
+        entry = first[job.key] if job.key in first else cycle.decide(job, cycle.class_of[job.key])
         if entry is not None:
             entries[job.key] = entry
     waiting: Decided = {}
@@ -466,7 +473,10 @@ def run_cycle(
         queue = state.queue(pending)
         cycle = _Cycle(ws, snapshot, now, policy)
         fair = policy.fair_sharing and ws.quota.enforced_anywhere()  # else the queue order (queue.py)
-        waiting = (_fairly if fair else _in_queue_order)(cycle, queue, state.last_waiting)
+        if fair:
+            cycle.class_of = {job.key: cls for job, cls in queue}
+        first = nomination.decide_first(queue, snapshot.nominated, cycle.decide)
+        waiting = (_fairly if fair else _in_queue_order)(cycle, queue, state.last_waiting, first)
         result = CycleResult(tuple(cycle.admissions), tuple(cycle.preemptions), waiting)
     except BaseException:
         state.forget()

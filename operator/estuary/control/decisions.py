@@ -31,6 +31,8 @@ EVICTION_BACKOFF_MAX_S = 600
 def eviction_backoff(evictions: int) -> int:
     """Seconds an evicted job stays out of the queue after its `evictions`-th eviction."""
     return int(min(EVICTION_BACKOFF_MAX_S, EVICTION_BACKOFF_S * 2 ** max(0, evictions - 1)))
+
+
 Release = Callable[..., None]
 
 

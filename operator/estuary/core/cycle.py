@@ -8,8 +8,9 @@ call. It reads like a numbered list:
   2. order the queue (queue.py): priority, arrival, key, with fair sharing of borrowed capacity;
      find each job's class of identical jobs (classes.py);
   3. for each job, the nominated ones first (nomination.py: they chose victims in an earlier
-     cycle), then the others in processing order: residency; strict FIFO behind a blocked job; the verdict its class got earlier
-     in this cycle, if nothing that verdict read has changed since (see below); otherwise decide:
+     cycle), then the others in processing order: residency; strict FIFO behind a blocked job;
+     the verdict its class got earlier in this cycle, if nothing that verdict read has changed
+     since (see below); otherwise decide:
      a. candidate pools in policy order, first pool where the whole gang fits is admitted and
         assumed in the working view (later jobs see it); an elastic job that fits nowhere whole
         takes the first pool, in the same order, where at least min_workers fit;

@@ -174,10 +174,11 @@ def holders(jobs: Iterable[ParsedJob]) -> dict[str, RunningJob]:
 def nominated(jobs: Iterable[ParsedJob]) -> frozenset[str]:
     """Queued jobs the last cycle left waiting for their victims: the core decides them first, so
     the room freed for them is theirs (core/nomination.py)."""
+    waiting = Reason.PREEMPTING.value
     return frozenset(
         job.key
         for job in jobs
-        if job.status.reason == Reason.PREEMPTING.value and job.phase == Phase.QUEUED and job.status.placement is None
+        if job.phase == Phase.QUEUED and job.status.reason == waiting and job.status.placement is None
     )
 
 

@@ -222,7 +222,7 @@ def test_a_reclaimer_wins_over_a_higher_priority_borrower_with_one_eviction(
     once, backs off while the reclaimer runs on the room freed for it, and then runs too."""
     physics, chemistry = tenants["physics"], tenants["chemistry"]
     set_quotas(kube, {"h800": [{"tenant": "physics", "nominal": 24}, {"tenant": "chemistry", "nominal": 0}]})
-    quick = {"preemption": {"gracePeriodSeconds": 0}}
+    quick = {"gracePeriodSeconds": 0}
     kube.apply(
         aijob(
             "borrower",
@@ -230,7 +230,7 @@ def test_a_reclaimer_wins_over_a_higher_priority_borrower_with_one_eviction(
             [NVIDIA],
             workers=3,
             priority=100,
-            **quick,
+            preemption=quick,
             annotations={"estuary.dev/sim-duration-ms": "20000"},
         )
     )
@@ -248,7 +248,7 @@ def test_a_reclaimer_wins_over_a_higher_priority_borrower_with_one_eviction(
             [NVIDIA],
             workers=3,
             priority=0,
-            **quick,
+            preemption=quick,
             annotations={"estuary.dev/sim-duration-ms": "10000"},
         )
     )

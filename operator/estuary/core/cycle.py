@@ -7,10 +7,9 @@ call. It reads like a numbered list:
      (state.py, workspace.py);
   2. order the queue (queue.py): priority, arrival, key, with fair sharing of borrowed capacity;
      find each job's class of identical jobs (classes.py);
-  3. for each job, the nominated ones first (nomination.py: they chose victims in an earlier
-     cycle), then the others in processing order: residency; strict FIFO behind a blocked job;
-     the verdict its class got earlier in this cycle, if nothing that verdict read has changed
-     since (see below); otherwise decide:
+  3. for each job (those that chose victims earlier first, nomination.py): residency; strict FIFO
+     behind a blocked job; the verdict its class got earlier in this cycle, if nothing that
+     verdict read has changed since (verdicts.py); otherwise decide:
      a. candidate pools in policy order, first pool where the whole gang fits is admitted and
         assumed in the working view (later jobs see it); an elastic job that fits nowhere whole
         takes the first pool, in the same order, where at least min_workers fit;
@@ -21,30 +20,22 @@ call. It reads like a numbered list:
   5. undo this cycle's assumptions and reservations, so the view mirrors the snapshot again.
 No I/O, no wall clock (`now` is a parameter), no randomness: the same inputs give the same result,
 with or without a carried `CycleState`.
-
-When a class's verdict still holds. A waiting job's verdict reads: static checks of each pool
-(fixed for the view's life), node-level failures (cached per pool and shape for the whole cycle:
-free capacity only shrinks within a cycle, so a shape that did not fit does not fit later), the
-preemption memo (also per cycle), the quota books of its pools, the order of its pools under
-"any_free" (follows free capacity), and the job's age (whether the starvation guard is tried). So
-a verdict is reused while the quota version of each of the class's pools with quotas and the pool
-ranking's version are unchanged (both only grow, so their sum is the stamp), and, for a job old
-enough to reserve, the verdict already tried to. Anything else runs step 3a-c again.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from estuary.core import messages, nomination, preemption, reservation, residency
 from estuary.core.candidates import Candidate, in_policy_order
-from estuary.core.classes import Assembled, JobClass
+from estuary.core.classes import JobClass
 from estuary.core.evaluate import Failure, FitCache, Outcome, evaluate
+from estuary.core.nomination import Firsts
 from estuary.core.policy import Policy
 from estuary.core.queue import processing_order
 from estuary.core.state import CycleState, Queue
+from estuary.core.verdicts import NEVER_HERE, Assembled, Decided, Entry, Tried, Verdict, assemble
 from estuary.core.workspace import Workspace
 from estuary.model import (
     Admission,
@@ -54,50 +45,15 @@ from estuary.model import (
     Preemption,
     Reason,
     Snapshot,
-    TypeVerdict,
     Waiting,
 )
 
-# Closest to running first: the reason a waiting job shows when its pools disagree.
-_RANK = {
-    Reason.PRIORITY: 0,
-    Reason.FRAGMENTED: 1,
-    Reason.CAPACITY: 2,
-    Reason.UNHEALTHY: 3,
-    Reason.QUOTA: 4,
-    Reason.SELECTOR: 5,
-    Reason.NEVER_FITS: 6,
-}
-_PREEMPTION_HELPS = frozenset(
-    {Reason.CAPACITY, Reason.FRAGMENTED, Reason.UNHEALTHY, Reason.QUOTA, Reason.PRIORITY}
-)
-_NEVER_HERE = frozenset({Reason.RESIDENCY, Reason.NO_POOL, Reason.SELECTOR, Reason.NEVER_FITS})
 _PHRASE = {
     "fastest": "fastest type that fits now",
     "preference": "first preferred type that fits now",
     "any_free": "pool with most free accelerators that fits now",
     "wait_fastest": "fastest type",
 }
-
-Entry = tuple[Reason, str, tuple[TypeVerdict, ...]]  # a Waiting without key and position
-Tried = list[tuple[Candidate, Failure]]  # each allowed pool's failure, in policy order
-Decided = dict[str, Waiting]  # waiting jobs by key, in queue order
-Firsts = dict[str, Entry | None]  # nominated jobs, decided first: why each waits (None: admitted)
-
-
-@dataclass(frozen=True, slots=True)
-class _Verdict:
-    """A class's latest verdict in this cycle, and what it takes to still hold."""
-
-    entry: Entry
-    stamp: int
-    tried_reserving: bool
-    epoch: int  # the cycle's epoch when made: while it is unchanged, nothing has moved
-    always: bool = False  # RESIDENCY or NO_POOL: holds for the whole cycle
-
-
-def _closest(tried: tuple[Candidate, Failure]) -> int:
-    return _RANK.get(tried[1][0], 9)
 
 
 class _Cycle:
@@ -113,8 +69,8 @@ class _Cycle:
         self.claimed: set[str] = set()  # victims chosen and terminating jobs awaited this cycle
         self.blockers: list[str] = []  # strict FIFO: jobs that block everything behind them
         self._no_plan: set[tuple[object, ...]] = set()
-        self.verdicts: dict[JobClass, _Verdict] = {}  # each class's latest verdict this cycle
-        self.shared: dict[int, _Verdict] = {}  # by `JobClass.decision`
+        self.verdicts: dict[JobClass, Verdict] = {}  # each class's latest verdict this cycle
+        self.shared: dict[int, Verdict] = {}  # by `JobClass.decision`
         self._failures: dict[tuple[str, int, bool], tuple[int, Failure]] = {}
         self._within: dict[JobClass, tuple[int, bool]] = {}
         self._shares: dict[str, float] = {}
@@ -194,7 +150,7 @@ class _Cycle:
         if verdict is not None and self.holds(verdict, cls, job):
             if verdict.epoch != self.epoch or self.verdicts.get(cls) is not verdict:
                 # It holds now: the class's next jobs take the fast path (`_in_queue_order`).
-                self.verdicts[cls] = _Verdict(
+                self.verdicts[cls] = Verdict(
                     verdict.entry, verdict.stamp, verdict.tried_reserving, self.epoch, verdict.always
                 )
             return verdict.entry
@@ -203,22 +159,22 @@ class _Cycle:
             return entry
         if self.blockers:  # the same for every job until the next blocker
             entry = self.behind()
-            self.remember(cls, _Verdict(entry, self.stamp(cls), True, self.epoch))
+            self.remember(cls, Verdict(entry, self.stamp(cls), True, self.epoch))
             return entry
         found = self.try_pools(job, cls)
         if isinstance(found, Outcome):
             self.admit(job, found)
             return None
-        assembled = self.assemble(cls, found)
+        assembled = cls.assembled = assemble(found, cls.assembled)
         preempting = self.try_preemption(job, cls, assembled) if self.policy.preemption else None
         return preempting if preempting is not None else self.wait(job, cls, found, assembled)
 
-    def remember(self, cls: JobClass, verdict: _Verdict) -> None:
+    def remember(self, cls: JobClass, verdict: Verdict) -> None:
         """The class's verdict, and that of every class that decides like it (classes.py)."""
         self.verdicts[cls] = verdict
         self.shared[cls.decision(self.policy)] = verdict
 
-    def holds(self, verdict: _Verdict, cls: JobClass, job: JobRequest) -> bool:
+    def holds(self, verdict: Verdict, cls: JobClass, job: JobRequest) -> bool:
         """Whether the class's verdict answers for `job` too (see the module docstring)."""
         if verdict.always:
             return True
@@ -237,7 +193,7 @@ class _Cycle:
             entry = (Reason.NO_POOL, f"no ComputePool offers an accepted type ({types})", ())
         else:
             return None
-        self.verdicts[cls] = _Verdict(entry, 0, True, self.epoch, always=True)
+        self.verdicts[cls] = Verdict(entry, 0, True, self.epoch, always=True)
         return entry
 
     def block(self, job: JobRequest) -> None:
@@ -290,27 +246,6 @@ class _Cycle:
         self._failures[key] = (stamp, outcome.failure)
         return outcome.failure
 
-    @staticmethod
-    def assemble(cls: JobClass, tried: Tried) -> Assembled:
-        """Reason and message of the pool closest to running, a verdict per pool, and the pools
-        where preemption could help; the class's last assembly is reused if its failures recur."""
-        key = tuple(tried)
-        last = cls.assembled
-        if last is not None and last.tried == key:
-            return last
-        reason, message = min(key, key=_closest)[1]
-        verdicts = []
-        for index, (cand, failure) in enumerate(key):
-            if last is not None and index < len(last.tried) and last.tried[index] == (cand, failure):
-                verdicts.append(last.verdicts[index])  # this pool's verdict did not change
-            else:
-                pool = cand.pool
-                verdicts.append(TypeVerdict(pool.name, pool.vendor, pool.model, False, *failure, cand.factor))
-        helps = tuple(c for c, (why, _) in key if why in _PREEMPTION_HELPS)
-        names = tuple(c.pool.name for c in helps)
-        cls.assembled = Assembled(key, reason, message, tuple(verdicts), helps, names)
-        return cls.assembled
-
     def admit(self, job: JobRequest, outcome: Outcome) -> None:
         assert outcome.placement is not None
         cand = outcome.candidate
@@ -330,12 +265,12 @@ class _Cycle:
         stamp, epoch = self.stamp(cls), self.epoch
         tried_reserving = self.old_enough(job)
         pool = reservation.reserve(self.ws, job, tried) if tried_reserving else None
-        if not self.policy.backfill and reason not in _NEVER_HERE:
+        if not self.policy.backfill and reason not in NEVER_HERE:
             self.block(job)
         # The next job of the class finds the pool reserved (by this one, or an earlier one): it
         # waits with the plain message.
         entry = (reason, message, verdicts)
-        self.remember(cls, _Verdict(entry, stamp, tried_reserving, epoch))
+        self.remember(cls, Verdict(entry, stamp, tried_reserving, epoch))
         if pool is None:
             return entry
         self.changed()
@@ -367,11 +302,8 @@ class _Cycle:
         if plan.victims:
             names = [r.job.key for r, _ in plan.victims]
             for running, why in plan.victims:
-                self.preemptions.append(
-                    Preemption(
-                        running.job.key, job.key, why, self._preempt_message(job, running.job, why, pool)
-                    )
-                )
+                explained = preemption.message(self.ws, job, running.job, why, pool)
+                self.preemptions.append(Preemption(running.job.key, job.key, why, explained))
             message = f"preempting {messages.keys(names)} in pool {pool} to start {size}"
         else:
             names = [r.job.key for r in plan.waiting_on]
@@ -382,34 +314,17 @@ class _Cycle:
             self.block(job)
         return (Reason.PREEMPTING, message, assembled.verdicts)
 
-    def _preempt_message(self, job: JobRequest, victim: JobRequest, why: str, pool: str) -> str:
-        if why == preemption.RECLAIM:
-            quota = self.ws.quota
-            return (
-                f"tenant {job.tenant} reclaims its nominal quota in pool {pool} for {job.key}; "
-                f"tenant {victim.tenant} borrows {quota.borrowed(pool, victim.tenant)} above its nominal "
-                f"{quota.entry(pool, victim.tenant).nominal}"
-            )
-        return (
-            f"{job.key} (priority {job.priority}) of tenant {job.tenant} needs room in pool {pool}; "
-            f"this job has lower priority {victim.priority}"
-        )
-
 
 def _in_queue_order(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting], first: Firsts) -> Decided:
     """Steps 3 and 4 in one pass, when the jobs are decided in queue order. The hot loop of the
     core: most jobs take their class's verdict of this cycle, and keep their Waiting of the last
-    cycle when nothing in it changed (same position, same verdict). `first`: what the nominated
-    jobs, decided before the others, got."""
+    cycle when nothing in it changed (same position, same verdict); nominated jobs, `first`."""
     waiting: Decided = {}
     verdicts, now, reserve_after = cycle.verdicts, cycle.now, cycle.reserve_after
     for job, cls in queue:
         verdict = verdicts.get(cls)
         if first and job.key in first:
-            decided = first[job.key]
-            if decided is None:
-                continue  # admitted
-            entry = decided
+            entry = first[job.key]
         elif (
             verdict is not None
             and verdict.epoch == cycle.epoch  # nothing moved since the class's verdict
@@ -417,10 +332,9 @@ def _in_queue_order(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting], fi
         ):
             entry = verdict.entry
         else:
-            decided = cycle.decide(job, cls)
-            if decided is None:
-                continue  # admitted
-            entry = decided
+            entry = cycle.decide(job, cls)
+        if entry is None:
+            continue  # admitted
         key, position = job.key, len(waiting) + 1
         reason, message, reasons = entry
         old = last.get(key)
@@ -439,6 +353,7 @@ def _in_queue_order(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting], fi
 def _fairly(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting], first: Firsts) -> Decided:
     """Step 3 in fair-sharing order, then step 4: the waiting jobs numbered in queue order."""
     ordered = [job for job, _ in queue]
+    cycle.class_of = {job.key: cls for job, cls in queue}
     entries = {key: entry for key, entry in first.items() if entry is not None}
     for job in processing_order(ordered, True, cycle.job_within_nominal, cycle.share):
         entry = first[job.key] if job.key in first else cycle.decide(job, cycle.class_of[job.key])
@@ -474,8 +389,6 @@ def run_cycle(
         queue = state.queue(pending)
         cycle = _Cycle(ws, snapshot, now, policy)
         fair = policy.fair_sharing and ws.quota.enforced_anywhere()  # else the queue order (queue.py)
-        if fair:
-            cycle.class_of = {job.key: cls for job, cls in queue}
         first = nomination.decide_first(queue, snapshot.nominated, cycle.decide)
         waiting = (_fairly if fair else _in_queue_order)(cycle, queue, state.last_waiting, first)
         result = CycleResult(tuple(cycle.admissions), tuple(cycle.preemptions), waiting)

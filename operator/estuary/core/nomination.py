@@ -16,19 +16,19 @@ quota, so the reclaimer's idle nominal is not lent to others while it waits (quo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Set
-from typing import TypeVar
 
+from estuary.core.classes import JobClass
+from estuary.core.verdicts import Entry
 from estuary.model import JobRequest
 
-Class = TypeVar("Class")
-Entry = TypeVar("Entry")
+Firsts = dict[str, Entry | None]  # nominated jobs, decided first: why each waits (None: admitted)
 
 
 def decide_first(
-    queue: Iterable[tuple[JobRequest, Class]],
+    queue: Iterable[tuple[JobRequest, JobClass]],
     nominated: Set[str],
-    decide: Callable[[JobRequest, Class], Entry | None],
-) -> dict[str, Entry | None]:
+    decide: Callable[[JobRequest, JobClass], Entry | None],
+) -> Firsts:
     """Decide the nominated pending jobs, in queue order; by key what each got (None: admitted)."""
     if not nominated:
         return {}

@@ -162,3 +162,18 @@ def plan(ws: Workspace, job: JobRequest, cands: Sequence[Candidate], claimed: Co
         if chosen is not None:
             return chosen
     return None
+
+
+def message(ws: Workspace, job: JobRequest, victim: JobRequest, why: str, pool: str) -> str:
+    """What the victim's status says: which rule evicts it, for whom, and the numbers behind it."""
+    if why == RECLAIM:
+        quota = ws.quota
+        return (
+            f"tenant {job.tenant} reclaims its nominal quota in pool {pool} for {job.key}; "
+            f"tenant {victim.tenant} borrows {quota.borrowed(pool, victim.tenant)} above its nominal "
+            f"{quota.entry(pool, victim.tenant).nominal}"
+        )
+    return (
+        f"{job.key} (priority {job.priority}) of tenant {job.tenant} needs room in pool {pool}; "
+        f"this job has lower priority {victim.priority}"
+    )

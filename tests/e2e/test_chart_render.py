@@ -205,7 +205,8 @@ def test_operator_container_runs_estuary_operator_with_its_environment(
     assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["ESTUARY_METRICS_PORT"] == str(port(c, "metrics")) == "8080"
     assert "ESTUARY_JURISDICTION" not in env and "ESTUARY_VENDOR_PROFILES" not in env
-    assert c["readinessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
 
 
 def test_jurisdiction_image_and_extra_args_reach_the_operator(helm: Path, tmp_path: Path) -> None:
@@ -364,8 +365,10 @@ OPERATOR_CLUSTER_GRANTS = (
     | grants("events.k8s.io", ["events"], ["create", "patch"])
     | grants("apiextensions.k8s.io", ["customresourcedefinitions"], ["get", "list", "watch"])
 )
-OPERATOR_NAMESPACE_GRANTS = grants("", ["secrets"], ["get", "list", "watch"]) | grants(
-    "coordination.k8s.io", ["leases"], ["get", "list", "watch", "create", "update", "patch"]
+OPERATOR_NAMESPACE_GRANTS = (
+    grants("", ["secrets"], ["get", "list", "watch"])
+    | grants("", ["configmaps"], ["get", "list", "create", "patch"])  # spend records
+    | grants("coordination.k8s.io", ["leases"], ["get", "list", "watch", "create", "update", "patch"])
 )
 
 

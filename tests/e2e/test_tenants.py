@@ -255,14 +255,15 @@ def test_a_reclaimer_wins_over_a_higher_priority_borrower_with_one_eviction(
     _running(kube, physics, "reclaimer", timeout=60)
     reclaimer_running = time.monotonic() - started
     victim = kube.status(chemistry, "borrower")
-    assert victim["evictions"] == 1 and victim["phase"] == "Queued" and "placement" not in victim, victim
+    assert victim["phase"] == "Queued" and "placement" not in victim, victim
     wait_for(lambda: kube.phase(physics, "reclaimer") == "Succeeded", timeout=60, what="reclaimer Succeeded")
     wait_for(lambda: kube.phase(chemistry, "borrower") == "Succeeded", timeout=120, what="borrower Succeeded")
     both_done = time.monotonic() - started
     evicted = [e for e in kube.events(chemistry, "borrower") if e["reason"] == "Preempted"]
     assert sum(int(e.get("count") or 1) for e in evicted) == 1, evicted
     assert "(Reclaim)" in evicted[0]["message"] and "eligible again in 15s" in evicted[0]["message"]
-    assert kube.status(chemistry, "borrower")["evictions"] == 1
+    outcomes = [run["outcome"] for run in kube.status(chemistry, "borrower")["runs"]]
+    assert outcomes == ["Preempted", "Succeeded"], outcomes
     assert not [e for e in kube.events(physics, "reclaimer") if e["reason"] == "Preempted"]
     print(
         f"reclaimer Running after {reclaimer_running:.1f}s; both Succeeded after {both_done:.1f}s; 1 eviction"

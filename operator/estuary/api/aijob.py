@@ -8,8 +8,17 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from estuary.api.base import ApiModel, Condition, Quantity, Residency, StatusModel, Toleration
+from estuary.api.base import (
+    CONDITIONS_BY_TYPE,
+    ApiModel,
+    Condition,
+    Quantity,
+    Residency,
+    StatusModel,
+    Toleration,
+)
 from estuary.api.dataset import Dataset
+from estuary.api.hold import Hold
 from estuary.api.template import TEMPLATE_RULES, Checkpoint, EnvVar, WorkerTemplate
 
 # No `mpi`: mpirun starts its ranks on other nodes through ssh or a resource manager, which a
@@ -35,7 +44,8 @@ HOLDING: frozenset[Phase] = frozenset({Phase.ADMITTED, Phase.RUNNING})  # the ga
 # Condition types of `status.conditions`; who sets which is in docs/architecture.md.
 ADMITTED_CONDITION = "Admitted"
 RUNNING_CONDITION = "Running"
-FINISHED_CONDITION = "Finished"
+SUCCEEDED_CONDITION = "Succeeded"  # `kubectl wait --for=condition=Succeeded aij/<name>`
+FAILED_CONDITION = "Failed"
 BURST_CONDITION = "Burst"  # federation: whether the job may burst to a partner, and why not
 
 
@@ -50,7 +60,11 @@ class AcceleratorChoice(ApiModel):
         description="Accelerator model, e.g. H800 or Ascend910B; empty accepts any model of the vendor.",
         max_length=63,
     )
-    image: str = Field(description="Container image for this accelerator type.", min_length=1)
+    image: str = Field(
+        description="Container image for this accelerator type.",
+        min_length=1,
+        json_schema_extra={"pattern": r"^\S+$"},  # no blanks: the API server refuses them in a pod
+    )
     relative_throughput: float | None = Field(
         None,
         gt=0,
@@ -99,7 +113,8 @@ class Burst(ApiModel):
     )
 
 
-_SAME_TYPE = "(has(b.model) ? b.model : '') == (has(a.model) ? a.model : '')"
+# Pools match vendor and model ignoring case, so the duplicate rule does too.
+_SAME_TYPE = "(has(b.model) ? b.model.lowerAscii() : '') == (has(a.model) ? a.model.lowerAscii() : '')"
 
 
 class AIJobSpec(ApiModel):
@@ -123,9 +138,9 @@ class AIJobSpec(ApiModel):
                     "reason": "FieldValueInvalid",
                 },
                 {
-                    "rule": "self.accelerators.all(a, self.accelerators.filter(b, b.vendor == a.vendor && "
-                    f"{_SAME_TYPE}).size() == 1)",
-                    "message": "spec.accelerators lists the same vendor and model twice",
+                    "rule": "self.accelerators.all(a, self.accelerators.filter(b, "
+                    f"b.vendor.lowerAscii() == a.vendor.lowerAscii() && {_SAME_TYPE}).size() == 1)",
+                    "message": "spec.accelerators lists the same vendor and model twice (in any case)",
                     "fieldPath": ".accelerators",
                     "reason": "FieldValueDuplicate",
                 },
@@ -321,21 +336,24 @@ class AIJobStatus(StatusModel):
     queue_position: int | None = Field(None, description="Place in the queue while Queued.")
     reason: str | None = Field(None, description="Why the job waits or ended (machine-readable).")
     message: str | None = Field(None, description="Why the job waits or ended, with the numbers.")
-    conditions: list[Condition] = Field(default_factory=list, description="Conditions.")
-    restarts: int = Field(0, description="Gang restarts after worker failures.")
-    evictions: int = Field(
-        0, description="Times the job was preempted; each doubles the wait before it is admitted again."
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Conditions (metav1.Condition).",
+        json_schema_extra=CONDITIONS_BY_TYPE,
     )
+    restarts: int = Field(0, description="Gang restarts after worker failures.")
     attempt: int = Field(0, description="Current gang attempt (restarts and requeues).")
     queued_at: str | None = Field(None, description="When the job (re)entered the queue.")
     retry_after: str | None = Field(
-        None,
-        description="Not before this time will a restarting or evicted gang be admitted again (backoff).",
+        None, description="Not before this time will a restarting or evicted gang be admitted again."
     )
     admitted_at: str | None = Field(None, description="When the current gang was admitted.")
     start_time: str | None = Field(None, description="When all workers were first Running.")
     completion_time: str | None = Field(None, description="When the job Succeeded or Failed.")
     observed_generation: int | None = Field(None, description="Spec generation last acted on.")
+    hold: Hold | None = Field(
+        None, description="Why the job is kept out of the queue until its spec changes (or a pod goes)."
+    )
     remote: RemoteCopy | None = Field(
         None, description="Origin side: the copy of this job at a partner cluster, while it runs there."
     )

@@ -2,7 +2,8 @@
 
 An admission writes the AIJob status first (`Admitted`, placement, attempt), then creates the
 Service and the workers: a crash in between leaves an admitted job whose missing pods the next
-step creates, never pods without an admission. A waiting job's status says why, with the numbers,
+step creates, never pods without an admission (a worker the API server refuses releases the
+attempt at once: lifecycle.py `start`). A waiting job's status says why, with the numbers,
 and how it fares on each accepted type (`status.verdicts`), so a person who may read only her job
 sees why it waits (`kubectl estuary explain`).
 """
@@ -14,7 +15,6 @@ from collections.abc import Callable, Mapping
 from estuary import metrics
 from estuary.api.aijob import ADMITTED_CONDITION, BURST_CONDITION, AIJobStatus, Phase, Placement, Verdict
 from estuary.api.base import set_condition
-from estuary.control.pods import Pods
 from estuary.kube.status import JobWriter
 from estuary.model import Admission, PoolSpec, Preemption, Waiting
 from estuary.state import codec
@@ -34,11 +34,12 @@ def eviction_backoff(evictions: int) -> int:
 
 
 Release = Callable[..., None]
+Start = Callable[[ParsedJob, list[int], float], None]
 
 
 class Decisions:
-    def __init__(self, writer: JobWriter, pods: Pods, release: Release) -> None:
-        self.writer, self.pods, self.release = writer, pods, release
+    def __init__(self, writer: JobWriter, start: Start, release: Release) -> None:
+        self.writer, self.start, self.release = writer, start, release
         self._position_written: dict[str, float] = {}
 
     def admit(self, job: ParsedJob, admission: Admission, pool: PoolSpec, now: float) -> None:
@@ -70,8 +71,8 @@ class Decisions:
                 verdicts=None,
                 admitted_at=stamp,
                 retry_after=None,
+                hold=None,
                 queued_at=status.queued_at or stamp,
-                observed_generation=job.raw["metadata"].get("generation"),
                 conditions=set_condition(
                     job.conditions, ADMITTED_CONDITION, True, "Admitted", message, stamp
                 ),
@@ -80,7 +81,7 @@ class Decisions:
         queued = codec.timestamp(status.queued_at) or now
         metrics.record_admission(job.tenant, pool.name, now - queued)
         self.writer.event(job, "Admitted", message)
-        self.pods.create_workers(job, list(range(len(nodes))))
+        self.start(job, list(range(len(nodes))), now)
 
     def preempt(self, jobs: Mapping[str, ParsedJob], preemption: Preemption, now: float) -> None:
         victim = jobs.get(preemption.victim_key)
@@ -88,7 +89,7 @@ class Decisions:
             return
         placement = victim.status.placement
         metrics.record_preemption(victim.tenant, placement.pool if placement else "", preemption.reason)
-        evictions = victim.status.evictions + 1
+        evictions = 1 + sum(run.outcome == "Preempted" for run in victim.status.runs)  # this one too
         backoff = eviction_backoff(evictions)
         self.release(
             victim,
@@ -99,7 +100,6 @@ class Decisions:
             f"each eviction, up to {EVICTION_BACKOFF_MAX_S}s)",
             now,
             retry_after=now + backoff,
-            evictions=evictions,
             grace=victim.obj.spec.preemption.grace_period_seconds,
             warning=True,
         )
@@ -116,6 +116,7 @@ class Decisions:
         reason, message = waiting.reason.value, with_burst_note(job, waiting.message)
         verdicts = verdicts_of(waiting)
         same = (status.phase, status.reason, status.message) == (Phase.QUEUED, reason, message)
+        same = same and status.hold is None
         moved = status.queue_position != waiting.position or status.verdicts != verdicts
         fresh = now - self._position_written.get(job.key, 0.0) < POSITION_REFRESH_S
         if same and (not moved or fresh):
@@ -130,10 +131,11 @@ class Decisions:
             verdicts=verdicts,
             conditions=set_condition(job.conditions, ADMITTED_CONDITION, False, reason, message, stamp),
         )
+        if status.hold is not None:  # no longer holding it: the spec changed, or the pod is gone
+            update.hold = None
         new = job.phase is None
         if new:
             update.queued_at = stamp
-            update.observed_generation = job.raw["metadata"].get("generation")
         self.writer.status(job, update)
         if new:
             self.writer.event(job, "Queued", f"waiting: {message}")

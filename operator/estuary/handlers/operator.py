@@ -16,11 +16,12 @@ from typing import Any
 import kopf
 from kubernetes import client, config
 
-from estuary import metrics
+from estuary import health
 from estuary.api.base import GROUP, VERSION
 from estuary.control.controller import JobController, Settings
 from estuary.federation import FederationController
 from estuary.handlers.loop import Loop
+from estuary.health import HEALTH
 from estuary.kube import listing
 from estuary.kube.client import RealKubeApi
 from estuary.kube.lease import LeaderElector
@@ -43,13 +44,16 @@ def _api_client() -> client.ApiClient:
 @kopf.on.startup()
 def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.posting.level = logging.WARNING
-    settings.watching.server_timeout = 300
+    settings.watching.server_timeout = 300  # the API server ends each watch after this long...
+    settings.watching.client_timeout = 330  # ...and a watch that hangs past it is dropped and re-made
+    settings.watching.connect_timeout = 10
+    port = int(os.environ.get("ESTUARY_METRICS_PORT", "0") or 0)
+    if port:  # /healthz answers from the start (the loop's heartbeat); /readyz once synced
+        health.serve(port)
     api = _api_client()
     listing.load(api, CACHE)
+    HEALTH.synced = True
     log.info("cache primed: %d jobs, %d nodes", len(CACHE.items("aijobs")), len(CACHE.items("nodes")))
-    port = int(os.environ.get("ESTUARY_METRICS_PORT", "0") or 0)
-    if port:
-        metrics.serve(port)
     jurisdiction = os.environ.get("ESTUARY_JURISDICTION") or None
     kube = RealKubeApi(api)
     jobs = JobController(CACHE, kube, Settings(jurisdiction=jurisdiction))
@@ -70,6 +74,7 @@ def _leader_election(api: client.ApiClient, memo: kopf.Memo) -> Callable[[], boo
     namespace = os.environ.get("POD_NAMESPACE") or "estuary-system"
     identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
     elector = LeaderElector(api, namespace, identity)
+    HEALTH.leader = False
     thread = threading.Thread(target=elector.run, args=(_STOP,), name="estuary-lease", daemon=True)
     thread.start()
     memo["lease_thread"] = thread

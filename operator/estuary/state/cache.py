@@ -3,6 +3,9 @@
 Watch handlers call `apply()`; the controller's own writes call it with the object the API server
 returned, so the next cycle already sees them (Kueue's "assume"). An event older than what is held
 (by resourceVersion) is ignored, so a late watch event never undoes a newer write.
+
+A job's pods are the pods whose controller owner reference is that AIJob (by uid), never pods that
+merely carry its labels: anyone may label a pod, only the API server sets a uid.
 """
 
 from __future__ import annotations
@@ -14,7 +17,27 @@ from typing import Any
 
 KINDS = ("aijobs", "computepools", "nodes", "pods", "namespaces", "federationlinks")
 Obj = dict[str, Any]
-JOB_LABEL = "estuary.dev/job-name"  # on every worker pod Estuary creates: the pods of a job
+# Labels kube/render.py puts on every worker pod (a unit test keeps the two in step):
+JOB_LABEL = "estuary.dev/job-name"  # the job's name: for selectors, never for trust
+ATTEMPT_LABEL = "estuary.dev/attempt"  # the gang attempt the worker belongs to
+
+
+def controller_of(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The controller owner reference of an object, if an AIJob is its controller."""
+    for ref in obj["metadata"].get("ownerReferences") or []:
+        if (
+            ref.get("controller")
+            and ref.get("kind") == "AIJob"
+            and str(ref.get("apiVersion", "")).startswith("estuary.dev/")
+        ):
+            return dict(ref)
+    return None
+
+
+def owned_by(obj: Mapping[str, Any], uid: str) -> bool:
+    """Whether the AIJob with this uid is the object's controller."""
+    ref = controller_of(obj)
+    return bool(uid) and ref is not None and ref.get("uid") == uid
 
 
 def _version(obj: Mapping[str, Any]) -> int:
@@ -49,20 +72,22 @@ class ClusterCache:
                 held = store.get(key)
                 if held is not None and _version(held) > _version(obj):
                     return
+                if kind == "pods" and held is not None:
+                    self._unindex_pod(key, held)
                 store[key] = obj
                 if kind == "pods":
                     self._index_pod(key, obj)
         self.changed.set()
 
     def _index_pod(self, key: str, pod: Obj) -> None:
-        job = (pod["metadata"].get("labels") or {}).get(JOB_LABEL)
-        if job:
-            self._pods_by_job[f"{pod['metadata']['namespace']}/{job}"].add(key)
+        ref = controller_of(pod)
+        if ref is not None:
+            self._pods_by_job[f"{pod['metadata']['namespace']}/{ref.get('name')}"].add(key)
 
     def _unindex_pod(self, key: str, pod: Obj) -> None:
-        job = (pod["metadata"].get("labels") or {}).get(JOB_LABEL)
-        if job:
-            self._pods_by_job[f"{pod['metadata']['namespace']}/{job}"].discard(key)
+        ref = controller_of(pod)
+        if ref is not None:
+            self._pods_by_job[f"{pod['metadata']['namespace']}/{ref.get('name')}"].discard(key)
 
     def replace_all(self, kind: str, objects: list[Obj]) -> None:
         """Start from a full listing (operator start): nothing stale survives."""
@@ -82,10 +107,12 @@ class ClusterCache:
         with self._lock:
             return dict(self._objects[kind])
 
-    def pods_of(self, job_key: str) -> list[Obj]:
+    def pods_of(self, job_key: str, uid: str) -> list[Obj]:
+        """The pods the AIJob `job_key` with this uid controls (by owner reference)."""
         with self._lock:
             pods = self._objects["pods"]
-            return [pods[k] for k in sorted(self._pods_by_job.get(job_key, ())) if k in pods]
+            held = (pods[k] for k in sorted(self._pods_by_job.get(job_key, ())) if k in pods)
+            return [pod for pod in held if owned_by(pod, uid)]
 
     def tenant_of(self, namespace: str, default: str) -> str:
         ns = self.get("namespaces", namespace)

@@ -51,7 +51,9 @@ def status(h: Harness, key: str) -> dict[str, Any]:
 def tick(h: Harness, seconds: float, times: int) -> None:
     for _ in range(times):
         h.step(seconds=seconds)
-        h.server.set_pods("Running")  # every pod that exists runs (the kubelet)
+        for pod in h.server.items("pods"):  # the kubelet: a new pod starts running
+            if not (pod.get("status") or {}).get("phase"):
+                h.server.set_pods("Running", pod["metadata"]["labels"]["estuary.dev/job-name"])
 
 
 def test_the_reclaimer_runs_and_the_borrower_is_evicted_once_then_backs_off() -> None:
@@ -63,7 +65,7 @@ def test_the_reclaimer_runs_and_the_borrower_is_evicted_once_then_backs_off() ->
     tick(h, 0.5, 60)  # 30 s: the issue saw about 150 evictions in this time
     assert status(h, "physics/reclaimer")["phase"] == "Running"
     victim = status(h, "chemistry/borrower")
-    assert victim["evictions"] == 1
+    assert [run["outcome"] for run in victim["runs"]] == ["Preempted"]
     evicted = [c for c in h.server.calls if c == ("delete_pod", "borrower-worker-0")]
     assert len(evicted) == 1, "the borrower's gang was stopped once"
     # After its backoff the victim queues again and waits, its room taken back by the owner.
@@ -90,3 +92,19 @@ def test_the_wait_after_an_eviction_doubles_up_to_a_limit() -> None:
         4 * EVICTION_BACKOFF_S,
     ]
     assert eviction_backoff(40) == 600
+
+
+def test_a_second_eviction_waits_twice_as_long() -> None:
+    h = two_tenants()
+    h.server.put(tenant_job("borrower", "chemistry", 100))
+    tick(h, 0.5, 3)
+    h.server.put(tenant_job("reclaimer", "physics", 0))
+    tick(h, 0.5, 40)  # evicted, backed off for 15 s, then waits for the reclaimer to finish
+    h.server.set_pods("Succeeded", "reclaimer")
+    tick(h, 0.5, 4)
+    assert status(h, "chemistry/borrower")["phase"] == "Running"
+    h.server.put(tenant_job("second", "physics", 0))
+    tick(h, 0.5, 2)
+    victim = status(h, "chemistry/borrower")
+    assert [run["outcome"] for run in victim["runs"]] == ["Preempted", "Preempted"]
+    assert f"eligible again in {2 * EVICTION_BACKOFF_S}s (eviction 2" in victim["message"], victim["message"]

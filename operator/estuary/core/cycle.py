@@ -175,7 +175,7 @@ class _Cycle:
         self.shared[cls.decision(self.policy)] = verdict
 
     def holds(self, verdict: Verdict, cls: JobClass, job: JobRequest) -> bool:
-        """Whether the class's verdict answers for `job` too (see the module docstring)."""
+        """Whether the class's verdict answers for `job` too (verdicts.py)."""
         if verdict.always:
             return True
         if verdict.epoch != self.epoch and (self.blockers or verdict.stamp != self.stamp(cls)):

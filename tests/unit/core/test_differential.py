@@ -33,7 +33,20 @@ from estuary.model import (
 )
 
 from . import reference
-from .builders import ASCEND, GI, GPU, ascend_pool, make_job, make_node, make_pool, quota
+from .builders import (
+    ASCEND,
+    GI,
+    GPU,
+    apply,
+    ascend_pool,
+    make_job,
+    make_node,
+    make_nodes,
+    make_pool,
+    quota,
+    run,
+    snapshot,
+)
 from .test_properties import ANY_CLUSTER
 
 TENANTS = ("physics", "chem", "bio")
@@ -262,3 +275,20 @@ def test_explain_and_pool_usage_match_the_reference(data: st.DataObject) -> None
     new = {k: dataclasses.asdict(v) for k, v in pool_usage(snap).items()}
     old = {k: dataclasses.asdict(v) for k, v in reference.pool_usage(snap).items()}
     assert new == old
+
+
+def test_a_victim_turned_terminating_is_awaited_by_a_carried_state_as_by_the_reference() -> None:
+    """The random sequences seldom keep a preemptor pending beside its terminating victim; this
+    case pins it: the carried view must see the victim's change (a `RunningJob` replaced by an
+    unequal one), or the next cycle would pick the same victim again."""
+    running = [run(make_job(f"ns/low{i}", priority=0), "h800", [f"n{i}"]) for i in (1, 2)]
+    snap = snapshot([make_pool()], make_nodes("n", 2), running)
+    urgent = [make_job("ns/urgent", priority=5, arrival=1.0)]
+    policy, state = Policy(), CycleState()
+    first = run_cycle(snap, urgent, 10.0, policy, state=state)
+    assert [p.victim_key for p in first.preemptions] == ["ns/low1"]
+    snap = apply(snap, first, 10.0, urgent)  # the same pools and nodes: the view is kept
+    second = run_cycle(snap, urgent, 20.0, policy, state=state)
+    assert_same(second, reference.run_cycle(snap, urgent, 20.0, reference.frozen_policy(policy)))
+    assert not second.preemptions
+    assert second.waiting["ns/urgent"].message.startswith("waiting for ns/low1 to finish terminating")

@@ -1,6 +1,7 @@
 """Writing the scheduling cycle's decisions: admissions, preemptions and why the others wait.
 
-An admission writes the AIJob status first (`Admitted`, placement, attempt), then creates the
+An admission writes the AIJob status first (`Admitted`, placement with the tenant and the
+operator's seal: control/seal.py, attempt), then creates the
 Service and the workers: a crash in between leaves an admitted job whose missing pods the next
 step creates, never pods without an admission (a worker the API server refuses releases the
 attempt at once: lifecycle.py `start`). A waiting job's status says why, with the numbers,
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping
 from estuary import metrics
 from estuary.api.aijob import ADMITTED_CONDITION, BURST_CONDITION, AIJobStatus, Phase, Placement, Verdict
 from estuary.api.base import set_condition
+from estuary.control.seal import Sealer
 from estuary.kube.status import JobWriter
 from estuary.model import Admission, PoolSpec, Preemption, Waiting
 from estuary.state import codec
@@ -38,8 +40,8 @@ Start = Callable[[ParsedJob, list[int], float], None]
 
 
 class Decisions:
-    def __init__(self, writer: JobWriter, start: Start, release: Release) -> None:
-        self.writer, self.start, self.release = writer, start, release
+    def __init__(self, writer: JobWriter, start: Start, release: Release, sealer: Sealer) -> None:
+        self.writer, self.start, self.release, self.sealer = writer, start, release, sealer
         self._position_written: dict[str, float] = {}
 
     def admit(self, job: ParsedJob, admission: Admission, pool: PoolSpec, now: float) -> None:
@@ -50,6 +52,16 @@ class Decisions:
             f"{len(set(nodes))} node(s): {admission.reason}"
         ).rstrip(": ")
         stamp = codec.rfc3339(now)
+        placement = Placement(
+            cluster="local",
+            pool=pool.name,
+            vendor=pool.vendor,
+            model=pool.model,
+            resource=pool.resource,
+            nodes=nodes,
+            workers=len(nodes),
+            tenant=job.tenant,  # fixed for this attempt (docs/operations.md, "Tenants")
+        )
         self.writer.status(
             job,
             AIJobStatus(
@@ -57,15 +69,7 @@ class Decisions:
                 reason="Admitted",
                 message=message,
                 attempt=status.attempt + 1,
-                placement=Placement(
-                    cluster="local",
-                    pool=pool.name,
-                    vendor=pool.vendor,
-                    model=pool.model,
-                    resource=pool.resource,
-                    nodes=nodes,
-                    workers=len(nodes),
-                ),
+                placement=self.sealer.seal(job.uid, status.attempt + 1, placement),
                 accelerator=f"{pool.vendor}/{pool.model}",
                 queue_position=None,
                 verdicts=None,

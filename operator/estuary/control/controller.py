@@ -32,6 +32,7 @@ from estuary.control.lifecycle import Lifecycle, sick_nodes
 from estuary.control.pods import Pods
 from estuary.control.pools import PoolStatus, export
 from estuary.control.precheck import PreCheck
+from estuary.control.seal import Sealer
 from estuary.core import Policy, run_cycle
 from estuary.kube.client import KubeApi
 from estuary.kube.status import StatusWriter
@@ -58,13 +59,15 @@ class JobController:
         api: KubeApi,
         settings: Settings | None = None,
         clock: Callable[[], float] = time.time,
+        sealer: Sealer | None = None,
     ) -> None:
         self.cache, self.api, self.settings, self.clock = cache, api, settings or Settings(), clock
         self.writer = StatusWriter(api, cache, clock)
         self.pods = Pods(api, cache)
-        self.lifecycle = Lifecycle(api, cache, self.writer, self.pods)
+        self.sealer = sealer or Sealer.ephemeral()
+        self.lifecycle = Lifecycle(api, cache, self.writer, self.pods, self.sealer)
         self.precheck = PreCheck(self.pods, self.writer)
-        self.decisions = Decisions(self.writer, self.lifecycle.start, self.lifecycle.release)
+        self.decisions = Decisions(self.writer, self.lifecycle.start, self.lifecycle.release, self.sealer)
         self.pools = PoolStatus(api, self.writer)
 
     def step(self, view: ClusterView, now: float) -> Mapping[str, Waiting]:

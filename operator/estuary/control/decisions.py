@@ -1,6 +1,7 @@
 """Writing the scheduling cycle's decisions: admissions, preemptions and why the others wait.
 
-An admission writes the AIJob status first (`Admitted`, placement, attempt), then creates the
+An admission writes the AIJob status first (`Admitted`, placement with the tenant and the
+operator's seal: control/seal.py, attempt), then creates the
 Service and the workers: a crash in between leaves an admitted job whose missing pods the next
 step creates, never pods without an admission (a worker the API server refuses releases the
 attempt at once: lifecycle.py `start`). A waiting job's status says why, with the numbers,
@@ -15,19 +16,32 @@ from collections.abc import Callable, Mapping
 from estuary import metrics
 from estuary.api.aijob import ADMITTED_CONDITION, BURST_CONDITION, AIJobStatus, Phase, Placement, Verdict
 from estuary.api.base import set_condition
+from estuary.control.seal import Sealer
 from estuary.kube.status import JobWriter
 from estuary.model import Admission, PoolSpec, Preemption, Waiting
 from estuary.state import codec
 from estuary.state.snapshot import ParsedJob
 
 POSITION_REFRESH_S = 10.0  # a queue position or verdicts that only moved are rewritten at most this often
+# An evicted job waits before it may be admitted again: 15 s after its first eviction, doubling with
+# each further one. Its preemptor is admitted first anyway (core/nomination.py); the wait keeps a
+# victim from churning through one short start after another while the room it wants is contested.
+EVICTION_BACKOFF_S = 15
+EVICTION_BACKOFF_MAX_S = 600
+
+
+def eviction_backoff(evictions: int) -> int:
+    """Seconds an evicted job stays out of the queue after its `evictions`-th eviction."""
+    return int(min(EVICTION_BACKOFF_MAX_S, EVICTION_BACKOFF_S * 2 ** max(0, evictions - 1)))
+
+
 Release = Callable[..., None]
 Start = Callable[[ParsedJob, list[int], float], None]
 
 
 class Decisions:
-    def __init__(self, writer: JobWriter, start: Start, release: Release) -> None:
-        self.writer, self.start, self.release = writer, start, release
+    def __init__(self, writer: JobWriter, start: Start, release: Release, sealer: Sealer) -> None:
+        self.writer, self.start, self.release, self.sealer = writer, start, release, sealer
         self._position_written: dict[str, float] = {}
 
     def admit(self, job: ParsedJob, admission: Admission, pool: PoolSpec, now: float) -> None:
@@ -38,6 +52,16 @@ class Decisions:
             f"{len(set(nodes))} node(s): {admission.reason}"
         ).rstrip(": ")
         stamp = codec.rfc3339(now)
+        placement = Placement(
+            cluster="local",
+            pool=pool.name,
+            vendor=pool.vendor,
+            model=pool.model,
+            resource=pool.resource,
+            nodes=nodes,
+            workers=len(nodes),
+            tenant=job.tenant,  # fixed for this attempt (docs/operations.md, "Tenants")
+        )
         self.writer.status(
             job,
             AIJobStatus(
@@ -45,15 +69,7 @@ class Decisions:
                 reason="Admitted",
                 message=message,
                 attempt=status.attempt + 1,
-                placement=Placement(
-                    cluster="local",
-                    pool=pool.name,
-                    vendor=pool.vendor,
-                    model=pool.model,
-                    resource=pool.resource,
-                    nodes=nodes,
-                    workers=len(nodes),
-                ),
+                placement=self.sealer.seal(job.uid, status.attempt + 1, placement),
                 accelerator=f"{pool.vendor}/{pool.model}",
                 queue_position=None,
                 verdicts=None,
@@ -77,12 +93,17 @@ class Decisions:
             return
         placement = victim.status.placement
         metrics.record_preemption(victim.tenant, placement.pool if placement else "", preemption.reason)
+        evictions = 1 + sum(run.outcome == "Preempted" for run in victim.status.runs)  # this one too
+        backoff = eviction_backoff(evictions)
         self.release(
             victim,
             Phase.QUEUED,
             "Preempted",
-            f"evicted by {preemption.preemptor_key} ({preemption.reason}): {preemption.message}; requeued",
+            f"evicted by {preemption.preemptor_key} ({preemption.reason}): {preemption.message}; "
+            f"requeued, eligible again in {backoff}s (eviction {evictions}; the wait doubles with "
+            f"each eviction, up to {EVICTION_BACKOFF_MAX_S}s)",
             now,
+            retry_after=now + backoff,
             grace=victim.obj.spec.preemption.grace_period_seconds,
             warning=True,
         )

@@ -11,10 +11,12 @@ The rules, in the order `advance()` applies them (the first that matches acts):
      requeued (restart count unchanged);
   6. a worker that failed or vanished releases the whole gang: restarted with exponential
      backoff (Restarting), or past restartPolicy.maxRestarts Failed with the cause;
-  7. all workers Succeeded: Succeeded; all Running: Running; missing workers are created (a
+  7. a gang with workers still to create whose placement lacks the operator's seal (control/seal.py:
+     written by someone else) is released and requeued, `PlacementNotTrusted`;
+  8. all workers Succeeded: Succeeded; all Running: Running; missing workers are created (a
      create the API server refuses, or a name someone else's pod holds, releases the attempt
      with the reason and a hold: control/refusals.py);
-  8. workers unschedulable past schedulingTimeoutSeconds: released and requeued.
+  9. workers unschedulable past schedulingTimeoutSeconds: released and requeued.
 Only whole gangs are ever released.
 """
 
@@ -34,6 +36,7 @@ from estuary.api.base import set_condition
 from estuary.api.hold import Hold
 from estuary.control.pods import NameTaken, Pods, WorkerRefused
 from estuary.control.refusals import refusal
+from estuary.control.seal import Sealer
 from estuary.control.workers import GangState, assess
 from estuary.kube import render
 from estuary.kube.client import KubeApi
@@ -42,6 +45,8 @@ from estuary.model import NodeInfo
 from estuary.state import codec
 from estuary.state.cache import ClusterCache
 from estuary.state.snapshot import ParsedJob
+
+PLACEMENT_NOT_TRUSTED = "PlacementNotTrusted"
 
 
 def sick_nodes(nodes: Mapping[str, NodeInfo], jobs: Iterable[ParsedJob]) -> dict[str, str]:
@@ -70,8 +75,10 @@ def _age(since: str | None, now: float) -> float:
 
 
 class Lifecycle:
-    def __init__(self, api: KubeApi, cache: ClusterCache, writer: JobWriter, pods: Pods) -> None:
-        self.api, self.cache, self.writer, self.pods = api, cache, writer, pods
+    def __init__(
+        self, api: KubeApi, cache: ClusterCache, writer: JobWriter, pods: Pods, sealer: Sealer
+    ) -> None:
+        self.api, self.cache, self.writer, self.pods, self.sealer = api, cache, writer, pods, sealer
 
     def advance(self, job: ParsedJob, sick: Mapping[str, str], now: float) -> None:
         """Apply the first rule of the module docstring that matches the job."""
@@ -109,6 +116,14 @@ class Lifecycle:
         gang = assess(self.cache.pods_of(job.key, job.uid), len(placement.nodes), job.status.attempt)
         for name in gang.stale:
             self.api.delete_pod(job.namespace, name, 0)
+        if gang.missing and not self.sealer.trusts(job.uid, job.status.attempt, placement):
+            message = (
+                f"status.placement (attempt {job.status.attempt}, pool {placement.pool}) was not written "
+                "by Estuary: it lacks the operator's seal; created no pods, released it and requeued "
+                "the job (check who may patch aijobs/status)"
+            )
+            self.release(job, Phase.QUEUED, PLACEMENT_NOT_TRUSTED, message, now, warning=True)
+            return
         self._follow(job, gang, now)
 
     def _follow(self, job: ParsedJob, gang: GangState, now: float) -> None:
@@ -185,6 +200,7 @@ class Lifecycle:
 
     def _finish(self, job: ParsedJob, phase: Phase, reason: str, message: str, now: float) -> None:
         stamp = codec.rfc3339(now)
+        self.sealer.revoke(job.uid, job.status.attempt)
         self.writer.status(
             job,
             AIJobStatus(
@@ -236,6 +252,7 @@ class Lifecycle:
     ) -> None:
         """Stop the gang and give its accelerators back once its pods are gone (whole gangs only)."""
         stamp = codec.rfc3339(now)
+        self.sealer.revoke(job.uid, job.status.attempt)  # a placement written back starts nothing
         status = AIJobStatus(
             phase=phase,
             reason=reason,

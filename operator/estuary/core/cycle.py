@@ -36,6 +36,7 @@ from estuary.core.policy import Policy
 from estuary.core.queue import processing_order
 from estuary.core.state import CycleState, Queue
 from estuary.core.verdicts import NEVER_HERE, Assembled, Decided, Entry, Tried, Verdict, assemble
+from estuary.core.verdicts import waiting as new_waiting
 from estuary.core.workspace import Workspace
 from estuary.model import (
     Admission,
@@ -81,6 +82,7 @@ class _Cycle:
         self._ranking = self._rank()
         self._rank_version = 0
         self.epoch = 0
+        self.validity = self._validity()
 
     # -- what a verdict depends on --------------------------------------------------------------
     def _rank(self) -> tuple[str, ...]:
@@ -95,6 +97,12 @@ class _Cycle:
             if ranking != self._ranking:
                 self._ranking = ranking
                 self._rank_version += 1
+        self.validity = self._validity()
+
+    def _validity(self) -> int:
+        """Grows whenever something that some waiting verdict read may have changed (verdicts.py):
+        a quota book with quotas, the pools' order, a new blocker. Every part only grows."""
+        return self._rank_version + self.ws.quota.enforced_changes + len(self.blockers)
 
     def quota_stamp(self, cls: JobClass) -> int:
         version = self.ws.quota.version
@@ -148,10 +156,15 @@ class _Cycle:
         if verdict is None:  # the verdict of an identical class, if one was decided
             verdict = self.shared.get(cls.decision(self.policy))
         if verdict is not None and self.holds(verdict, cls, job):
-            if verdict.epoch != self.epoch or self.verdicts.get(cls) is not verdict:
+            if verdict.valid != self.validity or self.verdicts.get(cls) is not verdict:
                 # It holds now: the class's next jobs take the fast path (`_in_queue_order`).
                 self.verdicts[cls] = Verdict(
-                    verdict.entry, verdict.stamp, verdict.tried_reserving, self.epoch, verdict.always
+                    verdict.entry,
+                    verdict.stamp,
+                    verdict.tried_reserving,
+                    self.epoch,
+                    self.validity,
+                    verdict.always,
                 )
             return verdict.entry
         entry = self.never_here(cls)
@@ -159,7 +172,7 @@ class _Cycle:
             return entry
         if self.blockers:  # the same for every job until the next blocker
             entry = self.behind()
-            self.remember(cls, Verdict(entry, self.stamp(cls), True, self.epoch))
+            self.remember(cls, Verdict(entry, self.stamp(cls), True, self.epoch, self.validity))
             return entry
         found = self.try_pools(job, cls)
         if isinstance(found, Outcome):
@@ -193,7 +206,7 @@ class _Cycle:
             entry = (Reason.NO_POOL, f"no ComputePool offers an accepted type ({types})", ())
         else:
             return None
-        self.verdicts[cls] = Verdict(entry, 0, True, self.epoch, always=True)
+        self.verdicts[cls] = Verdict(entry, 0, True, self.epoch, self.validity, always=True)
         return entry
 
     def block(self, job: JobRequest) -> None:
@@ -262,7 +275,7 @@ class _Cycle:
         """Wait with the reason of the pool closest to running; maybe reserve; maybe block."""
         reason, message, verdicts = assembled.reason, assembled.message, assembled.verdicts
         # Before a reservation (under "any_free" it may reorder the pools) or a new blocker.
-        stamp, epoch = self.stamp(cls), self.epoch
+        stamp, epoch, validity = self.stamp(cls), self.epoch, self.validity
         tried_reserving = self.old_enough(job)
         pool = reservation.reserve(self.ws, job, tried) if tried_reserving else None
         if not self.policy.backfill and reason not in NEVER_HERE:
@@ -270,7 +283,7 @@ class _Cycle:
         # The next job of the class finds the pool reserved (by this one, or an earlier one): it
         # waits with the plain message.
         entry = (reason, message, verdicts)
-        self.remember(cls, Verdict(entry, stamp, tried_reserving, epoch))
+        self.remember(cls, Verdict(entry, stamp, tried_reserving, epoch, validity))
         if pool is None:
             return entry
         self.changed()
@@ -321,13 +334,15 @@ def _in_queue_order(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting], fi
     cycle when nothing in it changed (same position, same verdict); nominated jobs, `first`."""
     waiting: Decided = {}
     verdicts, now, reserve_after = cycle.verdicts, cycle.now, cycle.reserve_after
+    last_get = last.get
+    position = 0
     for job, cls in queue:
         verdict = verdicts.get(cls)
         if first and job.key in first:
             entry = first[job.key]
         elif (
             verdict is not None
-            and verdict.epoch == cycle.epoch  # nothing moved since the class's verdict
+            and verdict.valid == cycle.validity  # nothing it read moved since (verdicts.py)
             and (verdict.tried_reserving or now - job.arrival < reserve_after)
         ):
             entry = verdict.entry
@@ -335,17 +350,17 @@ def _in_queue_order(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting], fi
             entry = cycle.decide(job, cls)
         if entry is None:
             continue  # admitted
-        key, position = job.key, len(waiting) + 1
-        reason, message, reasons = entry
-        old = last.get(key)
+        key = job.key
+        position += 1
+        old = last_get(key)
         if (
             old is None
             or old.position != position
-            or old.verdicts is not reasons
-            or old.reason is not reason
-            or old.message != message
+            or old.verdicts is not entry[2]
+            or old.reason is not entry[0]
+            or old.message != entry[1]
         ):
-            old = Waiting(key, reason, message, position, reasons)
+            old = new_waiting(key, entry, position)
         waiting[key] = old
     return waiting
 
@@ -363,8 +378,7 @@ def _fairly(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting], first: Fir
     for job in ordered:
         entry = entries.get(job.key)
         if entry is not None:
-            reason, message, reasons = entry
-            waiting[job.key] = Waiting(job.key, reason, message, len(waiting) + 1, reasons)
+            waiting[job.key] = new_waiting(job.key, entry, len(waiting) + 1)
     return waiting
 
 

@@ -82,6 +82,7 @@ class QuotaBook:
         # the pool's quota is still current (cycle.py) without re-reading it.
         self.version: dict[str, int] = {name: 0 for name in pools}
         self.changes = 0  # all pools together (fair-share values)
+        self.enforced_changes = 0  # changes in pools with quotas only (what a verdict can read)
         for job in running:
             self.add(job.assignment.pool, job.job.tenant, job_accelerators(job))
 
@@ -112,6 +113,8 @@ class QuotaBook:
         self._borrowable.pop(pool, None)
         self.version[pool] = self.version.get(pool, 0) + 1
         self.changes += 1
+        if self.enforced(pool):
+            self.enforced_changes += 1
 
     def tenants(self, pool: str, also: str | None = None) -> list[str]:
         """The tenants in play in a pool: listed ones, unlisted ones using it, and `also`."""

@@ -25,7 +25,7 @@ with or without a carried `CycleState`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from estuary.core import messages, nomination, preemption, reservation, residency
 from estuary.core.candidates import Candidate, in_policy_order
@@ -35,8 +35,8 @@ from estuary.core.nomination import Firsts
 from estuary.core.policy import Policy
 from estuary.core.queue import processing_order
 from estuary.core.state import CycleState, Queue
-from estuary.core.verdicts import NEVER_HERE, Assembled, Decided, Entry, Tried, Verdict, assemble
-from estuary.core.verdicts import waiting as new_waiting
+from estuary.core.verdicts import NEVER_HERE, Assembled, Tried, Verdict, assemble
+from estuary.core.waiting import Entry, WaitingList
 from estuary.core.workspace import Workspace
 from estuary.model import (
     Admission,
@@ -46,7 +46,6 @@ from estuary.model import (
     Preemption,
     Reason,
     Snapshot,
-    Waiting,
 )
 
 _PHRASE = {
@@ -328,14 +327,14 @@ class _Cycle:
         return (Reason.PREEMPTING, message, assembled.verdicts)
 
 
-def _in_queue_order(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting], first: Firsts) -> Decided:
+def _in_queue_order(cycle: _Cycle, queue: Queue, first: Firsts) -> WaitingList:
     """Steps 3 and 4 in one pass, when the jobs are decided in queue order. The hot loop of the
-    core: most jobs take their class's verdict of this cycle, and keep their Waiting of the last
-    cycle when nothing in it changed (same position, same verdict); nominated jobs, `first`."""
-    waiting: Decided = {}
+    core: most jobs take their class's verdict of this cycle (nominated jobs, `first`), and a job
+    that waits costs two appends (waiting.py makes its `Waiting` when it is read)."""
+    keys: list[str] = []
+    entries: list[Entry] = []
+    add_key, add_entry = keys.append, entries.append
     verdicts, now, reserve_after = cycle.verdicts, cycle.now, cycle.reserve_after
-    last_get = last.get
-    position = 0
     for job, cls in queue:
         verdict = verdicts.get(cls)
         if first and job.key in first:
@@ -348,24 +347,13 @@ def _in_queue_order(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting], fi
             entry = verdict.entry
         else:
             entry = cycle.decide(job, cls)
-        if entry is None:
-            continue  # admitted
-        key = job.key
-        position += 1
-        old = last_get(key)
-        if (
-            old is None
-            or old.position != position
-            or old.verdicts is not entry[2]
-            or old.reason is not entry[0]
-            or old.message != entry[1]
-        ):
-            old = new_waiting(key, entry, position)
-        waiting[key] = old
-    return waiting
+        if entry is not None:  # else admitted
+            add_key(job.key)
+            add_entry(entry)
+    return WaitingList(keys, entries)
 
 
-def _fairly(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting], first: Firsts) -> Decided:
+def _fairly(cycle: _Cycle, queue: Queue, first: Firsts) -> WaitingList:
     """Step 3 in fair-sharing order, then step 4: the waiting jobs numbered in queue order."""
     ordered = [job for job, _ in queue]
     cycle.class_of = {job.key: cls for job, cls in queue}
@@ -374,12 +362,8 @@ def _fairly(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting], first: Fir
         entry = first[job.key] if job.key in first else cycle.decide(job, cycle.class_of[job.key])
         if entry is not None:
             entries[job.key] = entry
-    waiting: Decided = {}
-    for job in ordered:
-        entry = entries.get(job.key)
-        if entry is not None:
-            waiting[job.key] = new_waiting(job.key, entry, len(waiting) + 1)
-    return waiting
+    keys = [job.key for job in ordered if job.key in entries]
+    return WaitingList(keys, [entries[key] for key in keys])
 
 
 DEFAULT_POLICY = Policy()
@@ -404,11 +388,10 @@ def run_cycle(
         cycle = _Cycle(ws, snapshot, now, policy)
         fair = policy.fair_sharing and ws.quota.enforced_anywhere()  # else the queue order (queue.py)
         first = nomination.decide_first(queue, snapshot.nominated, cycle.decide)
-        waiting = (_fairly if fair else _in_queue_order)(cycle, queue, state.last_waiting, first)
+        waiting = (_fairly if fair else _in_queue_order)(cycle, queue, first)
         result = CycleResult(tuple(cycle.admissions), tuple(cycle.preemptions), waiting)
     except BaseException:
         state.forget()
         raise
     ws.rollback()
-    state.last_waiting = waiting
     return result

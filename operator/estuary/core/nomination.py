@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Set
 
 from estuary.core.classes import JobClass
-from estuary.core.verdicts import Entry
+from estuary.core.waiting import Entry
 from estuary.model import JobRequest
 
 Firsts = dict[str, Entry | None]  # nominated jobs, decided first: why each waits (None: admitted)

@@ -19,14 +19,14 @@ What it keeps, and when it lets go:
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from itertools import compress
 from operator import attrgetter, is_, not_
 
 from estuary.core.classes import ClassKey, JobClass, class_key
 from estuary.core.queue import in_queue_order, queue_key
 from estuary.core.workspace import Workspace
-from estuary.model import JobRequest, PoolSpec, Snapshot, Waiting
+from estuary.model import JobRequest, PoolSpec, Snapshot
 
 Queue = list[tuple[JobRequest, JobClass]]  # pending jobs in queue order, with their classes
 _KEY = attrgetter("key")
@@ -47,7 +47,6 @@ class CycleState:
         self._class_of_key: dict[str, JobClass] = {}
         self._queue: Queue = []  # the last cycle's queue, in queue order
         self._numbers: dict[tuple[object, ...], int] = {}
-        self.last_waiting: Mapping[str, Waiting] = {}  # the last cycle's, reused where unchanged
 
     def workspace(self, snapshot: Snapshot) -> Workspace:
         """The working view of `snapshot`: the kept one brought up to date, or a new one."""
@@ -61,7 +60,6 @@ class CycleState:
         """Drop everything (after a cycle failed half-way, the workspace may be inconsistent)."""
         self._workspace = None
         self._forget_jobs()
-        self.last_waiting = {}
 
     def _forget_jobs(self) -> None:
         self._classes.clear()

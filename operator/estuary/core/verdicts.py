@@ -23,7 +23,8 @@ from typing import NamedTuple
 
 from estuary.core.candidates import Candidate
 from estuary.core.evaluate import Failure
-from estuary.model import Reason, TypeVerdict, Waiting
+from estuary.core.waiting import Entry
+from estuary.model import Reason, TypeVerdict
 
 # Closest to running first: the reason a waiting job shows when its pools disagree.
 _RANK = {
@@ -40,32 +41,7 @@ _PREEMPTION_HELPS = frozenset(
 )
 NEVER_HERE = frozenset({Reason.RESIDENCY, Reason.NO_POOL, Reason.SELECTOR, Reason.NEVER_FITS})
 
-Entry = tuple[Reason, str, tuple[TypeVerdict, ...]]  # a Waiting without key and position
 Tried = list[tuple[Candidate, Failure]]  # each allowed pool's failure, in policy order
-Decided = dict[str, Waiting]  # waiting jobs by key, in queue order
-
-_new = object.__new__
-_set_key, _set_reason, _set_message, _set_position, _set_verdicts = (
-    Waiting.job_key.__set__,  # type: ignore[attr-defined]
-    Waiting.reason.__set__,  # type: ignore[attr-defined]
-    Waiting.message.__set__,  # type: ignore[attr-defined]
-    Waiting.position.__set__,  # type: ignore[attr-defined]
-    Waiting.verdicts.__set__,  # type: ignore[attr-defined]
-)
-
-
-def waiting(key: str, entry: Entry, position: int) -> Waiting:
-    """`Waiting(key, *entry, position)`, through its slots: the frozen dataclass's `__init__`
-    (five `object.__setattr__` calls) is most of what a cycle spends on a job that keeps its
-    verdict, and a cycle makes one for nearly every queued job (positions shift). Same object,
-    same equality and hash."""
-    made = _new(Waiting)
-    _set_key(made, key)
-    _set_reason(made, entry[0])
-    _set_message(made, entry[1])
-    _set_position(made, position)
-    _set_verdicts(made, entry[2])
-    return made
 
 
 class Verdict(NamedTuple):

@@ -17,7 +17,8 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from estuary.model import Assignment, CycleResult, JobRequest, Reason, RunningJob, Snapshot
+from estuary.core.waiting import WaitingList
+from estuary.model import Assignment, CycleResult, JobRequest, Reason, RunningJob, Snapshot, Waiting
 from estuary.sim.cluster import SimCluster
 from estuary.sim.records import JobRecord, SimResult
 from estuary.sim.throughputs import ThroughputTable
@@ -31,6 +32,15 @@ Schedule = Callable[[Snapshot, Sequence[JobRequest], float], CycleResult]
 PERMANENT = frozenset({Reason.NEVER_FITS, Reason.NO_POOL, Reason.RESIDENCY, Reason.SELECTOR})
 
 _COMPLETE, _TERMINATED, _ARRIVAL, _WAKE = 0, 1, 2, 3
+_PREEMPTING = frozenset({Reason.PREEMPTING})
+
+
+def _keys_with(waiting: Mapping[str, Waiting], reasons: frozenset[Reason]) -> list[str]:
+    """The waiting jobs with one of `reasons`: without making every job's `Waiting` when the core
+    returned a `WaitingList` (core/waiting.py; thousands of jobs wait when overloaded)."""
+    if isinstance(waiting, WaitingList):
+        return waiting.keys_with(reasons)
+    return [key for key, w in waiting.items() if w.reason in reasons]
 
 
 @dataclass(frozen=True)
@@ -273,7 +283,9 @@ class _Replay:
         result.core_seconds += time.perf_counter() - t0
         result.cycles += 1
         # As the operator does from status: who waits for its victims is decided first next time.
-        self.nominated = frozenset(k for k, w in decisions.waiting.items() if w.reason is Reason.PREEMPTING)
+        waiting = decisions.waiting
+        self.nominated = frozenset(_keys_with(waiting, _PREEMPTING))
+        dropped = [(key, waiting[key]) for key in _keys_with(waiting, PERMANENT)]
         for p in decisions.preemptions:
             self.preempt(p.victim_key)
         for a in decisions.admissions:
@@ -287,8 +299,8 @@ class _Replay:
             record = self.states[key].record
             record.first_start, record.end, record.pool = to.start, to.end, f"partner:{to.partner}"
             self.finish(self.states[key])
-        for key, w in decisions.waiting.items():
-            if w.reason in PERMANENT and key in self.pending:
+        for key, w in dropped:
+            if key in self.pending:
                 del self.pending[key]
                 st = self.states[key]
                 st.record.unschedulable = f"{w.reason.value}: {w.message}"

@@ -14,12 +14,15 @@ without making the others.
 from __future__ import annotations
 
 from collections.abc import Container, ItemsView, Iterator, Mapping, ValuesView
+from itertools import compress
+from operator import itemgetter
 
 from estuary.model import Reason, TypeVerdict, Waiting
 
 Entry = tuple[Reason, str, tuple[TypeVerdict, ...]]  # a Waiting without key and position
 
 _new = object.__new__
+_REASON = itemgetter(0)
 _slot = Waiting.__dict__  # the slots' descriptors: setting through them skips the frozen check
 _set_key, _set_reason, _set_message, _set_position, _set_verdicts = (
     _slot[name].__set__ for name in ("job_key", "reason", "message", "position", "verdicts")
@@ -81,7 +84,8 @@ class WaitingList(Mapping[str, Waiting]):
 
     def keys_with(self, reasons: Container[Reason]) -> list[str]:
         """The keys of the jobs waiting for one of `reasons`, in queue order."""
-        return [key for key, entry in zip(self._keys, self._entries, strict=True) if entry[0] in reasons]
+        wanted = map(reasons.__contains__, map(_REASON, self._entries))  # C loops, no Python frame
+        return list(compress(self._keys, wanted))
 
 
 class _Items(ItemsView[str, Waiting]):

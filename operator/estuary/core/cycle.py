@@ -35,6 +35,7 @@ from estuary.core.nomination import Firsts
 from estuary.core.policy import Policy
 from estuary.core.queue import processing_order
 from estuary.core.state import CycleState, Queue
+from estuary.core.sweep import in_queue_order
 from estuary.core.verdicts import NEVER_HERE, Assembled, Tried, Verdict, assemble
 from estuary.core.waiting import Entry, WaitingList
 from estuary.core.workspace import Workspace
@@ -156,7 +157,7 @@ class _Cycle:
             verdict = self.shared.get(cls.decision(self.policy))
         if verdict is not None and self.holds(verdict, cls, job):
             if verdict.valid != self.validity or self.verdicts.get(cls) is not verdict:
-                # It holds now: the class's next jobs take the fast path (`_in_queue_order`).
+                # It holds now: the class's next jobs take the fast path (sweep.py).
                 self.verdicts[cls] = Verdict(
                     verdict.entry,
                     verdict.stamp,
@@ -327,32 +328,6 @@ class _Cycle:
         return (Reason.PREEMPTING, message, assembled.verdicts)
 
 
-def _in_queue_order(cycle: _Cycle, queue: Queue, first: Firsts) -> WaitingList:
-    """Steps 3 and 4 in one pass, when the jobs are decided in queue order. The hot loop of the
-    core: most jobs take their class's verdict of this cycle (nominated jobs, `first`), and a job
-    that waits costs two appends (waiting.py makes its `Waiting` when it is read)."""
-    keys: list[str] = []
-    entries: list[Entry] = []
-    add_key, add_entry = keys.append, entries.append
-    verdicts, now, reserve_after = cycle.verdicts, cycle.now, cycle.reserve_after
-    for job, cls in queue:
-        verdict = verdicts.get(cls)
-        if first and job.key in first:
-            entry = first[job.key]
-        elif (
-            verdict is not None
-            and verdict.valid == cycle.validity  # nothing it read moved since (verdicts.py)
-            and (verdict.tried_reserving or now - job.arrival < reserve_after)
-        ):
-            entry = verdict.entry
-        else:
-            entry = cycle.decide(job, cls)
-        if entry is not None:  # else admitted
-            add_key(job.key)
-            add_entry(entry)
-    return WaitingList(keys, entries)
-
-
 def _fairly(cycle: _Cycle, queue: Queue, first: Firsts) -> WaitingList:
     """Step 3 in fair-sharing order, then step 4: the waiting jobs numbered in queue order."""
     ordered = [job for job, _ in queue]
@@ -388,7 +363,7 @@ def run_cycle(
         cycle = _Cycle(ws, snapshot, now, policy)
         fair = policy.fair_sharing and ws.quota.enforced_anywhere()  # else the queue order (queue.py)
         first = nomination.decide_first(queue, snapshot.nominated, cycle.decide)
-        waiting = (_fairly if fair else _in_queue_order)(cycle, queue, first)
+        waiting = (_fairly if fair else in_queue_order)(cycle, queue, first)
         result = CycleResult(tuple(cycle.admissions), tuple(cycle.preemptions), waiting)
     except BaseException:
         state.forget()

@@ -8,13 +8,18 @@ the cycle's validity counter). Both are checked against the frozen core of befor
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from estuary.core import CycleState, Policy, run_cycle
 from estuary.core.waiting import WaitingList
 from estuary.model import Reason, TypeVerdict, Waiting
 
 from . import reference
 from .builders import make_job, make_nodes, make_pool, quota, snapshot
+from .test_differential import SETTINGS, assert_same, crowded, job_of, next_snapshot, nominations, started
 
+LONG = settings(SETTINGS, max_examples=max(10, (SETTINGS.max_examples or 0) // 3))
 CAPACITY_VERDICT = (TypeVerdict("h800", "nvidia", "H800", False, Reason.CAPACITY, "full", 1.0),)
 
 
@@ -74,3 +79,31 @@ def test_without_quotas_later_jobs_of_a_class_behind_admissions_decide_as_the_re
         assert list(new.waiting.items()) == list(old.waiting.items())
     assert [a.job_key for a in new.admissions] == ["ns/small0", "ns/small1"]
     assert {w.reason for k, w in new.waiting.items() if k.startswith("ns/big")} == {Reason.NEVER_FITS}
+
+
+@LONG
+@given(st.data())
+def test_long_queues_of_a_few_shapes_decide_as_the_reference_cycle_after_cycle(data: st.DataObject) -> None:
+    """Queues of 40-160 jobs from a few shapes, arrivals spread over the starvation guard's age:
+    most jobs are handed their class's verdict in bulk (sweep.py), between the first jobs of
+    classes, while others are admitted, reserve nodes or are nominated."""
+    snap, kinds, policy = data.draw(crowded())
+    arrivals = data.draw(st.lists(st.integers(0, 900), min_size=40, max_size=160))
+    picks = data.draw(
+        st.lists(st.integers(0, len(kinds) - 1), min_size=len(arrivals), max_size=len(arrivals))
+    )
+    pending = [
+        job_of(kinds[k], f"ns/l{i:03d}", float(t))
+        for i, (k, t) in enumerate(zip(picks, arrivals, strict=True))
+    ]
+    state = CycleState()
+    for step in range(3):
+        now = 300.0 * (step + 1)
+        carried = run_cycle(snap, pending, now, policy, state=state)
+        assert_same(carried, reference.run_cycle(snap, pending, now, reference.frozen_policy(policy)))
+        running = started(snap, carried, pending, now)
+        admitted = {a.job_key for a in carried.admissions}
+        pending = [j for j in pending if j.key not in admitted]
+        stopping = [r.job for r in running.values() if r.terminating]
+        snap = next_snapshot(data.draw, snap, running, nominations(data.draw, carried, pending))
+        pending += [job for job in stopping if job.key not in snap.running]

@@ -20,7 +20,7 @@ jobs to look at alone (one per move of the counter) have cost twice the queue's 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from itertools import compress, islice, pairwise
+from itertools import compress, pairwise
 from operator import attrgetter, itemgetter
 from typing import Protocol
 
@@ -64,8 +64,8 @@ def in_queue_order(cycle: Cycle, queue: Queue, first: Firsts) -> WaitingList:
 
     def bulk(start: int, stop: int) -> None:  # each job its class's verdict, in C loops
         if start < stop:
-            keys.extend(map(_KEY, map(_JOB, islice(queue, start, stop))))
-            entries.extend(map(held.__getitem__, islice(classes, start, stop)))
+            keys.extend(map(_KEY, map(_JOB, queue[start:stop])))
+            entries.extend(map(held.__getitem__, classes[start:stop]))
 
     budget = 2 * len(queue)  # scans for jobs to look at alone; past it, the per-job loop
     for head, end in pairwise(starts):
@@ -82,9 +82,9 @@ def in_queue_order(cycle: Cycle, queue: Queue, first: Firsts) -> WaitingList:
             if moved or (position == head and unheld):
                 budget -= end - position
                 if budget < 0:
-                    _each(cycle, islice(queue, position + 1, None), first, keys, entries)
+                    _each(cycle, queue[position + 1 :], first, keys, entries)
                     return WaitingList(keys, entries)
-                unsettled = map(unheld.__contains__, islice(classes, position + 1, end))
+                unsettled = map(unheld.__contains__, classes[position + 1 : end])
                 alone = list(compress(range(position + 1, end), unsettled))
                 alone.reverse()
             bulk(position + 1, alone[-1] if alone else end)

@@ -5,16 +5,17 @@ earlier in the same cycle. Looking at each job in Python was most of a steady cy
 the simulator's replays, whose overloaded queues hold thousands of jobs). This pass decides, in
 queue order, only the jobs that need it, and hands every other job its class's verdict in bulk.
 
-Which jobs need deciding (cycle.py `decide`): a class's first job; any job of a class that has no
-verdict that holds (its jobs are being admitted, or preempt); and, after the cycle's validity
-counter moved (verdicts.py: a quota book with quotas, the order of pools, a new blocker), the
-next job of every class, until each has shown its verdict holds again. Every other job takes its
+Which jobs need deciding (cycle.py `decide`): a class's first job, and any job of a class that has
+no verdict that holds (its jobs are being admitted, or preempt). Every other job takes its
 class's verdict in C loops (`map`, `compress`) over the stretch between two classes' first jobs:
 no job among them could change anything. A verdict made by a class's job also holds for its later
 jobs by age: jobs of one class share a priority, so they come in arrival order, and the oldest
-tries the starvation guard first. Nominated jobs, decided first and out of queue order, break
-that argument: with any, every job goes through the per-job loop, as it does once the scans for
-jobs to look at alone (one per move of the counter) have cost twice the queue's length.
+tries the starvation guard first. Once the cycle's validity counter moves (verdicts.py: a quota
+book with quotas, the order of pools under "any_free", a new strict-FIFO blocker) every verdict
+must be checked again, and the rest of the queue goes through the per-job loop, as does the whole
+queue when some jobs are nominated (decided first, out of queue order, which breaks the argument
+on age). (Re-checking each class and going on in bulk was measured slower: under "any_free" the
+counter moves at most admissions.)
 """
 
 from __future__ import annotations
@@ -67,25 +68,19 @@ def in_queue_order(cycle: Cycle, queue: Queue, first: Firsts) -> WaitingList:
             keys.extend(map(_KEY, map(_JOB, queue[start:stop])))
             entries.extend(map(held.__getitem__, classes[start:stop]))
 
-    budget = 2 * len(queue)  # scans for jobs to look at alone; past it, the per-job loop
     for head, end in pairwise(starts):
         # The class's first job, then the stretch's jobs of classes without a verdict that holds
-        # one by one (a class's jobs being admitted or preempting; every class after the validity
-        # counter moved, until each shows its verdict again), the others in bulk.
+        # one by one (a class's jobs being admitted, or preempting), the others in bulk.
         alone = [head]
         while alone:
             position = alone.pop()
             stretch.one(*queue[position])
-            moved = cycle.validity != stretch.validity
-            if moved:
-                stretch.moved()
-            if moved or (position == head and unheld):
-                budget -= end - position
-                if budget < 0:
-                    _each(cycle, queue[position + 1 :], first, keys, entries)
-                    return WaitingList(keys, entries)
-                unsettled = map(unheld.__contains__, classes[position + 1 : end])
-                alone = list(compress(range(position + 1, end), unsettled))
+            if cycle.validity != stretch.validity:  # from here on, each job decided as it comes
+                _each(cycle, queue[position + 1 :], first, keys, entries)
+                return WaitingList(keys, entries)
+            if position == head and unheld:
+                unsettled = map(unheld.__contains__, classes[head + 1 : end])
+                alone = list(compress(range(head + 1, end), unsettled))
                 alone.reverse()
             bulk(position + 1, alone[-1] if alone else end)
     return WaitingList(keys, entries)
@@ -101,12 +96,6 @@ class _Stretch:
         self.unheld: set[JobClass] = set()  # classes seen without one (their jobs were admitted)
         self._add_key, self._add_entry = keys.append, entries.append
 
-    def moved(self) -> None:
-        """The validity counter moved: no class's verdict is known to hold until it is shown to."""
-        self.unheld.update(self.held)
-        self.held.clear()
-        self.validity = self.cycle.validity
-
     def one(self, job: JobRequest, cls: JobClass) -> None:
         cycle = self.cycle
         verdict = cycle.verdicts.get(cls)
@@ -116,9 +105,6 @@ class _Stretch:
             and (verdict.tried_reserving or cycle.now - job.arrival < cycle.reserve_after)
         ):
             entry: Entry | None = verdict.entry
-            if cls in self.unheld:  # confirmed since the counter moved (by a job decided earlier)
-                self.held[cls] = verdict.entry
-                self.unheld.discard(cls)
         else:
             entry = cycle.decide(job, cls)
             verdict = cycle.verdicts.get(cls)

@@ -36,7 +36,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from estuary.core import messages, preemption, reservation, residency
+from estuary.core import attained, messages, migrate, preemption, reservation, residency
 from estuary.core.candidates import Candidate, in_policy_order
 from estuary.core.classes import Assembled, JobClass
 from estuary.core.evaluate import Failure, FitCache, Outcome, evaluate
@@ -51,6 +51,7 @@ from estuary.model import (
     JobRequest,
     Preemption,
     Reason,
+    RunningJob,
     Snapshot,
     TypeVerdict,
     Waiting,
@@ -100,6 +101,7 @@ def _closest(tried: tuple[Candidate, Failure]) -> int:
 class _Cycle:
     def __init__(self, ws: Workspace, snapshot: Snapshot, now: float, policy: Policy) -> None:
         self.ws = ws
+        self.specs = snapshot.pools
         self.class_of: dict[str, JobClass] = {}  # by job key; filled for fair sharing's questions
         self.jurisdiction = snapshot.jurisdiction
         self.now = now
@@ -346,10 +348,12 @@ class _Cycle:
         preemption cannot help."""
         if not assembled.helps:
             return None
-        memo = (cls.preemption_key, assembled.helps_names, self.within_nominal(cls))
+        memo = (cls.preemption_key, assembled.helps_names, self.within_nominal(cls), job.level)
         if memo in self._no_plan:
             return None
-        plan = preemption.plan(self.ws, job, assembled.helps, self.claimed)
+        rule = self.service_rule(job)
+        extra, rank = (rule.extra, rule.rank) if rule is not None else (None, None)
+        plan = preemption.plan(self.ws, job, assembled.helps, self.claimed, extra, rank)
         if plan is None:
             self._no_plan.add(memo)
             return None
@@ -365,9 +369,7 @@ class _Cycle:
             names = [r.job.key for r, _ in plan.victims]
             for running, why in plan.victims:
                 self.preemptions.append(
-                    Preemption(
-                        running.job.key, job.key, why, self._preempt_message(job, running.job, why, pool)
-                    )
+                    Preemption(running.job.key, job.key, why, self._preempt_message(job, running, why, pool))
                 )
             message = f"preempting {messages.keys(names)} in pool {pool} to start {size}"
         else:
@@ -379,17 +381,28 @@ class _Cycle:
             self.block(job)
         return (Reason.PREEMPTING, message, assembled.verdicts)
 
-    def _preempt_message(self, job: JobRequest, victim: JobRequest, why: str, pool: str) -> str:
+    def service_rule(self, job: JobRequest) -> attained.ServiceRule | None:
+        """Time-sharing's victims for `job` (core/attained.py), when the policy shares time."""
+        ts = self.policy.time_sharing
+        if ts is None:
+            return None
+        return attained.ServiceRule(self.ws.running, self.specs, job, self.now, ts)
+
+    def _preempt_message(self, job: JobRequest, victim: RunningJob, why: str, pool: str) -> str:
+        if why == attained.SERVICE:
+            rule = self.service_rule(job)
+            assert rule is not None
+            return rule.message(victim, pool)
         if why == preemption.RECLAIM:
-            quota = self.ws.quota
+            quota, tenant = self.ws.quota, victim.job.tenant
             return (
                 f"tenant {job.tenant} reclaims its nominal quota in pool {pool} for {job.key}; "
-                f"tenant {victim.tenant} borrows {quota.borrowed(pool, victim.tenant)} above its nominal "
-                f"{quota.entry(pool, victim.tenant).nominal}"
+                f"tenant {tenant} borrows {quota.borrowed(pool, tenant)} above its nominal "
+                f"{quota.entry(pool, tenant).nominal}"
             )
         return (
             f"{job.key} (priority {job.priority}) of tenant {job.tenant} needs room in pool {pool}; "
-            f"this job has lower priority {victim.priority}"
+            f"this job has lower priority {victim.job.priority}"
         )
 
 
@@ -463,11 +476,15 @@ def run_cycle(
     state = state if state is not None else CycleState()
     ws = state.workspace(snapshot)
     try:
+        ts = policy.time_sharing
+        if ts is not None:  # each job's level by attained service (core/attained.py)
+            pending = state.ranker.rank(pending, now, ts)
         queue = state.queue(pending)
         cycle = _Cycle(ws, snapshot, now, policy)
         fair = policy.fair_sharing and ws.quota.enforced_anywhere()  # else the queue order (queue.py)
         waiting = (_fairly if fair else _in_queue_order)(cycle, queue, state.last_waiting)
-        result = CycleResult(tuple(cycle.admissions), tuple(cycle.preemptions), waiting)
+        moves = migrate.plan(ws, snapshot.pools, now, ts, cycle.claimed) if ts and ts.migrate else ()
+        result = CycleResult(tuple(cycle.admissions), tuple(cycle.preemptions), waiting, tuple(moves))
     except BaseException:
         state.forget()
         raise

@@ -5,7 +5,9 @@ job reaching the core's reservation age); after each instant at which something 
 engine builds a ``Snapshot`` and calls the core once — the same call the operator makes — and
 applies its decisions: admitted jobs start on their assigned pool and finish after their steps at
 that pool's measured rate; preempted jobs stop, lose the work since their last checkpoint, and
-queue again. Jobs run to completion on one type: gangs start whole and never migrate.
+queue again with the service they attained; a migrating job (a policy with time-sharing) stops the
+same way and restarts on its new pool once its old pods are gone, holding the new pool from the
+decision on.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ import heapq
 import math
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from estuary.model import Assignment, CycleResult, JobRequest, Reason, RunningJob, Snapshot
+from estuary.model import Assignment, CycleResult, JobRequest, Migration, Reason, RunningJob, Snapshot
 from estuary.sim.cluster import SimCluster
 from estuary.sim.records import JobRecord, SimResult
 from estuary.sim.throughputs import ThroughputTable
@@ -30,7 +32,7 @@ Schedule = Callable[[Snapshot, Sequence[JobRequest], float], CycleResult]
 # Waiting reasons that no later cycle can change in a static cluster: the job is dropped.
 PERMANENT = frozenset({Reason.NEVER_FITS, Reason.NO_POOL, Reason.RESIDENCY, Reason.SELECTOR})
 
-_COMPLETE, _TERMINATED, _ARRIVAL, _WAKE = 0, 1, 2, 3
+_COMPLETE, _TERMINATED, _ARRIVAL, _WAKE, _MOVED_OUT = 0, 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class _State:
     done_steps: float = 0.0
     token: int = 0
     runs: int = 0
+    attained: float = 0.0  # accelerator-seconds x the type's speed for the job (core/attained.py)
 
 
 @dataclass(order=True)
@@ -201,7 +204,10 @@ class _Replay:
                 changed = self.complete(ev) or changed
             elif ev.kind == _TERMINATED:
                 st = self.release(ev.key)
-                self.pending[ev.key] = st.job.request
+                self.pending[ev.key] = replace(st.job.request, attained=st.attained, queued_since=self.now)
+                changed = True
+            elif ev.kind == _MOVED_OUT:
+                self.moved_out(ev.key)
                 changed = True
             elif ev.kind == _WAKE:
                 changed = changed or ev.key in self.pending
@@ -242,6 +248,7 @@ class _Replay:
         st = self.states[key]
         held = self.now - run.start
         st.record.run_seconds += held
+        st.attained += held * run.accelerators * st.job.rates[run.pool] / max(st.job.rates.values())
         tenant = st.job.request.tenant
         uses = self.result.tenant_accel_seconds
         uses[tenant] = uses.get(tenant, 0.0) + held * run.accelerators
@@ -273,6 +280,8 @@ class _Replay:
             self.preempt(p.victim_key)
         for a in decisions.admissions:
             self.start(a.job_key, a.assignment)
+        for m in decisions.migrations:
+            self.migrate(m)
         sent = (
             self.sim.burst.take(self.pending, self.states, decisions.waiting, self.now)
             if self.sim.burst
@@ -296,20 +305,62 @@ class _Replay:
         if run is None or self.running[key].terminating:
             return
         st = self.states[key]
-        st.token += 1
         st.record.preemptions += 1
         self.result.preemptions += 1
-        progress = max(0.0, self.now - run.start - run.overhead)
-        ckpt = self.sim.assumptions.checkpoint_interval_s
-        saved = progress if ckpt <= 0 else math.floor(progress / ckpt) * ckpt
-        st.done_steps = min(st.job.trace.steps, st.done_steps + saved * run.rate)
+        self.checkpoint(st, run)
         old = self.running[key]
         self.running[key] = RunningJob(old.job, old.assignment, old.started, terminating=True)
         self.push(self.now + self.sim.assumptions.termination_grace_s, _TERMINATED, key)
 
-    def start(self, key: str, assignment: Assignment) -> None:
+    def checkpoint(self, st: _State, run: _Run) -> None:
+        """The job stops: it keeps the progress of its last checkpoint; its completion is void."""
+        st.token += 1
+        progress = max(0.0, self.now - run.start - run.overhead)
+        ckpt = self.sim.assumptions.checkpoint_interval_s
+        saved = progress if ckpt <= 0 else math.floor(progress / ckpt) * ckpt
+        st.done_steps = min(st.job.trace.steps, st.done_steps + saved * run.rate)
+
+    def migrate(self, move: Migration) -> None:
+        """The job stops on its old pool (whose accelerators its terminating pods hold for the
+        grace period, as a separate gang) and holds its new assignment at once; it runs there
+        once the old pods are gone and it has restarted."""
+        key = move.job_key
+        run = self.runs.get(key)
+        if run is None or self.running[key].terminating:
+            raise RuntimeError(f"core moved {key}, which is not running")
+        st = self.states[key]
+        st.record.migrations += 1
+        self.result.migrations += 1
+        self.checkpoint(st, run)
+        old = self.running[key]
+        self.release(key)
+        gone = f"{key}@{run.pool}~moving"
+        self.runs[gone] = _Run(run.pool, self.now, 0.0, 0.0, run.accelerators)
+        self.running[gone] = RunningJob(
+            replace(old.job, key=gone), old.assignment, self.now, terminating=True
+        )
+        self.result.busy(self.now, run.accelerators)
+        grace = self.sim.assumptions.termination_grace_s
+        self.push(self.now + grace, _MOVED_OUT, gone)
+        request = replace(st.job.request, attained=st.attained, queued_since=self.now)
+        self.start(key, move.assignment, request, grace + self.sim.assumptions.restart_overhead_s)
+
+    def moved_out(self, gone: str) -> None:
+        """A migrated job's old pods are gone: their accelerators are free."""
+        run = self.runs.pop(gone)
+        del self.running[gone]
+        self.result.pool_accel_seconds[run.pool] += (self.now - run.start) * run.accelerators
+        self.result.busy(self.now, -run.accelerators)
+
+    def start(
+        self,
+        key: str,
+        assignment: Assignment,
+        request: JobRequest | None = None,
+        overhead: float | None = None,
+    ) -> None:
         """The admitted gang starts at once and runs at its pool's rate until its steps are done."""
-        request = self.pending.pop(key, None)
+        request = request or self.pending.pop(key, None)
         if request is None:
             raise RuntimeError(f"core admitted {key}, which is not pending")
         st = self.states[key]
@@ -317,7 +368,8 @@ class _Replay:
         if pool not in st.job.rates:
             raise RuntimeError(f"core put {key} on pool {pool}, which it cannot run on")
         rate = st.job.rates[pool] * assignment.workers / request.workers
-        overhead = self.sim.assumptions.restart_overhead_s if st.runs else 0.0
+        if overhead is None:
+            overhead = self.sim.assumptions.restart_overhead_s if st.runs else 0.0
         st.runs += 1
         st.token += 1
         remaining = st.job.trace.steps - st.done_steps

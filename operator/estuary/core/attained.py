@@ -1,0 +1,164 @@
+"""Time-sharing by attained service: queue levels, who may yield to whom, and the costs of a move.
+
+Why it exists: run-to-completion lets one long job block many short ones. Tiresias (NSDI'19)
+shows that, without knowing job durations, ranking jobs by the service they have already had
+(least attained first, discretised into a few queues so that jobs do not swap places on every
+cycle) cuts average completion time several-fold. Service here is accelerator-seconds weighted
+by the type's speed for the job (its own throughput hint, else the pool's), so an hour on a slow
+type counts for less than an hour on a fast one.
+
+Rules, for jobs that opt in (`JobRequest.time_sharing`) under a policy with `time_sharing` set:
+- level = the number of thresholds a job's attained service has reached (0 = least served); a
+  pending job that has waited `promote_after` x its own run time since it last joined the queue
+  (and at least `min_slice_s`) is promoted to level 0: no job starves;
+- the queue is ordered by priority, then level, then arrival (queue.py);
+- a job may evict ("Service") a running opted-in job of the same priority, in a strictly higher
+  level, that ran at least `min_slice_s` since it last started, and only of its own tenant where
+  the pool enforces quotas (quota guarantees and priorities stay as they are);
+- non-opted-in jobs are never victims of these rules, and always rank at level 0 (attained 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from estuary.core.candidates import runtime_factor
+from estuary.core.policy import HOUR, TimeSharing
+from estuary.model import JobRequest, PoolSpec, RunningJob
+
+SERVICE = "Service"
+MIGRATE = "Migrate"
+
+
+def speed(job: JobRequest, pool: PoolSpec) -> float:
+    """The job's relative speed on a pool: its first matching accepted type's, 0 if none."""
+    for accepted in job.accepted:
+        if accepted.matches(pool.vendor, pool.model):
+            factor = runtime_factor(accepted, pool)
+            return 0.0 if factor == float("inf") else 1.0 / factor
+    return 0.0
+
+
+def accelerators(job: JobRequest, workers: int) -> int:
+    return job.per_worker.accelerators * workers
+
+
+def attained_now(running: RunningJob, pool: PoolSpec, now: float) -> float:
+    """Service so far: earlier runs plus this one (accelerator-seconds x speed)."""
+    held = max(0.0, now - running.started)
+    size = accelerators(running.job, running.assignment.workers)
+    return running.job.attained + held * size * speed(running.job, pool)
+
+
+def level_of(service: float, ts: TimeSharing) -> int:
+    return sum(1 for t in ts.thresholds if service >= t)
+
+
+def run_time(job: JobRequest, service: float) -> float:
+    """Seconds the job has run, roughly: its service over its size (at speed 1)."""
+    return service / max(1, accelerators(job, job.workers))
+
+
+def pending_level(job: JobRequest, now: float, ts: TimeSharing) -> int:
+    """A pending job's level; a starving one is promoted to 0."""
+    if not job.time_sharing or job.attained <= 0:
+        return 0
+    since = job.queued_since if job.queued_since is not None else job.arrival
+    if now - since >= max(ts.min_slice_s, ts.promote_after * run_time(job, job.attained)):
+        return 0
+    return level_of(job.attained, ts)
+
+
+class Ranker:
+    """Puts each pending job's level on it, reusing last cycle's request when the level is the
+    same (so the carried queue sees the very same object and keeps its place; state.py)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[JobRequest, JobRequest]] = {}
+
+    def rank(self, pending: Sequence[JobRequest], now: float, ts: TimeSharing) -> list[JobRequest]:
+        out: list[JobRequest] = []
+        kept: dict[str, tuple[JobRequest, JobRequest]] = {}
+        for job in pending:
+            level = pending_level(job, now, ts)
+            last = self._last.get(job.key)
+            if last is not None and last[0] is job and last[1].level == level:
+                ranked = last[1]
+            else:
+                ranked = job if job.level == level else replace(job, level=level)
+            kept[job.key] = (job, ranked)
+            out.append(ranked)
+        self._last = kept
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Yielding:
+    """A running job that may yield to a given preemptor, and why."""
+
+    running: RunningJob
+    level: int
+    service: float
+
+
+def may_yield(
+    running: RunningJob, job: JobRequest, pool: PoolSpec, now: float, ts: TimeSharing
+) -> Yielding | None:
+    """Whether `running` may be evicted for `job` under the Service rule (module docstring)."""
+    other = running.job
+    if not (other.time_sharing and other.preemptible) or running.terminating or other.key == job.key:
+        return None
+    if other.priority != job.priority or now - running.started < ts.min_slice_s:
+        return None
+    if pool.quotas and other.tenant != job.tenant:
+        return None
+    service = attained_now(running, pool, now)
+    level = level_of(service, ts)
+    return Yielding(running, level, service) if level > job.level else None
+
+
+def service_victims(
+    running: Iterable[RunningJob], job: JobRequest, pool: PoolSpec, now: float, ts: TimeSharing
+) -> list[Yielding]:
+    """Running jobs of the pool that may yield to `job`, most served first."""
+    found = [y for r in running if (y := may_yield(r, job, pool, now, ts)) is not None]
+    return sorted(found, key=lambda y: (-y.level, -y.service, y.running.job.key))
+
+
+def service_message(job: JobRequest, victim: Yielding, pool: str, now: float) -> str:
+    ran = (now - victim.running.started) / HOUR
+    return (
+        f"{job.key} (queue {job.level}, {job.attained / HOUR:.2f} h attained) takes its turn in pool "
+        f"{pool} from this job (queue {victim.level}, {victim.service / HOUR:.2f} h attained; ran "
+        f"{ran:.2f} h since its last start); it resumes from its last checkpoint when room frees"
+    )
+
+
+class ServiceRule:
+    """The Service rule for one preemptor, in the shape preemption.py takes (`Extra`, `Rank`)."""
+
+    def __init__(
+        self,
+        running: Mapping[str, RunningJob],
+        pools: Mapping[str, PoolSpec],
+        job: JobRequest,
+        now: float,
+        ts: TimeSharing,
+    ) -> None:
+        self.running, self.pools, self.job, self.now, self.ts = running, pools, job, now, ts
+
+    def extra(self, pool: str) -> list[tuple[RunningJob, str]]:
+        spec = self.pools[pool]
+        mine = (r for r in self.running.values() if r.assignment.pool == pool)
+        return [(y.running, SERVICE) for y in service_victims(mine, self.job, spec, self.now, self.ts)]
+
+    def rank(self, running: RunningJob) -> tuple[object, ...]:
+        """Least valuable first: lower priority, then the most served, then key."""
+        service = attained_now(running, self.pools[running.assignment.pool], self.now)
+        return (running.job.priority, -level_of(service, self.ts), -service, running.job.key)
+
+    def message(self, running: RunningJob, pool: str) -> str:
+        found = may_yield(running, self.job, self.pools[pool], self.now, self.ts)
+        assert found is not None  # it was chosen under this very rule
+        return service_message(self.job, found, pool, self.now)

@@ -32,7 +32,7 @@ Schedule = Callable[[Snapshot, Sequence[JobRequest], float], CycleResult]
 # Waiting reasons that no later cycle can change in a static cluster: the job is dropped.
 PERMANENT = frozenset({Reason.NEVER_FITS, Reason.NO_POOL, Reason.RESIDENCY, Reason.SELECTOR})
 
-_COMPLETE, _TERMINATED, _ARRIVAL, _WAKE, _MOVED_OUT = 0, 1, 2, 3, 4
+_COMPLETE, _TERMINATED, _ARRIVAL, _WAKE, _MOVED_OUT, _SLICE_END = 0, 1, 2, 3, 4, 5
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,7 @@ class Simulator:
         policy_name: str = "policy",
         assumptions: Assumptions | None = None,
         wake_after: float | None = None,
+        slice_s: float | None = None,
         reference: str = "v100",
         progress: Progress | None = None,
         burst: Burst | None = None,
@@ -119,6 +120,9 @@ class Simulator:
         self.policy_name = policy_name
         self.assumptions = assumptions or Assumptions()
         self.wake_after = wake_after
+        # Time-sharing: a job's minimum slice ending may let it yield or move, so it is an event,
+        # and cycles run even with nothing pending (a move needs no pending job).
+        self.slice_s = slice_s
         self.progress = progress
         self.pools = cluster.pool_specs(table, reference)
         self.nodes = cluster.nodes()
@@ -169,7 +173,7 @@ class _Replay:
             if self.now > max_time:
                 break
             changed = self.apply_events()
-            if changed and self.pending:
+            if changed and (self.pending or self.sim.slice_s is not None):
                 self.cycle()
         self.result.end_time = self.now
         self.result.wall_seconds = time.perf_counter() - self.wall0
@@ -209,6 +213,8 @@ class _Replay:
             elif ev.kind == _MOVED_OUT:
                 self.moved_out(ev.key)
                 changed = True
+            elif ev.kind == _SLICE_END:
+                changed = changed or (ev.key in self.runs and self.states[ev.key].token == ev.token)
             elif ev.kind == _WAKE:
                 changed = changed or ev.key in self.pending
         return changed
@@ -381,3 +387,5 @@ class _Replay:
         st.record.pool = pool
         self.result.busy(self.now, accel)
         self.push(self.now + overhead + remaining / rate, _COMPLETE, key, st.token)
+        if self.sim.slice_s is not None:
+            self.push(self.now + self.sim.slice_s, _SLICE_END, key, st.token)

@@ -74,6 +74,7 @@ def run(
             policy_name=p.name,
             assumptions=assumptions,
             wake_after=p.wake_after,
+            slice_s=p.slice_s,
             reference=exp.reference,
             progress=bar,
         )

@@ -47,6 +47,12 @@ class NamedPolicy:
         return replace(self, policy=replace(self.policy, time_sharing=costs))
 
     @property
+    def slice_s(self) -> float | None:
+        """Time-sharing's minimum slice, after which a running job may yield or move."""
+        ts = self.policy.time_sharing
+        return None if ts is None else ts.min_slice_s
+
+    @property
     def wake_after(self) -> float | None:
         """When a queued job's age starts to matter to the core (its reservation), in seconds."""
         return self.policy.reserve_after_s if self.policy.backfill else None

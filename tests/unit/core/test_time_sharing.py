@@ -128,7 +128,11 @@ def test_a_pending_job_takes_free_room_before_any_move() -> None:
 @given(
     st.lists(
         st.tuples(
-            st.booleans(), st.booleans(), st.integers(0, 1), st.floats(0, 30 * HOUR), st.sampled_from(["a", "b"])
+            st.booleans(),
+            st.booleans(),
+            st.integers(0, 1),
+            st.floats(0, 30 * HOUR),
+            st.sampled_from(["a", "b"]),
         ),
         min_size=1,
         max_size=6,

@@ -147,10 +147,11 @@ def measure(snapshot: Snapshot, pending: list[JobRequest], policy: Policy, repea
     """Interleaved: first-fit, before and cold on the initial input; then, along a sequence of
     steady cycles, first-fit, before and steady on each next input."""
     times: Times = {}
+    frozen = reference.frozen_policy(policy)
     for _ in range(repeats):
         for name, fn, args, kwargs in (
             ("first-fit", first_fit, (snapshot, pending), {}),
-            ("before", reference.run_cycle, (snapshot, pending, 0.0, policy), {}),
+            ("before", reference.run_cycle, (snapshot, pending, 0.0, frozen), {}),
             ("cold", run_cycle, (snapshot, pending, 0.0, policy), {"state": CycleState()}),
         ):
             took, out = timed(fn, *args, **kwargs)
@@ -162,7 +163,7 @@ def measure(snapshot: Snapshot, pending: list[JobRequest], policy: Policy, repea
     for step in range(1, repeats + 1):
         inputs = advance(*inputs, result, step)
         times.setdefault("steady first-fit", []).append(timed(first_fit, *inputs)[0])
-        times.setdefault("steady before", []).append(timed(reference.run_cycle, *inputs, 0.0, policy)[0])
+        times.setdefault("steady before", []).append(timed(reference.run_cycle, *inputs, 0.0, frozen)[0])
         took, out = timed(run_cycle, *inputs, 0.0, policy, state=state)
         times.setdefault("steady", []).append(took)
         assert isinstance(out, CycleResult)

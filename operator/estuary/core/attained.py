@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 
 from estuary.core.candidates import runtime_factor
 from estuary.core.policy import HOUR, TimeSharing
+from estuary.core.workspace import Workspace
 from estuary.model import JobRequest, PoolSpec, RunningJob
 
 SERVICE = "Service"
@@ -77,7 +78,10 @@ class Ranker:
     def __init__(self) -> None:
         self._last: dict[str, tuple[JobRequest, JobRequest]] = {}
 
-    def rank(self, pending: Sequence[JobRequest], now: float, ts: TimeSharing) -> list[JobRequest]:
+    def rank(self, pending: Sequence[JobRequest], now: float, ts: TimeSharing | None) -> Sequence[JobRequest]:
+        """The pending jobs with their levels; as given when the policy does not share time."""
+        if ts is None:
+            return pending
         out: list[JobRequest] = []
         kept: dict[str, tuple[JobRequest, JobRequest]] = {}
         for job in pending:
@@ -136,17 +140,12 @@ def service_message(job: JobRequest, victim: Yielding, pool: str, now: float) ->
 
 
 class ServiceRule:
-    """The Service rule for one preemptor, in the shape preemption.py takes (`Extra`, `Rank`)."""
+    """The Service rule for one preemptor, in the shape preemption.py takes (`ExtraRule`)."""
 
-    def __init__(
-        self,
-        running: Mapping[str, RunningJob],
-        pools: Mapping[str, PoolSpec],
-        job: JobRequest,
-        now: float,
-        ts: TimeSharing,
-    ) -> None:
-        self.running, self.pools, self.job, self.now, self.ts = running, pools, job, now, ts
+    def __init__(self, ws: Workspace, job: JobRequest, now: float, ts: TimeSharing) -> None:
+        self.running: Mapping[str, RunningJob] = ws.running
+        self.pools = {name: state.spec for name, state in ws.pools.items()}
+        self.job, self.now, self.ts = job, now, ts
 
     def extra(self, pool: str) -> list[tuple[RunningJob, str]]:
         spec = self.pools[pool]
@@ -162,3 +161,13 @@ class ServiceRule:
         found = may_yield(running, self.job, self.pools[pool], self.now, self.ts)
         assert found is not None  # it was chosen under this very rule
         return service_message(self.job, found, pool, self.now)
+
+
+def rule(ts: TimeSharing | None, ws: Workspace, job: JobRequest, now: float) -> ServiceRule | None:
+    """The Service rule for `job` when the policy shares time (None: only Reclaim and Priority)."""
+    return None if ts is None else ServiceRule(ws, job, now, ts)
+
+
+def explain(rule: ServiceRule | None, victim: RunningJob, why: str, pool: str) -> str | None:
+    """The message of a Service preemption (None for the other rules: preemption.py says)."""
+    return rule.message(victim, pool) if rule is not None and why == SERVICE else None

@@ -11,26 +11,14 @@ bounds) is computed here once, not once per job and cycle.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from estuary.core.candidates import Candidate, candidates, in_policy_order
-from estuary.core.evaluate import Failure, gang_bounds
+from estuary.core.evaluate import gang_bounds
 from estuary.core.policy import Policy, TypeChoice
-from estuary.model import JobRequest, PoolSpec, Reason, TypeVerdict
+from estuary.core.verdicts import Assembled
+from estuary.model import JobRequest, PoolSpec
 
 ClassKey = tuple[object, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Assembled:
-    """A class's waiting verdict, made of each allowed pool's failure in policy order (cycle.py)."""
-
-    tried: tuple[tuple[Candidate, Failure], ...]
-    reason: Reason  # of the pool closest to running
-    message: str
-    verdicts: tuple[TypeVerdict, ...]  # one per pool tried
-    helps: tuple[Candidate, ...]  # the pools where preemption could make room
-    helps_names: tuple[str, ...]
 
 
 def class_key(job: JobRequest) -> ClassKey:

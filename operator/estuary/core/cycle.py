@@ -8,7 +8,7 @@ call. It reads like a numbered list:
   2. order the queue (queue.py): priority, arrival, key, with fair sharing of borrowed capacity;
      find each job's class of identical jobs (classes.py);
   3. for each job: residency; strict FIFO behind a blocked job; the verdict its class got earlier
-     in this cycle, if nothing that verdict read has changed since (see below); otherwise decide:
+     in this cycle, if nothing that verdict read has changed since (verdicts.py); otherwise decide:
      a. candidate pools in policy order, first pool where the whole gang fits is admitted and
         assumed in the working view (later jobs see it); an elastic job that fits nowhere whole
         takes the first pool, in the same order, where at least min_workers fit;
@@ -19,30 +19,21 @@ call. It reads like a numbered list:
   5. undo this cycle's assumptions and reservations, so the view mirrors the snapshot again.
 No I/O, no wall clock (`now` is a parameter), no randomness: the same inputs give the same result,
 with or without a carried `CycleState`.
-
-When a class's verdict still holds. A waiting job's verdict reads: static checks of each pool
-(fixed for the view's life), node-level failures (cached per pool and shape for the whole cycle:
-free capacity only shrinks within a cycle, so a shape that did not fit does not fit later), the
-preemption memo (also per cycle), the quota books of its pools, the order of its pools under
-"any_free" (follows free capacity), and the job's age (whether the starvation guard is tried). So
-a verdict is reused while the quota version of each of the class's pools with quotas and the pool
-ranking's version are unchanged (both only grow, so their sum is the stamp), and, for a job old
-enough to reserve, the verdict already tried to. Anything else runs step 3a-c again.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from estuary.core import attained, messages, migrate, preemption, reservation, residency
 from estuary.core.candidates import Candidate, in_policy_order
-from estuary.core.classes import Assembled, JobClass
+from estuary.core.classes import JobClass
 from estuary.core.evaluate import Failure, FitCache, Outcome, evaluate
 from estuary.core.policy import Policy
 from estuary.core.queue import processing_order
 from estuary.core.state import CycleState, Queue
+from estuary.core.verdicts import NEVER_HERE, Assembled, Decided, Entry, Tried, Verdict, assemble
 from estuary.core.workspace import Workspace
 from estuary.model import (
     Admission,
@@ -51,26 +42,10 @@ from estuary.model import (
     JobRequest,
     Preemption,
     Reason,
-    RunningJob,
     Snapshot,
-    TypeVerdict,
     Waiting,
 )
 
-# Closest to running first: the reason a waiting job shows when its pools disagree.
-_RANK = {
-    Reason.PRIORITY: 0,
-    Reason.FRAGMENTED: 1,
-    Reason.CAPACITY: 2,
-    Reason.UNHEALTHY: 3,
-    Reason.QUOTA: 4,
-    Reason.SELECTOR: 5,
-    Reason.NEVER_FITS: 6,
-}
-_PREEMPTION_HELPS = frozenset(
-    {Reason.CAPACITY, Reason.FRAGMENTED, Reason.UNHEALTHY, Reason.QUOTA, Reason.PRIORITY}
-)
-_NEVER_HERE = frozenset({Reason.RESIDENCY, Reason.NO_POOL, Reason.SELECTOR, Reason.NEVER_FITS})
 _PHRASE = {
     "fastest": "fastest type that fits now",
     "preference": "first preferred type that fits now",
@@ -78,30 +53,10 @@ _PHRASE = {
     "wait_fastest": "fastest type",
 }
 
-Entry = tuple[Reason, str, tuple[TypeVerdict, ...]]  # a Waiting without key and position
-Tried = list[tuple[Candidate, Failure]]  # each allowed pool's failure, in policy order
-Decided = dict[str, Waiting]  # waiting jobs by key, in queue order
-
-
-@dataclass(frozen=True, slots=True)
-class _Verdict:
-    """A class's latest verdict in this cycle, and what it takes to still hold."""
-
-    entry: Entry
-    stamp: int
-    tried_reserving: bool
-    epoch: int  # the cycle's epoch when made: while it is unchanged, nothing has moved
-    always: bool = False  # RESIDENCY or NO_POOL: holds for the whole cycle
-
-
-def _closest(tried: tuple[Candidate, Failure]) -> int:
-    return _RANK.get(tried[1][0], 9)
-
 
 class _Cycle:
     def __init__(self, ws: Workspace, snapshot: Snapshot, now: float, policy: Policy) -> None:
         self.ws = ws
-        self.specs = snapshot.pools
         self.class_of: dict[str, JobClass] = {}  # by job key; filled for fair sharing's questions
         self.jurisdiction = snapshot.jurisdiction
         self.now = now
@@ -112,8 +67,8 @@ class _Cycle:
         self.claimed: set[str] = set()  # victims chosen and terminating jobs awaited this cycle
         self.blockers: list[str] = []  # strict FIFO: jobs that block everything behind them
         self._no_plan: set[tuple[object, ...]] = set()
-        self.verdicts: dict[JobClass, _Verdict] = {}  # each class's latest verdict this cycle
-        self.shared: dict[int, _Verdict] = {}  # by `JobClass.decision`
+        self.verdicts: dict[JobClass, Verdict] = {}  # each class's latest verdict this cycle
+        self.shared: dict[int, Verdict] = {}  # by `JobClass.decision`
         self._failures: dict[tuple[str, int, bool], tuple[int, Failure]] = {}
         self._within: dict[JobClass, tuple[int, bool]] = {}
         self._shares: dict[str, float] = {}
@@ -193,7 +148,7 @@ class _Cycle:
         if verdict is not None and self.holds(verdict, cls, job):
             if verdict.epoch != self.epoch or self.verdicts.get(cls) is not verdict:
                 # It holds now: the class's next jobs take the fast path (`_in_queue_order`).
-                self.verdicts[cls] = _Verdict(
+                self.verdicts[cls] = Verdict(
                     verdict.entry, verdict.stamp, verdict.tried_reserving, self.epoch, verdict.always
                 )
             return verdict.entry
@@ -202,23 +157,23 @@ class _Cycle:
             return entry
         if self.blockers:  # the same for every job until the next blocker
             entry = self.behind()
-            self.remember(cls, _Verdict(entry, self.stamp(cls), True, self.epoch))
+            self.remember(cls, Verdict(entry, self.stamp(cls), True, self.epoch))
             return entry
         found = self.try_pools(job, cls)
         if isinstance(found, Outcome):
             self.admit(job, found)
             return None
-        assembled = self.assemble(cls, found)
+        assembled = cls.assembled = assemble(found, cls.assembled)
         preempting = self.try_preemption(job, cls, assembled) if self.policy.preemption else None
         return preempting if preempting is not None else self.wait(job, cls, found, assembled)
 
-    def remember(self, cls: JobClass, verdict: _Verdict) -> None:
+    def remember(self, cls: JobClass, verdict: Verdict) -> None:
         """The class's verdict, and that of every class that decides like it (classes.py)."""
         self.verdicts[cls] = verdict
         self.shared[cls.decision(self.policy)] = verdict
 
-    def holds(self, verdict: _Verdict, cls: JobClass, job: JobRequest) -> bool:
-        """Whether the class's verdict answers for `job` too (see the module docstring)."""
+    def holds(self, verdict: Verdict, cls: JobClass, job: JobRequest) -> bool:
+        """Whether the class's verdict answers for `job` too (verdicts.py)."""
         if verdict.always:
             return True
         if verdict.epoch != self.epoch and (self.blockers or verdict.stamp != self.stamp(cls)):
@@ -236,7 +191,7 @@ class _Cycle:
             entry = (Reason.NO_POOL, f"no ComputePool offers an accepted type ({types})", ())
         else:
             return None
-        self.verdicts[cls] = _Verdict(entry, 0, True, self.epoch, always=True)
+        self.verdicts[cls] = Verdict(entry, 0, True, self.epoch, always=True)
         return entry
 
     def block(self, job: JobRequest) -> None:
@@ -289,27 +244,6 @@ class _Cycle:
         self._failures[key] = (stamp, outcome.failure)
         return outcome.failure
 
-    @staticmethod
-    def assemble(cls: JobClass, tried: Tried) -> Assembled:
-        """Reason and message of the pool closest to running, a verdict per pool, and the pools
-        where preemption could help; the class's last assembly is reused if its failures recur."""
-        key = tuple(tried)
-        last = cls.assembled
-        if last is not None and last.tried == key:
-            return last
-        reason, message = min(key, key=_closest)[1]
-        verdicts = []
-        for index, (cand, failure) in enumerate(key):
-            if last is not None and index < len(last.tried) and last.tried[index] == (cand, failure):
-                verdicts.append(last.verdicts[index])  # this pool's verdict did not change
-            else:
-                pool = cand.pool
-                verdicts.append(TypeVerdict(pool.name, pool.vendor, pool.model, False, *failure, cand.factor))
-        helps = tuple(c for c, (why, _) in key if why in _PREEMPTION_HELPS)
-        names = tuple(c.pool.name for c in helps)
-        cls.assembled = Assembled(key, reason, message, tuple(verdicts), helps, names)
-        return cls.assembled
-
     def admit(self, job: JobRequest, outcome: Outcome) -> None:
         assert outcome.placement is not None
         cand = outcome.candidate
@@ -329,12 +263,12 @@ class _Cycle:
         stamp, epoch = self.stamp(cls), self.epoch
         tried_reserving = self.old_enough(job)
         pool = reservation.reserve(self.ws, job, tried) if tried_reserving else None
-        if not self.policy.backfill and reason not in _NEVER_HERE:
+        if not self.policy.backfill and reason not in NEVER_HERE:
             self.block(job)
         # The next job of the class finds the pool reserved (by this one, or an earlier one): it
         # waits with the plain message.
         entry = (reason, message, verdicts)
-        self.remember(cls, _Verdict(entry, stamp, tried_reserving, epoch))
+        self.remember(cls, Verdict(entry, stamp, tried_reserving, epoch))
         if pool is None:
             return entry
         self.changed()
@@ -351,9 +285,8 @@ class _Cycle:
         memo = (cls.preemption_key, assembled.helps_names, self.within_nominal(cls), job.level)
         if memo in self._no_plan:
             return None
-        rule = self.service_rule(job)
-        extra, rank = (rule.extra, rule.rank) if rule is not None else (None, None)
-        plan = preemption.plan(self.ws, job, assembled.helps, self.claimed, extra, rank)
+        rule = attained.rule(self.policy.time_sharing, self.ws, job, self.now)
+        plan = preemption.plan(self.ws, job, assembled.helps, self.claimed, rule)
         if plan is None:
             self._no_plan.add(memo)
             return None
@@ -368,9 +301,10 @@ class _Cycle:
         if plan.victims:
             names = [r.job.key for r, _ in plan.victims]
             for running, why in plan.victims:
-                self.preemptions.append(
-                    Preemption(running.job.key, job.key, why, self._preempt_message(job, running, why, pool))
+                explained = attained.explain(rule, running, why, pool) or preemption.message(
+                    self.ws, job, running.job, why, pool
                 )
+                self.preemptions.append(Preemption(running.job.key, job.key, why, explained))
             message = f"preempting {messages.keys(names)} in pool {pool} to start {size}"
         else:
             names = [r.job.key for r in plan.waiting_on]
@@ -380,30 +314,6 @@ class _Cycle:
         if not self.policy.backfill:
             self.block(job)
         return (Reason.PREEMPTING, message, assembled.verdicts)
-
-    def service_rule(self, job: JobRequest) -> attained.ServiceRule | None:
-        """Time-sharing's victims for `job` (core/attained.py), when the policy shares time."""
-        ts = self.policy.time_sharing
-        if ts is None:
-            return None
-        return attained.ServiceRule(self.ws.running, self.specs, job, self.now, ts)
-
-    def _preempt_message(self, job: JobRequest, victim: RunningJob, why: str, pool: str) -> str:
-        if why == attained.SERVICE:
-            rule = self.service_rule(job)
-            assert rule is not None
-            return rule.message(victim, pool)
-        if why == preemption.RECLAIM:
-            quota, tenant = self.ws.quota, victim.job.tenant
-            return (
-                f"tenant {job.tenant} reclaims its nominal quota in pool {pool} for {job.key}; "
-                f"tenant {tenant} borrows {quota.borrowed(pool, tenant)} above its nominal "
-                f"{quota.entry(pool, tenant).nominal}"
-            )
-        return (
-            f"{job.key} (priority {job.priority}) of tenant {job.tenant} needs room in pool {pool}; "
-            f"this job has lower priority {victim.job.priority}"
-        )
 
 
 def _in_queue_order(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting]) -> Decided:
@@ -476,14 +386,11 @@ def run_cycle(
     state = state if state is not None else CycleState()
     ws = state.workspace(snapshot)
     try:
-        ts = policy.time_sharing
-        if ts is not None:  # each job's level by attained service (core/attained.py)
-            pending = state.ranker.rank(pending, now, ts)
-        queue = state.queue(pending)
+        queue = state.queue(state.ranker.rank(pending, now, policy.time_sharing))  # core/attained.py
         cycle = _Cycle(ws, snapshot, now, policy)
         fair = policy.fair_sharing and ws.quota.enforced_anywhere()  # else the queue order (queue.py)
         waiting = (_fairly if fair else _in_queue_order)(cycle, queue, state.last_waiting)
-        moves = migrate.plan(ws, snapshot.pools, now, ts, cycle.claimed) if ts and ts.migrate else ()
+        moves = migrate.plan(ws, snapshot.pools, now, policy.time_sharing, cycle.claimed)
         result = CycleResult(tuple(cycle.admissions), tuple(cycle.preemptions), waiting, tuple(moves))
     except BaseException:
         state.forget()

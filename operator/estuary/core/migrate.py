@@ -97,11 +97,13 @@ def plan(
     ws: Workspace,
     pools: Mapping[str, PoolSpec],
     now: float,
-    ts: TimeSharing,
+    ts: TimeSharing | None,
     claimed: Collection[str],
 ) -> list[Migration]:
     """The moves that pay, largest saving first, each holding its new room in `ws` (rolled back
-    with the cycle's other assumptions)."""
+    with the cycle's other assumptions); none when the policy does not share time or move jobs."""
+    if ts is None or not ts.migrate:
+        return []
     movable = [
         r
         for key, r in sorted(ws.running.items())

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from estuary.core.candidates import Candidate
 from estuary.core.evaluate import evaluate, gang_bounds
@@ -37,9 +38,15 @@ from estuary.model import JobRequest, RunningJob
 RECLAIM = "Reclaim"
 PRIORITY = "Priority"
 
-# More victims a policy allows in a pool, as (job, rule), and the order it would give them up in.
-Extra = Callable[[str], list[tuple[RunningJob, str]]]
 Rank = Callable[[RunningJob], tuple[object, ...]]
+
+
+class ExtraRule(Protocol):
+    """More victims a policy allows (core/attained.py), and the order it gives them up in."""
+
+    def extra(self, pool: str) -> list[tuple[RunningJob, str]]: ...
+
+    def rank(self, running: RunningJob) -> tuple[object, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +79,7 @@ def _await_terminating(
 
 
 def _candidates(
-    ws: Workspace, job: JobRequest, pool: str, claimed: Collection[str], extra: Extra | None = None
+    ws: Workspace, job: JobRequest, pool: str, claimed: Collection[str], extra: ExtraRule | None = None
 ) -> list[tuple[RunningJob, str]]:
     _, smallest = gang_bounds(job)
     within = ws.quota.enforced(pool) and ws.quota.within_nominal(
@@ -102,7 +109,7 @@ def _candidates(
                 )
     if extra is not None:
         seen = {running.job.key for running, _ in found}
-        found.extend(o for o in extra(pool) if o[0].job.key not in seen and open_to(o[0]))
+        found.extend(o for o in extra.extra(pool) if o[0].job.key not in seen and open_to(o[0]))
     return found
 
 
@@ -148,13 +155,12 @@ def _choose_victims(
     job: JobRequest,
     cand: Candidate,
     claimed: Collection[str],
-    extra: Extra | None = None,
-    rank: Rank | None = None,
+    extra: ExtraRule | None = None,
 ) -> Plan | None:
     options = _candidates(ws, job, cand.pool.name, claimed, extra)
     if not options:
         return None
-    value: Rank = rank or _value
+    value: Rank = extra.rank if extra is not None else _value
     by_value = sorted(options, key=lambda o: value(o[0]))
     by_size = sorted(options, key=lambda o: (-job_accelerators(o[0]), value(o[0])))
     sets = [found for order in (by_value, by_size) if (found := _greedy(ws, job, cand, order)) is not None]
@@ -174,17 +180,31 @@ def plan(
     job: JobRequest,
     cands: Sequence[Candidate],
     claimed: Collection[str],
-    extra: Extra | None = None,
-    rank: Rank | None = None,
+    extra: ExtraRule | None = None,
 ) -> Plan | None:
     """A way to make room for `job`, or None. `claimed`: keys already victims or awaited this
-    cycle; `extra` and `rank`: more victims a policy allows and their order (None: the two rules)."""
+    cycle; `extra`: more victims a policy allows, and their order (None: the two rules)."""
     for cand in cands:
         waiting = _await_terminating(ws, job, cand, claimed)
         if waiting is not None:
             return waiting
     for cand in cands:
-        chosen = _choose_victims(ws, job, cand, claimed, extra, rank)
+        chosen = _choose_victims(ws, job, cand, claimed, extra)
         if chosen is not None:
             return chosen
     return None
+
+
+def message(ws: Workspace, job: JobRequest, victim: JobRequest, why: str, pool: str) -> str:
+    """What the victim's status says: which rule evicts it, for whom, and the numbers behind it."""
+    if why == RECLAIM:
+        quota = ws.quota
+        return (
+            f"tenant {job.tenant} reclaims its nominal quota in pool {pool} for {job.key}; "
+            f"tenant {victim.tenant} borrows {quota.borrowed(pool, victim.tenant)} above its nominal "
+            f"{quota.entry(pool, victim.tenant).nominal}"
+        )
+    return (
+        f"{job.key} (priority {job.priority}) of tenant {job.tenant} needs room in pool {pool}; "
+        f"this job has lower priority {victim.priority}"
+    )

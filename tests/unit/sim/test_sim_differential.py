@@ -25,7 +25,7 @@ from estuary.sim.workload import to_sim_job
 
 
 def frozen(policy: str) -> Schedule:
-    settings = POLICIES[policy].policy
+    settings = reference.frozen_policy(POLICIES[policy].policy)
 
     def cycle(snapshot: Snapshot, pending: Sequence[JobRequest], now: float) -> CycleResult:
         return reference.run_cycle(snapshot, pending, now, settings)

@@ -7,9 +7,32 @@ times both in the same run. Do not change it to follow new behaviour: a change o
 core is a change of this oracle's verdicts, made on purpose in the same commit, with a reason.
 """
 
+import dataclasses
+
+import estuary.core
+
 from .cycle import run_cycle
 from .explain import explain
 from .policy import Policy, TypeChoice
 from .usage import PoolUsage, TenantUsage, pool_usage
 
-__all__ = ["Policy", "PoolUsage", "TenantUsage", "TypeChoice", "explain", "pool_usage", "run_cycle"]
+
+def frozen_policy(policy: estuary.core.Policy) -> Policy:
+    """The live `Policy` as this copy's own type, field by field.
+
+    A field added to the live `Policy` fails here (an unexpected keyword): the oracle must then be
+    taught the new knob on purpose, never run as if it did not exist.
+    """
+    return Policy(**dataclasses.asdict(policy))
+
+
+__all__ = [
+    "Policy",
+    "PoolUsage",
+    "TenantUsage",
+    "TypeChoice",
+    "explain",
+    "frozen_policy",
+    "pool_usage",
+    "run_cycle",
+]

@@ -39,12 +39,18 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CI_TOPOLOGY = REPO_ROOT / "hack" / "topologies" / "ci.yaml"
 CRD_DIR = REPO_ROOT / "crds"
 E2E_DIR = Path(__file__).resolve().parent / "e2e"
+ROBUSTNESS_DIR = Path(__file__).resolve().parent / "robustness"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every test under tests/e2e/ is an e2e test."""
+    """Every test under tests/e2e/ is an e2e test; every test under tests/robustness/ is a
+    robustness test on the same local control plane (so an e2e test too)."""
     for item in items:
-        if E2E_DIR in Path(str(item.path)).resolve().parents:
+        parents = Path(str(item.path)).resolve().parents
+        if E2E_DIR in parents:
+            item.add_marker(pytest.mark.e2e)
+        if ROBUSTNESS_DIR in parents:
+            item.add_marker(pytest.mark.robustness)
             item.add_marker(pytest.mark.e2e)
 
 

@@ -9,7 +9,10 @@ correctness depends on it:
   * create answers AlreadyExists (409) when the name is taken, patch and delete of a missing object
     answer NotFound (404), and a patch that names a stale `metadata.resourceVersion` answers
     Conflict (409), all as `kubernetes.client.exceptions.ApiException`;
-  * deleting an AIJob deletes its pods (owner references, as the garbage collector does);
+  * a pod `refuse_pods` objects to is refused (422, as `Refused` through `KubeApi.create`), on a
+    dry run too, which stores nothing;
+  * deleting an AIJob deletes the pods it controls (owner references, as the garbage collector
+    does), whatever their labels;
   * every change reaches the cluster's `ClusterCache` as a watch event.
 The server is itself the operator's seams: `KubeApi` (kube/client.py, with the same "AlreadyExists
 and NotFound count as done" contract as `RealKubeApi`), the usage ledger's `LedgerStore`
@@ -30,8 +33,9 @@ from kubernetes.client.exceptions import ApiException
 
 from estuary.federation.naming import ORIGIN_CLUSTER
 from estuary.federation.partner import BAD_CREDENTIALS, UNREACHABLE, PartnerApi, PartnerError
+from estuary.kube.client import Refused
 from estuary.state import codec
-from estuary.state.cache import JOB_LABEL, ClusterCache
+from estuary.state.cache import JOB_LABEL, ClusterCache, owned_by
 
 Obj = dict[str, Any]
 PLURALS = {
@@ -116,6 +120,9 @@ class FakeApiServer:
     down: bool = False  # the API server is gone (every call through an adapter fails)
     graceful: bool = False  # deleted pods linger, marked with a deletionTimestamp, until `reap()`
     failures: dict[str, Exception] = field(default_factory=dict)  # KubeApi method -> raised
+    # Admission: a pod manifest -> why the API server refuses it (None: accepted)
+    refuse_pods: Callable[[Obj], str | None] = lambda pod: None
+    refuse_code: int = 422  # 403 plays an admission policy, a LimitRange or a ResourceQuota
     path: FakePath = field(default_factory=FakePath)  # the network to it, for partners' probes
 
     # ---- the server ------------------------------------------------------------------------
@@ -195,12 +202,8 @@ class FakeApiServer:
         if plural in WATCHED:
             self.cache.apply(plural, "DELETED", obj)
         if plural == "aijobs":  # owner references: the garbage collector removes the pods
-            ns, name = key.split("/", 1)
             for pod_key, pod in list(self.objects.get("pods", {}).items()):
-                if (
-                    pod_key.startswith(f"{ns}/")
-                    and (pod["metadata"].get("labels") or {}).get(JOB_LABEL) == name
-                ):
+                if owned_by(pod, obj["metadata"]["uid"]):
                     self.delete("pods", pod_key)
         uid = obj["metadata"].get("uid")
         for kind in ("pods", "services") if plural == "configmaps" else ():  # an attempt's owner
@@ -241,13 +244,19 @@ class FakeApiServer:
             raise failure
         self.calls.append((method, what))
 
-    def create(self, manifest: Obj) -> None:
-        self._call("create", f"{manifest['kind']}/{manifest['metadata']['name']}")
-        try:
-            self.add(manifest)
-        except ApiException as err:
-            if err.status != 409:
-                raise
+    def create(self, manifest: Obj, dry_run: bool = False) -> Obj:
+        self._call("dry_run" if dry_run else "create", f"{manifest['kind']}/{manifest['metadata']['name']}")
+        plural = PLURALS[manifest["kind"]]
+        held = self.get(plural, self.key(manifest))
+        if held is not None:
+            return held
+        refusal = self.refuse_pods(manifest) if manifest["kind"] == "Pod" else None
+        if refusal is not None:
+            raise Refused(self.refuse_code, f'Pod "{manifest["metadata"]["name"]}" is invalid: {refusal}')
+        return copy.deepcopy(manifest) if dry_run else self.add(manifest)
+
+    def ping(self) -> None:
+        self._call("ping", "version")
 
     def delete_pod(self, namespace: str, name: str, grace_seconds: int | None = None) -> None:
         self._call("delete_pod", name)
@@ -315,6 +324,23 @@ class FakeApiServer:
         if self.down:
             raise ConnectionError("down")
         return [o for o in self.items("aijobs") if ORIGIN_CLUSTER in (o["metadata"].get("labels") or {})]
+
+    def list_configmaps(self, namespace: str, label_selector: str) -> list[Obj]:
+        self._call("list_configmaps", label_selector)
+        return [
+            o
+            for o in self.items("configmaps")
+            if o["metadata"]["namespace"] == namespace
+            and label_selector in (o["metadata"].get("labels") or {})
+        ]
+
+    def create_configmap(self, namespace: str, manifest: Obj) -> Obj:
+        self._call("create_configmap", manifest["metadata"]["name"])
+        return self.add(manifest, "configmaps")
+
+    def patch_configmap_data(self, namespace: str, name: str, data: dict[str, str]) -> Obj:
+        self._call("patch_configmap", name)
+        return self.patch("configmaps", f"{namespace}/{name}", {"data": data})
 
 
 class FakePartner(PartnerApi):

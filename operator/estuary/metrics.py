@@ -6,18 +6,30 @@ prometheus_client. A dedicated registry keeps the exposition to Estuary's metric
 process/platform collectors of the global default) and lets tests build a fresh `OperatorMetrics`.
 
 The `set_*` functions take the complete current state and drop label sets that vanished: a tenant
-whose queue emptied shows no stale "3 queued" forever. Counters and histograms follow Prometheus
-naming (`_total`, `_seconds`); docs/telemetry.md lists every metric with its labels.
+whose queue emptied shows no stale "3 queued" forever. Only the leader computes that state, so a
+replica that stops leading clears it (`clear_state`): dashboards that sum over replicas never count
+a failover twice. `estuary_leader` says which replica acts, `estuary_build_info` which version
+runs, and the standard process metrics (CPU, memory, open files) come from prometheus_client's
+process and platform collectors. Counters and histograms follow Prometheus naming (`_total`,
+`_seconds`); docs/telemetry.md lists every metric with its labels.
 """
 
 from __future__ import annotations
 
+import platform
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from wsgiref.simple_server import WSGIServer
+from importlib import metadata
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 from estuary.api.aijob import Phase
 
@@ -73,6 +85,7 @@ class OperatorMetrics:
         self._lock = threading.Lock()
         self._declare_job_metrics(self.registry)
         self._declare_cluster_metrics(self.registry)
+        self._declare_process_metrics(self.registry)
         self._queue = _LabelSets(self.queue_length)
         self._pools = _LabelSets(self.pool_accelerators)
         self._pflops = _LabelSets(self.pool_pflops)
@@ -146,6 +159,30 @@ class OperatorMetrics:
             buckets=CYCLE_BUCKETS,
             registry=r,
         )
+
+    def _declare_process_metrics(self, r: CollectorRegistry) -> None:
+        self.leader = Gauge(
+            "estuary_leader", "1 while this replica holds the leader Lease and acts, else 0.", registry=r
+        )
+        self.build_info = Gauge(
+            "estuary_build_info", "Always 1; the labels say what runs.", ["version", "python"], registry=r
+        )
+        try:
+            version = metadata.version("estuary")
+        except metadata.PackageNotFoundError:
+            version = "unknown"
+        self.build_info.labels(version, platform.python_version()).set(1)
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, ...
+        PlatformCollector(registry=r)  # python_info
+
+    def set_leader(self, leader: bool) -> None:
+        self.leader.set(1 if leader else 0)
+
+    def clear_state(self) -> None:
+        """Drop every gauge only the leader computes (queue, pools, tenants, jobs by phase)."""
+        with self._lock:
+            for sets in (self._queue, self._pools, self._tenants, self._phases):
+                sets.replace(())
 
     def record_admission(self, tenant: str, pool: str, wait_s: float) -> None:
         self.admissions.labels(tenant, pool).inc()
@@ -246,15 +283,16 @@ def set_pool_usage(pools: Mapping[str, PoolUsage]) -> None:
     METRICS.set_pool_usage(pools)
 
 
+def set_leader(leader: bool) -> None:
+    """Whether this replica acts (holds the leader Lease)."""
+    METRICS.set_leader(leader)
+
+
+def clear_state() -> None:
+    """This replica stopped leading: its cluster-state gauges are no longer true."""
+    METRICS.clear_state()
+
+
 def set_jobs_by_phase(counts: Mapping[str, int]) -> None:
     """AIJobs per phase; the standard phases are always exported (0 when absent)."""
     METRICS.set_jobs_by_phase(counts)
-
-
-def serve(
-    port: int, addr: str = "0.0.0.0", registry: CollectorRegistry | None = None
-) -> tuple[WSGIServer, threading.Thread]:
-    """Serve the operator registry on http://addr:port/metrics in a daemon thread. Port 0 picks a
-    free port (`server.server_port`); stop with `server.shutdown()`."""
-    server, thread = start_http_server(port, addr=addr, registry=registry or REGISTRY)
-    return server, thread

@@ -77,6 +77,50 @@ INVALID = [
         "spec.quotas[1]",
     ),
     ("ComputePool", "no-vendor", {k: v for k, v in GOOD_POOL.items() if k != "vendor"}, "spec.vendor"),
+    ("AIJob", "cpu-not-quantity", _job(resources={"cpu": "lots"}), "spec.resources.cpu"),
+    ("AIJob", "negative-memory", _job(resources={"memory": "-1Gi"}), "spec.resources.memory"),
+    ("AIJob", "negative-cpu-int", _job(resources={"cpu": -2}), "spec.resources.cpu"),
+    (
+        "AIJob",
+        "dup-types-case",
+        _job(
+            accelerators=[
+                {"vendor": "nvidia", "model": "H800", "image": "a"},
+                {"vendor": "nvidia", "model": "h800", "image": "b"},
+            ]
+        ),
+        "spec.accelerators",
+    ),
+    (
+        "AIJob",
+        "blank-image",
+        _job(accelerators=[{"vendor": "nvidia", "image": "   "}]),
+        "spec.accelerators[0].image",
+    ),
+    (
+        "AIJob",
+        "exists-with-value",
+        _job(tolerations=[{"key": "k", "operator": "Exists", "value": "v"}]),
+        "spec.tolerations[0].value",
+    ),
+    (
+        "ComputePool",
+        "p" * 64,
+        GOOD_POOL,
+        "metadata.name",
+    ),
+    (
+        "ComputePool",
+        "bad-toleration-key",
+        {**GOOD_POOL, "tolerations": [{"key": "not a key!", "operator": "Exists"}]},
+        "spec.tolerations[0].key",
+    ),
+    (
+        "ComputePool",
+        "equal-without-key",
+        {**GOOD_POOL, "tolerations": [{"operator": "Equal", "value": "x"}]},
+        "spec.tolerations[0].operator",
+    ),
     ("FederationLink", "bad-jurisdiction", {**GOOD_LINK, "jurisdiction": "moon"}, "spec.jurisdiction"),
     (
         "FederationLink",

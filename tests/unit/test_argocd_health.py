@@ -33,12 +33,16 @@ def to_lua(runtime: Any, value: Any) -> Any:
     return value
 
 
-def health(kind: str, status: dict[str, Any] | None) -> tuple[str, str]:
+def health(kind: str, status: dict[str, Any] | None, generation: int | None = None) -> tuple[str, str]:
     runtime = luajit21.LuaRuntime()
     obj: dict[str, Any] = {
         "apiVersion": "estuary.dev/v1alpha1",
         "kind": kind,
-        "metadata": {"name": "x", "namespace": "physics"},
+        "metadata": {
+            "name": "x",
+            "namespace": "physics",
+            **({"generation": generation} if generation else {}),
+        },
         "spec": {},
     }
     if status is not None:
@@ -96,11 +100,11 @@ def test_admitted_aijob_is_progressing_with_its_placement() -> None:
     assert (state, message) == ("Progressing", "Admitted, starting workers (nvidia/H800, pool h800)")
 
 
-def test_running_aijob_is_healthy_and_names_where_it_runs() -> None:
+def test_running_aijob_is_progressing_like_a_job_and_names_where_it_runs() -> None:
     state, message = health(
         "AIJob", wire(AIJobStatus(phase="Running", placement=PLACEMENT, accelerator="nvidia/H800"))
     )
-    assert (state, message) == ("Healthy", "Running (nvidia/H800, pool h800)")
+    assert (state, message) == ("Progressing", "Running (nvidia/H800, pool h800)")
     burst = PLACEMENT.model_copy(update={"cluster": "gz", "link": "gz"})
     _, message = health("AIJob", wire(AIJobStatus(phase="Running", placement=burst)))
     assert message == "Running (nvidia/H800, pool h800, cluster gz)"
@@ -127,6 +131,23 @@ def test_failed_aijob_is_degraded_with_the_cause() -> None:
     )
 
 
+def test_a_job_held_until_a_person_acts_is_degraded_with_what_to_do() -> None:
+    for reason in ("InvalidPodTemplate", "NameConflict", "PodForbidden"):
+        status = wire(AIJobStatus(phase="Queued", reason=reason, message="the API server refused ..."))
+        assert health("AIJob", status) == ("Degraded", f"{reason}: the API server refused ...")
+
+
+def test_a_spec_estuary_has_not_observed_yet_is_progressing() -> None:
+    status = wire(AIJobStatus(phase="Succeeded", observed_generation=1))
+    assert health("AIJob", status, generation=2) == (
+        "Progressing",
+        "Waiting for Estuary to observe generation 2",
+    )
+    assert health("AIJob", status, generation=1)[0] == "Healthy"
+    pool = wire(ComputePoolStatus(nodes=1, observed_generation=3))
+    assert health("ComputePool", pool, generation=4)[0] == "Progressing"
+
+
 def test_suspended_aijob_is_suspended() -> None:
     assert health("AIJob", wire(AIJobStatus(phase="Suspended")))[0] == "Suspended"
 
@@ -138,7 +159,7 @@ def test_every_aijob_phase_has_a_health() -> None:
     expected = {
         "Queued": "Progressing",
         "Admitted": "Progressing",
-        "Running": "Healthy",
+        "Running": "Progressing",
         "Succeeded": "Healthy",
         "Failed": "Degraded",
         "Suspended": "Suspended",
@@ -162,9 +183,23 @@ def test_computepool_with_nodes_is_healthy_and_counts_them() -> None:
     assert (state, message) == ("Healthy", "3 nodes, 23/24 accelerators healthy, 7 free")
 
 
-def test_computepool_with_no_node_is_healthy_but_says_the_selector_matches_nothing() -> None:
-    state, message = health("ComputePool", wire(ComputePoolStatus(nodes=0)))
-    assert state == "Healthy" and "no ready node matches spec.nodeSelector" in message
+def test_computepool_whose_selector_matches_no_node_is_degraded() -> None:
+    ready = Condition(
+        type="Ready",
+        status="False",
+        reason="NoNodes",
+        message="no node has the labels a=b",
+        last_transition_time="t",
+    )
+    state, message = health("ComputePool", wire(ComputePoolStatus(nodes=0, conditions=[ready])))
+    assert (state, message) == ("Degraded", "NoNodes: no node has the labels a=b")
+
+
+def test_computepool_that_overlaps_another_is_healthy_and_says_so() -> None:
+    ready = Condition(type="Ready", status="True", reason="Ready", last_transition_time="t")
+    overlap = Condition(type="Overlap", status="True", reason="SelectorOverlap", message="2 node(s) ...")
+    state, message = health("ComputePool", wire(ComputePoolStatus(nodes=2, conditions=[ready, overlap])))
+    assert state == "Healthy" and message.endswith("(selector overlap: 2 node(s) ...)")
 
 
 def test_computepool_not_ready_is_degraded_with_the_condition() -> None:
@@ -212,7 +247,7 @@ def test_unreachable_federationlink_is_degraded_with_the_condition_message() -> 
             last_heartbeat="2026-10-01T08:00:00Z",
             conditions=[
                 Condition(
-                    type="Reachable",
+                    type="Ready",
                     status="False",
                     reason="Unreachable",
                     message="dial tcp 10.8.0.1:6443: i/o timeout",
@@ -222,7 +257,7 @@ def test_unreachable_federationlink_is_degraded_with_the_condition_message() -> 
     )
     state, message = health("FederationLink", status)
     assert state == "Degraded"
-    assert message.startswith("dial tcp 10.8.0.1:6443: i/o timeout")
+    assert message.startswith("Unreachable: dial tcp 10.8.0.1:6443: i/o timeout")
     assert health("FederationLink", {"reachable": False})[0] == "Degraded"
 
 
@@ -235,7 +270,40 @@ def test_argocd_cm_registers_one_script_per_custom_resource_kind() -> None:
     kinds = {
         yaml.safe_load(p.read_text())["spec"]["names"]["kind"] for p in (REPO_ROOT / "crds").glob("*.yaml")
     }
-    assert set(cm["data"]) == {f"resource.customizations.health.estuary.dev_{k}" for k in kinds}
+    health_keys = {k for k in cm["data"] if k.startswith("resource.customizations.health.")}
+    assert health_keys == {f"resource.customizations.health.estuary.dev_{k}" for k in kinds}
     for kind in kinds:
         key = f"resource.customizations.health.estuary.dev_{kind}"
         assert cm["data"][key] == (HEALTH_DIR / f"estuary.dev_{kind}.lua").read_text()
+    actions = yaml.safe_load(cm["data"]["resource.customizations.actions.estuary.dev_AIJob"])
+    assert sorted(d["name"] for d in actions["definitions"]) == ["resume", "suspend"]
+
+
+# -- actions ---------------------------------------------------------------------------------
+
+ACTIONS_DIR = REPO_ROOT / "deploy" / "argocd" / "actions" / "estuary.dev_AIJob"
+
+
+def _run(script: str, obj: dict[str, Any]) -> Any:
+    runtime = luajit21.LuaRuntime()
+    runtime.globals().obj = to_lua(runtime, obj)
+    return runtime.execute((ACTIONS_DIR / script).read_text())
+
+
+def _offered(obj: dict[str, Any]) -> set[str]:
+    actions = _run("discovery.lua", obj)
+    return {name for name, props in actions.items() if not props["disabled"]}
+
+
+def test_a_running_job_offers_suspend_and_a_suspended_one_resume() -> None:
+    running = {"spec": {"suspend": False}, "status": {"phase": "Running"}}
+    assert _offered(running) == {"suspend"}
+    suspended = {"spec": {"suspend": True}, "status": {"phase": "Suspended"}}
+    assert _offered(suspended) == {"resume"}
+    assert _offered({"spec": {}, "status": {"phase": "Succeeded"}}) == set()
+
+
+def test_suspend_and_resume_set_spec_suspend() -> None:
+    assert _run("suspend.lua", {"spec": {"workers": 2}}).spec.suspend is True
+    resumed = _run("resume.lua", {"spec": {"workers": 2, "suspend": True}})
+    assert resumed.spec.suspend is False and resumed.spec.workers == 2

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import platform
 import urllib.request
 
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from estuary import metrics
+from estuary import health, metrics
 from estuary.metrics import OperatorMetrics, PoolUsage
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -119,7 +120,7 @@ def test_module_functions_update_the_operator_registry_served_over_http() -> Non
     metrics.record_burst("t-http", "hk")
     metrics.set_queue({("t-http", "nvidia/H800"): 4})
 
-    server, _ = metrics.serve(0, "127.0.0.1")
+    server, _ = health.serve(0, "127.0.0.1", health=health.Health())
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/metrics", timeout=5) as resp:
             s = parse(resp.read().decode())
@@ -128,4 +129,23 @@ def test_module_functions_update_the_operator_registry_served_over_http() -> Non
         server.server_close()
     assert get(s, "estuary_bursts_total", tenant="t-http", link="hk") == before + 1
     assert get(s, "estuary_queue_length", tenant="t-http", accelerator="nvidia/H800") == 4
-    assert not any(name.startswith(("process_", "python_")) for name, _ in s)  # only Estuary's metrics
+    assert (get(s, "process_resident_memory_bytes") or 0) > 0 and any(n == "python_info" for n, _ in s)
+    assert get(s, "estuary_build_info", version="0.1.0", python=platform.python_version()) == 1
+
+
+def test_a_replica_that_stops_leading_serves_no_cluster_state(m: OperatorMetrics) -> None:
+    m.set_leader(True)
+    m.set_queue({("physics", "nvidia/H800"): 3})
+    m.set_pool_usage({"h800": PoolUsage(capacity=16, healthy=16, allocated=8, by_tenant={"physics": 8})})
+    m.set_jobs_by_phase({"Running": 1})
+    m.set_leader(False)
+    m.clear_state()
+    s = scrape(m)
+    assert get(s, "estuary_leader") == 0
+    gone = (
+        "estuary_queue_length",
+        "estuary_pool_accelerators",
+        "estuary_tenant_accelerators_used",
+        "estuary_jobs",
+    )
+    assert not [name for name, _ in s if name in gone]

@@ -1,11 +1,20 @@
--- Argo CD health of an Estuary AIJob (estuary.dev/v1alpha1), from status.phase.
--- Queued/Admitted -> Progressing (with the reason it waits), Running/Succeeded -> Healthy,
--- Failed -> Degraded (with the cause), Suspended -> Suspended, no status yet -> Progressing.
+-- Argo CD health of an Estuary AIJob (estuary.dev/v1alpha1), with the semantics of a batch/v1 Job:
+-- a job that has not finished is Progressing (so a later sync wave waits for it to succeed),
+-- Succeeded -> Healthy, Failed -> Degraded (with the cause), Suspended -> Suspended. A job Estuary
+-- holds out of the queue until a person acts (the API server refused its pods, or a pod that is
+-- not its own has a worker's name) -> Degraded with what to do. Until Estuary has observed the
+-- current spec (status.observedGeneration < metadata.generation) -> Progressing.
 local hs = {}
 local status = obj.status
 if status == nil or status.phase == nil then
   hs.status = "Progressing"
   hs.message = "Waiting for Estuary to queue the job"
+  return hs
+end
+local generation = obj.metadata and obj.metadata.generation
+if generation ~= nil and status.observedGeneration ~= nil and status.observedGeneration < generation then
+  hs.status = "Progressing"
+  hs.message = "Waiting for Estuary to observe generation " .. tostring(generation)
   return hs
 end
 local phase = status.phase
@@ -23,12 +32,13 @@ if placement.cluster ~= nil and placement.cluster ~= "local" then
   table.insert(parts, "cluster " .. placement.cluster)
 end
 local where = table.concat(parts, ", ")
+local needs_action = {InvalidPodTemplate = true, NameConflict = true, PodForbidden = true}
 if phase == "Succeeded" then
   hs.status = "Healthy"
   hs.message = "Succeeded"
   if detail ~= "" then hs.message = "Succeeded: " .. detail end
 elseif phase == "Running" then
-  hs.status = "Healthy"
+  hs.status = "Progressing"
   hs.message = "Running"
   if where ~= "" then hs.message = "Running (" .. where .. ")" end
 elseif phase == "Failed" then
@@ -38,6 +48,9 @@ elseif phase == "Failed" then
 elseif phase == "Suspended" then
   hs.status = "Suspended"
   hs.message = "Suspended (spec.suspend is true)"
+elseif phase == "Queued" and needs_action[status.reason] then
+  hs.status = "Degraded"
+  hs.message = status.reason .. ": " .. (status.message or "")
 elseif phase == "Queued" then
   hs.status = "Progressing"
   hs.message = "Queued"

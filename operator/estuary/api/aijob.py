@@ -8,8 +8,18 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from estuary.api.base import ApiModel, Condition, Quantity, Residency, StatusModel, Toleration
+from estuary.api.base import (
+    CONDITIONS_BY_TYPE,
+    ApiModel,
+    Condition,
+    Quantity,
+    Residency,
+    StatusModel,
+    Toleration,
+)
 from estuary.api.dataset import Dataset
+from estuary.api.hold import Hold
+from estuary.api.placement import Placement as Placement  # where it was first defined
 from estuary.api.template import TEMPLATE_RULES, Checkpoint, EnvVar, WorkerTemplate
 
 # No `mpi`: mpirun starts its ranks on other nodes through ssh or a resource manager, which a
@@ -35,7 +45,8 @@ HOLDING: frozenset[Phase] = frozenset({Phase.ADMITTED, Phase.RUNNING})  # the ga
 # Condition types of `status.conditions`; who sets which is in docs/architecture.md.
 ADMITTED_CONDITION = "Admitted"
 RUNNING_CONDITION = "Running"
-FINISHED_CONDITION = "Finished"
+SUCCEEDED_CONDITION = "Succeeded"  # `kubectl wait --for=condition=Succeeded aij/<name>`
+FAILED_CONDITION = "Failed"
 BURST_CONDITION = "Burst"  # federation: whether the job may burst to a partner, and why not
 
 
@@ -50,7 +61,11 @@ class AcceleratorChoice(ApiModel):
         description="Accelerator model, e.g. H800 or Ascend910B; empty accepts any model of the vendor.",
         max_length=63,
     )
-    image: str = Field(description="Container image for this accelerator type.", min_length=1)
+    image: str = Field(
+        description="Container image for this accelerator type.",
+        min_length=1,
+        json_schema_extra={"pattern": r"^\S+$"},  # no blanks: the API server refuses them in a pod
+    )
     relative_throughput: float | None = Field(
         None,
         gt=0,
@@ -105,7 +120,8 @@ class Burst(ApiModel):
     )
 
 
-_SAME_TYPE = "(has(b.model) ? b.model : '') == (has(a.model) ? a.model : '')"
+# Pools match vendor and model ignoring case, so the duplicate rule does too.
+_SAME_TYPE = "(has(b.model) ? b.model.lowerAscii() : '') == (has(a.model) ? a.model.lowerAscii() : '')"
 
 
 class AIJobSpec(ApiModel):
@@ -129,9 +145,9 @@ class AIJobSpec(ApiModel):
                     "reason": "FieldValueInvalid",
                 },
                 {
-                    "rule": "self.accelerators.all(a, self.accelerators.filter(b, b.vendor == a.vendor && "
-                    f"{_SAME_TYPE}).size() == 1)",
-                    "message": "spec.accelerators lists the same vendor and model twice",
+                    "rule": "self.accelerators.all(a, self.accelerators.filter(b, "
+                    f"b.vendor.lowerAscii() == a.vendor.lowerAscii() && {_SAME_TYPE}).size() == 1)",
+                    "message": "spec.accelerators lists the same vendor and model twice (in any case)",
                     "fieldPath": ".accelerators",
                     "reason": "FieldValueDuplicate",
                 },
@@ -249,17 +265,6 @@ class AIJobSpec(ApiModel):
         return list(self.pod_spec.get("tolerations") or []) + [t.to_wire() for t in self.tolerations or []]
 
 
-class Placement(StatusModel):
-    cluster: str = Field(description="Cluster the job runs in ('local' or a FederationLink name).")
-    pool: str = Field(description="ComputePool.")
-    vendor: str = Field(description="Accelerator vendor.")
-    model: str = Field(description="Accelerator model.")
-    resource: str = Field(description="Extended resource name requested by each worker.")
-    nodes: list[str] = Field(default_factory=list, description="Node of each worker, by rank.")
-    workers: int = Field(0, description="Workers placed (fewer than spec.workers when elastic).")
-    link: str | None = Field(None, description="FederationLink, when the job runs at a partner.")
-
-
 class RemoteCopy(StatusModel):
     """Origin side: where the copy of a burst job lives (see docs/federation.md)."""
 
@@ -316,6 +321,7 @@ class RunRecord(StatusModel):
     outcome: str | None = Field(
         None, description="How the attempt ended: Succeeded, Failed, or the reason it was released."
     )
+    tenant: str | None = Field(None, description="Tenant whose quota the attempt used (fixed at admission).")
 
 
 class AIJobStatus(StatusModel):
@@ -327,7 +333,11 @@ class AIJobStatus(StatusModel):
     queue_position: int | None = Field(None, description="Place in the queue while Queued.")
     reason: str | None = Field(None, description="Why the job waits or ended (machine-readable).")
     message: str | None = Field(None, description="Why the job waits or ended, with the numbers.")
-    conditions: list[Condition] = Field(default_factory=list, description="Conditions.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Conditions (metav1.Condition).",
+        json_schema_extra=CONDITIONS_BY_TYPE,
+    )
     restarts: int = Field(0, description="Gang restarts after worker failures.")
     attained_service: float | None = Field(
         None,
@@ -344,6 +354,9 @@ class AIJobStatus(StatusModel):
     start_time: str | None = Field(None, description="When all workers were first Running.")
     completion_time: str | None = Field(None, description="When the job Succeeded or Failed.")
     observed_generation: int | None = Field(None, description="Spec generation last acted on.")
+    hold: Hold | None = Field(
+        None, description="Why the job is kept out of the queue until its spec changes (or a pod goes)."
+    )
     remote: RemoteCopy | None = Field(
         None, description="Origin side: the copy of this job at a partner cluster, while it runs there."
     )

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
-from estuary.api.base import ApiModel, Condition, StatusModel, Toleration
+from estuary.api.base import CONDITIONS_BY_TYPE, ApiModel, Condition, StatusModel, Toleration, with_rules
 
 _IMMUTABLE: dict[str, Any] = {
     "x-kubernetes-validations": [
@@ -20,19 +19,12 @@ _KEYED_BY_TENANT: dict[str, Any] = {"x-kubernetes-list-type": "map", "x-kubernet
 class TenantQuotaSpec(ApiModel):
     """A tenant's share of this pool, in accelerators."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!has(self.lendingLimit) || self.lendingLimit <= self.nominal",
-                    "message": "lendingLimit must not exceed nominal",
-                    "fieldPath": ".lendingLimit",
-                    "reason": "FieldValueInvalid",
-                },
-            ]
+    model_config = with_rules(
+        {
+            "rule": "!has(self.lendingLimit) || self.lendingLimit <= self.nominal",
+            "message": "lendingLimit must not exceed nominal",
+            "fieldPath": ".lendingLimit",
+            "reason": "FieldValueInvalid",
         },
     )
 
@@ -120,12 +112,25 @@ class ComputePoolStatus(StatusModel):
     allocated_pflops: float | None = Field(None, description="Allocated accelerators in PFLOPS.")
     free_pflops: float | None = Field(None, description="Free accelerators in PFLOPS.")
     tenants: list[TenantUsage] = Field(default_factory=list, description="Per-tenant usage.")
-    conditions: list[Condition] = Field(default_factory=list, description="Conditions.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Conditions (metav1.Condition).",
+        json_schema_extra=CONDITIONS_BY_TYPE,
+    )
     observed_generation: int | None = Field(None, description="Spec generation last acted on.")
 
 
 class ComputePool(ApiModel):
     """A homogeneous set of accelerator nodes (one vendor and model) with per-tenant quotas."""
+
+    model_config = with_rules(
+        {
+            "rule": "self.metadata.name.size() <= 63",
+            "message": "metadata.name must be at most 63 characters: it is the value of the "
+            "estuary.dev/pool label on every worker pod placed on the pool",
+            "reason": "FieldValueInvalid",
+        },
+    )
 
     api_version: Literal["estuary.dev/v1alpha1"] = Field("estuary.dev/v1alpha1", description="API version.")
     kind: Literal["ComputePool"] = Field("ComputePool", description="Kind.")

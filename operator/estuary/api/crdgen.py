@@ -137,7 +137,7 @@ def structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         return structural(merged, defs)
     if node.get("x-kubernetes-int-or-string"):
         out: dict[str, Any] = {"x-kubernetes-int-or-string": True}
-        for key in ("description", "default"):
+        for key in ("description", "default", "maxLength", "x-kubernetes-validations"):
             if node.get(key) is not None:
                 out[key] = node[key]
         return out

@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from estuary.api.base import (
+    CONDITIONS_BY_TYPE,
     ApiModel,
     Condition,
     Jurisdiction,
@@ -252,14 +253,17 @@ class FederationLinkStatus(StatusModel):
     last_heartbeat: str | None = Field(None, description="Last successful contact (RFC 3339).")
     capacity: list[PartnerCapacity] = Field(default_factory=list, description="Partner capacity.")
     jobs: list[str] = Field(default_factory=list, description="Local jobs placed there (ns/name).")
-    spend: list[TenantSpend] = Field(default_factory=list, description="Spend by tenant.")
-    charged: list[str] = Field(
+    spend: list[TenantSpend] = Field(
         default_factory=list,
-        description="Job attempts already counted in "
-        "spend (ns/name/uid/attempt, most recent last), so none counts twice.",
+        description="Spend by tenant: the totals of the link's spend records (ConfigMaps "
+        "estuary-spend-<link>-<month> in Estuary's namespace), which budgets are checked against.",
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Conditions (metav1.Condition).",
+        json_schema_extra=CONDITIONS_BY_TYPE,
     )
     network: NetworkStatus | None = Field(None, description="Measured round-trip time and bandwidth.")
-    conditions: list[Condition] = Field(default_factory=list, description="Conditions.")
 
 
 class FederationLink(ApiModel):

@@ -3,14 +3,18 @@ writes its decisions.
 
 One loop over one snapshot (not per-object handlers deciding alone), so no two decisions race for
 the same accelerators. A step reads the `ClusterView` the loop built (state/snapshot.py) and:
-  1. marks AIJobs Estuary cannot run as Failed (once), and moves each job's lifecycle on from its
-     pods (lifecycle.py: start, finish, fail, restart, release, suspend, time-to-live);
+  1. marks AIJobs Estuary cannot run as Failed (once); checks new jobs' first worker with a
+     server-side dry run (precheck.py); moves each job's lifecycle on from its pods
+     (lifecycle.py: start, finish, fail, restart, release, suspend, time-to-live);
   2. runs the core's cycle over the snapshot and the pending queue;
   3. writes admissions (status first, then pods), preemptions and waiting reasons (decisions.py);
-  4. writes ComputePool status and the gauges (pools.py).
-Every write goes through the `JobWriter`, which puts what the API server returned back into the
-view, so each stage sees the ones before it. Federation is not called from here: it is its own
-controller (federation/controller.py) and meets this one in AIJob status.
+  4. records the spec generation it acted on for jobs it had nothing else to write to;
+  5. writes ComputePool status and the gauges (pools.py).
+Every object is judged alone: an error acting on one job or pool is logged (without a traceback:
+the message names the object and the error), counted, and retried next step, and never stops the
+step for the others. Every write goes through the `JobWriter`, which puts what the API server
+returned back into the view, so each stage sees the ones before it. Federation is not called from
+here: it is its own controller (federation/controller.py) and meets this one in AIJob status.
 """
 
 from __future__ import annotations
@@ -22,10 +26,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from estuary import metrics
+from estuary.api.aijob import AIJobStatus
 from estuary.control.decisions import Decisions
 from estuary.control.lifecycle import Lifecycle, sick_nodes
 from estuary.control.pods import Pods
 from estuary.control.pools import PoolStatus, export
+from estuary.control.precheck import PreCheck
+from estuary.control.seal import Sealer
 from estuary.core import Policy, run_cycle
 from estuary.kube.client import KubeApi
 from estuary.kube.status import StatusWriter
@@ -52,26 +59,33 @@ class JobController:
         api: KubeApi,
         settings: Settings | None = None,
         clock: Callable[[], float] = time.time,
+        sealer: Sealer | None = None,
     ) -> None:
         self.cache, self.api, self.settings, self.clock = cache, api, settings or Settings(), clock
         self.writer = StatusWriter(api, cache, clock)
         self.pods = Pods(api, cache)
-        self.lifecycle = Lifecycle(api, cache, self.writer, self.pods)
-        self.decisions = Decisions(self.writer, self.pods, self.lifecycle.release)
-        self.pools = PoolStatus(cache, self.writer, clock)
+        self.sealer = sealer or Sealer.ephemeral()
+        self.lifecycle = Lifecycle(api, cache, self.writer, self.pods, self.sealer)
+        self.precheck = PreCheck(self.pods, self.writer)
+        self.decisions = Decisions(self.writer, self.lifecycle.start, self.lifecycle.release, self.sealer)
+        self.pools = PoolStatus(api, self.writer)
 
     def step(self, view: ClusterView, now: float) -> Mapping[str, Waiting]:
         """One step over `view`; returns why each pending job still waits."""
         for invalid in view.invalid.values():
             if not invalid.rejected:
-                self._guard(invalid.key, self.writer.reject, invalid, now)
+                _guard(invalid.key, self.writer.reject, invalid, now)
+        _guard("new jobs", self.precheck.run, view.jobs, view.judged_pools, now)
         sick = sick_nodes(view.nodes, view.jobs.values())
         for job in view.jobs.values():
-            self._guard(job.key, self.lifecycle.advance, job, sick, now)
+            _guard(job.key, self.lifecycle.advance, job, sick, now)
         snapshot, pending = view.snapshot(), view.pending(now)
         result = run_cycle(snapshot, pending, now, self.settings.policy)
         self._write(view.jobs, snapshot, result, now)
-        self.pools.write(view.snapshot())
+        for job in view.jobs.values():
+            if job.phase is not None and job.status.observed_generation != job.generation:
+                _guard(job.key, self.writer.status, job, AIJobStatus())
+        self.pools.write(view.snapshot(), view.judged_pools, now)
         export(view.jobs, pending, result.waiting)
         return result.waiting
 
@@ -82,18 +96,22 @@ class JobController:
         next step decides again from fresh state. Other decisions of the cycle still go out."""
         for admission in result.admissions:
             pool = snapshot.pools[admission.assignment.pool]
-            self._guard(
-                admission.job_key, self.decisions.admit, jobs[admission.job_key], admission, pool, now
-            )
+            _guard(admission.job_key, self.decisions.admit, jobs[admission.job_key], admission, pool, now)
         for preemption in result.preemptions:
-            self._guard(preemption.victim_key, self.decisions.preempt, jobs, preemption, now)
+            _guard(preemption.victim_key, self.decisions.preempt, jobs, preemption, now)
         for waiting in result.waiting.values():
-            self._guard(waiting.job_key, self.decisions.wait, jobs[waiting.job_key], waiting, now)
+            _guard(waiting.job_key, self.decisions.wait, jobs[waiting.job_key], waiting, now)
 
-    @staticmethod
-    def _guard(job_key: str, action: Callable[..., None], *args: Any) -> None:
-        try:
-            action(*args)
-        except Exception:
-            metrics.record_reconcile_error("aijob")
-            log.exception("AIJob %s: could not act on it; will retry on the next step", job_key)
+
+def _guard(what: str, action: Callable[..., None], *args: Any) -> None:
+    """Act on one object; an error is that object's alone (logged, counted, retried next step)."""
+    try:
+        action(*args)
+    except Exception as err:
+        metrics.record_reconcile_error("aijob")
+        log.warning(
+            "AIJob %s: could not act on it (%s: %s); will retry on the next step",
+            what,
+            type(err).__name__,
+            err,
+        )

@@ -1,8 +1,10 @@
 """Writing the scheduling cycle's decisions: admissions, preemptions and why the others wait.
 
-An admission writes the AIJob status first (`Admitted`, placement, attempt), then creates the
+An admission writes the AIJob status first (`Admitted`, placement with the tenant and the
+operator's seal: control/seal.py, attempt), then creates the
 Service and the workers: a crash in between leaves an admitted job whose missing pods the next
-step creates, never pods without an admission. A waiting job's status says why, with the numbers,
+step creates, never pods without an admission (a worker the API server refuses releases the
+attempt at once: lifecycle.py `start`). A waiting job's status says why, with the numbers,
 and how it fares on each accepted type (`status.verdicts`), so a person who may read only her job
 sees why it waits (`kubectl estuary explain`).
 """
@@ -14,7 +16,7 @@ from collections.abc import Callable, Mapping
 from estuary import metrics
 from estuary.api.aijob import ADMITTED_CONDITION, BURST_CONDITION, AIJobStatus, Phase, Placement, Verdict
 from estuary.api.base import set_condition
-from estuary.control.pods import Pods
+from estuary.control.seal import Sealer
 from estuary.kube.status import JobWriter
 from estuary.model import Admission, PoolSpec, Preemption, Waiting
 from estuary.state import codec
@@ -22,11 +24,12 @@ from estuary.state.snapshot import ParsedJob
 
 POSITION_REFRESH_S = 10.0  # a queue position or verdicts that only moved are rewritten at most this often
 Release = Callable[..., None]
+Start = Callable[[ParsedJob, list[int], float], None]
 
 
 class Decisions:
-    def __init__(self, writer: JobWriter, pods: Pods, release: Release) -> None:
-        self.writer, self.pods, self.release = writer, pods, release
+    def __init__(self, writer: JobWriter, start: Start, release: Release, sealer: Sealer) -> None:
+        self.writer, self.start, self.release, self.sealer = writer, start, release, sealer
         self._position_written: dict[str, float] = {}
 
     def admit(self, job: ParsedJob, admission: Admission, pool: PoolSpec, now: float) -> None:
@@ -37,6 +40,16 @@ class Decisions:
             f"{len(set(nodes))} node(s): {admission.reason}"
         ).rstrip(": ")
         stamp = codec.rfc3339(now)
+        placement = Placement(
+            cluster="local",
+            pool=pool.name,
+            vendor=pool.vendor,
+            model=pool.model,
+            resource=pool.resource,
+            nodes=nodes,
+            workers=len(nodes),
+            tenant=job.tenant,  # fixed for this attempt (docs/operations.md, "Tenants")
+        )
         self.writer.status(
             job,
             AIJobStatus(
@@ -44,22 +57,14 @@ class Decisions:
                 reason="Admitted",
                 message=message,
                 attempt=status.attempt + 1,
-                placement=Placement(
-                    cluster="local",
-                    pool=pool.name,
-                    vendor=pool.vendor,
-                    model=pool.model,
-                    resource=pool.resource,
-                    nodes=nodes,
-                    workers=len(nodes),
-                ),
+                placement=self.sealer.seal(job.uid, status.attempt + 1, placement),
                 accelerator=f"{pool.vendor}/{pool.model}",
                 queue_position=None,
                 verdicts=None,
                 admitted_at=stamp,
                 retry_after=None,
+                hold=None,
                 queued_at=status.queued_at or stamp,
-                observed_generation=job.raw["metadata"].get("generation"),
                 conditions=set_condition(
                     job.conditions, ADMITTED_CONDITION, True, "Admitted", message, stamp
                 ),
@@ -68,7 +73,7 @@ class Decisions:
         queued = codec.timestamp(status.queued_at) or now
         metrics.record_admission(job.tenant, pool.name, now - queued)
         self.writer.event(job, "Admitted", message)
-        self.pods.create_workers(job, list(range(len(nodes))))
+        self.start(job, list(range(len(nodes))), now)
 
     def preempt(self, jobs: Mapping[str, ParsedJob], preemption: Preemption, now: float) -> None:
         victim = jobs.get(preemption.victim_key)
@@ -98,6 +103,7 @@ class Decisions:
         reason, message = waiting.reason.value, with_burst_note(job, waiting.message)
         verdicts = verdicts_of(waiting)
         same = (status.phase, status.reason, status.message) == (Phase.QUEUED, reason, message)
+        same = same and status.hold is None
         moved = status.queue_position != waiting.position or status.verdicts != verdicts
         fresh = now - self._position_written.get(job.key, 0.0) < POSITION_REFRESH_S
         if same and (not moved or fresh):
@@ -112,10 +118,11 @@ class Decisions:
             verdicts=verdicts,
             conditions=set_condition(job.conditions, ADMITTED_CONDITION, False, reason, message, stamp),
         )
+        if status.hold is not None:  # no longer holding it: the spec changed, or the pod is gone
+            update.hold = None
         new = job.phase is None
         if new:
             update.queued_at = stamp
-            update.observed_generation = job.raw["metadata"].get("generation")
         self.writer.status(job, update)
         if new:
             self.writer.event(job, "Queued", f"waiting: {message}")

@@ -11,8 +11,12 @@ The rules, in the order `advance()` applies them (the first that matches acts):
      requeued (restart count unchanged);
   6. a worker that failed or vanished releases the whole gang: restarted with exponential
      backoff (Restarting), or past restartPolicy.maxRestarts Failed with the cause;
-  7. all workers Succeeded: Succeeded; all Running: Running; missing workers are created;
-  8. workers unschedulable past schedulingTimeoutSeconds: released and requeued.
+  7. a gang with workers still to create whose placement lacks the operator's seal (control/seal.py:
+     written by someone else) is released and requeued, `PlacementNotTrusted`;
+  8. all workers Succeeded: Succeeded; all Running: Running; missing workers are created (a
+     create the API server refuses, or a name someone else's pod holds, releases the attempt
+     with the reason and a hold: control/refusals.py);
+  9. workers unschedulable past schedulingTimeoutSeconds: released and requeued.
 Only whole gangs are ever released.
 """
 
@@ -21,17 +25,28 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from estuary import metrics
-from estuary.api.aijob import FINISHED, FINISHED_CONDITION, HOLDING, RUNNING_CONDITION, AIJobStatus, Phase
+from estuary.api.aijob import (
+    FINISHED,
+    HOLDING,
+    RUNNING_CONDITION,
+    AIJobStatus,
+    Phase,
+)
 from estuary.api.base import set_condition
-from estuary.control.pods import Pods
+from estuary.api.hold import Hold
+from estuary.control.pods import NameTaken, Pods, WorkerRefused
+from estuary.control.refusals import refusal
+from estuary.control.seal import Sealer
 from estuary.control.workers import GangState, assess
 from estuary.kube import render
 from estuary.kube.client import KubeApi
-from estuary.kube.status import JobWriter
+from estuary.kube.status import JobWriter, finished_conditions
 from estuary.model import NodeInfo
 from estuary.state import codec
 from estuary.state.cache import ClusterCache
 from estuary.state.snapshot import ParsedJob
+
+PLACEMENT_NOT_TRUSTED = "PlacementNotTrusted"
 
 
 def sick_nodes(nodes: Mapping[str, NodeInfo], jobs: Iterable[ParsedJob]) -> dict[str, str]:
@@ -60,8 +75,10 @@ def _age(since: str | None, now: float) -> float:
 
 
 class Lifecycle:
-    def __init__(self, api: KubeApi, cache: ClusterCache, writer: JobWriter, pods: Pods) -> None:
-        self.api, self.cache, self.writer, self.pods = api, cache, writer, pods
+    def __init__(
+        self, api: KubeApi, cache: ClusterCache, writer: JobWriter, pods: Pods, sealer: Sealer
+    ) -> None:
+        self.api, self.cache, self.writer, self.pods, self.sealer = api, cache, writer, pods, sealer
 
     def advance(self, job: ParsedJob, sick: Mapping[str, str], now: float) -> None:
         """Apply the first rule of the module docstring that matches the job."""
@@ -96,9 +113,17 @@ class Lifecycle:
             )
             self.release(job, Phase.QUEUED, "NodeUnhealthy", message, now, warning=True)
             return
-        gang = assess(self.cache.pods_of(job.key), len(placement.nodes), job.status.attempt)
+        gang = assess(self.cache.pods_of(job.key, job.uid), len(placement.nodes), job.status.attempt)
         for name in gang.stale:
             self.api.delete_pod(job.namespace, name, 0)
+        if gang.missing and not self.sealer.trusts(job.uid, job.status.attempt, placement):
+            message = (
+                f"status.placement (attempt {job.status.attempt}, pool {placement.pool}) was not written "
+                "by Estuary: it lacks the operator's seal; created no pods, released it and requeued "
+                "the job (check who may patch aijobs/status)"
+            )
+            self.release(job, Phase.QUEUED, PLACEMENT_NOT_TRUSTED, message, now, warning=True)
+            return
         self._follow(job, gang, now)
 
     def _follow(self, job: ParsedJob, gang: GangState, now: float) -> None:
@@ -111,7 +136,7 @@ class Lifecycle:
             vanished = tuple(f"worker {render.pod_name(job.name, r)} disappeared" for r in gang.missing)
             self._worker_failed(job, GangState(gang.expected, failures=vanished), now)
         elif gang.missing:
-            self.pods.create_workers(job, gang.missing)
+            self.start(job, gang.missing, now)
         elif gang.all_running and phase == Phase.ADMITTED:
             self._running(job, now)
         elif gang.unschedulable and _age(job.status.admitted_at, now) > spec.scheduling_timeout_seconds:
@@ -120,6 +145,15 @@ class Lifecycle:
                 f"({gang.unschedulable[0]}); released the whole gang and requeued it"
             )
             self.release(job, Phase.QUEUED, "SchedulingTimeout", message, now)
+
+    def start(self, job: ParsedJob, ranks: list[int], now: float) -> None:
+        """Create these workers of an admitted gang; when the API server refuses one, or a name is
+        taken by an object that is not the job's own, release the attempt and say why."""
+        try:
+            self.pods.create_workers(job, ranks)
+        except (WorkerRefused, NameTaken) as err:
+            reason, message, hold = refusal(job, err, now)
+            self.release(job, Phase.QUEUED, reason, message, now, warning=True, hold=hold)
 
     def _resume(self, job: ParsedJob, now: float) -> None:
         self.writer.status(
@@ -166,6 +200,7 @@ class Lifecycle:
 
     def _finish(self, job: ParsedJob, phase: Phase, reason: str, message: str, now: float) -> None:
         stamp = codec.rfc3339(now)
+        self.sealer.revoke(job.uid, job.status.attempt)
         self.writer.status(
             job,
             AIJobStatus(
@@ -173,7 +208,7 @@ class Lifecycle:
                 reason=reason,
                 message=message,
                 completion_time=stamp,
-                conditions=set_condition(job.conditions, FINISHED_CONDITION, True, reason, message, stamp),
+                conditions=finished_conditions(job.conditions, phase, reason, message, stamp),
             ),
         )
 
@@ -213,9 +248,11 @@ class Lifecycle:
         retry_after: float | None = None,
         grace: int = 0,
         warning: bool = False,
+        hold: Hold | None = None,
     ) -> None:
         """Stop the gang and give its accelerators back once its pods are gone (whole gangs only)."""
         stamp = codec.rfc3339(now)
+        self.sealer.revoke(job.uid, job.status.attempt)  # a placement written back starts nothing
         status = AIJobStatus(
             phase=phase,
             reason=reason,
@@ -227,6 +264,8 @@ class Lifecycle:
             status.restarts = restarts
         if retry_after is not None:
             status.retry_after = codec.rfc3339(retry_after)
+        if hold is not None:
+            status.hold = hold
         self.writer.status(job, status)
         self.writer.event(job, reason, message, warning=warning)
         self.pods.delete_all(job, grace)

@@ -2,66 +2,133 @@
 
 Pool status says what `kubectl get cpool` shows: capacity, healthy, allocated and free
 accelerators, the same in PFLOPS where the vendor profiles know the model's figure (pflops.py),
-and per-tenant usage, from the same working view the scheduler uses (core/usage.py); a pool of an
-unknown vendor says what to fix instead. A status is written only when it changed.
+and per-tenant usage, from the same working view the scheduler uses (core/usage.py),
+and a `Ready` condition that says what to fix when the pool cannot be used or counts no node
+(state/pools.py judges each pool alone), plus an `Overlap` condition while its selector picks
+nodes another pool also selects.
+
+Every field is written every time (conditions as a whole list), so a condition whose cause went
+away goes away; a status is compared with the pool's own status as the API server last returned
+it, and nothing is written when nothing changed. A warning event marks each change to Ready=False.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Mapping
 from typing import Any
 
 from estuary import metrics, pflops
 from estuary.api.aijob import Phase
-from estuary.api.base import Condition
+from estuary.api.base import Condition, drop_condition, set_condition
 from estuary.api.computepool import ComputePoolStatus, TenantUsage
 from estuary.core import PoolUsage, pool_usage
-from estuary.kube.status import StatusWriter, patch
-from estuary.model import JobRequest, PoolSpec, Snapshot, Waiting
+from estuary.kube.client import KubeApi
+from estuary.kube.status import StatusWriter
+from estuary.model import JobRequest, Snapshot, Waiting
 from estuary.state import codec
-from estuary.state.cache import ClusterCache
+from estuary.state.pools import PoolJudgement
 from estuary.state.snapshot import ParsedJob
 
+READY, OVERLAP = "Ready", "Overlap"
+PFLOPS_FIELDS = ("tflops_per_accelerator", "capacity_pflops", "allocated_pflops", "free_pflops")
+log = logging.getLogger("estuary.pools")
 
-def pool_status(
-    raw: Mapping[str, Any], usage: PoolUsage | None, spec: PoolSpec | None, now: float
-) -> ComputePoolStatus:
-    """What a pool's status should say (`spec` None: the pool's vendor is unknown)."""
-    if usage is None or spec is None:
-        message = (
-            f"vendor {raw['spec'].get('vendor')!r} has no vendor profile and the pool names no "
-            "resourceName; add a profile or set spec.resourceName"
+
+def _nodes(names: list[str]) -> str:
+    shown = ", ".join(names[:3])
+    return shown + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def readiness(judged: PoolJudgement, usage: PoolUsage | None) -> tuple[bool, str, str]:
+    """(ready, reason, message) of the pool's Ready condition."""
+    if judged.problem is not None:
+        return False, judged.problem.reason, judged.problem.message
+    spec = judged.spec
+    assert spec is not None
+    selector = ",".join(f"{k}={v}" for k, v in sorted(spec.node_selector.items()))
+    if not judged.selected:
+        return (
+            False,
+            "NoNodes",
+            f"no node has the labels {selector} and allocatable {spec.resource}; label the pool's "
+            "nodes or fix spec.nodeSelector",
         )
-        ready = Condition(
-            type="Ready",
-            status="False",
-            reason="UnknownVendor",
-            message=message,
-            last_transition_time=codec.rfc3339(now),
+    if not judged.counted:
+        others = sorted(judged.shared)
+        return (
+            False,
+            "NodesCountedElsewhere",
+            f"every node it selects ({_nodes(judged.selected)}) counts in the older pool(s) "
+            f"{', '.join(others)}; give this pool a selector that picks its own nodes",
         )
-        return ComputePoolStatus(conditions=[ready])
-    return ComputePoolStatus(
-        resource_name=spec.resource,
-        nodes=usage.nodes,
-        capacity=usage.capacity,
-        healthy=usage.healthy,
-        allocated=usage.allocated,
-        free=usage.free,
-        **pflops.pool_status_fields(spec.vendor, spec.model, usage.capacity, usage.allocated, usage.free),
-        tenants=[
-            TenantUsage(tenant=tenant, used=t.used, nominal=t.nominal, borrowed=t.borrowed, lent=t.lent)
-            for tenant, t in sorted(usage.tenants.items())
-        ],
-        observed_generation=raw["metadata"].get("generation"),
+    if usage is None or usage.capacity == 0:
+        return False, "NoReadyNodes", f"none of its {len(judged.counted)} node(s) is Ready"
+    return True, "Ready", f"counts {len(judged.counted)} node(s)"
+
+
+def overlap_message(judged: PoolJudgement) -> str:
+    parts = []
+    for other, shared in sorted(judged.shared.items()):
+        here = sum(1 for n in shared if n in judged.counted)
+        parts.append(
+            f"{len(shared)} node(s) ({_nodes(shared)}) are also selected by pool {other} and "
+            f"{here} of them count here"
+        )
+    return (
+        "; ".join(parts) + "; a node counts in the oldest pool that selects it: make the selectors disjoint"
     )
 
 
-class PoolStatus:
-    def __init__(self, cache: ClusterCache, writer: StatusWriter, clock: Callable[[], float]) -> None:
-        self.cache, self.writer, self.clock = cache, writer, clock
-        self._written: dict[str, dict[str, Any]] = {}
+def conditions(judged: PoolJudgement, usage: PoolUsage | None, now: float) -> list[Condition]:
+    current = ComputePoolStatus.model_validate(judged.raw.get("status") or {}).conditions
+    stamp, generation = codec.rfc3339(now), judged.raw["metadata"].get("generation")
+    ready, reason, message = readiness(judged, usage)
+    out = set_condition(current, READY, ready, reason, message, stamp, generation)
+    if judged.shared:
+        return set_condition(
+            out, OVERLAP, True, "SelectorOverlap", overlap_message(judged), stamp, generation
+        )
+    return drop_condition(out, OVERLAP)
 
-    def write(self, snapshot: Snapshot) -> None:
+
+def pool_status(judged: PoolJudgement, usage: PoolUsage | None, now: float) -> ComputePoolStatus:
+    """What a pool's status should say; every field set, so stale ones are replaced."""
+    spec = judged.spec
+    figures: dict[str, Any] = dict.fromkeys(PFLOPS_FIELDS)  # None: a stale figure is deleted
+    if spec is not None and usage is not None:
+        figures.update(
+            pflops.pool_status_fields(spec.vendor, spec.model, usage.capacity, usage.allocated, usage.free)
+        )
+    return ComputePoolStatus(
+        resource_name=spec.resource if spec is not None else None,
+        nodes=usage.nodes if usage else 0,
+        capacity=usage.capacity if usage else 0,
+        healthy=usage.healthy if usage else 0,
+        allocated=usage.allocated if usage else 0,
+        free=usage.free if usage else 0,
+        **figures,
+        tenants=[
+            TenantUsage(tenant=tenant, used=t.used, nominal=t.nominal, borrowed=t.borrowed, lent=t.lent)
+            for tenant, t in sorted((usage.tenants if usage else {}).items())
+        ],
+        conditions=conditions(judged, usage, now),
+        observed_generation=judged.raw["metadata"].get("generation"),
+    )
+
+
+def _ready_status(raw: Mapping[str, Any]) -> str | None:
+    for condition in (raw.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == READY:
+            return str(condition.get("status"))
+    return None
+
+
+class PoolStatus:
+    def __init__(self, api: KubeApi, writer: StatusWriter) -> None:
+        self.api, self.writer = api, writer
+
+    def write(self, snapshot: Snapshot, judged: Mapping[str, PoolJudgement], now: float) -> None:
         usage = pool_usage(snapshot)
         metrics.set_pool_usage(
             {
@@ -75,13 +142,21 @@ class PoolStatus:
                 for name, u in usage.items()
             }
         )
-        for name, raw in self.cache.items("computepools").items():
-            spec = snapshot.pools.get(name)
-            status = pool_status(raw, usage.get(name), spec, self.clock())
-            if self._written.get(name) == patch(status):
-                continue
-            self.writer.pool(name, status)
-            self._written[name] = patch(status)
+        for name, pool in sorted(judged.items()):
+            try:
+                self._write_one(pool, usage.get(name) if pool.spec else None, now)
+            except Exception as err:  # judged alone: the next pool is still written
+                metrics.record_reconcile_error("computepool")
+                log.warning("ComputePool %s: could not write its status (%s); retrying next step", name, err)
+
+    def _write_one(self, pool: PoolJudgement, usage: PoolUsage | None, now: float) -> None:
+        status = pool_status(pool, usage, now)
+        if not self.writer.pool(pool.raw, status):
+            return
+        ready = next(c for c in status.conditions if c.type == READY)
+        if ready.status == "False" and _ready_status(pool.raw) != "False":
+            log.warning("ComputePool %s: not ready: %s: %s", pool.name, ready.reason, ready.message)
+            self.api.event(pool.raw, "ComputePool", True, ready.reason, ready.message)
 
 
 def export(jobs: Mapping[str, ParsedJob], pending: list[JobRequest], waiting: Mapping[str, Waiting]) -> None:

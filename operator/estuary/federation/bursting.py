@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
-from collections.abc import Container, Mapping
+from collections.abc import Callable, Container, Mapping
 from typing import Any
 
 from estuary.api.aijob import (
@@ -27,7 +27,7 @@ from estuary.api.aijob import (
     RemoteCopy,
 )
 from estuary.api.base import set_condition
-from estuary.api.federationlink import FederationLink, FederationLinkStatus
+from estuary.api.federationlink import FederationLink
 from estuary.federation import datamove, naming, remote, spend
 from estuary.federation.choose import Decision, JobDemand, LinkOffer, TypeOffer, Why, choose
 from estuary.federation.links import FederationConfig, LinkObjects, Placed, Sent
@@ -92,17 +92,17 @@ def offer(
     held: tuple[dict[str, Any], FederationLink],
     runtime: LinkRuntime,
     placed: list[tuple[ParsedJob, RemoteCopy]],
+    recorded: Mapping[str, float],
 ) -> LinkOffer:
     """What a link offers now: the partner's capacity less what this cluster sent, and spend
-    (from the link as last written: this step's charges included)."""
-    raw, link = held
+    (`recorded`: the link's spend book, this step's charges included, plus what running copies
+    have used so far)."""
+    _raw, link = held
     snap, spec = runtime.snapshot(), link.spec
     network = snap.network
     costs = tuple((c.vendor, c.model, c.cost_per_accelerator_hour) for c in spec.costs)
     free = {(t.vendor, t.model): t.free for t in snap.capacity}
-    spent: dict[str, float] = {}
-    for entry in FederationLinkStatus.model_validate(raw.get("status") or {}).spend:
-        spent[entry.tenant] = spent.get(entry.tenant, 0.0) + entry.spend
+    spent = dict(recorded)
     jobs = accelerators = 0
     for job, ref in placed:
         if job.phase in FINISHED:
@@ -149,9 +149,15 @@ def offer(
 
 class Bursting:
     def __init__(
-        self, writer: JobWriter, config: FederationConfig, sent: Sent, runtimes: Mapping[str, LinkRuntime]
+        self,
+        writer: JobWriter,
+        config: FederationConfig,
+        sent: Sent,
+        runtimes: Mapping[str, LinkRuntime],
+        spent: Callable[[str], Mapping[str, float]],
     ) -> None:
         self.writer, self.config, self.sent, self.runtimes = writer, config, sent, runtimes
+        self.spent = spent  # link -> spend per tenant (spendbook.py)
         self._nonce = uuid.uuid4().hex[:8]
 
     def burst(
@@ -162,9 +168,16 @@ class Bursting:
         now: float,
         copies: Container[str] = (),
     ) -> None:
-        offers = {
-            name: offer(name, held, self.runtimes[name], placed.get(name, [])) for name, held in links.items()
-        }
+        offers = {}
+        for name, held in links.items():
+            try:
+                recorded = self.spent(name)
+            except Exception as exc:  # unknown spend: the link offers nothing this step
+                log.warning(
+                    "federation: spend at link %s unknown (%s); not bursting there", name, type(exc).__name__
+                )
+                continue
+            offers[name] = offer(name, held, self.runtimes[name], placed.get(name, []), recorded)
         for job in candidates(jobs, now, copies):
             demand = self._demand(job, now)
             decision = choose(demand, list(offers.values()), self.config.cluster_name)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from kubernetes import client
 
@@ -43,6 +44,10 @@ from estuary.state.snapshot import ClusterView
 log = logging.getLogger("estuary.federation")
 
 
+def view_pools(view: ClusterView) -> list[dict[str, Any]]:
+    return [j.raw for j in view.judged_pools.values()]
+
+
 class FederationController:
     def __init__(
         self,
@@ -59,13 +64,15 @@ class FederationController:
         self.config = config or FederationConfig()
         self.links = Links(home, cache, self.config, partner_factory, mono, wall, threads, provider_factory)
         self.sent = Sent()
-        self.link_status = LinkStatus(home, cache, self.config.namespace)
+        self.link_status = LinkStatus(home, cache, self.config.namespace, wall)
         keys = OriginKeys(
             home, self.config.namespace, self.config.origin_keys_secret, self.config.burst_namespaces
         )
         self.expiry = LeaseExpiry(home, writer, keys, wall, self.config.check_seconds, threads)
         self.following = Following(writer, self.config, self.sent, self.link_status)
-        self.bursting = Bursting(writer, self.config, self.sent, self.links.runtimes)
+        self.bursting = Bursting(
+            writer, self.config, self.sent, self.links.runtimes, self.link_status.book.spent
+        )
 
     @classmethod
     def from_env(cls, api: client.ApiClient, cache: ClusterCache, writer: JobWriter) -> FederationController:
@@ -91,6 +98,10 @@ class FederationController:
         """Origin side: follow burst jobs, burst waiting ones, post plans, write link status."""
         jobs = view.jobs
         links = self.links.sync()
+        home_pools = frozenset(str(p["metadata"].get("uid")) for p in view_pools(view))
+        for runtime in self.links.runtimes.values():
+            runtime.home_pool_uids = home_pools
+        self.link_status.carry_over(links, now)
         self.links.post_plans(jobs, self.sent.fresh)
         for job in list(jobs.values()):
             ref = job.status.remote
@@ -110,4 +121,5 @@ class FederationController:
         self.bursting.burst(jobs, links, placed(jobs), now, copies)
         self.links.post_plans(jobs, self.sent.fresh)
         self.link_status.write(links, self.links.runtimes, placed(jobs), now)
+        self.link_status.write_unused(links, now)
         self.sent.keep_only(jobs)

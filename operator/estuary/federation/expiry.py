@@ -19,8 +19,6 @@ from collections.abc import Callable, Mapping
 
 from estuary.api.aijob import (
     FINISHED,
-    FINISHED_CONDITION,
-    RUNNING_CONDITION,
     AIJobStatus,
     LeaseObservation,
     Phase,
@@ -29,7 +27,7 @@ from estuary.api.base import set_condition
 from estuary.federation import lease, naming, origins, remote
 from estuary.federation.home import HomeApi
 from estuary.federation.observer import LeaseObserver
-from estuary.kube.status import JobWriter
+from estuary.kube.status import JobWriter, finished_conditions
 from estuary.state import codec
 from estuary.state.snapshot import ParsedJob
 
@@ -177,7 +175,6 @@ class LeaseExpiry:
             "the job again elsewhere"
         )
         stamp, reason = codec.rfc3339(now), remote.LEASE_EXPIRED
-        stopped = set_condition(job.conditions, RUNNING_CONDITION, False, reason, message, stamp)
         self.writer.status(
             job,
             AIJobStatus(
@@ -186,7 +183,7 @@ class LeaseExpiry:
                 message=message,
                 queued_at=stamp,
                 completion_time=stamp,
-                conditions=set_condition(stopped, FINISHED_CONDITION, True, reason, message, stamp),
+                conditions=finished_conditions(job.conditions, Phase.FAILED, reason, message, stamp),
             ),
         )
         self.writer.event(job, reason, message, warning=True)

@@ -14,7 +14,6 @@ import logging
 from estuary.api.aijob import (
     BURST_CONDITION,
     FINISHED,
-    FINISHED_CONDITION,
     RUNNING_CONDITION,
     AIJobStatus,
     Phase,
@@ -26,7 +25,7 @@ from estuary.federation import gangview, lease, remote
 from estuary.federation.links import FederationConfig, LinkObjects, Sent
 from estuary.federation.linkstatus import LinkStatus
 from estuary.federation.worker import LinkRuntime
-from estuary.kube.status import JobWriter
+from estuary.kube.status import JobWriter, finished_conditions
 from estuary.state import codec
 from estuary.state.snapshot import ParsedJob
 
@@ -162,9 +161,7 @@ class Following:
                     reason=reason,
                     message=message,
                     completion_time=stamp,
-                    conditions=set_condition(
-                        job.conditions, FINISHED_CONDITION, True, reason, message, stamp
-                    ),
+                    conditions=finished_conditions(job.conditions, Phase.FAILED, reason, message, stamp),
                 ),
             )
             self.writer.event(job, "Failed", message, warning=True)
@@ -213,9 +210,7 @@ class Following:
         stamp, reason, message = codec.rfc3339(now), update.reason or "", update.message or ""
         if update.phase in FINISHED:
             update.completion_time = copy.completion_time or stamp
-            update.conditions = set_condition(
-                job.conditions, FINISHED_CONDITION, True, reason, message, stamp
-            )
+            update.conditions = finished_conditions(job.conditions, update.phase, reason, message, stamp)
         elif update.phase == Phase.RUNNING:
             update.conditions = set_condition(
                 job.conditions, RUNNING_CONDITION, True, "AllWorkersRunning", message, stamp

@@ -26,6 +26,13 @@ class HomeApi(Protocol):
     def list_copies(self) -> list[dict[str, Any]]:
         """Every AIJob in this cluster that another cluster sent here (a fresh, consistent read)."""
 
+    # Spend records (federation/spendbook.py: SpendStore).
+    def list_configmaps(self, namespace: str, label_selector: str) -> list[dict[str, Any]]: ...
+
+    def create_configmap(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]: ...
+
+    def patch_configmap_data(self, namespace: str, name: str, data: dict[str, str]) -> dict[str, Any]: ...
+
     def read_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
         """A Secret's decoded data, or None when it does not exist."""
 
@@ -82,3 +89,21 @@ class RealHomeApi:
             GROUP, VERSION, "aijobs", label_selector=ORIGIN_CLUSTER, _request_timeout=TIMEOUT
         )
         return list(out.get("items") or [])
+
+    def list_configmaps(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        found = self.core.list_namespaced_config_map(
+            namespace, label_selector=label_selector, _request_timeout=TIMEOUT
+        )
+        return [self.core.api_client.sanitize_for_serialization(cm) for cm in found.items]
+
+    def create_configmap(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
+        made = self.core.create_namespaced_config_map(namespace, manifest, _request_timeout=TIMEOUT)
+        out: dict[str, Any] = self.core.api_client.sanitize_for_serialization(made)
+        return out
+
+    def patch_configmap_data(self, namespace: str, name: str, data: dict[str, str]) -> dict[str, Any]:
+        patched = self.core.patch_namespaced_config_map(
+            name, namespace, {"data": data}, _content_type=MERGE_PATCH, _request_timeout=TIMEOUT
+        )
+        out: dict[str, Any] = self.core.api_client.sanitize_for_serialization(patched)
+        return out

@@ -39,6 +39,7 @@ from estuary.federation.plan import Health, PlanEntry, Snapshot, Track, capacity
 from estuary.federation.provider import real_provider_factory
 from estuary.federation.remote import CopyView, view
 
+SELF_LINK = "PointsAtThisCluster"
 log = logging.getLogger("estuary.federation")
 ACTIVE = (None, Phase.QUEUED, Phase.ADMITTED)  # a copy whose workers are not all running yet
 
@@ -76,6 +77,7 @@ class LinkRuntime:
         self.listed: frozenset[str] = frozenset()
         self.accepting: tuple[bool, str] = (True, "")
         self.heartbeats = 0
+        self.home_pool_uids: frozenset[str] = frozenset()  # this cluster's pools (set each step)
         self.network = Network()
         self.meter = Meter(mono, wall)
         self._nonce = uuid.uuid4().hex[:8]
@@ -207,6 +209,17 @@ class LinkRuntime:
             self.health = Health(False, err.kind, err.message, self.health.last_ok)
         log.log(logging.WARNING if changed else logging.DEBUG, "federation link %s: %s", self.name, err)
 
+    def _not_home(self, pools: list[dict[str, Any]]) -> None:
+        """A link whose kubeconfig points at this very cluster sees this cluster's own pools (a
+        uid is unique to one object in one cluster): it is never a partner."""
+        uids = {(p.get("metadata") or {}).get("uid") for p in pools}  # agentless offers carry none
+        if self.home_pool_uids & {str(uid) for uid in uids if uid}:
+            message = (
+                "the kubeconfig points at this very cluster (its ComputePools are this cluster's "
+                "own): point it at the partner's API server"
+            )
+            raise PartnerError(SELF_LINK, message)
+
     def heartbeat(self) -> None:
         with self.lock:
             spec, plan, deleted = self.spec, self.plan, self.deleted
@@ -217,6 +230,7 @@ class LinkRuntime:
         try:
             partner = self.clients.partner(spec)
             pools = partner.list_pools()
+            self._not_home(pools)
             partner.ensure_namespace(namespace)
             network = self.meter.measure(partner, spec.network)
             listed_at = self.mono()

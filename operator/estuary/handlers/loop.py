@@ -7,6 +7,11 @@ Each tick: read the cache into one `ClusterView` (state/snapshot.py, pure), then
   4. the usage ledger: copy the jobs' run records, as the step left them, into UsageLedgers.
 The controllers share the view, whose jobs every status write updates, and meet nowhere else.
 This module is the one place that knows them all; it wires them for `handlers/operator.py`.
+
+Each time round, leader or not, the loop tells `health` it is alive, and asks the API server for
+its version when nothing else reached it lately (so a hung connection shows in /healthz). It acts
+only once the cache is synced (handlers/resync.py). When this replica stops leading, it clears
+the gauges only the leader keeps true.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 from estuary import metrics
 from estuary.control.controller import JobController, Settings
 from estuary.federation import FederationController
+from estuary.health import HEALTH, Health
 from estuary.ledger import Ledger
 from estuary.state import snapshot
 from estuary.state.cache import ClusterCache
@@ -59,19 +65,53 @@ class Loop:
     def _tenant_of(self, namespace: str) -> str:
         return self.cache.tenant_of(namespace, self.settings.default_tenant)
 
-    def run(self, stop: threading.Event, active: Callable[[], bool] = lambda: True) -> None:
+    def run(
+        self,
+        stop: threading.Event,
+        active: Callable[[], bool] = lambda: True,
+        health: Health = HEALTH,
+        synced: Callable[[], bool] = lambda: True,
+    ) -> None:
         """Tick whenever the cache changes (or every resync period) until `stop` is set; only
-        while `active` (this replica holds the leader Lease)."""
+        while `active` (this replica holds the leader Lease) and once the cache is `synced` (a
+        listing taken after every watch listed: handlers/resync.py), so nothing is decided from
+        pods a missed watch event left behind."""
+        leading = False
         while not stop.is_set():
             self.cache.changed.wait(self.settings.resync_seconds)
             self.cache.changed.clear()
-            if stop.is_set() or not active():
+            health.beat()
+            if stop.is_set():
+                break
+            self._ping(health)
+            leading = self._lead(leading, active(), health)
+            if not leading or not synced():
                 continue
             try:
                 self.tick()
             except Exception:  # keep the loop alive; the next tick retries from fresh state
                 metrics.record_reconcile_error("controller")
                 log.exception("controller step failed; retrying on the next change")
+
+    def _ping(self, health: Health) -> None:
+        if not health.ping_due():
+            return
+        try:
+            self.jobs.api.ping()
+        except Exception as err:  # /healthz reports it once it lasts
+            log.warning("the API server did not answer a version request (%s)", type(err).__name__)
+
+    @staticmethod
+    def _lead(was: bool, now: bool, health: Health) -> bool:
+        """Note a change of leadership: the leader gauge, /readyz's word, and on losing it the
+        gauges only the leader keeps true."""
+        if was != now:
+            metrics.set_leader(now)
+            if health.leader is not None:  # leader election is on
+                health.leader = now
+            if not now:
+                metrics.clear_state()
+        return now
 
 
 def jobs_as_left(view: snapshot.ClusterView) -> dict[str, dict[str, Any]]:

@@ -1,14 +1,22 @@
 """The one seam between Estuary and the API server: every write the operator makes goes here.
 
 Small on purpose (like httpx's Transport): the controller depends on the `KubeApi` protocol, the
-operator passes `RealKubeApi`, and unit tests pass an in-memory fake. `RealKubeApi` is also the
-usage ledger's `LedgerStore` (ledger.py).
+operator passes `RealKubeApi`, and unit tests pass an in-memory fake.
+
+Every request has a timeout (`TIMEOUT`: connect, read), so a hung connection can never freeze the
+loop, and every answer (an error status too) tells `health` the API server is there. A create the
+API server refuses as invalid or forbidden raises `Refused` with the server's own words; a name
+already taken returns the object that holds it, for the caller to check who owns it.
+`RealKubeApi` is also the usage ledger's `LedgerStore` (ledger.py).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -17,16 +25,41 @@ from kubernetes.client.exceptions import ApiException
 
 from estuary import metrics
 from estuary.api.base import GROUP, VERSION
+from estuary.health import HEALTH, Health
 
 log = logging.getLogger(__name__)
 MERGE_PATCH = "application/merge-patch+json"
 COMPONENT = "estuary-operator"
+TIMEOUT = (5.0, 20.0)  # seconds to connect, seconds to wait for an answer (docs/operations.md)
+PING_TIMEOUT = (5.0, 10.0)
+REFUSALS = (400, 403, 422)  # BadRequest, Forbidden (admission, quota), Invalid
+
+
+class Refused(Exception):
+    """The API server refused to create an object (HTTP 400, 403 or 422): the same object would be
+    refused again. `message` is the server's, e.g. 'Pod "x" is invalid: spec.containers[0].image:
+    Required value'."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def server_message(err: ApiException) -> str:
+    """The message of the API server's Status answer (its reason when the body is not one)."""
+    try:
+        return str(json.loads(err.body or "{}").get("message") or err.reason)
+    except (ValueError, AttributeError):
+        return str(err.reason)
+
+
 LEDGERS = "usageledgers"
 
 
 class KubeApi(Protocol):
-    def create(self, manifest: dict[str, Any]) -> None:
-        """Create a Pod or Service; an existing one of that name counts as done."""
+    def create(self, manifest: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
+        """Create a Pod or Service (or only check it, server-side, with `dry_run`); returns the
+        object, or the one that already holds its name. Raises `Refused`."""
 
     def delete_pod(self, namespace: str, name: str, grace_seconds: int | None = None) -> None:
         """Delete a pod; a missing one counts as done."""
@@ -43,6 +76,9 @@ class KubeApi(Protocol):
     def event(self, obj: dict[str, Any], kind: str, warning: bool, reason: str, message: str) -> None:
         """Record a Kubernetes event on an object."""
 
+    def ping(self) -> None:
+        """Ask the API server for its version (health: proves the connection answers)."""
+
 
 def _ignore(err: ApiException, *codes: int) -> None:
     if err.status not in codes:
@@ -52,69 +88,131 @@ def _ignore(err: ApiException, *codes: int) -> None:
 class RealKubeApi:
     """`KubeApi` on the official client (thread-safe; used from the controller thread)."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
+    def __init__(self, api_client: client.ApiClient, health: Health = HEALTH) -> None:
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
+        self.version = client.VersionApi(api_client)
+        self.health = health
         # Events are best effort: posted in the background so they never slow a decision down.
         self._events = ThreadPoolExecutor(max_workers=2, thread_name_prefix="estuary-events")
 
-    def create(self, manifest: dict[str, Any]) -> None:
-        namespace = manifest["metadata"]["namespace"]
-        metrics.record_api_request("create", manifest["kind"].lower() + "s")
+    @contextmanager
+    def _answered(self) -> Iterator[None]:
+        """Note any answer of the API server (an error status is an answer too)."""
         try:
-            if manifest["kind"] == "Pod":
-                self.core.create_namespaced_pod(namespace, manifest)
-            elif manifest["kind"] == "Service":
-                self.core.create_namespaced_service(namespace, manifest)
-            else:
-                raise ValueError(f"cannot create {manifest['kind']}")
+            yield
+        except ApiException:
+            self.health.api_answered()
+            raise
+        self.health.api_answered()
+
+    def create(self, manifest: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
+        namespace, name, kind = (
+            manifest["metadata"]["namespace"],
+            manifest["metadata"]["name"],
+            manifest["kind"],
+        )
+        if kind not in ("Pod", "Service"):
+            raise ValueError(f"cannot create {kind}")
+        pod = kind == "Pod"
+        make = self.core.create_namespaced_pod if pod else self.core.create_namespaced_service
+        metrics.record_api_request("create", kind.lower() + "s")
+        try:
+            with self._answered():
+                out = make(namespace, manifest, dry_run="All" if dry_run else None, _request_timeout=TIMEOUT)
         except ApiException as err:
-            _ignore(err, 409)
+            if err.status == 409:
+                read = self.core.read_namespaced_pod if pod else self.core.read_namespaced_service
+                with self._answered():
+                    out = read(name, namespace, _request_timeout=TIMEOUT)
+            elif err.status in REFUSALS:
+                raise Refused(err.status, server_message(err)) from None
+            else:
+                raise
+        held: dict[str, Any] = self.core.api_client.sanitize_for_serialization(out)
+        return held
 
     def delete_pod(self, namespace: str, name: str, grace_seconds: int | None = None) -> None:
         metrics.record_api_request("delete", "pods")
         try:
-            self.core.delete_namespaced_pod(name, namespace, grace_period_seconds=grace_seconds)
+            with self._answered():
+                self.core.delete_namespaced_pod(
+                    name, namespace, grace_period_seconds=grace_seconds, _request_timeout=TIMEOUT
+                )
         except ApiException as err:
             _ignore(err, 404)
 
     def patch_job_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
         metrics.record_api_request("patch", "aijobs/status")
-        out: dict[str, Any] = self.custom.patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, "aijobs", name, {"status": status}, _content_type=MERGE_PATCH
-        )
+        with self._answered():
+            out: dict[str, Any] = self.custom.patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                namespace,
+                "aijobs",
+                name,
+                {"status": status},
+                _content_type=MERGE_PATCH,
+                _request_timeout=TIMEOUT,
+            )
         return out
 
     def patch_pool_status(self, name: str, status: dict[str, Any]) -> dict[str, Any]:
         metrics.record_api_request("patch", "computepools/status")
-        out: dict[str, Any] = self.custom.patch_cluster_custom_object_status(
-            GROUP, VERSION, "computepools", name, {"status": status}, _content_type=MERGE_PATCH
-        )
+        with self._answered():
+            out: dict[str, Any] = self.custom.patch_cluster_custom_object_status(
+                GROUP,
+                VERSION,
+                "computepools",
+                name,
+                {"status": status},
+                _content_type=MERGE_PATCH,
+                _request_timeout=TIMEOUT,
+            )
         return out
 
     def delete_job(self, namespace: str, name: str) -> None:
         metrics.record_api_request("delete", "aijobs")
         try:
-            self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "aijobs", name)
+            with self._answered():
+                self.custom.delete_namespaced_custom_object(
+                    GROUP, VERSION, namespace, "aijobs", name, _request_timeout=TIMEOUT
+                )
         except ApiException as err:
             _ignore(err, 404)
 
+    def ping(self) -> None:
+        with self._answered():
+            self.version.get_code(_request_timeout=PING_TIMEOUT)
+
     # ---- UsageLedgers (ledger.py: LedgerStore) ------------------------------------------------
     def list_ledgers(self) -> list[dict[str, Any]]:
-        return list(self.custom.list_cluster_custom_object(GROUP, VERSION, LEDGERS)["items"])
+        with self._answered():
+            listed = self.custom.list_cluster_custom_object(GROUP, VERSION, LEDGERS, _request_timeout=TIMEOUT)
+        return list(listed["items"])
 
     def create_ledger(self, manifest: dict[str, Any]) -> None:
         metrics.record_api_request("create", LEDGERS)
         try:
-            self.custom.create_cluster_custom_object(GROUP, VERSION, LEDGERS, manifest)
+            with self._answered():
+                self.custom.create_cluster_custom_object(
+                    GROUP, VERSION, LEDGERS, manifest, _request_timeout=TIMEOUT
+                )
         except ApiException as err:
             _ignore(err, 409)
 
     def patch_ledger_status(self, name: str, status: dict[str, Any]) -> dict[str, Any]:
         metrics.record_api_request("patch", f"{LEDGERS}/status")
-        out: dict[str, Any] = self.custom.patch_cluster_custom_object_status(
-            GROUP, VERSION, LEDGERS, name, {"status": status}, _content_type=MERGE_PATCH
-        )
+        with self._answered():
+            out: dict[str, Any] = self.custom.patch_cluster_custom_object_status(
+                GROUP,
+                VERSION,
+                LEDGERS,
+                name,
+                {"status": status},
+                _content_type=MERGE_PATCH,
+                _request_timeout=TIMEOUT,
+            )
         return out
 
     def event(self, obj: dict[str, Any], kind: str, warning: bool, reason: str, message: str) -> None:
@@ -146,7 +244,8 @@ class RealKubeApi:
     def _post_event(self, namespace: str, body: dict[str, Any]) -> None:
         metrics.record_api_request("create", "events")
         try:
-            self.core.create_namespaced_event(namespace, body)
+            with self._answered():
+                self.core.create_namespaced_event(namespace, body, _request_timeout=TIMEOUT)
         except Exception as err:  # events are best effort; never fail a decision over one
             involved = body["involvedObject"]
             log.warning(

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from estuary import runrecords
-from estuary.api.aijob import AIJobStatus, Phase
-from estuary.api.base import StatusModel
+from estuary.api.aijob import FAILED_CONDITION, RUNNING_CONDITION, SUCCEEDED_CONDITION, AIJobStatus, Phase
+from estuary.api.base import Condition, StatusModel, set_condition, stamp_generation
 from estuary.api.computepool import ComputePoolStatus
 from estuary.kube.client import KubeApi
 from estuary.state import codec
@@ -34,6 +34,25 @@ log = logging.getLogger("estuary.status")
 def patch(status: StatusModel) -> dict[str, Any]:
     """The merge patch that sets exactly the fields set on `status`."""
     return status.model_dump(by_alias=True, exclude_unset=True, mode="json")
+
+
+def changes(current: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of the merge patch `wanted` that changes `current` (a null changes a present
+    field only): writing it changes the same as writing `wanted`, and nothing means no write."""
+    current = current or {}
+    return {k: v for k, v in wanted.items() if current.get(k) != v}
+
+
+def finished_conditions(
+    conditions: Sequence[Condition], phase: Phase, reason: str, message: str, stamp: str
+) -> list[Condition]:
+    """The conditions of a job that just Succeeded or Failed: Succeeded or Failed True, and Running
+    False (the workers are done), as a Kubernetes Job has Complete or Failed."""
+    done = SUCCEEDED_CONDITION if phase == Phase.SUCCEEDED else FAILED_CONDITION
+    out = set_condition(conditions, done, True, reason, message, stamp)
+    if any(c.type == RUNNING_CONDITION for c in out):
+        out = set_condition(out, RUNNING_CONDITION, False, reason, message, stamp)
+    return out
 
 
 class JobWriter(Protocol):
@@ -53,8 +72,19 @@ class StatusWriter:
         self.api, self.cache, self.clock = api, cache, clock
 
     def status(self, job: ParsedJob, status: AIJobStatus) -> None:
+        """Write what changes: nothing at all when the status already says it. Every write
+        records the spec generation acted on (`observedGeneration`, on the status and on each
+        condition), and keeps the run records (`runrecords.amend`)."""
         status = runrecords.amend(job.status, job.obj.spec.accelerators_per_worker, status, self.clock())
-        updated = self.api.patch_job_status(job.namespace, job.name, patch(status))
+        generation = job.generation
+        if generation is not None:
+            status.observed_generation = generation
+            if "conditions" in status.model_fields_set:
+                status.conditions = stamp_generation(status.conditions, generation)
+        update = changes(job.raw.get("status"), patch(status))
+        if not update:
+            return
+        updated = self.api.patch_job_status(job.namespace, job.name, update)
         self.cache.apply("aijobs", "MODIFIED", updated)
         job.refresh(updated)
 
@@ -65,13 +95,24 @@ class StatusWriter:
     def reject(self, job: InvalidJob, now: float) -> None:
         """Mark an AIJob Estuary cannot run as Failed, once, with what to fix."""
         ns, name = job.key.split("/", 1)
+        stamp = codec.rfc3339(now)
         status = AIJobStatus(
             phase=Phase.FAILED,
             reason=INVALID_SPEC,
             message=job.message,
-            completion_time=codec.rfc3339(now),
+            completion_time=stamp,
+            observed_generation=job.raw["metadata"].get("generation"),
+            conditions=finished_conditions([], Phase.FAILED, INVALID_SPEC, job.message, stamp),
         )
         self.cache.apply("aijobs", "MODIFIED", self.api.patch_job_status(ns, name, patch(status)))
+        self.api.event(job.raw, "AIJob", True, INVALID_SPEC, job.message)
 
-    def pool(self, name: str, status: ComputePoolStatus) -> None:
-        self.cache.apply("computepools", "MODIFIED", self.api.patch_pool_status(name, patch(status)))
+    def pool(self, raw: Mapping[str, Any], status: ComputePoolStatus) -> bool:
+        """Write the pool's status where it differs from `status` (conditions always whole, so
+        a condition that went away goes away); True when something was written."""
+        update = changes(raw.get("status"), patch(status))
+        if not update:
+            return False
+        name = raw["metadata"]["name"]
+        self.cache.apply("computepools", "MODIFIED", self.api.patch_pool_status(name, update))
+        return True

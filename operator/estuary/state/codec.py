@@ -43,6 +43,18 @@ def rfc3339(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def quantity(value: str | int | float, where: str, scale: int = 1) -> int:
+    """A quantity the core can count, or ValueError naming the field (`where`). The CRD's schema
+    refuses such values already; this is the defence for objects stored before it did."""
+    try:
+        amount = parse(value, scale)
+    except ValueError:
+        raise ValueError(f"{where}: {value!r} is not a Kubernetes quantity (e.g. 4, 500m, 16Gi)") from None
+    if amount < 0:
+        raise ValueError(f"{where}: {value!r} is negative")
+    return amount
+
+
 def _resources(raw: Mapping[str, Any]) -> dict[str, int]:
     out: dict[str, int] = {}
     for name, value in raw.items():
@@ -127,7 +139,9 @@ def job_request(job: AIJob, tenant: str) -> JobRequest:
         workers=workers,
         min_workers=spec.elastic.min_workers if spec.elastic else None,
         per_worker=Resources(
-            spec.accelerators_per_worker, cpu_milli(spec.resources.cpu), parse(spec.resources.memory)
+            spec.accelerators_per_worker,
+            quantity(spec.resources.cpu, "spec.resources.cpu", 1000),
+            quantity(spec.resources.memory, "spec.resources.memory"),
         ),
         accepted=tuple(AcceptedType(a.vendor, a.model, a.relative_throughput) for a in spec.accelerators),
         priority=spec.priority,

@@ -8,12 +8,17 @@ as `InvalidJob` for the job controller to reject, never raised.
 
 The parsed jobs are the step's working copies: a status write replaces a job's `raw` and `obj`
 with what the API server returned (`ParsedJob.refresh`), so later stages of the same step see it.
+
+Every object is judged alone: a job whose quantities do not parse is an `InvalidJob`, a pool that
+cannot be used is left out with a finding (state/pools.py), and a node or pod that does not parse
+is skipped; none of them stops the others from being read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,19 +27,26 @@ from estuary.api.aijob import FINISHED, AIJob, AIJobStatus, Phase
 from estuary.api.base import Condition
 from estuary.model import JobRequest, NodeInfo, PoolSpec, RunningJob, Snapshot
 from estuary.state import codec
-from estuary.state.cache import JOB_LABEL, ClusterCache
+from estuary.state.cache import ATTEMPT_LABEL, ClusterCache, controller_of, owned_by
+from estuary.state.pools import PoolJudgement, assign
+
+log = logging.getLogger("estuary.snapshot")
 
 INVALID_SPEC = "InvalidSpec"  # status.reason of a job Estuary cannot run as written
 
 
 @dataclass
 class ParsedJob:
-    """An AIJob parsed once, with the tenant of its namespace."""
+    """An AIJob parsed once, with its tenant: the one its current local attempt was admitted
+    under, else its namespace's."""
 
     key: str
     raw: dict[str, Any]
     obj: AIJob
     tenant: str
+    request: JobRequest  # the core's view of the spec, built once (quantities checked)
+    held: bool = False  # kept out of the queue by `status.hold` (see is_held)
+    namespace_tenant: str = ""  # its namespace's tenant now: the next attempt's
 
     @property
     def namespace(self) -> str:
@@ -43,6 +55,15 @@ class ParsedJob:
     @property
     def name(self) -> str:
         return str(self.raw["metadata"]["name"])
+
+    @property
+    def uid(self) -> str:
+        return str(self.raw["metadata"].get("uid") or "")
+
+    @property
+    def generation(self) -> int | None:
+        value = self.raw["metadata"].get("generation")
+        return int(value) if value is not None else None
 
     @property
     def status(self) -> AIJobStatus:
@@ -64,6 +85,9 @@ class ParsedJob:
         """Take the object the API server returned after a write."""
         self.raw = updated
         self.obj = AIJob.model_validate(updated)
+        tenant = admitted_tenant(updated) or self.namespace_tenant or self.tenant
+        if tenant != self.tenant:  # an attempt ended in this step: the next one is the namespace's
+            self.tenant, self.request = tenant, codec.job_request(self.obj, tenant)
 
 
 @dataclass(frozen=True)
@@ -94,6 +118,7 @@ class ClusterView:
     nodes: dict[str, NodeInfo]
     foreign_usage: dict[str, dict[str, int]]
     jurisdiction: str | None = None
+    judged_pools: dict[str, PoolJudgement] = field(default_factory=dict)
 
     def snapshot(self) -> Snapshot:
         return Snapshot(
@@ -106,25 +131,55 @@ class ClusterView:
 
     def pending(self, now: float) -> list[JobRequest]:
         """The jobs that wait for the scheduler now, as the core's requests."""
-        return [codec.job_request(job.obj, job.tenant) for job in self.jobs.values() if is_pending(job, now)]
+        return [job.request for job in self.jobs.values() if is_pending(job, now)]
 
 
 def parse_jobs(
-    cache: ClusterCache, default_tenant: str
+    cache: ClusterCache, default_tenant: str, now: float
 ) -> tuple[dict[str, ParsedJob], dict[str, InvalidJob]]:
     jobs: dict[str, ParsedJob] = {}
     invalid: dict[str, InvalidJob] = {}
     for key, raw in sorted(cache.items("aijobs").items()):
         if raw["metadata"].get("deletionTimestamp"):
             continue
+        namespace_tenant = cache.tenant_of(raw["metadata"]["namespace"], default_tenant)
+        tenant = admitted_tenant(raw) or namespace_tenant
         try:
             obj = AIJob.model_validate(raw)
+            request = codec.job_request(obj, tenant)
         except ValidationError as err:
             invalid[key] = InvalidJob(key, raw, invalid_message(err))
             continue
-        tenant = cache.tenant_of(raw["metadata"]["namespace"], default_tenant)
-        jobs[key] = ParsedJob(key, raw, obj, tenant)
+        except ValueError as err:  # codec.InvalidQuantity: names the field
+            invalid[key] = InvalidJob(key, raw, f"the job cannot run as written: {err}; fix the spec")
+            continue
+        held = is_held(raw, obj, cache, now)
+        jobs[key] = ParsedJob(key, raw, obj, tenant, request, held, namespace_tenant)
     return jobs, invalid
+
+
+def admitted_tenant(raw: Mapping[str, Any]) -> str | None:
+    """The tenant a local attempt was admitted under (`status.placement.tenant`): while it holds
+    accelerators they stay that tenant's, whatever the namespace's label says now; the next
+    attempt takes the namespace's tenant then (docs/operations.md, "Tenants")."""
+    placement = (raw.get("status") or {}).get("placement") or {}
+    tenant = placement.get("tenant") if placement.get("cluster") == "local" else None
+    return str(tenant) if tenant else None
+
+
+def is_held(raw: Mapping[str, Any], obj: AIJob, cache: ClusterCache, now: float) -> bool:
+    """Whether `status.hold` still keeps the job out of the queue (control/refusals.py): until
+    the spec changes (a new generation), its retry time, or the pod holding its name is gone."""
+    hold = obj.status.hold if obj.status else None
+    if hold is None or hold.generation != raw["metadata"].get("generation"):
+        return False
+    retry_at = codec.timestamp(hold.retry_at)
+    if retry_at is not None and retry_at <= now:
+        return False
+    if hold.pod is None:
+        return True
+    pod = cache.get("pods", f"{raw['metadata']['namespace']}/{hold.pod}")
+    return pod is not None and not owned_by(pod, str(raw["metadata"].get("uid") or ""))
 
 
 def invalid_message(err: ValidationError) -> str:
@@ -132,32 +187,53 @@ def invalid_message(err: ValidationError) -> str:
     return f"the job cannot run as written: {fields}; fix the spec and re-create it"
 
 
-def pools(cache: ClusterCache) -> dict[str, PoolSpec]:
-    """Pools by name; a pool of an unknown vendor is left out (its status says why)."""
+def nodes(cache: ClusterCache, now: float) -> dict[str, NodeInfo]:
     out = {}
-    for raw in cache.items("computepools").values():
-        spec = codec.pool_spec(raw)
-        if spec is not None:
-            out[spec.name] = spec
+    for name, raw in cache.items("nodes").items():
+        try:
+            out[name] = codec.node_info(raw, now)
+        except (ValueError, KeyError, TypeError) as err:  # judged alone: this node is not counted
+            log.warning("Node %s: skipped, its status does not parse (%s)", name, err)
     return out
 
 
-def nodes(cache: ClusterCache, now: float) -> dict[str, NodeInfo]:
-    return {n["metadata"]["name"]: codec.node_info(n, now) for n in cache.items("nodes").values()}
+def foreign_usage(cache: ClusterCache, jobs: Mapping[str, ParsedJob]) -> dict[str, dict[str, int]]:
+    """Per node, what pods request beyond the accelerators Estuary's own bookings cover.
 
-
-def foreign_usage(cache: ClusterCache) -> dict[str, dict[str, int]]:
-    """Per node, what pods Estuary does not own request (its own count through their job)."""
+    A pod is covered only when its controller owner reference is a job that holds a placement
+    here, by that job's uid, and it belongs to the job's current attempt; anything else counts as
+    foreign usage whatever its labels (a tenant's pod labelled like a worker uses its node)."""
     out: dict[str, dict[str, int]] = {}
-    for pod in cache.items("pods").values():
-        if (pod["metadata"].get("labels") or {}).get(JOB_LABEL):
+    for key, pod in cache.items("pods").items():
+        if _covered(pod, jobs):
             continue
-        used = codec.pod_usage(pod)
+        try:
+            used = codec.pod_usage(pod)
+        except ValueError as err:
+            log.warning("Pod %s: its requests do not parse (%s); not counted", key, err)
+            continue
         if used:
             bucket = out.setdefault(used[0], {})
             for name, amount in used[1].items():
                 bucket[name] = bucket.get(name, 0) + amount
     return out
+
+
+def _covered(pod: Mapping[str, Any], jobs: Mapping[str, ParsedJob]) -> bool:
+    ref = controller_of(pod)
+    if ref is None:
+        return False
+    job = jobs.get(f"{pod['metadata']['namespace']}/{ref.get('name')}")
+    if job is None or ref.get("uid") != job.uid:
+        return False
+    placement = job.status.placement
+    attempt = (pod["metadata"].get("labels") or {}).get(ATTEMPT_LABEL)
+    return (
+        placement is not None
+        and placement.cluster == "local"
+        and job.phase not in FINISHED
+        and attempt == str(job.status.attempt)
+    )
 
 
 def holders(jobs: Iterable[ParsedJob]) -> dict[str, RunningJob]:
@@ -173,7 +249,7 @@ def holders(jobs: Iterable[ParsedJob]) -> dict[str, RunningJob]:
 def is_pending(job: ParsedJob, now: float) -> bool:
     """Whether the job waits for the scheduler now (not held, finished, suspended or backing off)."""
     status = job.obj.status
-    if job.obj.spec.suspend or (status and status.phase in (*FINISHED, Phase.SUSPENDED)):
+    if job.obj.spec.suspend or job.held or (status and status.phase in (*FINISHED, Phase.SUSPENDED)):
         return False
     if status and status.placement is not None:
         return False  # holds accelerators here, is being released, or runs at a partner
@@ -188,5 +264,8 @@ def read(
     default_tenant: str = codec.DEFAULT_TENANT,
 ) -> ClusterView:
     """The cluster as one step sees it. Pure: reads the cache, writes nothing."""
-    jobs, invalid = parse_jobs(cache, default_tenant)
-    return ClusterView(jobs, invalid, pools(cache), nodes(cache, now), foreign_usage(cache), jurisdiction)
+    jobs, invalid = parse_jobs(cache, default_tenant, now)
+    core_pools, core_nodes, judged = assign(cache.items("computepools"), nodes(cache, now))
+    return ClusterView(
+        jobs, invalid, core_pools, core_nodes, foreign_usage(cache, jobs), jurisdiction, judged
+    )

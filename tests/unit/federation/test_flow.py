@@ -45,8 +45,26 @@ def test_a_job_no_local_pool_fits_bursts_runs_and_succeeds_there_and_spend_is_co
     assert spent["tenant"] == "physics" and spent["acceleratorHours"] == pytest.approx(16.0, rel=0.02)
     assert spent["spend"] == pytest.approx(32.0, rel=0.02) and link["jobs"] == []
     cycle(clock, home, partner)
-    assert len(link["charged"]) == 1  # charged once
-    assert home.link_status("gz")["spend"] == link["spend"]
+    [book] = home.server.items("configmaps")  # the spend book: one record, charged once
+    assert book["metadata"]["name"].startswith("estuary-spend-gz-") and len(book["data"]) == 1
+    assert home.link_status("gz")["spend"] == link["spend"] and "charged" not in home.link_status("gz")
+
+
+def test_spend_survives_the_loss_of_the_links_status(world: World) -> None:
+    clock, home, partner = world
+    burst_and_run(clock, home, partner)
+    for _ in range(12):
+        cycle(clock, home, partner, seconds=5.0)
+    partner.server.set_pods("Succeeded")
+    for _ in range(3):
+        cycle(clock, home, partner)
+    spent = home.link_status("gz")["spend"]
+    assert spent and spent[0]["spend"] > 0
+    link = home.server.get("federationlinks", "estuary-system/gz")
+    assert link is not None
+    home.server.put({**link, "status": {}})  # a backup restored without status
+    cycle(clock, home, partner)
+    assert home.link_status("gz")["spend"] == spent
 
 
 def test_residency_keeps_the_job_home_with_the_reason(world: World) -> None:

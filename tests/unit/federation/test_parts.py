@@ -10,9 +10,10 @@ import urllib3
 from hypothesis import given
 from hypothesis import strategies as st
 from kubernetes.client.exceptions import ApiException
+from tests.fakeapi import FakeApiServer
 
 from estuary.api.aijob import AIJob
-from estuary.federation import naming, remote, spend
+from estuary.federation import naming, remote, spend, spendbook
 from estuary.federation.partner import (
     BAD_CREDENTIALS,
     REFUSED,
@@ -22,6 +23,7 @@ from estuary.federation.partner import (
     parse_kubeconfig,
     scrub,
 )
+from estuary.federation.spendbook import Charge, SpendBook
 
 DNS = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
@@ -67,21 +69,37 @@ def test_accelerator_hours_and_charging_once_per_attempt() -> None:
     hours = spend.accelerator_hours(1000.0, 1000.0 + 1800, 16)
     assert hours == 8.0
     assert spend.accelerator_hours(5.0, 1.0, 8) == 0.0
-    first = spend.charge([], [], "ns/j/u/1", "physics", hours, 3.0)
-    assert first is not None
-    entries, charged = first
-    assert entries == [{"tenant": "physics", "acceleratorHours": 8.0, "spend": 24.0}]
-    assert spend.charge(entries, charged, "ns/j/u/1", "physics", hours, 3.0) is None  # counted once
-    second = spend.charge(entries, charged, "ns/j/u/2", "physics", 1.0, 3.0)
-    assert second is not None and spend.spent(second[0], "physics") == 27.0
-    third = spend.charge(second[0], second[1], "ns/k/u/1", "bio", 2.0, 1.0)
-    assert third is not None and [e["tenant"] for e in third[0]] == ["bio", "physics"]
+    server = FakeApiServer()
+    book = SpendBook(server, "estuary-system")
+    now = 1_800_000_000.0
+    assert book.charge("gz", "ns/j/u/1", Charge("physics", hours, 24.0), now)
+    assert not book.charge("gz", "ns/j/u/1", Charge("physics", hours, 24.0), now + 60)  # counted once
+    assert book.charge("gz", "ns/j/u/2", Charge("physics", 1.0, 3.0), now)
+    assert book.charge("gz", "ns/k/u/1", Charge("bio", 2.0, 2.0), now + 40 * 86400)  # next month
+    assert book.spent("gz") == {"bio": 2.0, "physics": 27.0} and book.spent("other") == {}
+    fresh = SpendBook(server, "estuary-system")  # a restarted operator lists the records again
+    assert fresh.totals("gz") == book.totals("gz")
+    assert not fresh.charge("gz", "ns/j/u/2", Charge("physics", 1.0, 3.0), now)
+    names = sorted(cm["metadata"]["name"] for cm in server.items("configmaps"))
+    assert names == ["estuary-spend-gz-2027-01", "estuary-spend-gz-2027-02"]
 
 
-def test_charged_ids_are_bounded() -> None:
-    charged = [f"id{i}" for i in range(spend.MAX_CHARGED)]
-    out = spend.charge([], charged, "new", "t", 1.0, 1.0)
-    assert out is not None and len(out[1]) == spend.MAX_CHARGED and out[1][-1] == "new"
+def test_a_full_spend_record_continues_in_the_next_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spendbook, "MAX_RECORDS", 5)
+    server = FakeApiServer()
+    book = SpendBook(server, "estuary-system")
+    for i in range(6):
+        book.charge("gz", f"ns/j/u/{i}", Charge("physics", 1.0, 1.0), 1_800_000_000.0)
+    sizes = {cm["metadata"]["name"]: len(cm["data"]) for cm in server.items("configmaps")}
+    assert sizes == {"estuary-spend-gz-2027-01": 5, "estuary-spend-gz-2027-01-2": 1}
+    assert book.spent("gz") == {"physics": 6.0}
+
+
+def test_spend_that_cannot_be_read_is_never_taken_for_none() -> None:
+    server = FakeApiServer()
+    server.down = True
+    with pytest.raises(ConnectionError):
+        SpendBook(server, "estuary-system").spent("gz")
 
 
 # ---- the copy ------------------------------------------------------------------------------------

@@ -1,0 +1,3 @@
+-- Resume a suspended AIJob: it goes back into the queue.
+obj.spec.suspend = false
+return obj

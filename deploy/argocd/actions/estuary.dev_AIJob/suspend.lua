@@ -1,0 +1,3 @@
+-- Suspend an AIJob: Estuary releases its whole gang (after the preemption grace period).
+obj.spec.suspend = true
+return obj

@@ -10,8 +10,9 @@ in the same run on the same inputs, per policy:
   - cold: ``run_cycle`` with a fresh ``CycleState`` (the first cycle after a start);
   - steady: ``run_cycle`` with the ``CycleState`` of the previous cycle, after that cycle's
     admissions started and one running job finished (what a running scheduler sees).
-Printed: medians of wall time, and ratios to first-fit and to before. Run it on a quiet machine
-for absolute times; the ratios are measured in the same run and move less with the load.
+Printed: medians of wall and CPU time, and ratios (of CPU times) to first-fit and to before. On
+a shared machine the wall time includes waiting for a core; the CPU time of this single-threaded
+process is what a call takes on a quiet machine, and the ratios are measured in the same run.
 
     .venv/bin/python bench/core_cycle.py            # full size (a few minutes)
     .venv/bin/python bench/core_cycle.py --smoke    # seconds (CI)
@@ -130,17 +131,22 @@ def advance(snapshot: Snapshot, pending: list[JobRequest], result: CycleResult, 
 Inputs = tuple[Snapshot, list[JobRequest]]
 
 
-def timed(fn: Callable[..., object], *args: object, **kwargs: object) -> tuple[float, object]:
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return time.perf_counter() - t0, out
-
-
 def admitted(out: object) -> int:
     return out if isinstance(out, int) else len(out.admissions)  # type: ignore[attr-defined]
 
 
 Times = dict[str, list[float]]
+
+
+def timed(times: Times, name: str, fn: Callable[..., object], *args: object, **kwargs: object) -> object:
+    """Call fn; append its wall time to times[name] and its CPU time to times["cpu " + name]. On a
+    shared machine the CPU time is what the call would take alone (the process is single-threaded);
+    the wall time includes waiting for a core."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = fn(*args, **kwargs)
+    times.setdefault(name, []).append(time.perf_counter() - t0)
+    times.setdefault(f"cpu {name}", []).append(time.process_time() - c0)
+    return out
 
 
 def measure(snapshot: Snapshot, pending: list[JobRequest], policy: Policy, repeats: int) -> Times:
@@ -154,42 +160,47 @@ def measure(snapshot: Snapshot, pending: list[JobRequest], policy: Policy, repea
             ("before", reference.run_cycle, (snapshot, pending, 0.0, frozen), {}),
             ("cold", run_cycle, (snapshot, pending, 0.0, policy), {"state": CycleState()}),
         ):
-            took, out = timed(fn, *args, **kwargs)
-            times.setdefault(name, []).append(took)
+            out = timed(times, name, fn, *args, **kwargs)
             times.setdefault(f"{name} admitted", []).append(admitted(out))
     state = CycleState()
     inputs: Inputs = (snapshot, pending)
     result = run_cycle(*inputs, 0.0, policy, state=state)
     for step in range(1, repeats + 1):
         inputs = advance(*inputs, result, step)
-        times.setdefault("steady first-fit", []).append(timed(first_fit, *inputs)[0])
-        times.setdefault("steady before", []).append(timed(reference.run_cycle, *inputs, 0.0, frozen)[0])
-        took, out = timed(run_cycle, *inputs, 0.0, policy, state=state)
-        times.setdefault("steady", []).append(took)
+        timed(times, "steady first-fit", first_fit, *inputs)
+        timed(times, "steady before", reference.run_cycle, *inputs, 0.0, frozen)
+        out = timed(times, "steady", run_cycle, *inputs, 0.0, policy, state=state)
         assert isinstance(out, CycleResult)
         result = out
     return times
 
 
 def report(name: str, times: Times) -> None:
+    """Medians, wall and CPU; ratios of CPU times (the wall's follow the machine's load)."""
     med = {k: statistics.median(v) for k, v in times.items()}
-    cold_floor, steady_floor = med["first-fit"], med["steady first-fit"]
-    rows = [
-        ("first-fit pass (floor)", med["first-fit"], cold_floor, None),
-        ("before (frozen core)", med["before"], cold_floor, None),
-        ("cold (fresh state)", med["cold"], cold_floor, med["before"]),
-        ("steady: first-fit pass", steady_floor, steady_floor, None),
-        ("steady: before", med["steady before"], steady_floor, None),
-        ("steady (carried state)", med["steady"], steady_floor, med["steady before"]),
+    rows = [  # label, measured, its first-fit floor, its "before" (for the x before column)
+        ("first-fit pass (floor)", "first-fit", "first-fit", None),
+        ("before (frozen core)", "before", "first-fit", None),
+        ("cold (fresh state)", "cold", "first-fit", "before"),
+        ("steady: first-fit pass", "steady first-fit", "steady first-fit", None),
+        ("steady: before", "steady before", "steady first-fit", None),
+        ("steady (carried state)", "steady", "steady first-fit", "steady before"),
     ]
     print(
         f"\n{name}: admitted in the first cycle {med['cold admitted']:.0f} "
         f"(before {med['before admitted']:.0f}, first-fit {med['first-fit admitted']:.0f})"
     )
-    print(f"  {'cycle':26s} {'median ms':>10s} {'x first-fit':>12s} {'x before':>9s}")
-    for label, t, floor, before in rows:
-        ratio = "" if before is None else f"{t / before:9.3f}"
-        print(f"  {label:26s} {t * 1e3:10.1f} {t / floor:12.3f} {ratio:>9s}")
+    print(
+        f"  {'cycle':26s} {'wall ms':>9s} {'CPU ms':>9s} {'x first-fit':>12s} {'x before':>9s}"
+        f" {'(wall x first-fit)':>19s}"
+    )
+    for label, key, floor, before in rows:
+        cpu = med[f"cpu {key}"]
+        ratio = "" if before is None else f"{cpu / med[f'cpu {before}']:9.3f}"
+        print(
+            f"  {label:26s} {med[key] * 1e3:9.1f} {cpu * 1e3:9.1f} {cpu / med[f'cpu {floor}']:12.3f}"
+            f" {ratio:>9s} {med[key] / med[floor]:19.3f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

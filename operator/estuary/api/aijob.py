@@ -338,7 +338,7 @@ class AIJobStatus(StatusModel):
     attempt: int = Field(0, description="Current gang attempt (restarts and requeues).")
     queued_at: str | None = Field(None, description="When the job (re)entered the queue.")
     retry_after: str | None = Field(
-        None, description="Not before this time will a restarting gang be admitted again (backoff)."
+        None, description="Not before this time will a restarting or evicted gang be admitted again."
     )
     admitted_at: str | None = Field(None, description="When the current gang was admitted.")
     start_time: str | None = Field(None, description="When all workers were first Running.")

@@ -23,6 +23,18 @@ from estuary.state import codec
 from estuary.state.snapshot import ParsedJob
 
 POSITION_REFRESH_S = 10.0  # a queue position or verdicts that only moved are rewritten at most this often
+# An evicted job waits before it may be admitted again: 15 s after its first eviction, doubling with
+# each further one. Its preemptor is admitted first anyway (core/nomination.py); the wait keeps a
+# victim from churning through one short start after another while the room it wants is contested.
+EVICTION_BACKOFF_S = 15
+EVICTION_BACKOFF_MAX_S = 600
+
+
+def eviction_backoff(evictions: int) -> int:
+    """Seconds an evicted job stays out of the queue after its `evictions`-th eviction."""
+    return int(min(EVICTION_BACKOFF_MAX_S, EVICTION_BACKOFF_S * 2 ** max(0, evictions - 1)))
+
+
 Release = Callable[..., None]
 Start = Callable[[ParsedJob, list[int], float], None]
 
@@ -81,12 +93,17 @@ class Decisions:
             return
         placement = victim.status.placement
         metrics.record_preemption(victim.tenant, placement.pool if placement else "", preemption.reason)
+        evictions = 1 + sum(run.outcome == "Preempted" for run in victim.status.runs)  # this one too
+        backoff = eviction_backoff(evictions)
         self.release(
             victim,
             Phase.QUEUED,
             "Preempted",
-            f"evicted by {preemption.preemptor_key} ({preemption.reason}): {preemption.message}; requeued",
+            f"evicted by {preemption.preemptor_key} ({preemption.reason}): {preemption.message}; "
+            f"requeued, eligible again in {backoff}s (eviction {evictions}; the wait doubles with "
+            f"each eviction, up to {EVICTION_BACKOFF_MAX_S}s)",
             now,
+            retry_after=now + backoff,
             grace=victim.obj.spec.preemption.grace_period_seconds,
             warning=True,
         )

@@ -7,8 +7,9 @@ call. It reads like a numbered list:
      (state.py, workspace.py);
   2. order the queue (queue.py): priority, arrival, key, with fair sharing of borrowed capacity;
      find each job's class of identical jobs (classes.py);
-  3. for each job: residency; strict FIFO behind a blocked job; the verdict its class got earlier
-     in this cycle, if nothing that verdict read has changed since (verdicts.py); otherwise decide:
+  3. for each job (those that chose victims earlier first, nomination.py): residency; strict FIFO
+     behind a blocked job; the verdict its class got earlier in this cycle, if nothing that
+     verdict read has changed since (verdicts.py); otherwise decide:
      a. candidate pools in policy order, first pool where the whole gang fits is admitted and
         assumed in the working view (later jobs see it); an elastic job that fits nowhere whole
         takes the first pool, in the same order, where at least min_workers fit;
@@ -26,10 +27,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from estuary.core import attained, messages, migrate, preemption, reservation, residency
+from estuary.core import attained, messages, migrate, nomination, preemption, reservation, residency
 from estuary.core.candidates import Candidate, in_policy_order
 from estuary.core.classes import JobClass
 from estuary.core.evaluate import Failure, FitCache, Outcome, evaluate
+from estuary.core.nomination import Firsts
 from estuary.core.policy import Policy
 from estuary.core.queue import processing_order
 from estuary.core.state import CycleState, Queue
@@ -45,13 +47,6 @@ from estuary.model import (
     Snapshot,
     Waiting,
 )
-
-_PHRASE = {
-    "fastest": "fastest type that fits now",
-    "preference": "first preferred type that fits now",
-    "any_free": "pool with most free accelerators that fits now",
-    "wait_fastest": "fastest type",
-}
 
 
 class _Cycle:
@@ -250,8 +245,9 @@ class _Cycle:
         placement = outcome.placement
         self.ws.assume(job, cand.pool.name, placement.nodes)
         self.changed()
+        phrase = messages.POLICY_PHRASE[self.policy.type_choice]
         why = (
-            f"{_PHRASE[self.policy.type_choice]}: {cand.pool.vendor}/{cand.pool.model} in pool "
+            f"{phrase}: {cand.pool.vendor}/{cand.pool.model} in pool "
             f"{cand.pool.name} (runtime factor {cand.factor:.3g}); {outcome.message.removeprefix('fits: ')}"
         )
         self.admissions.append(Admission(job.key, Assignment(cand.pool.name, placement.nodes), why))
@@ -316,25 +312,26 @@ class _Cycle:
         return (Reason.PREEMPTING, message, assembled.verdicts)
 
 
-def _in_queue_order(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting]) -> Decided:
+def _in_queue_order(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting], first: Firsts) -> Decided:
     """Steps 3 and 4 in one pass, when the jobs are decided in queue order. The hot loop of the
     core: most jobs take their class's verdict of this cycle, and keep their Waiting of the last
-    cycle when nothing in it changed (same position, same verdict)."""
+    cycle when nothing in it changed (same position, same verdict); nominated jobs, `first`."""
     waiting: Decided = {}
     verdicts, now, reserve_after = cycle.verdicts, cycle.now, cycle.reserve_after
     for job, cls in queue:
         verdict = verdicts.get(cls)
-        if (
+        if first and job.key in first:
+            entry = first[job.key]
+        elif (
             verdict is not None
             and verdict.epoch == cycle.epoch  # nothing moved since the class's verdict
             and (verdict.tried_reserving or now - job.arrival < reserve_after)
         ):
             entry = verdict.entry
         else:
-            decided = cycle.decide(job, cls)
-            if decided is None:
-                continue  # admitted
-            entry = decided
+            entry = cycle.decide(job, cls)
+        if entry is None:
+            continue  # admitted
         key, position = job.key, len(waiting) + 1
         reason, message, reasons = entry
         old = last.get(key)
@@ -350,13 +347,13 @@ def _in_queue_order(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting]) ->
     return waiting
 
 
-def _fairly(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting]) -> Decided:
+def _fairly(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting], first: Firsts) -> Decided:
     """Step 3 in fair-sharing order, then step 4: the waiting jobs numbered in queue order."""
     ordered = [job for job, _ in queue]
     cycle.class_of = {job.key: cls for job, cls in queue}
-    entries: dict[str, Entry] = {}
+    entries = {key: entry for key, entry in first.items() if entry is not None}
     for job in processing_order(ordered, True, cycle.job_within_nominal, cycle.share):
-        entry = cycle.decide(job, cycle.class_of[job.key])
+        entry = first[job.key] if job.key in first else cycle.decide(job, cycle.class_of[job.key])
         if entry is not None:
             entries[job.key] = entry
     waiting: Decided = {}
@@ -389,7 +386,8 @@ def run_cycle(
         queue = state.queue(state.ranker.rank(pending, now, policy.time_sharing))  # core/attained.py
         cycle = _Cycle(ws, snapshot, now, policy)
         fair = policy.fair_sharing and ws.quota.enforced_anywhere()  # else the queue order (queue.py)
-        waiting = (_fairly if fair else _in_queue_order)(cycle, queue, state.last_waiting)
+        first = nomination.decide_first(queue, snapshot.nominated, cycle.decide)
+        waiting = (_fairly if fair else _in_queue_order)(cycle, queue, state.last_waiting, first)
         moves = migrate.plan(ws, snapshot.pools, now, policy.time_sharing, cycle.claimed)
         result = CycleResult(tuple(cycle.admissions), tuple(cycle.preemptions), waiting, tuple(moves))
     except BaseException:

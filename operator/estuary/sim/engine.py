@@ -159,6 +159,7 @@ class _Replay:
         self.pending: dict[str, JobRequest] = {}
         self.running: dict[str, RunningJob] = {}
         self.runs: dict[str, _Run] = {}
+        self.nominated: frozenset[str] = frozenset()  # jobs the last cycle left preempting
         self.waiting_for = set(until_done) if until_done is not None else None
         self.finished = 0
         pools = {p.name: 0.0 for p in sim.cluster.pools}
@@ -274,7 +275,9 @@ class _Replay:
     # -- one scheduling cycle -------------------------------------------------------------------
     def cycle(self) -> None:
         """Run the core once on the cluster as it is now, and apply what it decided."""
-        snapshot = Snapshot(pools=self.sim.pools, nodes=self.sim.nodes, running=dict(self.running))
+        snapshot = Snapshot(
+            pools=self.sim.pools, nodes=self.sim.nodes, running=dict(self.running), nominated=self.nominated
+        )
         queue = list(self.pending.values())
         result = self.result
         result.max_pending = max(result.max_pending, len(queue))
@@ -282,6 +285,8 @@ class _Replay:
         decisions = self.sim.schedule(snapshot, queue, self.now)
         result.core_seconds += time.perf_counter() - t0
         result.cycles += 1
+        # As the operator does from status: who waits for its victims is decided first next time.
+        self.nominated = frozenset(k for k, w in decisions.waiting.items() if w.reason is Reason.PREEMPTING)
         for p in decisions.preemptions:
             self.preempt(p.victim_key)
         for a in decisions.admissions:

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from estuary.api.aijob import FINISHED, AIJob, AIJobStatus, Phase
 from estuary.api.base import Condition
-from estuary.model import JobRequest, NodeInfo, PoolSpec, RunningJob, Snapshot
+from estuary.model import JobRequest, NodeInfo, PoolSpec, Reason, RunningJob, Snapshot
 from estuary.state import codec
 from estuary.state.cache import ATTEMPT_LABEL, ClusterCache, controller_of, owned_by
 from estuary.state.pools import PoolJudgement, assign
@@ -127,6 +127,7 @@ class ClusterView:
             running=holders(self.jobs.values()),
             foreign_usage=self.foreign_usage,
             jurisdiction=self.jurisdiction,
+            nominated=nominated(self.jobs.values()),
         )
 
     def pending(self, now: float) -> list[JobRequest]:
@@ -244,6 +245,17 @@ def holders(jobs: Iterable[ParsedJob]) -> dict[str, RunningJob]:
         if held is not None:
             out[job.key] = held
     return out
+
+
+def nominated(jobs: Iterable[ParsedJob]) -> frozenset[str]:
+    """Queued jobs the last cycle left waiting for their victims: the core decides them first, so
+    the room freed for them is theirs (core/nomination.py)."""
+    waiting = Reason.PREEMPTING.value
+    return frozenset(
+        job.key
+        for job in jobs
+        if job.phase == Phase.QUEUED and job.status.reason == waiting and job.status.placement is None
+    )
 
 
 def is_pending(job: ParsedJob, now: float) -> bool:

@@ -25,6 +25,7 @@ from estuary.model import (
     CycleResult,
     JobRequest,
     NodeInfo,
+    Reason,
     RunningJob,
     Snapshot,
     Taint,
@@ -186,8 +187,11 @@ def started(
     return running
 
 
-def next_snapshot(draw: Draw, snap: Snapshot, running: dict[str, RunningJob]) -> Snapshot:
-    """Some running jobs end (terminating ones first); now and then a node or foreign usage changes."""
+def next_snapshot(
+    draw: Draw, snap: Snapshot, running: dict[str, RunningJob], nominated: frozenset[str] = frozenset()
+) -> Snapshot:
+    """Some running jobs end (terminating ones first); now and then a node or foreign usage changes.
+    `nominated`: the jobs decided first in the next cycle (those that chose victims)."""
     for key in sorted(running):
         if draw(st.integers(0, 3 if running[key].terminating else 6)) == 0:
             del running[key]
@@ -205,7 +209,17 @@ def next_snapshot(draw: Draw, snap: Snapshot, running: dict[str, RunningJob]) ->
         running,
         foreign,
         snap.jurisdiction,
+        nominated,
     )
+
+
+def nominations(draw: Draw, result: CycleResult, pending: list[JobRequest]) -> frozenset[str]:
+    """As the shell passes them: the jobs that waited for preemption; now and then a few others
+    (a status written before a restart), to exercise the order with any set."""
+    keys = {k for k, w in result.waiting.items() if w.reason == Reason.PREEMPTING}
+    if pending and draw(st.integers(0, 3)) == 0:
+        keys.update(draw(st.lists(st.sampled_from([j.key for j in pending]), max_size=3)))
+    return frozenset(keys)
 
 
 @SETTINGS
@@ -234,7 +248,9 @@ def test_a_sequence_of_cycles_with_a_carried_state_decides_as_the_reference(data
         running = started(snap, carried, pending, now)
         admitted = {a.job_key for a in carried.admissions}
         pending = [j for j in pending if j.key not in admitted] + queue(data.draw, kinds, f"s{step}-", now)
-        snap = next_snapshot(data.draw, snap, running)
+        stopping = [r.job for r in running.values() if r.terminating]
+        snap = next_snapshot(data.draw, snap, running, nominations(data.draw, carried, pending))
+        pending += [job for job in stopping if job.key not in snap.running]  # victims requeued
 
 
 @SETTINGS

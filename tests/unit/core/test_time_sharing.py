@@ -171,6 +171,6 @@ def test_guarantees_hold_under_time_sharing(
     moved = {m.job_key for m in result.migrations}
     assert moved.isdisjoint(p.victim_key for p in result.preemptions)
     for m in result.migrations:
-        job = by_key[m.job_key]
-        assert job.job.time_sharing and job.job.preemptible
+        mover = by_key[m.job_key]
+        assert mover.job.time_sharing and mover.job.preemptible
         assert (m.source_pool, m.assignment.pool) == ("k80", "v100")

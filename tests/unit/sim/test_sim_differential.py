@@ -9,14 +9,15 @@ This is what keeps the published Gavel and Philly results valid.
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from tests.unit.core import reference
 
-from estuary.model import CycleResult, JobRequest, Snapshot
-from estuary.sim.cluster import SimCluster, gavel_cluster, pool_decl
+from estuary.model import CycleResult, JobRequest, Snapshot, TenantQuota
+from estuary.sim.cluster import PoolDecl, SimCluster, gavel_cluster, pool_decl
 from estuary.sim.engine import Schedule, SimResult, Simulator
 from estuary.sim.policies import DEFAULT_POLICIES, POLICIES
 from estuary.sim.throughputs import ThroughputTable
@@ -63,8 +64,7 @@ def test_a_philly_replay_of_gangs_decides_as_the_frozen_core(
     policy: str, table: ThroughputTable, data_dir: Path
 ) -> None:
     # Gangs of 1-16 accelerators on nodes of 4 and 8, an Ascend pool, submission gaps compressed so
-    # that a queue forms. No quotas: with quotas and gangs this replay can preempt in circles (a
-    # known livelock of the core, left to its own fix); the core's differential tests cover quotas.
+    # that a queue forms. No quotas here (the next test has them).
     path = data_dir / "philly" / "philly.csv"
     jobs, _ = load_philly(path, table, limit=150, max_accelerators=16, compress=40)
     cluster = SimCluster(
@@ -78,3 +78,28 @@ def test_a_philly_replay_of_gangs_decides_as_the_frozen_core(
     new, old = (replay(cluster, table, jobs, policy, flag) for flag in (False, True))
     assert rows(new) == rows(old)
     assert new.cycles == old.cycles
+
+
+def test_a_philly_replay_with_quotas_reclaims_without_circles_and_decides_as_the_frozen_core(
+    table: ThroughputTable, data_dir: Path
+) -> None:
+    """Tenants with nominal quotas (half, a quarter, an eighth of each pool; the rest none) and
+    gangs: reclaim preempts borrowers, each preemptor is nominated until it starts (issue 17), and
+    the replay ends with every job done and no job preempted more than twice."""
+    path = data_dir / "philly" / "philly.csv"
+    jobs, _ = load_philly(path, table, limit=150, max_accelerators=16, compress=40)
+    tenants = [t for t, _ in Counter(j.tenant for j in jobs).most_common(3)]
+
+    def pool(name: str, worker_type: str, nodes: int, per_node: int) -> PoolDecl:
+        size = nodes * per_node
+        quotas = {t: TenantQuota(size // share) for t, share in zip(tenants, (2, 4, 8), strict=True)}
+        return pool_decl(name, worker_type, nodes, per_node, quotas={**quotas, "*": TenantQuota(0)})
+
+    cluster = SimCluster(
+        "quotas", (pool("v100", "v100", 4, 8), pool("p100", "p100", 4, 4), pool("ascend", "ascend910", 2, 8))
+    )
+    new, old = (replay(cluster, table, jobs, "estuary", flag) for flag in (False, True))
+    assert rows(new) == rows(old)
+    assert new.preemptions > 0, "the replay exercises reclaim"
+    assert all(r.end is not None for r in new.records.values())
+    assert max(r.preemptions for r in new.records.values()) <= 2

@@ -5,6 +5,11 @@ Why it exists: the fast cycle in `estuary.core` must make exactly the decisions 
 (tests/unit/core/test_differential.py) run both on random snapshots and queues; bench/core_cycle.py
 times both in the same run. Do not change it to follow new behaviour: a change of behaviour in the
 core is a change of this oracle's verdicts, made on purpose in the same commit, with a reason.
+
+Changed on purpose since: `Snapshot.nominated` (jobs that chose victims in an earlier cycle) are
+decided before every other pending job, as in `estuary.core.nomination` (issue 17: a requeued
+borrower took back the room freed for the reclaimer, forever). Without nominations it decides as
+before; the differential tests draw snapshots with and without them.
 """
 
 import dataclasses

@@ -240,6 +240,11 @@ def run_cycle(
     and why every other pending job waits (position 1-based in queue order among waiting jobs)."""
     cycle = _Cycle(snapshot, now, policy)
     ordered = in_queue_order(pending)
+    nominated = snapshot.nominated
+    for job in ordered:  # the one change since it was frozen: nominated preemptors go first
+        if job.key in nominated:
+            cycle.decide(job)
     for job in processing_order(ordered, policy.fair_sharing, cycle.within_nominal, cycle.ws.quota.share):
-        cycle.decide(job)
+        if job.key not in nominated:
+            cycle.decide(job)
     return cycle.result(ordered)

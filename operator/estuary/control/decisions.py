@@ -1,9 +1,13 @@
 """Writing the scheduling cycle's decisions: admissions, preemptions and why the others wait.
 
-An admission writes the AIJob status first (`Admitted`, placement, attempt), then creates the
-Service and the workers: a crash in between leaves an admitted job whose missing pods the next
-step creates, never pods without an admission (a worker the API server refuses releases the
-attempt at once: lifecycle.py `start`). A waiting job's status says why, with the numbers,
+An admission is assumed at once (the rest of the step and the next one see the job admitted and
+its accelerators booked) and written in the background (control/writes.py): the AIJob status first
+(`Admitted`, placement, attempt), then the Service and the workers. A crash in between leaves an
+admitted job whose missing pods a later step creates, never pods without an admission; a status
+write that fails undoes the assumption (the job is back in the queue); a worker the API server
+refuses releases the attempt on the next step (lifecycle.py `advance`). The happy path posts no
+event: the `Admitted` condition (reason, message, time) records it. A waiting job's status says
+why, with the numbers,
 and how it fares on each accepted type (`status.verdicts`), so a person who may read only her job
 sees why it waits (`kubectl estuary explain`).
 """
@@ -11,10 +15,12 @@ sees why it waits (`kubectl estuary explain`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from estuary import metrics
 from estuary.api.aijob import ADMITTED_CONDITION, BURST_CONDITION, AIJobStatus, Phase, Placement, Verdict
 from estuary.api.base import set_condition
+from estuary.control.writes import Background
 from estuary.kube.status import JobWriter
 from estuary.model import Admission, PoolSpec, Preemption, Waiting
 from estuary.state import codec
@@ -22,12 +28,14 @@ from estuary.state.snapshot import ParsedJob
 
 POSITION_REFRESH_S = 10.0  # a queue position or verdicts that only moved are rewritten at most this often
 Release = Callable[..., None]
-Start = Callable[[ParsedJob, list[int], float], None]
+Manifests = Callable[[ParsedJob, list[int]], list[dict[str, Any]]]  # an admitted gang's objects
 
 
 class Decisions:
-    def __init__(self, writer: JobWriter, start: Start, release: Release) -> None:
-        self.writer, self.start, self.release = writer, start, release
+    def __init__(
+        self, writer: JobWriter, background: Background, manifests: Manifests, release: Release
+    ) -> None:
+        self.writer, self.background, self.manifests, self.release = writer, background, manifests, release
         self._position_written: dict[str, float] = {}
 
     def admit(self, job: ParsedJob, admission: Admission, pool: PoolSpec, now: float) -> None:
@@ -38,7 +46,8 @@ class Decisions:
             f"{len(set(nodes))} node(s): {admission.reason}"
         ).rstrip(": ")
         stamp = codec.rfc3339(now)
-        self.writer.status(
+        ranks = list(range(len(nodes)))
+        self.background.status(
             job,
             AIJobStatus(
                 phase=Phase.ADMITTED,
@@ -65,15 +74,14 @@ class Decisions:
                     job.conditions, ADMITTED_CONDITION, True, "Admitted", message, stamp
                 ),
             ),
+            then_create=lambda admitted: self.manifests(admitted, ranks),
         )
         queued = codec.timestamp(status.queued_at) or now
         metrics.record_admission(job.tenant, pool.name, now - queued)
-        self.writer.event(job, "Admitted", message)
-        self.start(job, list(range(len(nodes))), now)
 
     def preempt(self, jobs: Mapping[str, ParsedJob], preemption: Preemption, now: float) -> None:
         victim = jobs.get(preemption.victim_key)
-        if victim is None:
+        if victim is None or self.background.busy(victim.key):  # decided again once answered
             return
         placement = victim.status.placement
         metrics.record_preemption(victim.tenant, placement.pool if placement else "", preemption.reason)
@@ -119,7 +127,7 @@ class Decisions:
         new = job.phase is None
         if new:
             update.queued_at = stamp
-        self.writer.status(job, update)
+        self.background.status(job, update)
         if new:
             self.writer.event(job, "Queued", f"waiting: {message}")
 

@@ -19,6 +19,7 @@ from kubernetes import client, config
 from estuary import health
 from estuary.api.base import GROUP, VERSION
 from estuary.control.controller import JobController, Settings
+from estuary.control.writes import WORKERS
 from estuary.federation import FederationController
 from estuary.handlers.loop import Loop
 from estuary.health import HEALTH
@@ -38,7 +39,11 @@ def _api_client() -> client.ApiClient:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    # one connection per thread that talks to the API server: the background writes and creates
+    # (control/writes.py), the events, the loop and the lease
+    configuration.connection_pool_maxsize = 2 * WORKERS + 8
+    return client.ApiClient(configuration)
 
 
 @kopf.on.startup()

@@ -178,10 +178,8 @@ def baseline(
     }
 
 
-def estuary(
-    api: client.ApiClient, kubeconfig: Path, namespace: str, shapes: list[tuple[int, int]], workdir: Path
-) -> dict[str, float]:
-    custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+def create_pools(custom: client.CustomObjectsApi) -> None:
+    """One ComputePool per accelerator type of the cluster."""
     for vendor, model, resource in TYPES:
         custom.create_cluster_custom_object(
             GROUP,
@@ -200,6 +198,13 @@ def estuary(
                 },
             },
         )
+
+
+def estuary(
+    api: client.ApiClient, kubeconfig: Path, namespace: str, shapes: list[tuple[int, int]], workdir: Path
+) -> dict[str, float]:
+    custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+    create_pools(custom)
     port = 19000 + os.getpid() % 1000
     log = (workdir / "operator.log").open("wb")
     proc = subprocess.Popen(

@@ -14,6 +14,7 @@ sees why it waits (`kubectl estuary explain`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ from estuary.model import Admission, PoolSpec, Preemption, Waiting
 from estuary.state import codec
 from estuary.state.snapshot import ParsedJob
 
+log = logging.getLogger("estuary.status")
 POSITION_REFRESH_S = 10.0  # a queue position or verdicts that only moved are rewritten at most this often
 Release = Callable[..., None]
 Manifests = Callable[[ParsedJob, list[int]], list[dict[str, Any]]]  # an admitted gang's objects
@@ -78,6 +80,7 @@ class Decisions:
         )
         queued = codec.timestamp(status.queued_at) or now
         metrics.record_admission(job.tenant, pool.name, now - queued)
+        log.info("AIJob %s: Admitted: %s", job.key, message)
 
     def preempt(self, jobs: Mapping[str, ParsedJob], preemption: Preemption, now: float) -> None:
         victim = jobs.get(preemption.victim_key)

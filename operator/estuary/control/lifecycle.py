@@ -23,6 +23,7 @@ made at once, in that order.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 
 from estuary import metrics
@@ -46,6 +47,8 @@ from estuary.model import NodeInfo
 from estuary.state import codec
 from estuary.state.cache import ClusterCache
 from estuary.state.snapshot import ParsedJob
+
+log = logging.getLogger("estuary.status")
 
 
 def sick_nodes(nodes: Mapping[str, NodeInfo], jobs: Iterable[ParsedJob]) -> dict[str, str]:
@@ -188,6 +191,7 @@ class Lifecycle:
         if status.start_time is None:
             created = codec.timestamp(job.raw["metadata"].get("creationTimestamp")) or now
             metrics.record_running(job.tenant, placement.pool, now - created)
+        log.info("AIJob %s: Started: all %d workers Running", job.key, placement.workers)
 
     def _succeeded(self, job: ParsedJob, now: float) -> None:
         self._finish(job, Phase.SUCCEEDED, "Succeeded", "every worker succeeded", now, self.background.status)

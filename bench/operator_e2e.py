@@ -215,7 +215,7 @@ def estuary(
         env={**os.environ, "KUBECONFIG": str(kubeconfig), "ESTUARY_METRICS_PORT": str(port)},
     )
     try:
-        time.sleep(3)
+        wait_ready(port, proc)  # timing starts once the operator is up, however loaded the machine
         admitted = RunningWatcher(
             custom.list_namespaced_custom_object,
             lambda o: (o.get("status") or {}).get("phase") in ("Admitted", "Running"),
@@ -288,6 +288,19 @@ def estuary(
         "operator_peak_rss_mb": peak_mb,
         "api_writes_per_job": writes / max(len(shapes), 1),
     }
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    """Until the operator's /readyz answers 200 (its cache primed from a listing)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5).status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise RuntimeError("the operator did not become ready")
 
 
 def _scrape(url: str) -> dict[str, float]:

@@ -61,18 +61,6 @@ def requests(port: int) -> dict[tuple[str, str], float]:
     return out
 
 
-def _first_requests(port: int, proc: subprocess.Popen[bytes]) -> dict[tuple[str, str], float]:
-    """The operator's counters once it serves them (a loaded machine takes its time to start)."""
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            time.sleep(2)
-            return requests(port)
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise
-
-
 def steady(
     api: client.ApiClient,
     kubeconfig: Path,
@@ -92,7 +80,9 @@ def steady(
         env={**os.environ, "KUBECONFIG": str(kubeconfig), "ESTUARY_METRICS_PORT": str(port)},
     )
     try:
-        before = _first_requests(port, proc)  # started, cache primed, the burst's jobs seen
+        e2e.wait_ready(port, proc)
+        time.sleep(3)  # the burst's jobs seen by a first tick
+        before = requests(port)
         admitted = e2e.RunningWatcher(
             custom.list_namespaced_custom_object,
             lambda o: (o.get("status") or {}).get("phase") in ("Admitted", "Running"),

@@ -130,7 +130,7 @@ class Decisions:
         new = job.phase is None
         if new:
             update.queued_at = stamp
-        self.background.status(job, update)
+        self.background.status(job, update, waiting=True)
         if new:
             self.writer.event(job, "Queued", f"waiting: {message}")
 

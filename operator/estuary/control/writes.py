@@ -6,7 +6,9 @@ the rest of the tick and the next tick see the job admitted and its accelerators
 then written here, as Kueue writes its admissions. Each job's writes form one chain, run in the
 order decided: its status patch first, then the Service and worker pods of an admission (created
 in parallel), so a crash never leaves pods without an admission. Chains of different jobs run at
-once, at most `workers` at a time.
+once, at most `workers` at a time; a chain that starts with a waiting reason runs in a lane of its
+own (`workers // 2`), so thousands of jobs first seen at once, each told why it waits, never hold
+up an admission or a Running job's status behind them.
 
 When a status write fails, every assumption made for that job is forgotten and the rest of its
 chain dropped: the job shows as the API server holds it (back in the queue, nothing booked) and
@@ -49,6 +51,9 @@ class Background:
     ) -> None:
         self.api, self.cache, self.writer = api, cache, writer
         self._chains = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="estuary-writes")
+        self._waiting = ThreadPoolExecutor(
+            max_workers=max(1, workers // 2), thread_name_prefix="estuary-waits"
+        )
         self._creates = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="estuary-creates")
         self._lock = threading.Condition()
         self._queues: dict[str, deque[Step]] = {}
@@ -98,10 +103,12 @@ class Background:
         job: ParsedJob,
         status: AIJobStatus,
         then_create: Callable[[ParsedJob], list[dict[str, Any]]] | None = None,
+        waiting: bool = False,
     ) -> bool:
         """Assume `status` for the job now and write it in the background; then create what
         `then_create` makes of the job as assumed (an admission's Service and workers), only if
-        the status was written. False when nothing changes."""
+        the status was written. `waiting`: only why the job waits (the slower lane). False when
+        nothing changes."""
         prepared = self.writer.assume(job, status)
         if prepared is None:
             return False
@@ -111,7 +118,7 @@ class Background:
         if then_create is not None:
             manifests = then_create(job)
             steps.append(lambda: self._create_all(key, uid, manifests))
-        self._enqueue(key, *steps)
+        self._enqueue(key, *steps, lane=self._waiting if waiting else self._chains)
         return True
 
     def create(self, job: ParsedJob, manifests: list[dict[str, Any]]) -> None:
@@ -120,14 +127,14 @@ class Background:
         self._enqueue(key, lambda: self._create_all(key, uid, manifests))
 
     # ---- the workers ----------------------------------------------------------------------
-    def _enqueue(self, key: str, *steps: Step) -> None:
+    def _enqueue(self, key: str, *steps: Step, lane: ThreadPoolExecutor | None = None) -> None:
         with self._lock:
             queue = self._queues.get(key)
             if queue is not None:
                 queue.extend(steps)
                 return
             self._queues[key] = deque(steps)
-        self._chains.submit(self._run, key)
+        (lane or self._chains).submit(self._run, key)
 
     def _run(self, key: str) -> None:
         """Run the job's chain until it is empty; a step that fails drops the rest."""

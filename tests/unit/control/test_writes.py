@@ -119,3 +119,29 @@ def test_a_refused_background_create_releases_the_attempt_with_a_hold() -> None:
     assert booked(h) == {f"{NS}/train"}  # kept until its pods are gone: nothing double-booked
     h.step()
     assert booked(h) == set() and h.pods() == []
+
+
+def test_jobs_told_why_they_wait_never_hold_up_an_admission() -> None:
+    h = Harness()
+    held, opened = threading.Event(), threading.Event()
+    real = h.server.patch_job_status
+
+    def patch_job_status(namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        if status.get("phase") == "Queued":  # a slow lane: every waiting reason hangs
+            held.set()
+            assert opened.wait(10)
+        return real(namespace, name, status)
+
+    h.server.patch_job_status = patch_job_status  # type: ignore[method-assign]
+    for i in range(12):
+        h.submit(f"huge-{i}", workers=3)  # three nodes' worth: never fits on two
+    h.loop.tick()  # twelve waiting reasons, every one hanging
+    assert held.wait(5)
+    h.submit("train")
+    h.loop.tick()
+    h.controller.background.wait(f"{NS}/train", timeout=10)  # answered while the others hang
+    assert h.phase("train") == ("Admitted", "Admitted") and len(h.pods("train")) == 2
+    assert all(h.status(f"huge-{i}") == {} for i in range(12))
+    opened.set()
+    h.controller.background.wait()
+    assert h.phase("huge-0") == ("Queued", "NeverFits")

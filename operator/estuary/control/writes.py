@@ -62,6 +62,12 @@ class Background:
         self.clock = time.monotonic
         writer.settle_first = self.wait
 
+    def close(self) -> None:
+        """Stop: writes not yet started are dropped (as a crash would: the next leader decides
+        again from what the API server holds), those under way finish."""
+        for lane in (self._chains, self._waiting, self._creates):
+            lane.shutdown(wait=False, cancel_futures=True)
+
     # ---- what the loop asks ---------------------------------------------------------------
     def busy(self, key: str) -> bool:
         """Whether writes for this job are decided and not yet answered, or pods it created are

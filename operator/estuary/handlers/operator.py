@@ -69,6 +69,7 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     thread = threading.Thread(target=loop.run, args=(_STOP, active), name="estuary-controller", daemon=True)
     thread.start()
     memo["controller_thread"] = thread
+    memo["background_writes"] = jobs.background
     log.info("controller started (jurisdiction: %s)", jurisdiction or "not set")
 
 
@@ -94,6 +95,9 @@ def cleanup(memo: kopf.Memo, **_: Any) -> None:
         thread = memo.get(name)
         if thread is not None:
             thread.join(timeout=10)
+    writes = memo.get("background_writes")
+    if writes is not None:  # else the process waits for every queued write before it exits
+        writes.close()
 
 
 def _feed(kind: str) -> Any:

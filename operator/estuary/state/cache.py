@@ -162,6 +162,11 @@ class ClusterCache:
             held, assumed = self._objects[kind].get(key), self._assumed[kind].get(key)
             return assumed if assumed is not None and held is not None else held
 
+    def confirmed(self, kind: str, key: str) -> Obj | None:
+        """The object as the API server last confirmed it (no assumption)."""
+        with self._lock:
+            return self._objects[kind].get(key)
+
     def items(self, kind: str) -> dict[str, Obj]:
         """A shallow copy (assumed objects in place of those held): safe to iterate while events
         keep arriving. An assumed object whose real one was deleted is not shown."""

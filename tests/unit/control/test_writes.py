@@ -145,3 +145,27 @@ def test_jobs_told_why_they_wait_never_hold_up_an_admission() -> None:
     opened.set()
     h.controller.background.wait()
     assert h.phase("huge-0") == ("Queued", "NeverFits")
+
+
+def test_an_admission_whose_write_fails_leaves_no_run_in_the_usage_ledger() -> None:
+    from estuary.ledger import Ledger
+
+    h = Harness()
+    h.loop.ledger = Ledger(h.server)
+    gate = Gate(h)
+    h.submit()
+    h.loop.tick()  # admitted in the cache, the write hangs; the ledger syncs at the tick's end
+    assert gate.entered.wait(5)
+    gate.fail = RuntimeError("etcdserver: request timed out")
+    gate.open.set()
+    h.controller.background.wait()
+    h.loop.tick()  # nothing of the lost admission reached a ledger
+    assert not [ledger.get("status", {}).get("records") for ledger in h.server.items("usageledgers")]
+    gate.fail = None
+    h.controller.background.wait()  # admitted again, and written this time
+    h.step(2)  # the ledger copies it once the write is answered
+    records = [
+        r for ledger in h.server.items("usageledgers") for r in ledger.get("status", {}).get("records", [])
+    ]
+    assert len(records) == 1 and records[0]["attempt"] == 1  # only the admission that was written
+    assert h.status()["attempt"] == 1 and len(h.status()["runs"]) == 1

@@ -62,12 +62,11 @@ class Loop:
         metrics.record_cycle(time.perf_counter() - started)
 
     def _jobs_as_written(self, view: snapshot.ClusterView) -> dict[str, dict[str, Any]]:
-        """The jobs as the step left them; one whose writes are still in flight as the API server
-        last confirmed it (an admission whose write then fails leaves no run in a ledger)."""
+        """The jobs as the API server last confirmed them, not as assumed while their writes are
+        in flight (an admission whose write then fails leaves no run in a ledger)."""
         jobs = jobs_as_left(view)
         for key in jobs:
-            if self.jobs.background.busy(key):
-                jobs[key] = self.cache.confirmed("aijobs", key) or jobs[key]
+            jobs[key] = self.cache.confirmed("aijobs", key) or jobs[key]
         return jobs
 
     def _tenant_of(self, namespace: str) -> str:

@@ -32,7 +32,6 @@ from kubernetes import client
 
 import operator_e2e as e2e
 from devcluster import binaries, clusters
-from operator_steady import aijob
 
 NAMESPACE = "memory"
 HOLD = """
@@ -52,10 +51,10 @@ def create_jobs(api: client.ApiClient, count: int, finishing: int) -> None:
 
     def one(i: int) -> None:
         if i < finishing:
-            body = aijob(f"small-{i}", 1, 1)
+            body = e2e.aijob(f"small-{i}", 1, 1)
             body["metadata"]["annotations"] = {"estuary.dev/sim-duration-ms": "1000"}
         else:
-            body = aijob(f"big-{i}", 64, 8)
+            body = e2e.aijob(f"big-{i}", 64, 8)
         custom.create_namespaced_custom_object(e2e.GROUP, e2e.VERSION, NAMESPACE, "aijobs", body)
 
     with ThreadPoolExecutor(max_workers=8) as threads:
@@ -75,15 +74,8 @@ def with_status(api: client.ApiClient) -> int:
 
 
 def operator_memory(api: client.ApiClient, kubeconfig: Path, count: int, workdir: Path) -> dict[str, float]:
-    log = (workdir / "operator-memory.log").open("wb")
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "estuary.cli", "operator"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
-    )
+    proc = e2e.start_operator(kubeconfig, workdir / "operator-memory.log")
     try:
         deadline = time.monotonic() + 1800
         while with_status(api) < count and time.monotonic() < deadline:
@@ -121,10 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = e2e.cluster_spec(args.nodes)
     handle = manager.start(spec, workdir / "kubeconfig")
     try:
-        handle.kubectl("apply", "--server-side", "-f", str(e2e.REPO / "crds"))
-        handle.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-        handle.kubectl("create", "namespace", NAMESPACE)
-        clusters.wait_service_account(handle, NAMESPACE, timeout=60)
+        e2e.prepare(handle, (NAMESPACE,))
         api = handle.api_client()
         e2e.create_pools(client.CustomObjectsApi(api))
         began = time.monotonic()

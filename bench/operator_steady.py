@@ -20,7 +20,6 @@ import argparse
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,20 +34,6 @@ import operator_e2e as e2e
 from devcluster import binaries, clusters
 
 WRITE_VERBS = ("create", "patch", "delete")
-
-
-def aijob(name: str, workers: int, per: int) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{e2e.GROUP}/{e2e.VERSION}",
-        "kind": "AIJob",
-        "metadata": {"name": name},
-        "spec": {
-            "workers": workers,
-            "acceleratorsPerWorker": per,
-            "resources": {"cpu": "1", "memory": "1Gi"},
-            "accelerators": [{"vendor": v, "model": m, "image": "bench"} for v, m, _ in e2e.TYPES],
-        },
-    }
 
 
 def requests(port: int) -> dict[tuple[str, str], float]:
@@ -71,14 +56,7 @@ def steady(
 ) -> dict[str, Any]:
     custom = client.CustomObjectsApi(api)
     port = 18000 + os.getpid() % 1000
-    log = (workdir / "operator-steady.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "estuary.cli", "operator"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={**os.environ, "KUBECONFIG": str(kubeconfig), "ESTUARY_METRICS_PORT": str(port)},
-    )
+    proc = e2e.start_operator(kubeconfig, workdir / "operator-steady.log", port)
     try:
         e2e.wait_ready(port, proc)
         time.sleep(3)  # the burst's jobs seen by a first tick
@@ -107,7 +85,7 @@ def steady(
             time.sleep(max(0.0, start + j / rate - time.monotonic()))
             name = f"steady-{j}"
             custom.create_namespaced_custom_object(
-                e2e.GROUP, e2e.VERSION, namespace, "aijobs", aijob(name, workers, per)
+                e2e.GROUP, e2e.VERSION, namespace, "aijobs", e2e.aijob(name, workers, per)
             )
             created[name] = time.monotonic()
         deadline = time.monotonic() + 300
@@ -160,11 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = e2e.cluster_spec(args.nodes)
     handle = manager.start(spec, workdir / "kubeconfig")
     try:
-        handle.kubectl("apply", "--server-side", "-f", str(e2e.REPO / "crds"))
-        handle.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-        for ns in ("baseline", "estuary", "steady"):
-            handle.kubectl("create", "namespace", ns)
-            clusters.wait_service_account(handle, ns, timeout=60)
+        e2e.prepare(handle, ("baseline", "estuary", "steady"))
         api = handle.api_client()
         nodes = [
             (f"{p.name}-{i}", p.resource, p.accelerators_per_node)

@@ -15,7 +15,9 @@ What comes in is trimmed first (`trimmed`): `metadata.managedFields` and kubectl
 last-applied-configuration annotation are bookkeeping of who wrote which field, read by nothing
 here, and often larger than the rest of the object; with 10,000 AIJobs they would be most of the
 operator's memory (bench/operator_memory.py). controller-runtime strips them the same way
-(`cache.TransformStripManagedFields`).
+(`cache.TransformStripManagedFields`). Keys and strings are interned: every object arrives
+decoded on its own, so without it 10,000 jobs hold 10,000 copies of each key and of the same
+waiting message (93 MB against 34 MB for 10,000 queued jobs).
 
 A job's pods are the pods whose controller owner reference is that AIJob (by uid), never pods that
 merely carry its labels: anyone may label a pod, only the API server sets a uid.
@@ -23,6 +25,7 @@ merely carry its labels: anyone may label a pod, only the API server sets a uid.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import defaultdict
 from collections.abc import Mapping
@@ -64,17 +67,25 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 def trimmed(obj: Obj) -> Obj:
-    """The object without what the operator never reads (see the module docstring)."""
+    """The object without what the operator never reads, its strings interned (see the module
+    docstring)."""
     meta = obj.get("metadata")
-    if not isinstance(meta, dict):
-        return obj
-    annotations = meta.get("annotations")
-    if "managedFields" not in meta and not (annotations and LAST_APPLIED in annotations):
-        return obj
-    meta = {k: v for k, v in meta.items() if k != "managedFields"}
-    if annotations and LAST_APPLIED in annotations:
-        meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
-    return {**obj, "metadata": meta}
+    if isinstance(meta, dict):
+        meta = {k: v for k, v in meta.items() if k != "managedFields"}
+        annotations = meta.get("annotations")
+        if annotations and LAST_APPLIED in annotations:
+            meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+        obj = {**obj, "metadata": meta}
+    compact: Obj = _interned(obj)
+    return compact
+
+
+def _interned(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {sys.intern(k): _interned(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interned(v) for v in value]
+    return sys.intern(value) if isinstance(value, str) else value
 
 
 def key_of(obj: Mapping[str, Any]) -> str:

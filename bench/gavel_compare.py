@@ -6,7 +6,8 @@ measured, arrivals continuing until they finish. For each rate: average JCT of e
 ratio of each baseline to Estuary, the offline lower bound, and Gavel's published numbers for its
 own (time-sliced, migrating) policies on the same setting.
 
-    .venv/bin/python bench/gavel_compare.py                    # all four rates (long: run with nohup)
+    .venv/bin/python bench/gavel_compare.py                    # all four rates, one process per CPU
+    .venv/bin/python bench/gavel_compare.py --processes 1      # all in this process, with progress
     .venv/bin/python bench/gavel_compare.py --rates 3.2        # one rate
     .venv/bin/python bench/gavel_compare.py --smoke            # seconds (CI): 120 jobs, 2 rates
 """
@@ -15,8 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,7 @@ sys.path.insert(0, str(REPO / "operator"))
 from estuary.sim import experiment as ex  # noqa: E402
 from estuary.sim.cli import default_data_dir  # noqa: E402
 from estuary.sim.engine import Assumptions  # noqa: E402
+from estuary.sim.metrics import Summary  # noqa: E402
 from estuary.sim.policies import DEFAULT_POLICIES, named  # noqa: E402
 from estuary.sim.published import GAVEL_AVG_JCT_H, gavel_row  # noqa: E402
 from estuary.sim.report import speed_line, table  # noqa: E402
@@ -69,6 +74,65 @@ def comparison_table(rows: list[dict[str, Any]], policies: list[str]) -> str:
     return "\n".join(out)
 
 
+@dataclass(frozen=True)
+class Task:
+    """One policy at one rate: what a worker process replays."""
+
+    rate: float
+    policy: str
+    jobs: int
+    measure: tuple[int, int]
+    seed: int
+    finite: bool
+    data: Path
+    progress: bool
+
+
+@dataclass(frozen=True)
+class Done:
+    task: Task
+    name: str
+    measured_desc: str
+    summary: Summary
+    lower: Summary
+
+
+def replay(task: Task) -> Done:
+    table = load_default(task.data)
+    exp = ex.gavel(table, task.rate, task.jobs, task.measure, task.seed, continue_arrivals=not task.finite)
+    outcome = ex.run(exp, named([task.policy]), Assumptions(), progress=task.progress)
+    return Done(task, exp.name, exp.measured_desc, outcome.summaries[0], outcome.lower)
+
+
+def run_all(tasks: list[Task], processes: int) -> list[Done]:
+    """Every task, in one process or spread over several (the costliest, the overloaded rates,
+    first); results in the order of `tasks`."""
+    if processes <= 1:
+        return [replay(t) for t in tasks]
+    by_cost = sorted(range(len(tasks)), key=lambda i: -tasks[i].rate)
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        done = pool.map(replay, [tasks[i] for i in by_cost], chunksize=1)
+    results: list[Done | None] = [None] * len(tasks)
+    for i, d in zip(by_cost, done, strict=True):
+        results[i] = d
+    return [d for d in results if d is not None]
+
+
+def row(rate: float, done: list[Done], finite: bool) -> dict[str, Any]:
+    summaries = [d.summary for d in done]
+    return {
+        "rate": rate,
+        "avg_jct_h": {s.policy: s.avg_jct_h for s in summaries},
+        "p95_jct_h": {s.policy: s.p95_jct_h for s in summaries},
+        "makespan_h": {s.policy: s.makespan_h for s in summaries},
+        "utilization": {s.policy: s.utilization for s in summaries},
+        "lower_bound_h": done[0].lower.avg_jct_h,
+        "gavel": None if finite else gavel_row(rate),
+        "wall_s": {s.policy: s.wall_seconds for s in summaries},
+        "jobs_simulated": {s.policy: s.jobs_simulated for s in summaries},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
@@ -84,6 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "out" / "bench" / "gavel_compare.json")
     ap.add_argument("--quiet", action="store_true", help="no progress line")
     ap.add_argument(
+        "--processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="replays run side by side, one (rate, policy) each (default: one per CPU; 1: in this process)",
+    )
+    ap.add_argument(
         "--finite",
         action="store_true",
         help="stop arrivals after --jobs (default: continue until the measured jobs finish, as Gavel does)",
@@ -95,57 +165,46 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     if args.smoke:
-        args.rates, args.jobs, args.measure, args.finite = "1.2,6", 120, "80:120", True
+        args.rates, args.jobs, args.measure, args.finite, args.processes = "1.2,6", 120, "80:120", True, 1
     rates = [float(x) for x in args.rates.split(",")]
     lo, hi = (int(x) for x in args.measure.split(":"))
     policies = [p.strip() for p in args.policies.split(",")]
     if "estuary" not in policies:
         policies.insert(0, "estuary")
-    table_data = load_default(args.data or default_data_dir())
+    named(policies)  # unknown names fail here, before any replay
+    data = args.data or default_data_dir()
+    progress = not args.quiet and args.processes <= 1
+    tasks = [
+        Task(r, p, args.jobs, (lo, hi), args.seed, args.finite, data, progress)
+        for r in rates
+        for p in policies
+    ]
 
-    rows: list[dict[str, Any]] = []
     started = time.perf_counter()
+    results = run_all(tasks, args.processes)
+    rows: list[dict[str, Any]] = []
     for rate in rates:
-        exp = ex.gavel(table_data, rate, args.jobs, (lo, hi), args.seed, continue_arrivals=not args.finite)
-        outcome = ex.run(exp, named(policies), Assumptions(), progress=not args.quiet)
-        print(f"\n{exp.name}, {exp.measured_desc}:")
-        print(table([*outcome.summaries, outcome.lower], reference="estuary"))
-        for s in outcome.summaries:
-            print("  " + speed_line(s))
-        rows.append(
-            {
-                "rate": rate,
-                "avg_jct_h": {s.policy: s.avg_jct_h for s in outcome.summaries},
-                "p95_jct_h": {s.policy: s.p95_jct_h for s in outcome.summaries},
-                "makespan_h": {s.policy: s.makespan_h for s in outcome.summaries},
-                "utilization": {s.policy: s.utilization for s in outcome.summaries},
-                "lower_bound_h": outcome.lower.avg_jct_h,
-                "gavel": None if args.finite else gavel_row(rate),
-                "wall_s": {s.policy: s.wall_seconds for s in outcome.summaries},
-                "jobs_simulated": {s.policy: s.jobs_simulated for s in outcome.summaries},
-            }
-        )
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(
-            json.dumps(
-                {
-                    "jobs": args.jobs,
-                    "measure": [lo, hi],
-                    "seed": args.seed,
-                    "finite": args.finite,
-                    "rows": rows,
-                },
-                indent=2,
-            )
-            + "\n"
-        )
+        done = [d for d in results if d.task.rate == rate]
+        print(f"\n{done[0].name}, {done[0].measured_desc}:")
+        print(table([*(d.summary for d in done), done[0].lower], reference="estuary"))
+        for d in done:
+            print("  " + speed_line(d.summary))
+        rows.append(row(rate, done, args.finite))
+    payload = {"jobs": args.jobs, "measure": [lo, hi], "seed": args.seed, "finite": args.finite, "rows": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(payload, indent=2) + "\n")
 
+    elapsed = time.perf_counter() - started
+    summed = sum(d.summary.wall_seconds for d in results)
     print(
         f"\nGavel setting (36 K80 + 36 P100 + 36 V100, 9 nodes of 4 per type), jobs {lo}-{hi - 1}, "
         f"seed {args.seed}; average JCT in hours:"
     )
     print(comparison_table(rows, policies))
-    print(f"\ntotal wall time {time.perf_counter() - started:.0f} s; results in {args.out}")
+    print(
+        f"\ntotal wall time {elapsed:.0f} s ({args.processes} process{'es' if args.processes > 1 else ''}; "
+        f"replays summed {summed:.0f} s); results in {args.out}"
+    )
     return 0
 
 

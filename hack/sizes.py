@@ -17,10 +17,6 @@ MAX_MODULE, MAX_FUNCTION = 400, 60
 EXCEPTIONS: dict[str, str] = {
     # "path/inside/estuary.py" or "path.py:function": "why it stays (and until when)"
     "kube/render.py:worker_pod": "being rewritten for spec.template by the pod-template change (2026-11-30)",
-    "sim/engine.py:run": "Simulator.run becomes a small class in the simulator change in flight (2026-11-30)",
-    "sim/cli.py:parser": "argparse, one call per option; sim/ is the simulator change's (2026-11-30)",
-    "sim/cli.py:main": "split with the simulator change in flight (2026-11-30)",
-    "sim/traces.py:load_philly": "split with the simulator change in flight (2026-11-30)",
 }
 
 

@@ -78,18 +78,21 @@ for _ in $(seq 1 30); do
 done
 echo "    allocatable: $NVIDIA_NODE nvidia.com/gpu=${gpus:-0}, $ASCEND_NODE huawei.com/Ascend910=${npus:-0}"
 
+# The jobs' namespace first: the chart binds the operator's pod and Service rights there
+# (rbac.workerNamespaces; docs/install.md, "Tenant namespaces").
+"${KUBECTL[@]}" create namespace physics --dry-run=client -o yaml | "${KUBECTL[@]}" apply -f -
 echo "==> helm install estuary (namespace $NAMESPACE)"
 # No real accelerators here, so no node agent (it would find neither NVML nor npu-smi).
 helm upgrade --install estuary "$ROOT/charts/estuary" --kube-context "$CONTEXT" \
   --namespace "$NAMESPACE" --create-namespace \
   --set image.repository="${IMAGE%:*}" --set image.tag="${IMAGE##*:}" \
-  --set jurisdiction=hk --set agent.enabled=false --wait --timeout 5m
+  --set jurisdiction=hk --set agent.enabled=false --set 'rbac.workerNamespaces={physics}' \
+  --wait --timeout 5m
 # helm upgrade never touches crds/: keep them current by hand (see docs/install.md).
 "${KUBECTL[@]}" apply --server-side -f "$ROOT/crds/" >/dev/null
 
 echo "==> sample pools and jobs (namespace physics, tenant physics)"
 "${KUBECTL[@]}" apply -f "$ROOT/deploy/kind/pools.yaml"
-"${KUBECTL[@]}" create namespace physics --dry-run=client -o yaml | "${KUBECTL[@]}" apply -f -
 "${KUBECTL[@]}" label namespace physics estuary.dev/tenant=physics --overwrite
 "${KUBECTL[@]}" -n physics apply -f "$ROOT/deploy/kind/jobs.yaml"
 sleep 10

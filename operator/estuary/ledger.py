@@ -142,9 +142,10 @@ class Ledger:
             if job["metadata"].get("deletionTimestamp"):
                 continue
             tenant = tenant_of(job["metadata"]["namespace"])
-            for record in job_records(job):
-                live.add(record["id"])
-                self._place(wanted, tenant, record)
+            runs = (job.get("status") or {}).get("runs") or []
+            for run, record in zip(runs, job_records(job), strict=True):
+                live.add(record["id"])  # an attempt's tenant was fixed at its admission
+                self._place(wanted, run.get("tenant") or tenant, record)
         for ledger in self._ledgers.values():  # runs whose job vanished while they held accelerators
             for record in ledger["records"].values():
                 if record["id"] not in live and not record.get("endTime"):

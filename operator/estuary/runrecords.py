@@ -45,6 +45,7 @@ def amend(current: AIJobStatus, accelerators_per_worker: int, update: AIJobStatu
                 model=placement.model,
                 accelerators=(placement.workers or len(placement.nodes)) * max(accelerators_per_worker, 0),
                 start_time=update.admitted_at,
+                **({"tenant": placement.tenant} if placement.tenant else {}),
             )
         )
     if runs == current.runs:

@@ -24,6 +24,8 @@ def estuary(
     """The operator running against the ci cluster, with its two ComputePools applied."""
     for pool in pools():
         kube.apply(pool)
+    # its namespace, where it keeps its placement key (a restart must find the same key)
+    cluster.kubectl("create", "namespace", "estuary-system", check=False)
     log = Path(tmp_path_factory.mktemp("operator")) / "operator.log"
     proc = OperatorProcess(
         cluster.kubeconfig, log, ESTUARY_JURISDICTION="hk", ESTUARY_METRICS_PORT=str(free_port())

@@ -85,6 +85,7 @@ class TcpProxy:
             except OSError:
                 client.close()
                 continue
+            upstream.settimeout(None)  # the 5 s was for connecting: an idle watch is not a lost one
             with self.lock:
                 self.open.update((client, upstream))
             for a, b in ((client, upstream), (upstream, client)):

@@ -82,7 +82,10 @@ def applied(cluster: Any, helm: Path, namespace: str, release: str) -> Iterator[
         "pod-security.kubernetes.io/enforce=restricted",
         "pod-security.kubernetes.io/warn=restricted",
     )
-    rendered = run_helm(helm, cluster, "template", release, str(CHART), "-n", namespace).stdout
+    workers = f"rbac.workerNamespaces={{{namespace}}}"  # its own namespace stands for a tenant's
+    rendered = run_helm(
+        helm, cluster, "template", release, str(CHART), "-n", namespace, "--set", workers
+    ).stdout
     docs = [d for d in yaml.safe_load_all(rendered) if d]
     dry = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=rendered)
     assert dry.stdout.count("(server dry run)") == len(docs)
@@ -175,10 +178,13 @@ def test_operator_service_account_may_do_what_the_operator_does(
 ) -> None:
     sa = f"{namespace}:{release}-estuary-operator"
     allowed = [
-        ("create", "pods", "-n", "physics"),
-        ("delete", "pods", "-n", "physics"),
-        ("create", "services", "-n", "physics"),
+        ("create", "pods", "-n", namespace),  # a namespace in rbac.workerNamespaces
+        ("delete", "pods", "-n", namespace),
+        ("create", "services", "-n", namespace),
+        ("delete", "services", "-n", namespace),
         ("watch", "pods", "--all-namespaces"),
+        ("get", "pods", "-n", "physics"),
+        ("create", "secrets", "-n", namespace),  # its placement key
         ("list", "nodes"),
         ("watch", "namespaces"),
         ("list", "aijobs.estuary.dev", "--all-namespaces"),
@@ -203,6 +209,11 @@ def test_operator_service_account_may_do_what_the_operator_does(
         ("delete", "nodes"),
         ("patch", "nodes"),
         ("create", "pods", "--subresource=exec", "-n", "physics"),
+        ("create", "pods", "-n", "physics"),  # not in rbac.workerNamespaces
+        ("delete", "pods", "-n", "kube-system"),
+        ("create", "pods", "--all-namespaces"),
+        ("delete", "services", "--all-namespaces"),
+        ("create", "secrets", "-n", "physics"),
         ("create", "deployments.apps", "-n", namespace),
         ("patch", "aijobs.estuary.dev", "-n", "physics"),  # spec belongs to the user
         ("create", "aijobs.estuary.dev", "-n", "physics"),
@@ -250,7 +261,8 @@ def test_readme_install_works_and_uninstall_keeps_the_crds(cluster: Any, helm: P
         cluster.kubectl("get", "clusterrole", "estuary-operator")
         cluster.kubectl("get", "role,rolebinding", "estuary-operator", "-n", "estuary-system")
         sa = "estuary-system:estuary-operator"
-        assert can_i(cluster, sa, "create", "pods", "-n", "physics")
+        assert can_i(cluster, sa, "get", "pods", "-n", "physics")  # every pod counts in accounting
+        assert not can_i(cluster, sa, "create", "pods", "-n", "physics")  # not in rbac.workerNamespaces
         assert not can_i(cluster, sa, "get", "secrets", "-n", "kube-system")
     finally:
         # The namespace stays, as after a real uninstall (other tests use estuary-system too).

@@ -359,14 +359,16 @@ OPERATOR_CLUSTER_GRANTS = (
     )
     | grants("estuary.dev", ["usageledgers"], ["get", "list", "create"])
     | grants("estuary.dev", ["usageledgers/status"], ["get", "patch"])
-    | grants("", ["pods", "services"], ["get", "list", "watch", "create", "delete"])
-    | grants("", ["namespaces", "nodes"], ["get", "list", "watch"])
+    | grants("", ["pods", "namespaces", "nodes"], ["get", "list", "watch"])
     | grants("", ["events"], ["create", "patch"])
     | grants("events.k8s.io", ["events"], ["create", "patch"])
     | grants("apiextensions.k8s.io", ["customresourcedefinitions"], ["get", "list", "watch"])
 )
+WORKER_GRANTS = grants("", ["pods"], ["create", "delete"]) | grants(
+    "", ["services"], ["get", "create", "delete"]
+)
 OPERATOR_NAMESPACE_GRANTS = (
-    grants("", ["secrets"], ["get", "list", "watch"])
+    grants("", ["secrets"], ["get", "list", "watch", "create"])  # create: its placement key, once
     | grants("", ["configmaps"], ["get", "list", "create", "patch"])  # spend records
     | grants("coordination.k8s.io", ["leases"], ["get", "list", "watch", "create", "update", "patch"])
 )
@@ -385,6 +387,28 @@ def test_operator_cluster_role_grants_exactly_what_the_operator_uses(
         if t[1] in ("aijobs", "computepools", "federationlinks") and t[2] in ("create", "update", "patch")
     }
     assert not {t for t in granted if t[1] == "secrets" or t[0] == "rbac.authorization.k8s.io"}
+
+
+def test_workers_are_created_only_in_the_namespaces_the_values_name(helm: Path, tmp_path: Path) -> None:
+    """Pods and Services: no binding by default; a RoleBinding per listed namespace; cluster-wide
+    only when asked for (docs/install.md, "Tenant namespaces")."""
+    default = render(helm, tmp_path)
+    assert triples(one(default, "ClusterRole", "estuary-workers")["rules"]) == WORKER_GRANTS
+    bound = [d for d in default if d["kind"] in ("RoleBinding", "ClusterRoleBinding")]
+    assert not [d for d in bound if d["roleRef"]["name"] == "estuary-workers"]
+    docs = render(helm, tmp_path, {"rbac": {"workerNamespaces": ["physics", "estuary-burst"]}})
+    bindings = [d for d in docs if d["kind"] == "RoleBinding" and d["roleRef"]["name"] == "estuary-workers"]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["estuary-burst", "physics"]
+    for binding in bindings:
+        assert binding["roleRef"]["kind"] == "ClusterRole"
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "estuary-operator", "namespace": NAMESPACE}
+        ]
+    assert not [
+        d for d in docs if d["kind"] == "ClusterRoleBinding" and d["metadata"]["name"] == "estuary-workers"
+    ]
+    wide = render(helm, tmp_path, {"rbac": {"workersClusterWide": True}})
+    assert one(wide, "ClusterRoleBinding", "estuary-workers")["roleRef"]["name"] == "estuary-workers"
 
 
 def test_secrets_and_lease_are_granted_in_the_release_namespace_only(

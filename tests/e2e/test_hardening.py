@@ -44,11 +44,11 @@ def test_a_pool_reports_ready_once_the_cause_of_not_ready_is_removed(kube: Kube,
     assert before["status"] == "False" and "estuary.dev/node-pool=spare" in before["message"]
     assert before["observedGeneration"] == 1
 
-    def warned() -> bool:  # events are posted in the background, after the status
+    def warned() -> bool:
         events = kube.core.list_namespaced_event("default", field_selector="involvedObject.name=spare").items
         return any(e.reason == "NoNodes" and e.type == "Warning" for e in events)
 
-    wait_for(warned, timeout=30, what="a NoNodes warning event on the pool")
+    wait_for(warned, timeout=30, what="a NoNodes warning event on the pool")  # events follow the status
     spare = topology.NodePool("spare", 1, "nvidia", "L40", "nvidia.com/gpu", 8, cpu="64", memory="512Gi")
     kube.kubectl("apply", "-f", "-", input=yaml.safe_dump(topology.render_node(spare, "spare-0")))
     wait_for(lambda: _ready(kube, spare_pool).get("status") == "True", timeout=60, what="Ready=True")

@@ -212,3 +212,59 @@ def test_estuary_explain_names_the_quota_that_binds(
     assert "nvidia/H800 in pool h800: QuotaExceeded" in out
     assert "used 0 of nominal 8" in out and "needs 16" in out
     assert "huawei/Ascend910B in pool ascend: QuotaExceeded" in out
+
+
+def test_a_reclaimer_wins_over_a_higher_priority_borrower_with_one_eviction(
+    kube: Kube, tenants: dict[str, str]
+) -> None:
+    """Issue 17's minimal case: chemistry (nominal 0) borrows the whole H800 pool at priority 100;
+    physics, whose nominal is the whole pool, submits a priority-0 job. The borrower is evicted
+    once, backs off while the reclaimer runs on the room freed for it, and then runs too."""
+    physics, chemistry = tenants["physics"], tenants["chemistry"]
+    set_quotas(kube, {"h800": [{"tenant": "physics", "nominal": 24}, {"tenant": "chemistry", "nominal": 0}]})
+    quick = {"gracePeriodSeconds": 0}
+    kube.apply(
+        aijob(
+            "borrower",
+            chemistry,
+            [NVIDIA],
+            workers=3,
+            priority=100,
+            preemption=quick,
+            annotations={"estuary.dev/sim-duration-ms": "20000"},
+        )
+    )
+    _running(kube, chemistry, "borrower")
+    wait_for(
+        lambda: _usage(kube, "h800").get("chemistry", {}).get("borrowed") == 24,
+        timeout=30,
+        what="pool status to show chemistry borrowing 24",
+    )
+    started = time.monotonic()
+    kube.apply(
+        aijob(
+            "reclaimer",
+            physics,
+            [NVIDIA],
+            workers=3,
+            priority=0,
+            preemption=quick,
+            annotations={"estuary.dev/sim-duration-ms": "10000"},
+        )
+    )
+    _running(kube, physics, "reclaimer", timeout=60)
+    reclaimer_running = time.monotonic() - started
+    victim = kube.status(chemistry, "borrower")
+    assert victim["phase"] == "Queued" and "placement" not in victim, victim
+    wait_for(lambda: kube.phase(physics, "reclaimer") == "Succeeded", timeout=60, what="reclaimer Succeeded")
+    wait_for(lambda: kube.phase(chemistry, "borrower") == "Succeeded", timeout=120, what="borrower Succeeded")
+    both_done = time.monotonic() - started
+    evicted = [e for e in kube.events(chemistry, "borrower") if e["reason"] == "Preempted"]
+    assert sum(int(e.get("count") or 1) for e in evicted) == 1, evicted
+    assert "(Reclaim)" in evicted[0]["message"] and "eligible again in 15s" in evicted[0]["message"]
+    outcomes = [run["outcome"] for run in kube.status(chemistry, "borrower")["runs"]]
+    assert outcomes == ["Preempted", "Succeeded"], outcomes
+    assert not [e for e in kube.events(physics, "reclaimer") if e["reason"] == "Preempted"]
+    print(
+        f"reclaimer Running after {reclaimer_running:.1f}s; both Succeeded after {both_done:.1f}s; 1 eviction"
+    )

@@ -34,7 +34,11 @@ QUIET_S = 20.0  # after settling, no bad object's status changes for this long
 # (control/decisions.py: POSITION_REFRESH_S): the last such write may come this long after the
 # queue last changed, so the quiet window starts after it.
 SETTLE_S = 12.0
-LINK = {"kubeconfigSecretRef": {"name": "rb-missing"}, "jurisdiction": "mainland"}
+LINK = {
+    "kubeconfigSecretRef": {"name": "rb-missing"},
+    "signingKeySecretRef": {"name": "rb-missing"},
+    "jurisdiction": "mainland",
+}
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from estuary.api.base import (
 )
 from estuary.api.dataset import Dataset
 from estuary.api.hold import Hold
+from estuary.api.placement import Placement as Placement  # where it was first defined
 from estuary.api.template import TEMPLATE_RULES, Checkpoint, EnvVar, WorkerTemplate
 
 # No `mpi`: mpirun starts its ranks on other nodes through ssh or a resource manager, which a
@@ -258,17 +259,6 @@ class AIJobSpec(ApiModel):
         return list(self.pod_spec.get("tolerations") or []) + [t.to_wire() for t in self.tolerations or []]
 
 
-class Placement(StatusModel):
-    cluster: str = Field(description="Cluster the job runs in ('local' or a FederationLink name).")
-    pool: str = Field(description="ComputePool.")
-    vendor: str = Field(description="Accelerator vendor.")
-    model: str = Field(description="Accelerator model.")
-    resource: str = Field(description="Extended resource name requested by each worker.")
-    nodes: list[str] = Field(default_factory=list, description="Node of each worker, by rank.")
-    workers: int = Field(0, description="Workers placed (fewer than spec.workers when elastic).")
-    link: str | None = Field(None, description="FederationLink, when the job runs at a partner.")
-
-
 class RemoteCopy(StatusModel):
     """Origin side: where the copy of a burst job lives (see docs/federation.md)."""
 
@@ -325,6 +315,7 @@ class RunRecord(StatusModel):
     outcome: str | None = Field(
         None, description="How the attempt ended: Succeeded, Failed, or the reason it was released."
     )
+    tenant: str | None = Field(None, description="Tenant whose quota the attempt used (fixed at admission).")
 
 
 class AIJobStatus(StatusModel):
@@ -345,7 +336,7 @@ class AIJobStatus(StatusModel):
     attempt: int = Field(0, description="Current gang attempt (restarts and requeues).")
     queued_at: str | None = Field(None, description="When the job (re)entered the queue.")
     retry_after: str | None = Field(
-        None, description="Not before this time will a restarting gang be admitted again (backoff)."
+        None, description="Not before this time will a restarting or evicted gang be admitted again."
     )
     admitted_at: str | None = Field(None, description="When the current gang was admitted.")
     start_time: str | None = Field(None, description="When all workers were first Running.")

@@ -33,6 +33,7 @@ from estuary.control.lifecycle import Lifecycle, sick_nodes
 from estuary.control.pods import Pods
 from estuary.control.pools import PoolStatus, export
 from estuary.control.precheck import PreCheck
+from estuary.control.seal import Sealer
 from estuary.control.writes import WORKERS, Background
 from estuary.core import Policy, run_cycle
 from estuary.kube.client import KubeApi
@@ -61,14 +62,18 @@ class JobController:
         api: KubeApi,
         settings: Settings | None = None,
         clock: Callable[[], float] = time.time,
+        sealer: Sealer | None = None,
     ) -> None:
         self.cache, self.api, self.settings, self.clock = cache, api, settings or Settings(), clock
         self.writer = StatusWriter(api, cache, clock)
         self.background = Background(api, cache, self.writer, self.settings.writers)
         self.pods = Pods(api, cache)
-        self.lifecycle = Lifecycle(api, cache, self.writer, self.pods, self.background)
+        self.sealer = sealer or Sealer.ephemeral()
+        self.lifecycle = Lifecycle(api, cache, self.writer, self.pods, self.sealer, self.background)
         self.precheck = PreCheck(self.pods, self.writer)
-        self.decisions = Decisions(self.writer, self.background, self.pods.manifests, self.lifecycle.release)
+        self.decisions = Decisions(
+            self.writer, self.background, self.pods.manifests, self.lifecycle.release, self.sealer
+        )
         self.pools = PoolStatus(api, self.writer)
 
     def step(self, view: ClusterView, now: float) -> Mapping[str, Waiting]:

@@ -2,12 +2,12 @@
 
 An admission is assumed at once (the rest of the step and the next one see the job admitted and
 its accelerators booked) and written in the background (control/writes.py): the AIJob status first
-(`Admitted`, placement, attempt), then the Service and the workers. A crash in between leaves an
-admitted job whose missing pods a later step creates, never pods without an admission; a status
-write that fails undoes the assumption (the job is back in the queue); a worker the API server
-refuses releases the attempt on the next step (lifecycle.py `advance`). The happy path posts no
-event: the `Admitted` condition (reason, message, time) records it. A waiting job's status says
-why, with the numbers,
+(`Admitted`, placement with the tenant and the operator's seal: control/seal.py, attempt), then
+the Service and the workers. A crash in between leaves an admitted job whose missing pods a later
+step creates, never pods without an admission; a status write that fails undoes the assumption
+(the job is back in the queue); a worker the API server refuses releases the attempt on the next
+step (lifecycle.py `advance`). The happy path posts no event: the `Admitted` condition (reason,
+message, time) records it. A waiting job's status says why, with the numbers,
 and how it fares on each accepted type (`status.verdicts`), so a person who may read only her job
 sees why it waits (`kubectl estuary explain`).
 """
@@ -21,6 +21,7 @@ from typing import Any
 from estuary import metrics
 from estuary.api.aijob import ADMITTED_CONDITION, BURST_CONDITION, AIJobStatus, Phase, Placement, Verdict
 from estuary.api.base import set_condition
+from estuary.control.seal import Sealer
 from estuary.control.writes import Background
 from estuary.kube.status import JobWriter
 from estuary.model import Admission, PoolSpec, Preemption, Waiting
@@ -29,15 +30,33 @@ from estuary.state.snapshot import ParsedJob
 
 log = logging.getLogger("estuary.status")
 POSITION_REFRESH_S = 10.0  # a queue position or verdicts that only moved are rewritten at most this often
+# An evicted job waits before it may be admitted again: 15 s after its first eviction, doubling with
+# each further one. Its preemptor is admitted first anyway (core/nomination.py); the wait keeps a
+# victim from churning through one short start after another while the room it wants is contested.
+EVICTION_BACKOFF_S = 15
+EVICTION_BACKOFF_MAX_S = 600
+
+
+def eviction_backoff(evictions: int) -> int:
+    """Seconds an evicted job stays out of the queue after its `evictions`-th eviction."""
+    return int(min(EVICTION_BACKOFF_MAX_S, EVICTION_BACKOFF_S * 2 ** max(0, evictions - 1)))
+
+
 Release = Callable[..., None]
 Manifests = Callable[[ParsedJob, list[int]], list[dict[str, Any]]]  # an admitted gang's objects
 
 
 class Decisions:
     def __init__(
-        self, writer: JobWriter, background: Background, manifests: Manifests, release: Release
+        self,
+        writer: JobWriter,
+        background: Background,
+        manifests: Manifests,
+        release: Release,
+        sealer: Sealer,
     ) -> None:
-        self.writer, self.background, self.manifests, self.release = writer, background, manifests, release
+        self.writer, self.background, self.manifests = writer, background, manifests
+        self.release, self.sealer = release, sealer
         self._position_written: dict[str, float] = {}
 
     def admit(self, job: ParsedJob, admission: Admission, pool: PoolSpec, now: float) -> None:
@@ -48,6 +67,16 @@ class Decisions:
             f"{len(set(nodes))} node(s): {admission.reason}"
         ).rstrip(": ")
         stamp = codec.rfc3339(now)
+        placement = Placement(
+            cluster="local",
+            pool=pool.name,
+            vendor=pool.vendor,
+            model=pool.model,
+            resource=pool.resource,
+            nodes=nodes,
+            workers=len(nodes),
+            tenant=job.tenant,  # fixed for this attempt (docs/operations.md, "Tenants")
+        )
         ranks = list(range(len(nodes)))
         self.background.status(
             job,
@@ -56,15 +85,7 @@ class Decisions:
                 reason="Admitted",
                 message=message,
                 attempt=status.attempt + 1,
-                placement=Placement(
-                    cluster="local",
-                    pool=pool.name,
-                    vendor=pool.vendor,
-                    model=pool.model,
-                    resource=pool.resource,
-                    nodes=nodes,
-                    workers=len(nodes),
-                ),
+                placement=self.sealer.seal(job.uid, status.attempt + 1, placement),
                 accelerator=f"{pool.vendor}/{pool.model}",
                 queue_position=None,
                 verdicts=None,
@@ -88,12 +109,17 @@ class Decisions:
             return
         placement = victim.status.placement
         metrics.record_preemption(victim.tenant, placement.pool if placement else "", preemption.reason)
+        evictions = 1 + sum(run.outcome == "Preempted" for run in victim.status.runs)  # this one too
+        backoff = eviction_backoff(evictions)
         self.release(
             victim,
             Phase.QUEUED,
             "Preempted",
-            f"evicted by {preemption.preemptor_key} ({preemption.reason}): {preemption.message}; requeued",
+            f"evicted by {preemption.preemptor_key} ({preemption.reason}): {preemption.message}; "
+            f"requeued, eligible again in {backoff}s (eviction {evictions}; the wait doubles with "
+            f"each eviction, up to {EVICTION_BACKOFF_MAX_S}s)",
             now,
+            retry_after=now + backoff,
             grace=victim.obj.spec.preemption.grace_period_seconds,
             warning=True,
         )

@@ -11,10 +11,12 @@ The rules, in the order `advance()` applies them (the first that matches acts):
      requeued (restart count unchanged);
   6. a worker that failed or vanished releases the whole gang: restarted with exponential
      backoff (Restarting), or past restartPolicy.maxRestarts Failed with the cause;
-  7. all workers Succeeded: Succeeded; all Running: Running; missing workers are created (a
+  7. a gang with workers still to create whose placement lacks the operator's seal (control/seal.py:
+     written by someone else) is released and requeued, `PlacementNotTrusted`;
+  8. all workers Succeeded: Succeeded; all Running: Running; missing workers are created (a
      create the API server refuses, or a name someone else's pod holds, releases the attempt
      with the reason and a hold: control/refusals.py);
-  8. workers unschedulable past schedulingTimeoutSeconds: released and requeued.
+  9. workers unschedulable past schedulingTimeoutSeconds: released and requeued.
 Only whole gangs are ever released. A job whose writes are still in flight (control/writes.py)
 waits for them: the next tick judges it from their answers. Creates, the Running and Succeeded
 statuses go out in the background; the writes a release is made of (status, then deletes) are
@@ -38,6 +40,7 @@ from estuary.api.base import set_condition
 from estuary.api.hold import Hold
 from estuary.control.pods import Pods
 from estuary.control.refusals import refusal
+from estuary.control.seal import Sealer
 from estuary.control.workers import GangState, assess
 from estuary.control.writes import Background
 from estuary.kube import render
@@ -49,6 +52,7 @@ from estuary.state.cache import ClusterCache
 from estuary.state.snapshot import ParsedJob
 
 log = logging.getLogger("estuary.status")
+PLACEMENT_NOT_TRUSTED = "PlacementNotTrusted"
 
 
 def sick_nodes(nodes: Mapping[str, NodeInfo], jobs: Iterable[ParsedJob]) -> dict[str, str]:
@@ -78,9 +82,15 @@ def _age(since: str | None, now: float) -> float:
 
 class Lifecycle:
     def __init__(
-        self, api: KubeApi, cache: ClusterCache, writer: JobWriter, pods: Pods, background: Background
+        self,
+        api: KubeApi,
+        cache: ClusterCache,
+        writer: JobWriter,
+        pods: Pods,
+        sealer: Sealer,
+        background: Background,
     ) -> None:
-        self.api, self.cache, self.writer, self.pods = api, cache, writer, pods
+        self.api, self.cache, self.writer, self.pods, self.sealer = api, cache, writer, pods, sealer
         self.background = background
 
     def advance(self, job: ParsedJob, sick: Mapping[str, str], now: float) -> None:
@@ -126,6 +136,14 @@ class Lifecycle:
         gang = assess(self.cache.pods_of(job.key, job.uid), len(placement.nodes), job.status.attempt)
         for name in gang.stale:
             self.api.delete_pod(job.namespace, name, 0)
+        if gang.missing and not self.sealer.trusts(job.uid, job.status.attempt, placement):
+            message = (
+                f"status.placement (attempt {job.status.attempt}, pool {placement.pool}) was not written "
+                "by Estuary: it lacks the operator's seal; created no pods, released it and requeued "
+                "the job (check who may patch aijobs/status)"
+            )
+            self.release(job, Phase.QUEUED, PLACEMENT_NOT_TRUSTED, message, now, warning=True)
+            return
         self._follow(job, gang, now)
 
     def _follow(self, job: ParsedJob, gang: GangState, now: float) -> None:
@@ -207,6 +225,7 @@ class Lifecycle:
         write: Callable[[ParsedJob, AIJobStatus], object] | None = None,
     ) -> None:
         stamp = codec.rfc3339(now)
+        self.sealer.revoke(job.uid, job.status.attempt)
         (write or self.writer.status)(
             job,
             AIJobStatus(
@@ -258,6 +277,7 @@ class Lifecycle:
     ) -> None:
         """Stop the gang and give its accelerators back once its pods are gone (whole gangs only)."""
         stamp = codec.rfc3339(now)
+        self.sealer.revoke(job.uid, job.status.attempt)  # a placement written back starts nothing
         status = AIJobStatus(
             phase=phase,
             reason=reason,

@@ -5,8 +5,9 @@ refuses a worker").
 - Invalid (HTTP 400, 422: the pod as rendered breaks the API server's validation):
   `InvalidPodTemplate`, held until the spec changes (a new metadata.generation). Sending the same
   pod again can only get the same answer.
-- Forbidden (403: an admission policy, a LimitRange, a ResourceQuota of the namespace):
-  `PodForbidden`, held until the spec changes or the retry time passes: 5 minutes, doubling with
+- Forbidden (403: an admission policy, a LimitRange, a ResourceQuota of the namespace, or RBAC:
+  the operator is not bound to create workers in this namespace, and the message says who can
+  bind it): `PodForbidden`, held until the spec changes or the retry time passes: 5 minutes, doubling with
   each refusal in a row up to an hour, since the namespace's rules may change without the job.
 - A name taken by someone else's object: `NameConflict`. For a worker pod, held until that pod is
   gone (the cache sees it go) or the spec changes; for the job's Service, retried like Forbidden.
@@ -59,5 +60,13 @@ def refusal(job: ParsedJob, err: WorkerRefused | NameTaken, now: float) -> tuple
             hold,
         )
     hold, wait = _retry(job, POD_FORBIDDEN, now)
+    if "cannot create resource" in err.server_says:  # RBAC, not an admission policy: not the user's
+        said = (
+            f"Estuary's operator may not create {err.kind}s in namespace {job.namespace} "
+            f"({err.server_says}); "
+            f"ask the platform team to add {job.namespace} to the chart's rbac.workerNamespaces (a "
+            "RoleBinding to the ClusterRole <fullname>-workers, estuary-workers by default; "
+            'docs/install.md, "Tenant namespaces")'
+        )
     message = f"{said}; Estuary tries again in {wait:.0f}s, or at once when the job's spec changes"
     return POD_FORBIDDEN, message, hold

@@ -7,6 +7,16 @@ loop and the simulator call the very same functions. The rules are in docs/sched
 from estuary.core.cycle import run_cycle
 from estuary.core.explain import explain
 from estuary.core.policy import Policy, TypeChoice
+from estuary.core.state import CycleState
 from estuary.core.usage import PoolUsage, TenantUsage, pool_usage
 
-__all__ = ["Policy", "PoolUsage", "TenantUsage", "TypeChoice", "explain", "pool_usage", "run_cycle"]
+__all__ = [
+    "CycleState",
+    "Policy",
+    "PoolUsage",
+    "TenantUsage",
+    "TypeChoice",
+    "explain",
+    "pool_usage",
+    "run_cycle",
+]

@@ -1,10 +1,12 @@
 """Free capacity per node and per topology domain of one pool, for one scheduling cycle.
 
 Why it exists: every fit check in a cycle asks "which nodes of this pool have room for a worker?".
-This module answers from a map built once per cycle. Nodes sit in buckets by free accelerators, per
-domain (the pool, each rack, each zone), so a check touches only nodes that can hold a worker. The
-cycle updates the map in place as it admits jobs (later jobs see earlier admissions), and
-preemption's what-ifs release and re-take running jobs on the same map instead of copying it.
+This module answers from a map built once from the nodes and then kept up to date: running jobs
+that start or end take or give back their room (workspace.py), so a cycle never rebuilds it from
+every node. Nodes sit in buckets by free accelerators, per domain (the pool, each rack, each zone),
+so a check touches only nodes that can hold a worker. The cycle updates the map in place as it
+admits jobs (later jobs see earlier admissions) and undoes that afterwards; preemption's what-ifs
+release and re-take running jobs on the same map instead of copying it.
 
 Free per node = allocatable - foreign pods - Estuary's running workers (terminating ones still
 hold) - unhealthy accelerators. Not-ready or unschedulable nodes are members but offer nothing.
@@ -89,6 +91,7 @@ class PoolState:
         self._domains: dict[str, tuple[Domain, ...]] = {}
         self.reserved: set[str] = set()
         self.reserved_for: str | None = None
+        self.sick: list[str] = []  # schedulable nodes with unhealthy accelerators
         self.max_level = 0
         for name in sorted(self.members):
             node = self.members[name]
@@ -102,6 +105,8 @@ class PoolState:
                 - Resources(node.unhealthy_accelerators)
             )
             self.base[name] = base
+            if node.unhealthy_accelerators:
+                self.sick.append(name)
             self.free[name] = base - load.get(name, Resources())
             self.max_level = max(self.max_level, alloc.accelerators)
             domains = [self.whole]
@@ -164,6 +169,28 @@ class PoolState:
             for domain in self._domains[node]:
                 domain.remove(node, level)
             self.reserved.add(node)
+
+    def unreserve(self) -> None:
+        """Undo every `reserve` of this cycle: the nodes rejoin their domains at their level now."""
+        for node in sorted(self.reserved):
+            level = self.level(node)
+            for domain in self._domains[node]:
+                domain.insert(node, level)
+        self.reserved.clear()
+        self.reserved_for = None
+
+    def worth_counting(self, per_accel: int) -> Iterable[str]:
+        """The schedulable nodes that can hold a worker asking `per_accel` accelerators or that
+        carry unhealthy ones, plus the reserved ones: when a worker asks for accelerators, a node
+        with none free, none unhealthy and not reserved counts for nothing (evaluate.py)."""
+        if per_accel <= 0:
+            return self.free.keys()
+        found = set(self.reserved)
+        found.update(self.sick)
+        for level, nodes in self.whole.buckets.items():
+            if level > 0:
+                found.update(nodes)
+        return found
 
     def free_accelerators(self) -> int:
         """Free accelerators on schedulable nodes that are not reserved."""

@@ -2,27 +2,40 @@
 
 Why it exists: this is the single entry point the operator's scheduling loop and the simulator
 call. It reads like a numbered list:
-  1. build the working view (free maps per pool, quota usage) from the snapshot;
+  1. bring the working view up to date with the snapshot (free maps per pool, quota usage): only
+     the running jobs that started, ended or changed since the caller's last cycle are applied
+     (state.py, workspace.py);
   2. order the queue (queue.py): priority, arrival, key, with fair sharing of borrowed capacity;
-  3. for each job: residency, candidate pools in policy order, first pool where the whole gang fits
-     is admitted and assumed in the working view (later jobs see it); an elastic job that fits
-     nowhere whole takes the first pool, in the same order, where at least min_workers fit;
-  4. otherwise preemption may make room (the job waits, PREEMPTING, holding its future place);
-  5. otherwise it waits with the binding reason; a starving job reserves nodes (reservation.py);
-     under strict FIFO (no backfill) it also blocks every job behind it;
-  6. number the waiting jobs by queue order.
-No I/O, no wall clock (`now` is a parameter), no randomness: the same inputs give the same result.
+     find each job's class of identical jobs (classes.py);
+  3. for each job (those that chose victims earlier first, nomination.py): residency; strict FIFO
+     behind a blocked job; the verdict its class got earlier in this cycle, if nothing that
+     verdict read has changed since (verdicts.py); otherwise decide:
+     a. candidate pools in policy order, first pool where the whole gang fits is admitted and
+        assumed in the working view (later jobs see it); an elastic job that fits nowhere whole
+        takes the first pool, in the same order, where at least min_workers fit;
+     b. otherwise preemption may make room (the job waits, PREEMPTING, holding its future place);
+     c. otherwise it waits with the binding reason; a starving job reserves nodes (reservation.py);
+        under strict FIFO (no backfill) it also blocks every job behind it;
+  4. number the waiting jobs by queue order;
+  5. undo this cycle's assumptions and reservations, so the view mirrors the snapshot again.
+No I/O, no wall clock (`now` is a parameter), no randomness: the same inputs give the same result,
+with or without a carried `CycleState`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 
-from estuary.core import messages, preemption, reservation, residency
-from estuary.core.candidates import Candidate, candidates, in_policy_order
-from estuary.core.evaluate import FitCache, Outcome, evaluate, gang_bounds
+from estuary.core import messages, nomination, preemption, reservation, residency
+from estuary.core.candidates import Candidate, in_policy_order
+from estuary.core.classes import JobClass
+from estuary.core.evaluate import Failure, FitCache, Outcome, evaluate
+from estuary.core.nomination import Firsts
 from estuary.core.policy import Policy
-from estuary.core.queue import in_queue_order, processing_order
+from estuary.core.queue import processing_order
+from estuary.core.state import CycleState, Queue
+from estuary.core.verdicts import NEVER_HERE, Assembled, Decided, Entry, Tried, Verdict, assemble
 from estuary.core.workspace import Workspace
 from estuary.model import (
     Admission,
@@ -35,20 +48,6 @@ from estuary.model import (
     Waiting,
 )
 
-# Closest to running first: the reason a waiting job shows when its pools disagree.
-_RANK = {
-    Reason.PRIORITY: 0,
-    Reason.FRAGMENTED: 1,
-    Reason.CAPACITY: 2,
-    Reason.UNHEALTHY: 3,
-    Reason.QUOTA: 4,
-    Reason.SELECTOR: 5,
-    Reason.NEVER_FITS: 6,
-}
-_PREEMPTION_HELPS = frozenset(
-    {Reason.CAPACITY, Reason.FRAGMENTED, Reason.UNHEALTHY, Reason.QUOTA, Reason.PRIORITY}
-)
-_NEVER_HERE = frozenset({Reason.RESIDENCY, Reason.NO_POOL, Reason.SELECTOR, Reason.NEVER_FITS})
 _PHRASE = {
     "fastest": "fastest type that fits now",
     "preference": "first preferred type that fits now",
@@ -58,139 +57,253 @@ _PHRASE = {
 
 
 class _Cycle:
-    def __init__(self, snapshot: Snapshot, now: float, policy: Policy) -> None:
-        self.snapshot = snapshot
+    def __init__(self, ws: Workspace, snapshot: Snapshot, now: float, policy: Policy) -> None:
+        self.ws = ws
+        self.class_of: dict[str, JobClass] = {}  # by job key; filled for fair sharing's questions
+        self.jurisdiction = snapshot.jurisdiction
         self.now = now
         self.policy = policy
-        self.ws = Workspace(snapshot)
         self.cache = FitCache()
         self.admissions: list[Admission] = []
         self.preemptions: list[Preemption] = []
-        self.waiting: dict[str, Waiting] = {}
         self.claimed: set[str] = set()  # victims chosen and terminating jobs awaited this cycle
         self.blockers: list[str] = []  # strict FIFO: jobs that block everything behind them
-        self._cands: dict[str, tuple[Candidate, ...]] = {}
         self._no_plan: set[tuple[object, ...]] = set()
+        self.verdicts: dict[JobClass, Verdict] = {}  # each class's latest verdict this cycle
+        self.shared: dict[int, Verdict] = {}  # by `JobClass.decision`
+        self._failures: dict[tuple[str, int, bool], tuple[int, Failure]] = {}
+        self._within: dict[JobClass, tuple[int, bool]] = {}
+        self._shares: dict[str, float] = {}
+        self._shares_at = -1
+        self._behind: tuple[int, Entry] | None = None
+        self._any_free = policy.type_choice == "any_free"
+        self.reserve_after = policy.reserve_after_s if policy.backfill else math.inf  # no guard without
+        self._ranking = self._rank()
+        self._rank_version = 0
+        self.epoch = 0
 
-    # -- helpers -------------------------------------------------------------------------------
-    def candidates(self, job: JobRequest) -> tuple[Candidate, ...]:
-        if job.key not in self._cands:
-            self._cands[job.key] = candidates(job, self.snapshot.pools)
-        return self._cands[job.key]
-
-    def allowed(self, job: JobRequest) -> list[Candidate]:
+    # -- what a verdict depends on --------------------------------------------------------------
+    def _rank(self) -> tuple[str, ...]:
         pools = self.ws.pools
-        return in_policy_order(self.candidates(job), self.policy, lambda p: pools[p].free_accelerators())
+        return tuple(sorted(pools, key=lambda p: (-pools[p].free_accelerators(), p)))
 
-    def within_nominal(self, job: JobRequest) -> bool:
-        _, smallest = gang_bounds(job)
-        need = smallest * job.per_worker.accelerators
-        return any(self.ws.quota.within_nominal(c.pool.name, job.tenant, need) for c in self.allowed(job))
+    def changed(self) -> None:
+        """Called after every move of this cycle (admission, hold, reservation, blocker)."""
+        self.epoch += 1
+        if self._any_free:
+            ranking = self._rank()
+            if ranking != self._ranking:
+                self._ranking = ranking
+                self._rank_version += 1
 
-    def wait(self, job: JobRequest, reason: Reason, message: str, outcomes: Sequence[Outcome] = ()) -> None:
-        verdicts = tuple(o.verdict() for o in outcomes)
-        self.waiting[job.key] = Waiting(job.key, reason, message, 0, verdicts)
+    def quota_stamp(self, cls: JobClass) -> int:
+        version = self.ws.quota.version
+        return sum(version.get(pool, 0) for pool in cls.quota_pools)
 
-    # -- one job -------------------------------------------------------------------------------
-    def decide(self, job: JobRequest) -> None:
-        forbidden = residency.forbids(job, self.snapshot.jurisdiction)
-        if forbidden is not None:
-            verdicts = residency.verdicts(self.candidates(job), forbidden)
-            self.waiting[job.key] = Waiting(job.key, Reason.RESIDENCY, forbidden, 0, verdicts)
-            return
-        if not self.candidates(job):
-            types = ", ".join(f"{a.vendor}/{a.model or 'any'}" for a in job.accepted) or "none"
-            self.wait(job, Reason.NO_POOL, f"no ComputePool offers an accepted type ({types})")
-            return
-        if self.blockers:
-            self.wait(
-                job,
-                Reason.PRIORITY,
-                (
-                    f"behind {messages.plural(len(self.blockers), 'job')} ahead in the queue that cannot "
-                    f"start (first: {self.blockers[0]}); strict FIFO"
-                ),
-            )
-            return
-        allowed = self.allowed(job)
-        workers, smallest = gang_bounds(job)
-        if smallest < workers:  # elastic: the full gang anywhere beats a smaller one
-            for cand in allowed:
-                outcome = evaluate(self.ws, job, cand, self.cache, full_only=True)
-                if outcome.placement is not None:
-                    self.admit(job, outcome)
-                    return
-        outcomes: list[Outcome] = []
-        for cand in allowed:
-            outcome = evaluate(self.ws, job, cand, self.cache)
-            if outcome.placement is not None:
-                self.admit(job, outcome)
-                return
-            outcomes.append(outcome)
-        if self.policy.preemption and self.try_preemption(job, outcomes):
-            return
-        best = min(outcomes, key=lambda o: _RANK.get(o.reason or Reason.CAPACITY, 9))
-        reason = best.reason or Reason.CAPACITY
-        message = best.message
-        if self.policy.backfill and self.now - job.arrival >= self.policy.reserve_after_s:
-            pool = reservation.reserve(self.ws, job, outcomes)
-            if pool is not None:
-                message += (
-                    f"; waited {self.now - job.arrival:g}s, so {messages.plural(len(pool.reserved), 'node')} "
-                    f"of pool {pool.name} are reserved for it"
+    def stamp(self, cls: JobClass) -> int:
+        return self._rank_version + (self.quota_stamp(cls) if cls.quota_pools else 0)
+
+    def allowed(self, cls: JobClass) -> list[Candidate]:
+        if not self._any_free:
+            return cls.static_order(self.policy)
+        pools = self.ws.pools
+        return in_policy_order(cls.candidates, self.policy, lambda p: pools[p].free_accelerators())
+
+    def old_enough(self, job: JobRequest) -> bool:
+        """Whether the starvation guard applies to the job (it waited long enough)."""
+        return self.now - job.arrival >= self.reserve_after
+
+    # -- fair sharing's questions (queue.py) ----------------------------------------------------
+    def job_within_nominal(self, job: JobRequest) -> bool:
+        return self.within_nominal(self.class_of[job.key])
+
+    def within_nominal(self, cls: JobClass) -> bool:
+        """Whether taking the smallest gang keeps the tenant within its nominal quota in some
+        pool the policy allows (always so in a pool without quotas)."""
+        if not cls.quota_pools:  # no quota anywhere it may run: within nominal if it may run
+            return bool(cls.candidates)
+        stamp = self.quota_stamp(cls)
+        cached = self._within.get(cls)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        pools = cls.candidates if self._any_free else self.allowed(cls)
+        quota = self.ws.quota
+        within = any(quota.within_nominal(c.pool.name, cls.job.tenant, cls.need) for c in pools)
+        self._within[cls] = (stamp, within)
+        return within
+
+    def share(self, tenant: str) -> float:
+        quota = self.ws.quota
+        if self._shares_at != quota.changes:
+            self._shares.clear()
+            self._shares_at = quota.changes
+        if tenant not in self._shares:
+            self._shares[tenant] = quota.share(tenant)
+        return self._shares[tenant]
+
+    # -- one job --------------------------------------------------------------------------------
+    def decide(self, job: JobRequest, cls: JobClass) -> Entry | None:
+        """Why the job waits, or None when it was admitted (step 3)."""
+        verdict = self.verdicts.get(cls)
+        if verdict is None:  # the verdict of an identical class, if one was decided
+            verdict = self.shared.get(cls.decision(self.policy))
+        if verdict is not None and self.holds(verdict, cls, job):
+            if verdict.epoch != self.epoch or self.verdicts.get(cls) is not verdict:
+                # It holds now: the class's next jobs take the fast path (`_in_queue_order`).
+                self.verdicts[cls] = Verdict(
+                    verdict.entry, verdict.stamp, verdict.tried_reserving, self.epoch, verdict.always
                 )
-        if not self.policy.backfill and reason not in _NEVER_HERE:
-            self.blockers.append(job.key)
-        self.wait(job, reason, message, outcomes)
+            return verdict.entry
+        entry = self.never_here(cls)
+        if entry is not None:
+            return entry
+        if self.blockers:  # the same for every job until the next blocker
+            entry = self.behind()
+            self.remember(cls, Verdict(entry, self.stamp(cls), True, self.epoch))
+            return entry
+        found = self.try_pools(job, cls)
+        if isinstance(found, Outcome):
+            self.admit(job, found)
+            return None
+        assembled = cls.assembled = assemble(found, cls.assembled)
+        preempting = self.try_preemption(job, cls, assembled) if self.policy.preemption else None
+        return preempting if preempting is not None else self.wait(job, cls, found, assembled)
+
+    def remember(self, cls: JobClass, verdict: Verdict) -> None:
+        """The class's verdict, and that of every class that decides like it (classes.py)."""
+        self.verdicts[cls] = verdict
+        self.shared[cls.decision(self.policy)] = verdict
+
+    def holds(self, verdict: Verdict, cls: JobClass, job: JobRequest) -> bool:
+        """Whether the class's verdict answers for `job` too (verdicts.py)."""
+        if verdict.always:
+            return True
+        if verdict.epoch != self.epoch and (self.blockers or verdict.stamp != self.stamp(cls)):
+            return False
+        return verdict.tried_reserving or self.now - job.arrival < self.reserve_after
+
+    def never_here(self, cls: JobClass) -> Entry | None:
+        """RESIDENCY or NO_POOL: the same for every job of the class, all cycle long."""
+        job = cls.job
+        forbidden = residency.forbids(job, self.jurisdiction)
+        if forbidden is not None:
+            entry = (Reason.RESIDENCY, forbidden, residency.verdicts(cls.candidates, forbidden))
+        elif not cls.candidates:
+            types = ", ".join(f"{a.vendor}/{a.model or 'any'}" for a in job.accepted) or "none"
+            entry = (Reason.NO_POOL, f"no ComputePool offers an accepted type ({types})", ())
+        else:
+            return None
+        self.verdicts[cls] = Verdict(entry, 0, True, self.epoch, always=True)
+        return entry
+
+    def block(self, job: JobRequest) -> None:
+        """Strict FIFO: every job behind this one waits."""
+        self.blockers.append(job.key)
+        self.changed()
+
+    def behind(self) -> Entry:
+        """Strict FIFO: the job waits behind the blocked ones, unevaluated."""
+        count = len(self.blockers)
+        if self._behind is None or self._behind[0] != count:
+            message = (
+                f"behind {messages.plural(count, 'job')} ahead in the queue that cannot "
+                f"start (first: {self.blockers[0]}); strict FIFO"
+            )
+            self._behind = (count, (Reason.PRIORITY, message, ()))
+        return self._behind[1]
+
+    def try_pools(self, job: JobRequest, cls: JobClass) -> Outcome | Tried:
+        """The first pool, in policy order, where the job fits (the full gang anywhere beats a
+        smaller one); else every pool's failure."""
+        allowed = self.allowed(cls)
+        if cls.elastic:
+            for cand in allowed:
+                found = self.pool_result(job, cls, cand, full_only=True)
+                if isinstance(found, Outcome):
+                    return found
+        tried: Tried = []
+        for cand in allowed:
+            found = self.pool_result(job, cls, cand, full_only=False)
+            if isinstance(found, Outcome):
+                return found
+            tried.append((cand, found))
+        return tried
+
+    def pool_result(
+        self, job: JobRequest, cls: JobClass, cand: Candidate, full_only: bool
+    ) -> Outcome | Failure:
+        """`evaluate`, remembered per pool and gang for the cycle: a failure stays a failure
+        (free capacity only shrinks) until the pool's quota book changes."""
+        pool = cand.pool.name
+        stamp = self.ws.quota.version.get(pool, 0) if cand.pool.quotas else 0
+        key = (pool, cls.gang, full_only)
+        known = self._failures.get(key)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        outcome = evaluate(self.ws, job, cand, self.cache, full_only)
+        if outcome.placement is not None:
+            return outcome
+        self._failures[key] = (stamp, outcome.failure)
+        return outcome.failure
 
     def admit(self, job: JobRequest, outcome: Outcome) -> None:
         assert outcome.placement is not None
         cand = outcome.candidate
         placement = outcome.placement
         self.ws.assume(job, cand.pool.name, placement.nodes)
+        self.changed()
         why = (
             f"{_PHRASE[self.policy.type_choice]}: {cand.pool.vendor}/{cand.pool.model} in pool "
             f"{cand.pool.name} (runtime factor {cand.factor:.3g}); {outcome.message.removeprefix('fits: ')}"
         )
         self.admissions.append(Admission(job.key, Assignment(cand.pool.name, placement.nodes), why))
 
-    def try_preemption(self, job: JobRequest, outcomes: Sequence[Outcome]) -> bool:
-        helps = [o.candidate for o in outcomes if o.reason in _PREEMPTION_HELPS]
-        if not helps:
-            return False
-        workers, smallest = gang_bounds(job)
-        memo = (
-            job.tenant,
-            job.priority,
-            job.per_worker,
-            workers,
-            smallest,
-            job.tolerations,
-            tuple(sorted(job.node_selector.items())),
-            tuple(c.pool.name for c in helps),
-            self.within_nominal(job),
-        )
+    def wait(self, job: JobRequest, cls: JobClass, tried: Tried, assembled: Assembled) -> Entry:
+        """Wait with the reason of the pool closest to running; maybe reserve; maybe block."""
+        reason, message, verdicts = assembled.reason, assembled.message, assembled.verdicts
+        # Before a reservation (under "any_free" it may reorder the pools) or a new blocker.
+        stamp, epoch = self.stamp(cls), self.epoch
+        tried_reserving = self.old_enough(job)
+        pool = reservation.reserve(self.ws, job, tried) if tried_reserving else None
+        if not self.policy.backfill and reason not in NEVER_HERE:
+            self.block(job)
+        # The next job of the class finds the pool reserved (by this one, or an earlier one): it
+        # waits with the plain message.
+        entry = (reason, message, verdicts)
+        self.remember(cls, Verdict(entry, stamp, tried_reserving, epoch))
+        if pool is None:
+            return entry
+        self.changed()
+        reserved = messages.plural(len(pool.reserved), "node")
+        waited = f"waited {self.now - job.arrival:g}s, so {reserved} of pool {pool.name} are reserved for it"
+        return (reason, f"{message}; {waited}", verdicts)
+
+    # -- preemption -----------------------------------------------------------------------------
+    def try_preemption(self, job: JobRequest, cls: JobClass, assembled: Assembled) -> Entry | None:
+        """PREEMPTING, with victims chosen (or terminating jobs awaited) and room held; None if
+        preemption cannot help."""
+        if not assembled.helps:
+            return None
+        memo = (cls.preemption_key, assembled.helps_names, self.within_nominal(cls))
         if memo in self._no_plan:
-            return False
-        plan = preemption.plan(self.ws, job, helps, self.claimed)
+            return None
+        plan = preemption.plan(self.ws, job, assembled.helps, self.claimed)
         if plan is None:
             self._no_plan.add(memo)
-            return False
+            return None
         pool = plan.candidate.pool.name
         # Hold the room the job will use, so later jobs of this cycle do not take it (Kueue does
         # the same); victims and awaited jobs cannot be chosen or counted on again this cycle.
         self.ws.assume(job, pool, plan.placement.nodes, hold=True)
+        self.changed()
         self.claimed.update(r.job.key for r in plan.waiting_on)
         self.claimed.update(r.job.key for r, _ in plan.victims)
         size = messages.plural(len(plan.placement.nodes), "worker")
         if plan.victims:
             names = [r.job.key for r, _ in plan.victims]
             for running, why in plan.victims:
-                self.preemptions.append(
-                    Preemption(
-                        running.job.key, job.key, why, self._preempt_message(job, running.job, why, pool)
-                    )
-                )
+                explained = preemption.message(self.ws, job, running.job, why, pool)
+                self.preemptions.append(Preemption(running.job.key, job.key, why, explained))
             message = f"preempting {messages.keys(names)} in pool {pool} to start {size}"
         else:
             names = [r.job.key for r in plan.waiting_on]
@@ -198,47 +311,90 @@ class _Cycle:
                 f"waiting for {messages.keys(names)} to finish terminating in pool {pool} to start {size}"
             )
         if not self.policy.backfill:
-            self.blockers.append(job.key)
-        self.wait(job, Reason.PREEMPTING, message, outcomes)
-        return True
+            self.block(job)
+        return (Reason.PREEMPTING, message, assembled.verdicts)
 
-    def _preempt_message(self, job: JobRequest, victim: JobRequest, why: str, pool: str) -> str:
-        if why == preemption.RECLAIM:
-            quota = self.ws.quota
-            return (
-                f"tenant {job.tenant} reclaims its nominal quota in pool {pool} for {job.key}; "
-                f"tenant {victim.tenant} borrows {quota.borrowed(pool, victim.tenant)} above its nominal "
-                f"{quota.entry(pool, victim.tenant).nominal}"
-            )
-        return (
-            f"{job.key} (priority {job.priority}) of tenant {job.tenant} needs room in pool {pool}; "
-            f"this job has lower priority {victim.priority}"
-        )
 
-    # -- result --------------------------------------------------------------------------------
-    def result(self, ordered: Sequence[JobRequest]) -> CycleResult:
-        waiting: dict[str, Waiting] = {}
-        position = 0
-        for job in ordered:
-            entry = self.waiting.get(job.key)
-            if entry is not None:
-                position += 1
-                waiting[job.key] = Waiting(
-                    entry.job_key, entry.reason, entry.message, position, entry.verdicts
-                )
-        return CycleResult(tuple(self.admissions), tuple(self.preemptions), waiting)
+def _in_queue_order(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting], first: Firsts) -> Decided:
+    """Steps 3 and 4 in one pass, when the jobs are decided in queue order. The hot loop of the
+    core: most jobs take their class's verdict of this cycle, and keep their Waiting of the last
+    cycle when nothing in it changed (same position, same verdict); nominated jobs, `first`."""
+    waiting: Decided = {}
+    verdicts, now, reserve_after = cycle.verdicts, cycle.now, cycle.reserve_after
+    for job, cls in queue:
+        verdict = verdicts.get(cls)
+        if first and job.key in first:
+            entry = first[job.key]
+        elif (
+            verdict is not None
+            and verdict.epoch == cycle.epoch  # nothing moved since the class's verdict
+            and (verdict.tried_reserving or now - job.arrival < reserve_after)
+        ):
+            entry = verdict.entry
+        else:
+            entry = cycle.decide(job, cls)
+        if entry is None:
+            continue  # admitted
+        key, position = job.key, len(waiting) + 1
+        reason, message, reasons = entry
+        old = last.get(key)
+        if (
+            old is None
+            or old.position != position
+            or old.verdicts is not reasons
+            or old.reason is not reason
+            or old.message != message
+        ):
+            old = Waiting(key, reason, message, position, reasons)
+        waiting[key] = old
+    return waiting
+
+
+def _fairly(cycle: _Cycle, queue: Queue, last: Mapping[str, Waiting], first: Firsts) -> Decided:
+    """Step 3 in fair-sharing order, then step 4: the waiting jobs numbered in queue order."""
+    ordered = [job for job, _ in queue]
+    cycle.class_of = {job.key: cls for job, cls in queue}
+    entries = {key: entry for key, entry in first.items() if entry is not None}
+    for job in processing_order(ordered, True, cycle.job_within_nominal, cycle.share):
+        entry = first[job.key] if job.key in first else cycle.decide(job, cycle.class_of[job.key])
+        if entry is not None:
+            entries[job.key] = entry
+    waiting: Decided = {}
+    for job in ordered:
+        entry = entries.get(job.key)
+        if entry is not None:
+            reason, message, reasons = entry
+            waiting[job.key] = Waiting(job.key, reason, message, len(waiting) + 1, reasons)
+    return waiting
 
 
 DEFAULT_POLICY = Policy()
 
 
 def run_cycle(
-    snapshot: Snapshot, pending: Sequence[JobRequest], now: float, policy: Policy = DEFAULT_POLICY
+    snapshot: Snapshot,
+    pending: Sequence[JobRequest],
+    now: float,
+    policy: Policy = DEFAULT_POLICY,
+    state: CycleState | None = None,
 ) -> CycleResult:
     """Decide, for one instant, which pending jobs start where, which running jobs are preempted,
-    and why every other pending job waits (position 1-based in queue order among waiting jobs)."""
-    cycle = _Cycle(snapshot, now, policy)
-    ordered = in_queue_order(pending)
-    for job in processing_order(ordered, policy.fair_sharing, cycle.within_nominal, cycle.ws.quota.share):
-        cycle.decide(job)
-    return cycle.result(ordered)
+    and why every other pending job waits (position 1-based in queue order among waiting jobs).
+
+    `state`: the caller's `CycleState`, carried from cycle to cycle, makes the cycle cost what
+    changed since the last one; it never changes the result (None: a fresh one)."""
+    state = state if state is not None else CycleState()
+    ws = state.workspace(snapshot)
+    try:
+        queue = state.queue(pending)
+        cycle = _Cycle(ws, snapshot, now, policy)
+        fair = policy.fair_sharing and ws.quota.enforced_anywhere()  # else the queue order (queue.py)
+        first = nomination.decide_first(queue, snapshot.nominated, cycle.decide)
+        waiting = (_fairly if fair else _in_queue_order)(cycle, queue, state.last_waiting, first)
+        result = CycleResult(tuple(cycle.admissions), tuple(cycle.preemptions), waiting)
+    except BaseException:
+        state.forget()
+        raise
+    ws.rollback()
+    state.last_waiting = waiting
+    return result

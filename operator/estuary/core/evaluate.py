@@ -47,6 +47,11 @@ class Outcome:
             pool.name, pool.vendor, pool.model, self.fits, self.reason, self.message, self.candidate.factor
         )
 
+    @property
+    def failure(self) -> Failure:
+        assert self.reason is not None
+        return self.reason, self.message
+
 
 @dataclass(slots=True)
 class FitCache:
@@ -111,42 +116,65 @@ def _static(pool: PoolState, job: JobRequest, smallest: int, eligible: Eligible)
     )
 
 
-def _classify(pool: PoolState, job: JobRequest, smallest: int, eligible: Eligible) -> Failure:
-    """Name what binds, after placement failed. One pass over the pool's schedulable nodes."""
-    per_worker = job.per_worker
+@dataclass(slots=True)
+class _Counts:
+    """What one pass over a pool's nodes finds for a gang that did not fit (`_classify`)."""
+
+    free: int = 0  # free accelerators outside reserved nodes
+    max_free: int = 0  # the most on one node
+    fits: int = 0  # workers that fit as they are
+    fits_accel_only: int = 0  # workers that would fit if CPU and memory were no object
+    fits_reserved: int = 0  # workers that fit on nodes the starvation guard holds
+    fits_if_healthy: int = 0  # workers that would fit if unhealthy accelerators were healthy
+    nodes: int = 0  # nodes with room for a worker
+    unhealthy: int = 0  # unhealthy accelerators on those nodes
+
+
+def _count(pool: PoolState, per_worker: Resources, smallest: int, eligible: Eligible) -> _Counts:
+    """One pass over the pool's schedulable nodes that can count (`PoolState.worth_counting`)."""
     per_accel = per_worker.accelerators
     accel_only = Resources(per_accel)
-    free = max_free = fits = fits_accel_only = fits_reserved = fits_if_healthy = nodes = unhealthy = 0
-    for name, node_free in pool.free.items():
+    c = _Counts()
+    for name in pool.worth_counting(per_accel):
         if eligible is not None and name not in eligible:
             continue
+        node_free = pool.free[name]
         k = slots(node_free, per_worker, smallest)
         if name in pool.reserved:
-            fits_reserved += k
+            c.fits_reserved += k
             continue
         level = max(node_free.accelerators, 0)
-        free += level
-        max_free = max(max_free, level)
-        fits += k
-        nodes += k > 0
-        fits_accel_only += slots(Resources(level), accel_only, smallest)
+        c.free += level
+        c.max_free = max(c.max_free, level)
+        c.fits += k
+        c.nodes += k > 0
+        c.fits_accel_only += slots(Resources(level), accel_only, smallest)
         sick = pool.members[name].unhealthy_accelerators
-        unhealthy += sick
-        fits_if_healthy += slots(node_free + Resources(sick), per_worker, smallest) if sick else k
+        c.unhealthy += sick
+        c.fits_if_healthy += slots(node_free + Resources(sick), per_worker, smallest) if sick else k
+    return c
+
+
+def _classify(pool: PoolState, job: JobRequest, smallest: int, eligible: Eligible) -> Failure:
+    """Name what binds, after placement failed, from one pass over the pool (`_count`)."""
+    per_worker = job.per_worker
+    per_accel = per_worker.accelerators
+    c = _count(pool, per_worker, smallest, eligible)
+    free, max_free, fits, nodes = c.free, c.max_free, c.fits, c.nodes
     res = pool.resource
     need = f"at least {smallest}" if smallest < max(job.workers, 1) else str(smallest)
     whole_nodes = per_accel > 0 and pool.max_level // per_accel <= 1
-    if pool.reserved and fits + fits_reserved >= smallest:
+    if pool.reserved and fits + c.fits_reserved >= smallest:
         return Reason.PRIORITY, (
             f"capacity in pool {pool.name} is reserved for {pool.reserved_for}, ahead in the queue "
             f"({messages.plural(len(pool.reserved), 'node')} held by the starvation guard)"
         )
-    if fits_if_healthy >= smallest:
+    if c.fits_if_healthy >= smallest:
         return Reason.UNHEALTHY, (
             f"pool {pool.name} has room for {fits} of {need} workers with {per_accel} {res}; "
-            f"{unhealthy} unhealthy {res} on its nodes hold the rest"
+            f"{c.unhealthy} unhealthy {res} on its nodes hold the rest"
         )
-    if fits_accel_only >= smallest:
+    if c.fits_accel_only >= smallest:
         return Reason.CAPACITY, (
             f"pool {pool.name} has free {res} for {need} workers but not the CPU and memory: "
             f"each worker asks {messages.worker(per_worker, res)}"

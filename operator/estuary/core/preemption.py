@@ -50,7 +50,7 @@ def _fit(ws: Workspace, job: JobRequest, cand: Candidate) -> Placement | None:
 def _await_terminating(
     ws: Workspace, job: JobRequest, cand: Candidate, claimed: Collection[str]
 ) -> Plan | None:
-    leaving = [r for r in ws.running_in(cand.pool.name) if r.terminating and r.job.key not in claimed]
+    leaving = [r for r in ws.terminating_in(cand.pool.name) if r.job.key not in claimed]
     if not leaving:
         return None
     with ws.without(leaving):
@@ -71,16 +71,28 @@ def _candidates(
     within = ws.quota.enforced(pool) and ws.quota.within_nominal(
         pool, job.tenant, smallest * job.per_worker.accelerators
     )
-    found: list[tuple[RunningJob, str]] = []
-    for running in ws.running_in(pool):
+
+    def open_to(running: RunningJob) -> bool:
         other = running.job
-        if running.terminating or not other.preemptible or other.key in claimed or other.key == job.key:
-            continue
-        if other.tenant == job.tenant:
-            if other.priority < job.priority:
-                found.append((running, PRIORITY))
-        elif within and ws.quota.borrowing(pool, other.tenant):
-            found.append((running, RECLAIM))
+        return (
+            not running.terminating
+            and other.preemptible
+            and other.key not in claimed
+            and other.key != job.key
+        )
+
+    # In no particular order: `_choose_victims` sorts them by a total order.
+    found = [
+        (running, PRIORITY)
+        for running in ws.running_below(pool, job.tenant, job.priority)
+        if open_to(running)
+    ]
+    if within:
+        for tenant in ws.quota.tenants(pool):
+            if tenant != job.tenant and ws.quota.borrowing(pool, tenant):
+                found.extend(
+                    (running, RECLAIM) for running in ws.running_of(pool, tenant) if open_to(running)
+                )
     return found
 
 
@@ -150,3 +162,18 @@ def plan(ws: Workspace, job: JobRequest, cands: Sequence[Candidate], claimed: Co
         if chosen is not None:
             return chosen
     return None
+
+
+def message(ws: Workspace, job: JobRequest, victim: JobRequest, why: str, pool: str) -> str:
+    """What the victim's status says: which rule evicts it, for whom, and the numbers behind it."""
+    if why == RECLAIM:
+        quota = ws.quota
+        return (
+            f"tenant {job.tenant} reclaims its nominal quota in pool {pool} for {job.key}; "
+            f"tenant {victim.tenant} borrows {quota.borrowed(pool, victim.tenant)} above its nominal "
+            f"{quota.entry(pool, victim.tenant).nominal}"
+        )
+    return (
+        f"{job.key} (priority {job.priority}) of tenant {job.tenant} needs room in pool {pool}; "
+        f"this job has lower priority {victim.priority}"
+    )

@@ -10,7 +10,10 @@ Processing order, with fair sharing, within each priority level:
   2. then borrowers: repeatedly the next job of the tenant with the lowest weighted borrowed share
      (quota.py), ties by the job's arrival and key. Shares are re-read after each decision, so a
      tenant that just borrowed more steps back.
-Without fair sharing, processing order is the queue order.
+Without fair sharing, processing order is the queue order. So it is when no pool has quotas (the
+cycle checks): every job that some pool offers is then within nominal and every share is 0, and
+the only jobs fair sharing would move (to the end of their level) are those no pool offers, whose
+NO_POOL or RESIDENCY verdict depends on nothing that the order changes.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import groupby
+from operator import attrgetter
 
 from estuary.model import JobRequest
 
@@ -27,13 +31,19 @@ def queue_key(job: JobRequest) -> tuple[int, float, str]:
 
 
 def in_queue_order(pending: Iterable[JobRequest]) -> list[JobRequest]:
-    ordered: list[JobRequest] = []
+    # Two stable sorts on attributes (no Python key function per job): by arrival and key, then
+    # by priority descending; the same order as sorting by `queue_key`, ties kept as given.
+    ordered = sorted(pending, key=attrgetter("arrival", "key"))
+    ordered.sort(key=attrgetter("priority"), reverse=True)
+    if len(set(map(attrgetter("key"), ordered))) == len(ordered):
+        return ordered
+    unique: list[JobRequest] = []
     seen: set[str] = set()
-    for job in sorted(pending, key=queue_key):
+    for job in ordered:
         if job.key not in seen:
             seen.add(job.key)
-            ordered.append(job)
-    return ordered
+            unique.append(job)
+    return unique
 
 
 def _push(borrowers: dict[str, list[tuple[float, str, JobRequest]]], job: JobRequest) -> None:

@@ -78,8 +78,15 @@ class QuotaBook:
         self._usage: dict[str, dict[str, int]] = {name: {} for name in pools}
         self._borrowable: dict[str, dict[str, int]] = {}  # cache, dropped per pool on every change
         self._held: dict[tuple[str, str], int] = {}  # held for preempting jobs: counted, not running
+        # Bumped on every change of a pool's usage, so a cycle can tell that a verdict which read
+        # the pool's quota is still current (cycle.py) without re-reading it.
+        self.version: dict[str, int] = {name: 0 for name in pools}
+        self.changes = 0  # all pools together (fair-share values)
         for job in running:
             self.add(job.assignment.pool, job.job.tenant, job_accelerators(job))
+
+    def enforced_anywhere(self) -> bool:
+        return any(spec.quotas for spec in self._pools.values())
 
     def enforced(self, pool: str) -> bool:
         spec = self._pools.get(pool)
@@ -103,6 +110,8 @@ class QuotaBook:
         usage = self._usage.setdefault(pool, {})
         usage[tenant] = usage.get(tenant, 0) + amount
         self._borrowable.pop(pool, None)
+        self.version[pool] = self.version.get(pool, 0) + 1
+        self.changes += 1
 
     def tenants(self, pool: str, also: str | None = None) -> list[str]:
         """The tenants in play in a pool: listed ones, unlisted ones using it, and `also`."""
@@ -122,6 +131,15 @@ class QuotaBook:
         does not make the tenant a borrower that others may reclaim from before it runs."""
         self.add(pool, tenant, amount)
         self._held[pool, tenant] = self._held.get((pool, tenant), 0) + amount
+
+    def unhold(self, pool: str, tenant: str, amount: int) -> None:
+        """Undo `hold`."""
+        self.add(pool, tenant, -amount)
+        left = self._held[pool, tenant] - amount
+        if left:
+            self._held[pool, tenant] = left
+        else:
+            del self._held[pool, tenant]
 
     def borrowing(self, pool: str, tenant: str) -> bool:
         """Whether the tenant's running and admitted jobs use more than its nominal (holds excluded)."""

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from estuary.core.candidates import Candidate
 from estuary.core.capacity import PoolState, slots
-from estuary.core.evaluate import Outcome
+from estuary.core.evaluate import Failure
 from estuary.core.workspace import Workspace
 from estuary.model import JobRequest, Reason
 
@@ -38,17 +39,18 @@ def _pick(pool: PoolState, job: JobRequest, eligible: frozenset[str] | None) -> 
     return ()
 
 
-def reserve(ws: Workspace, job: JobRequest, outcomes: Sequence[Outcome]) -> PoolState | None:
-    """Reserve nodes for `job` in its best node-blocked pool; the pool, or None if none was free."""
-    for outcome in outcomes:
-        if outcome.reason not in NODE_BLOCKED:
+def reserve(ws: Workspace, job: JobRequest, tried: Sequence[tuple[Candidate, Failure]]) -> PoolState | None:
+    """Reserve nodes for `job` in its best node-blocked pool (`tried`: each pool's failure, in
+    policy order); the pool, or None if none was free."""
+    for cand, (reason, _) in tried:
+        if reason not in NODE_BLOCKED:
             continue
-        pool = ws.pools[outcome.candidate.pool.name]
+        pool = ws.pools[cand.pool.name]
         if pool.reserved_for is not None:
             return None
         nodes = _pick(pool, job, ws.eligible(pool.name, job))
         if not nodes:
             return None
-        pool.reserve(nodes, job.key)
+        ws.reserve(pool.name, nodes, job.key)
         return pool
     return None

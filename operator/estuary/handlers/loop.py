@@ -9,8 +9,9 @@ The controllers share the view, whose jobs every status write updates, and meet 
 This module is the one place that knows them all; it wires them for `handlers/operator.py`.
 
 Each time round, leader or not, the loop tells `health` it is alive, and asks the API server for
-its version when nothing else reached it lately (so a hung connection shows in /healthz). When
-this replica stops leading, it clears the gauges only the leader keeps true.
+its version when nothing else reached it lately (so a hung connection shows in /healthz). It acts
+only once the cache is synced (handlers/resync.py). When this replica stops leading, it clears
+the gauges only the leader keeps true.
 """
 
 from __future__ import annotations
@@ -77,9 +78,12 @@ class Loop:
         stop: threading.Event,
         active: Callable[[], bool] = lambda: True,
         health: Health = HEALTH,
+        synced: Callable[[], bool] = lambda: True,
     ) -> None:
         """Tick whenever the cache changes (or every resync period) until `stop` is set; only
-        while `active` (this replica holds the leader Lease)."""
+        while `active` (this replica holds the leader Lease) and once the cache is `synced` (a
+        listing taken after every watch listed: handlers/resync.py), so nothing is decided from
+        pods a missed watch event left behind."""
         leading = False
         while not stop.is_set():
             self.cache.changed.wait(self.settings.resync_seconds)
@@ -89,7 +93,7 @@ class Loop:
                 break
             self._ping(health)
             leading = self._lead(leading, active(), health)
-            if not leading:
+            if not leading or not synced():
                 continue
             try:
                 self.tick()

@@ -1,5 +1,9 @@
 """Watch handlers feed the cache; startup primes it from a full listing and starts the loop.
 
+Every watched kind also has an index handler that indexes nothing: Kopf calls no event handler
+until each indexed kind has listed, so the first event that reaches `_feed` says every watch has
+listed; handlers/resync.py then reconciles the cache with a fresh listing before the loop acts.
+
 The handlers only record events (no decisions, no writes), so Kopf never writes to AIJobs itself:
 no finalizers, no annotations, no spec changes. The loop's thread (loop.py) does all writing.
 """
@@ -19,11 +23,13 @@ from kubernetes import client, config
 from estuary import health
 from estuary.api.base import GROUP, VERSION
 from estuary.control.controller import JobController, Settings
+from estuary.control.seal import Sealer
 from estuary.control.writes import WORKERS
 from estuary.federation import FederationController
 from estuary.handlers.loop import Loop
+from estuary.handlers.resync import Resync
 from estuary.health import HEALTH
-from estuary.kube import listing
+from estuary.kube import listing, sealkey
 from estuary.kube.client import RealKubeApi
 from estuary.kube.lease import LeaderElector
 from estuary.ledger import Ledger
@@ -32,6 +38,7 @@ from estuary.state.cache import ClusterCache
 log = logging.getLogger("estuary.operator")
 CACHE = ClusterCache()
 _STOP = threading.Event()
+_WATCHES_LISTED = threading.Event()
 
 
 def _api_client() -> client.ApiClient:
@@ -57,27 +64,42 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         health.serve(port)
     api = _api_client()
     listing.load(api, CACHE)
-    HEALTH.synced = True
     log.info("cache primed: %d jobs, %d nodes", len(CACHE.items("aijobs")), len(CACHE.items("nodes")))
     jurisdiction = os.environ.get("ESTUARY_JURISDICTION") or None
     kube = RealKubeApi(api)
-    jobs = JobController(CACHE, kube, Settings(jurisdiction=jurisdiction))
+    key = sealkey.load(api, _namespace())
+    sealer = Sealer(key) if key is not None else Sealer.ephemeral()
+    jobs = JobController(CACHE, kube, Settings(jurisdiction=jurisdiction), sealer=sealer)
     federation = FederationController.from_env(api, CACHE, jobs.writer)
     loop = Loop(CACHE, jobs, federation, ledger=Ledger(kube))
     _STOP.clear()
+    relist_s = float(os.environ.get("ESTUARY_RELIST_SECONDS", "300") or 300)
+    resync = Resync(CACHE, lambda: listing.load(api, CACHE), _WATCHES_LISTED, relist_s)
+    memo["resync_thread"] = _thread(resync.run, "estuary-resync")
     active = _leader_election(api, memo)
-    thread = threading.Thread(target=loop.run, args=(_STOP, active), name="estuary-controller", daemon=True)
-    thread.start()
-    memo["controller_thread"] = thread
+    memo["controller_thread"] = _thread(
+        lambda stop: loop.run(stop, active, synced=CACHE.synced.is_set), "estuary-controller"
+    )
     memo["background_writes"] = jobs.background
     log.info("controller started (jurisdiction: %s)", jurisdiction or "not set")
+
+
+def _namespace() -> str:
+    """Estuary's own namespace: its Lease, its placement key, its FederationLinks."""
+    return os.environ.get("ESTUARY_NAMESPACE") or os.environ.get("POD_NAMESPACE") or "estuary-system"
+
+
+def _thread(target: Callable[[threading.Event], None], name: str) -> threading.Thread:
+    thread = threading.Thread(target=target, args=(_STOP,), name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def _leader_election(api: client.ApiClient, memo: kopf.Memo) -> Callable[[], bool]:
     """With ESTUARY_LEADER_ELECTION=true (the Helm chart sets it), only the Lease holder acts."""
     if os.environ.get("ESTUARY_LEADER_ELECTION", "false").lower() != "true":
         return lambda: True
-    namespace = os.environ.get("POD_NAMESPACE") or "estuary-system"
+    namespace = _namespace()
     identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
     elector = LeaderElector(api, namespace, identity)
     HEALTH.leader = False
@@ -91,7 +113,7 @@ def _leader_election(api: client.ApiClient, memo: kopf.Memo) -> Callable[[], boo
 def cleanup(memo: kopf.Memo, **_: Any) -> None:
     _STOP.set()
     CACHE.changed.set()
-    for name in ("controller_thread", "lease_thread"):
+    for name in ("controller_thread", "lease_thread", "resync_thread"):
         thread = memo.get(name)
         if thread is not None:
             thread.join(timeout=10)
@@ -102,6 +124,7 @@ def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 def _feed(kind: str) -> Any:
     async def handler(event: dict[str, Any], **_: Any) -> None:
+        _WATCHES_LISTED.set()  # Kopf calls no event handler before every index kind has listed
         obj = event.get("object")
         if obj:
             CACHE.apply(kind, event.get("type"), dict(obj))
@@ -109,9 +132,19 @@ def _feed(kind: str) -> Any:
     return handler
 
 
-kopf.on.event(GROUP, VERSION, "aijobs", id="feed-aijobs")(_feed("aijobs"))
-kopf.on.event(GROUP, VERSION, "computepools", id="feed-computepools")(_feed("computepools"))
-kopf.on.event("", "v1", "nodes", id="feed-nodes")(_feed("nodes"))
-kopf.on.event("", "v1", "pods", id="feed-pods")(_feed("pods"))
-kopf.on.event("", "v1", "namespaces", id="feed-namespaces")(_feed("namespaces"))
-kopf.on.event(GROUP, VERSION, "federationlinks", id="feed-federationlinks")(_feed("federationlinks"))
+def _listed(**_: Any) -> None:
+    """Indexes nothing: its only effect is that Kopf holds every event handler until this kind
+    (and every other) has listed."""
+    return None
+
+
+for _group, _version, _plural in (
+    (GROUP, VERSION, "aijobs"),
+    (GROUP, VERSION, "computepools"),
+    ("", "v1", "nodes"),
+    ("", "v1", "pods"),
+    ("", "v1", "namespaces"),
+    (GROUP, VERSION, "federationlinks"),
+):
+    kopf.index(_group, _version, _plural, id=f"listed-{_plural}")(_listed)
+    kopf.on.event(_group, _version, _plural, id=f"feed-{_plural}")(_feed(_plural))

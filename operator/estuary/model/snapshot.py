@@ -17,6 +17,11 @@ class Snapshot:
     used by pods Estuary does not own. Estuary's own usage is derived from `running`, so jobs that
     are admitted but whose pods do not exist yet are already counted (no double booking).
     jurisdiction: where this cluster is, for data residency (None: not configured, no limit).
+    nominated: keys of pending jobs that chose victims (or awaited terminating ones) in an earlier
+    cycle and have not started yet (the shell reads them from the status reason
+    `WaitingForPreemption`). The cycle decides them before every other pending job, so the room
+    freed for a preemptor is still there when its victims are gone: the preemptor's hold lasts
+    until it starts or preemption can no longer help it, not one cycle.
     """
 
     pools: Mapping[str, PoolSpec]
@@ -24,3 +29,4 @@ class Snapshot:
     running: Mapping[str, RunningJob] = field(default_factory=dict)
     foreign_usage: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     jurisdiction: str | None = None
+    nominated: frozenset[str] = frozenset()

@@ -65,7 +65,8 @@ def _policies(text: str) -> list[str]:
     return names
 
 
-def parser() -> argparse.ArgumentParser:
+def _common() -> argparse.ArgumentParser:
+    """The options every setting takes: policies, output, data, seed, window, assumptions."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--policies",
@@ -105,7 +106,10 @@ def parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     common.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    return common
 
+
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="estuary sim",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -117,11 +121,15 @@ def parser() -> argparse.ArgumentParser:
         "  estuary sim philly --cluster bench/clusters/philly-1000.yaml --limit 10000 --compress 20",
     )
     sub = p.add_subparsers(dest="setting", required=True)
-    g = sub.add_parser(
-        "gavel",
-        parents=[common],
-        help="Gavel's setting: 36 K80 + 36 P100 + 36 V100, generated single-accelerator jobs",
-    )
+    common = [_common()]
+    gavel = "Gavel's setting: 36 K80 + 36 P100 + 36 V100, generated single-accelerator jobs"
+    _gavel_options(sub.add_parser("gavel", parents=common, help=gavel))
+    _trace_options(sub.add_parser("trace", parents=common, help="a Gavel msr trace file or folder"))
+    _philly_options(sub.add_parser("philly", parents=common, help="the Philly trace on a declared cluster"))
+    return p
+
+
+def _gavel_options(g: argparse.ArgumentParser) -> None:
     g.add_argument("--rate", type=float, default=3.2, help="arrivals per hour (default 3.2)")
     g.add_argument("--jobs", type=int, default=5000, help="jobs of interest (default 5000)")
     g.add_argument(
@@ -132,7 +140,9 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="stop arrivals after --jobs (default: continue until the measured jobs finish, as Gavel does)",
     )
-    t = sub.add_parser("trace", parents=[common], help="a Gavel msr trace file or folder")
+
+
+def _trace_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--trace", type=Path, required=True, help=".trace file, or a folder of them (merged)")
     t.add_argument("--cluster", type=Path, default=None, help="cluster YAML (default: the Gavel cluster)")
     t.add_argument(
@@ -142,7 +152,9 @@ def parser() -> argparse.ArgumentParser:
         help="jobs of more than 8 accelerators: drop (default) or cap to 8",
     )
     t.add_argument("--limit", type=int, default=None, help="first N jobs only")
-    ph = sub.add_parser("philly", parents=[common], help="the Philly trace on a declared cluster")
+
+
+def _philly_options(ph: argparse.ArgumentParser) -> None:
     ph.add_argument("--cluster", type=Path, required=True, help="cluster YAML")
     ph.add_argument("--trace", type=Path, default=None, help="philly.csv (default: DATA/philly/philly.csv)")
     ph.add_argument(
@@ -158,7 +170,6 @@ def parser() -> argparse.ArgumentParser:
         default=1.0,
         help="divide the gaps between submissions by this (more load from the same jobs)",
     )
-    return p
 
 
 def build(args: argparse.Namespace, data: Path) -> ex.Experiment:
@@ -205,7 +216,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cluster {exp.cluster.describe()}")
     assumptions = Assumptions(args.checkpoint_interval, args.restart_overhead, args.grace)
     outcome = ex.run(exp, named(args.policies), assumptions, progress=not args.quiet)
+    published = _print_results(args, exp, outcome)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "results.json", _payload(args, argv, exp, outcome, assumptions, published))
+    write_jobs_csv(out / "jobs.csv", outcome.results, exp.measured)
+    if not args.no_plots:
+        _plot(out, exp, outcome)
+    plots = "" if args.no_plots else ", jct_cdf.png, utilization.png"
+    print(f"\nwrote {out}/results.json, jobs.csv{plots}")
+    return 0
 
+
+Published = dict[str, float | None] | None  # Gavel's own numbers for the rate, where known
+
+
+def _print_results(args: argparse.Namespace, exp: ex.Experiment, outcome: ex.Outcome) -> Published:
+    """The results table, Gavel's published row where it applies, tenant shares, replay speeds;
+    returns the published row."""
     rows = [*outcome.summaries, outcome.lower]
     print(f"\n{exp.name}, {exp.measured_desc}:")
     print(table(rows, reference="estuary" if "estuary" in args.policies else None))
@@ -221,10 +249,19 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for s in outcome.summaries:
         print(speed_line(s))
+    return published
 
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    payload: dict[str, Any] = {
+
+def _payload(
+    args: argparse.Namespace,
+    argv: list[str] | None,
+    exp: ex.Experiment,
+    outcome: ex.Outcome,
+    assumptions: Assumptions,
+    published: Published,
+) -> dict[str, Any]:
+    """results.json: the setting, its assumptions, every policy's summary and the ratios."""
+    return {
         "setting": exp.name,
         "argv": list(argv) if argv is not None else sys.argv[1:],
         "cluster": exp.cluster.describe(),
@@ -244,26 +281,24 @@ def main(argv: list[str] | None = None) -> int:
         "published_gavel_avg_jct_h": published,
         "derived_throughputs": dict(exp.table.derived),
     }
-    write_json(out / "results.json", payload)
-    write_jobs_csv(out / "jobs.csv", outcome.results, exp.measured)
-    if not args.no_plots:
-        measured = [r for r in outcome.results[0].records.values() if exp.measured(r)]
-        span = (
-            (min(r.arrival for r in measured), max(r.end or r.arrival for r in measured))
-            if measured and exp.measured_desc != "all jobs"
-            else None
-        )
-        plot_jct_cdf(
-            out / "jct_cdf.png",
-            outcome.results,
-            exp.measured,
-            outcome.lower_jcts,
-            f"{exp.name}: JCT, {exp.measured_desc}",
-        )
-        plot_utilization(out / "utilization.png", outcome.results, f"{exp.name}: accelerators in use", span)
-    plots = "" if args.no_plots else ", jct_cdf.png, utilization.png"
-    print(f"\nwrote {out}/results.json, jobs.csv{plots}")
-    return 0
+
+
+def _plot(out: Path, exp: ex.Experiment, outcome: ex.Outcome) -> None:
+    """jct_cdf.png (the measured jobs against the lower bound) and utilization.png."""
+    measured = [r for r in outcome.results[0].records.values() if exp.measured(r)]
+    span = (
+        (min(r.arrival for r in measured), max(r.end or r.arrival for r in measured))
+        if measured and exp.measured_desc != "all jobs"
+        else None
+    )
+    plot_jct_cdf(
+        out / "jct_cdf.png",
+        outcome.results,
+        exp.measured,
+        outcome.lower_jcts,
+        f"{exp.name}: JCT, {exp.measured_desc}",
+    )
+    plot_utilization(out / "utilization.png", outcome.results, f"{exp.name}: accelerators in use", span)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,13 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from estuary.model import CycleResult, JobRequest, Reason, RunningJob, Snapshot
+from estuary.model import Assignment, CycleResult, JobRequest, Reason, RunningJob, Snapshot
 from estuary.sim.cluster import SimCluster
+from estuary.sim.records import JobRecord, SimResult
 from estuary.sim.throughputs import ThroughputTable
 from estuary.sim.workload import SimJob
+
+__all__ = ["PERMANENT", "Assumptions", "JobRecord", "Progress", "Schedule", "SimResult", "Simulator"]
 
 Schedule = Callable[[Snapshot, Sequence[JobRequest], float], CycleResult]
 
@@ -62,49 +65,6 @@ class Progress(Protocol):
     def update(self, done: int, now: float) -> None: ...
 
     def finish(self, done: int, now: float) -> None: ...
-
-
-@dataclass
-class JobRecord:
-    """What happened to one job. Times in seconds on the simulated clock."""
-
-    key: str
-    index: int
-    tenant: str
-    job_type: str
-    accelerators: int
-    arrival: float
-    fastest_runtime: float
-    first_start: float | None = None
-    end: float | None = None
-    pool: str | None = None  # where it ran (last start)
-    run_seconds: float = 0.0  # wall time holding accelerators, all starts together
-    preemptions: int = 0
-    unschedulable: str | None = None  # reason message when the core said it can never run
-
-    @property
-    def jct(self) -> float | None:
-        return None if self.end is None else self.end - self.arrival
-
-    @property
-    def queueing(self) -> float | None:
-        return None if self.first_start is None else self.first_start - self.arrival
-
-
-@dataclass
-class SimResult:
-    policy: str
-    cluster: SimCluster
-    records: dict[str, JobRecord]
-    timeline: list[tuple[float, int]]  # (time, busy accelerators) after each change
-    tenant_accel_seconds: dict[str, float]
-    pool_accel_seconds: dict[str, float]
-    end_time: float
-    cycles: int = 0
-    core_seconds: float = 0.0
-    wall_seconds: float = 0.0
-    max_pending: int = 0
-    preemptions: int = 0
 
 
 @dataclass
@@ -166,176 +126,211 @@ class Simulator:
         """Replay ``jobs`` (in arrival order). With ``until_done``, stop once those keys finished
         (or were found unschedulable) — for endless generated streams; else when nothing is left.
         Progress reports jobs finished (of ``until_done`` when given)."""
-        wall0 = time.perf_counter()
-        arrivals: Iterator[SimJob] = iter(jobs)
-        events: list[_Event] = []
-        seq = 0
+        return _Replay(self, jobs, until_done).run(max_time)
 
-        def push(t: float, kind: int, key: str, token: int = 0) -> None:
-            nonlocal seq
-            heapq.heappush(events, _Event(t, kind, seq, key, token))
-            seq += 1
 
-        states: dict[str, _State] = {}
-        pending: dict[str, JobRequest] = {}
-        running: dict[str, RunningJob] = {}
-        runs: dict[str, _Run] = {}
-        busy = 0
-        timeline: list[tuple[float, int]] = [(0.0, 0)]
-        tenant_use: dict[str, float] = {}
-        pool_use: dict[str, float] = {p.name: 0.0 for p in self.cluster.pools}
-        waiting_for = set(until_done) if until_done is not None else None
-        finished = 0
-        result = SimResult(self.policy_name, self.cluster, {}, timeline, tenant_use, pool_use, 0.0)
-        next_arrival: SimJob | None = None
-        last_arrival = -math.inf
+class _Replay:
+    """One replay: the clock, the events still to come, and the jobs pending and running.
 
-        def pull() -> None:
-            nonlocal next_arrival, last_arrival
-            next_arrival = next(arrivals, None)
-            if next_arrival is not None:
-                t = next_arrival.request.arrival
-                if t < last_arrival:
-                    raise ValueError(f"jobs out of arrival order at {next_arrival.key}")
-                last_arrival = t
-                push(t, _ARRIVAL, next_arrival.key)
+    ``run`` reads as the loop it is: 1. take the first arrival; 2. at each instant, apply every
+    event of that instant (arrivals, completions, terminations, wake-ups); 3. if something changed
+    and some job is pending, run one scheduling cycle and apply its decisions (preemptions,
+    admissions, jobs that can never run here); 4. stop when the jobs waited for are done, nothing
+    is left, or ``max_time`` is passed.
+    """
 
-        def set_busy(t: float, delta: int) -> None:
-            nonlocal busy
-            busy += delta
-            if timeline[-1][0] == t:
-                timeline[-1] = (t, busy)
-            else:
-                timeline.append((t, busy))
+    def __init__(self, sim: Simulator, jobs: Iterable[SimJob], until_done: Collection[str] | None) -> None:
+        self.sim = sim
+        self.wall0 = time.perf_counter()
+        self.arrivals: Iterator[SimJob] = iter(jobs)
+        self.next_arrival: SimJob | None = None
+        self.last_arrival = -math.inf
+        self.events: list[_Event] = []
+        self.seq = 0
+        self.now = 0.0
+        self.states: dict[str, _State] = {}
+        self.pending: dict[str, JobRequest] = {}
+        self.running: dict[str, RunningJob] = {}
+        self.runs: dict[str, _Run] = {}
+        self.nominated: frozenset[str] = frozenset()  # jobs the last cycle left preempting
+        self.waiting_for = set(until_done) if until_done is not None else None
+        self.finished = 0
+        pools = {p.name: 0.0 for p in sim.cluster.pools}
+        self.result = SimResult(sim.policy_name, sim.cluster, {}, [(0.0, 0)], {}, pools, 0.0)
 
-        def release(key: str, t: float) -> _State:
-            run = runs.pop(key)
-            del running[key]
-            st = states[key]
-            held = t - run.start
-            st.record.run_seconds += held
-            accel = run.accelerators
-            tenant_use[st.job.request.tenant] = tenant_use.get(st.job.request.tenant, 0.0) + held * accel
-            pool_use[run.pool] += held * accel
-            set_busy(t, -accel)
-            return st
-
-        def finish(st: _State) -> None:
-            nonlocal finished
-            if waiting_for is None:
-                finished += 1
-            elif st.job.key in waiting_for:
-                waiting_for.remove(st.job.key)
-                finished += 1
-            if self.progress is not None:
-                self.progress.update(finished, now)
-
-        pull()
-        now = 0.0
-        while events:
-            if waiting_for is not None and not waiting_for:
+    def run(self, max_time: float) -> SimResult:
+        self.pull()
+        while self.events:
+            if self.waiting_for is not None and not self.waiting_for:
                 break
-            now = events[0].time
-            if now > max_time:
+            self.now = self.events[0].time
+            if self.now > max_time:
                 break
-            dirty = False
-            while events and events[0].time == now:
-                ev = heapq.heappop(events)
-                if ev.kind == _ARRIVAL:
-                    assert next_arrival is not None and next_arrival.key == ev.key
-                    job = next_arrival
-                    rec = JobRecord(
-                        job.key,
-                        job.trace.index,
-                        job.request.tenant,
-                        job.trace.job_type,
-                        job.accelerators,
-                        job.request.arrival,
-                        job.fastest_runtime,
-                    )
-                    result.records[job.key] = rec
-                    states[job.key] = _State(job, rec)
-                    pending[job.key] = job.request
-                    if self.wake_after is not None and self.wake_after > 0:
-                        push(now + self.wake_after, _WAKE, job.key)
-                    dirty = True
-                    pull()
-                elif ev.kind == _COMPLETE:
-                    if ev.key not in runs or states[ev.key].token != ev.token:
-                        continue  # preempted after this completion was scheduled
-                    st = release(ev.key, now)
-                    st.record.end = now
-                    st.done_steps = st.job.trace.steps
-                    finish(st)
-                    dirty = True
-                elif ev.kind == _TERMINATED:
-                    st = release(ev.key, now)
-                    pending[ev.key] = st.job.request
-                    dirty = True
-                elif ev.kind == _WAKE:
-                    dirty = dirty or ev.key in pending
-            if not dirty or not pending:
-                continue
+            changed = self.apply_events()
+            if changed and self.pending:
+                self.cycle()
+        self.result.end_time = self.now
+        self.result.wall_seconds = time.perf_counter() - self.wall0
+        if self.sim.progress is not None:
+            self.sim.progress.finish(self.finished, self.now)
+        return self.result
 
-            snapshot = Snapshot(pools=self.pools, nodes=self.nodes, running=dict(running))
-            queue = list(pending.values())
-            result.max_pending = max(result.max_pending, len(queue))
-            t0 = time.perf_counter()
-            decisions = self.schedule(snapshot, queue, now)
-            result.core_seconds += time.perf_counter() - t0
-            result.cycles += 1
+    # -- events ---------------------------------------------------------------------------------
+    def push(self, t: float, kind: int, key: str, token: int = 0) -> None:
+        heapq.heappush(self.events, _Event(t, kind, self.seq, key, token))
+        self.seq += 1
 
-            for p in decisions.preemptions:
-                run = runs.get(p.victim_key)
-                if run is None or running[p.victim_key].terminating:
-                    continue
-                st = states[p.victim_key]
-                st.token += 1
-                st.record.preemptions += 1
-                result.preemptions += 1
-                progress = max(0.0, now - run.start - run.overhead)
-                ckpt = self.assumptions.checkpoint_interval_s
-                saved = progress if ckpt <= 0 else math.floor(progress / ckpt) * ckpt
-                st.done_steps = min(st.job.trace.steps, st.done_steps + saved * run.rate)
-                old = running[p.victim_key]
-                running[p.victim_key] = RunningJob(old.job, old.assignment, old.started, terminating=True)
-                push(now + self.assumptions.termination_grace_s, _TERMINATED, p.victim_key)
+    def pull(self) -> None:
+        """Queue the next arrival of the stream (one at a time: streams may be endless)."""
+        self.next_arrival = next(self.arrivals, None)
+        if self.next_arrival is not None:
+            t = self.next_arrival.request.arrival
+            if t < self.last_arrival:
+                raise ValueError(f"jobs out of arrival order at {self.next_arrival.key}")
+            self.last_arrival = t
+            self.push(t, _ARRIVAL, self.next_arrival.key)
 
-            for a in decisions.admissions:
-                request = pending.pop(a.job_key, None)
-                if request is None:
-                    raise RuntimeError(f"core admitted {a.job_key}, which is not pending")
-                st = states[a.job_key]
-                pool = a.assignment.pool
-                if pool not in st.job.rates:
-                    raise RuntimeError(f"core put {a.job_key} on pool {pool}, which it cannot run on")
-                rate = st.job.rates[pool] * a.assignment.workers / request.workers
-                overhead = self.assumptions.restart_overhead_s if st.runs else 0.0
-                st.runs += 1
-                st.token += 1
-                remaining = st.job.trace.steps - st.done_steps
-                accel = a.assignment.workers * request.per_worker.accelerators
-                runs[a.job_key] = _Run(pool, now, overhead, rate, accel)
-                running[a.job_key] = RunningJob(request, a.assignment, now)
-                if st.record.first_start is None:
-                    st.record.first_start = now
-                st.record.pool = pool
-                set_busy(now, accel)
-                push(now + overhead + remaining / rate, _COMPLETE, a.job_key, st.token)
+    def apply_events(self) -> bool:
+        """Apply every event at `now`; whether anything a cycle would see changed."""
+        changed = False
+        while self.events and self.events[0].time == self.now:
+            ev = heapq.heappop(self.events)
+            if ev.kind == _ARRIVAL:
+                self.arrive(ev.key)
+                changed = True
+            elif ev.kind == _COMPLETE:
+                changed = self.complete(ev) or changed
+            elif ev.kind == _TERMINATED:
+                st = self.release(ev.key)
+                self.pending[ev.key] = st.job.request
+                changed = True
+            elif ev.kind == _WAKE:
+                changed = changed or ev.key in self.pending
+        return changed
 
-            for key, sent in self.burst.take(pending, states, decisions.waiting, now) if self.burst else ():
-                states[key].record.first_start, states[key].record.end = sent.start, sent.end
-                states[key].record.pool = f"partner:{sent.partner}"
-                finish(states[key])
-            for key, w in decisions.waiting.items():
-                if w.reason in PERMANENT and key in pending:
-                    del pending[key]
-                    st = states[key]
-                    st.record.unschedulable = f"{w.reason.value}: {w.message}"
-                    finish(st)
+    def arrive(self, key: str) -> None:
+        job = self.next_arrival
+        assert job is not None and job.key == key
+        rec = JobRecord(
+            job.key,
+            job.trace.index,
+            job.request.tenant,
+            job.trace.job_type,
+            job.accelerators,
+            job.request.arrival,
+            job.fastest_runtime,
+        )
+        self.result.records[job.key] = rec
+        self.states[job.key] = _State(job, rec)
+        self.pending[job.key] = job.request
+        if self.sim.wake_after is not None and self.sim.wake_after > 0:
+            self.push(self.now + self.sim.wake_after, _WAKE, job.key)
+        self.pull()
 
-        result.end_time = now
-        result.wall_seconds = time.perf_counter() - wall0
-        if self.progress is not None:
-            self.progress.finish(finished, now)
-        return result
+    def complete(self, ev: _Event) -> bool:
+        if ev.key not in self.runs or self.states[ev.key].token != ev.token:
+            return False  # preempted after this completion was scheduled
+        st = self.release(ev.key)
+        st.record.end = self.now
+        st.done_steps = st.job.trace.steps
+        self.finish(st)
+        return True
+
+    def release(self, key: str) -> _State:
+        """The job's gang stops holding its accelerators now (completed or terminated)."""
+        run = self.runs.pop(key)
+        del self.running[key]
+        st = self.states[key]
+        held = self.now - run.start
+        st.record.run_seconds += held
+        tenant = st.job.request.tenant
+        uses = self.result.tenant_accel_seconds
+        uses[tenant] = uses.get(tenant, 0.0) + held * run.accelerators
+        self.result.pool_accel_seconds[run.pool] += held * run.accelerators
+        self.result.busy(self.now, -run.accelerators)
+        return st
+
+    def finish(self, st: _State) -> None:
+        if self.waiting_for is None:
+            self.finished += 1
+        elif st.job.key in self.waiting_for:
+            self.waiting_for.remove(st.job.key)
+            self.finished += 1
+        if self.sim.progress is not None:
+            self.sim.progress.update(self.finished, self.now)
+
+    # -- one scheduling cycle -------------------------------------------------------------------
+    def cycle(self) -> None:
+        """Run the core once on the cluster as it is now, and apply what it decided."""
+        snapshot = Snapshot(
+            pools=self.sim.pools, nodes=self.sim.nodes, running=dict(self.running), nominated=self.nominated
+        )
+        queue = list(self.pending.values())
+        result = self.result
+        result.max_pending = max(result.max_pending, len(queue))
+        t0 = time.perf_counter()
+        decisions = self.sim.schedule(snapshot, queue, self.now)
+        result.core_seconds += time.perf_counter() - t0
+        result.cycles += 1
+        # As the operator does from status: who waits for its victims is decided first next time.
+        self.nominated = frozenset(k for k, w in decisions.waiting.items() if w.reason is Reason.PREEMPTING)
+        for p in decisions.preemptions:
+            self.preempt(p.victim_key)
+        for a in decisions.admissions:
+            self.start(a.job_key, a.assignment)
+        sent = (
+            self.sim.burst.take(self.pending, self.states, decisions.waiting, self.now)
+            if self.sim.burst
+            else ()
+        )
+        for key, to in sent:
+            record = self.states[key].record
+            record.first_start, record.end, record.pool = to.start, to.end, f"partner:{to.partner}"
+            self.finish(self.states[key])
+        for key, w in decisions.waiting.items():
+            if w.reason in PERMANENT and key in self.pending:
+                del self.pending[key]
+                st = self.states[key]
+                st.record.unschedulable = f"{w.reason.value}: {w.message}"
+                self.finish(st)
+
+    def preempt(self, key: str) -> None:
+        """The victim's pods terminate (it holds its accelerators for the grace period) and it
+        keeps the progress of its last checkpoint."""
+        run = self.runs.get(key)
+        if run is None or self.running[key].terminating:
+            return
+        st = self.states[key]
+        st.token += 1
+        st.record.preemptions += 1
+        self.result.preemptions += 1
+        progress = max(0.0, self.now - run.start - run.overhead)
+        ckpt = self.sim.assumptions.checkpoint_interval_s
+        saved = progress if ckpt <= 0 else math.floor(progress / ckpt) * ckpt
+        st.done_steps = min(st.job.trace.steps, st.done_steps + saved * run.rate)
+        old = self.running[key]
+        self.running[key] = RunningJob(old.job, old.assignment, old.started, terminating=True)
+        self.push(self.now + self.sim.assumptions.termination_grace_s, _TERMINATED, key)
+
+    def start(self, key: str, assignment: Assignment) -> None:
+        """The admitted gang starts at once and runs at its pool's rate until its steps are done."""
+        request = self.pending.pop(key, None)
+        if request is None:
+            raise RuntimeError(f"core admitted {key}, which is not pending")
+        st = self.states[key]
+        pool = assignment.pool
+        if pool not in st.job.rates:
+            raise RuntimeError(f"core put {key} on pool {pool}, which it cannot run on")
+        rate = st.job.rates[pool] * assignment.workers / request.workers
+        overhead = self.sim.assumptions.restart_overhead_s if st.runs else 0.0
+        st.runs += 1
+        st.token += 1
+        remaining = st.job.trace.steps - st.done_steps
+        accel = assignment.workers * request.per_worker.accelerators
+        self.runs[key] = _Run(pool, self.now, overhead, rate, accel)
+        self.running[key] = RunningJob(request, assignment, self.now)
+        if st.record.first_start is None:
+            st.record.first_start = self.now
+        st.record.pool = pool
+        self.result.busy(self.now, accel)
+        self.push(self.now + overhead + remaining / rate, _COMPLETE, key, st.token)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from estuary.core import Policy, run_cycle
+from estuary.core import CycleState, Policy, run_cycle
 from estuary.model import CycleResult, JobRequest, Snapshot
 from estuary.sim.engine import Schedule
 
@@ -22,10 +22,13 @@ class NamedPolicy:
     description: str
 
     def schedule(self) -> Schedule:
+        """A scheduler for one replay: the core under this policy, with its own `CycleState`
+        carried from cycle to cycle (so a cycle costs what changed, as in the operator)."""
         policy = self.policy
+        state = CycleState()
 
         def cycle(snapshot: Snapshot, pending: Sequence[JobRequest], now: float) -> CycleResult:
-            return run_cycle(snapshot, pending, now, policy)
+            return run_cycle(snapshot, pending, now, policy, state=state)
 
         return cycle
 

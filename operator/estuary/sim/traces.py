@@ -196,6 +196,32 @@ def msr_paths(trace: Path) -> list[Path]:
 # The Philly trace: timestamp, duration, num_gpus, gpu_time, cluster.
 
 
+PhillyRow = tuple[datetime, float, int, str]  # submitted, duration s, GPUs, cluster (the tenant)
+
+
+def _philly_rows(path: Path, stats: LoadStats, max_accelerators: int | None) -> list[PhillyRow]:
+    """The csv's valid rows by submission time; those dropped are counted in `stats`."""
+    rows: list[PhillyRow] = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            stats.read += 1
+            try:
+                ts = datetime.strptime(row["timestamp"], "%Y-%m-%d %H:%M:%S")
+                duration, gpus = float(row["duration"]), int(row["num_gpus"])
+            except (KeyError, ValueError):
+                stats.dropped_invalid += 1
+                continue
+            if duration <= 0 or gpus <= 0:
+                stats.dropped_invalid += 1
+                continue
+            if max_accelerators is not None and gpus > max_accelerators:
+                stats.dropped_oversize += 1
+                continue
+            rows.append((ts, duration, gpus, row["cluster"]))
+    rows.sort(key=lambda r: r[0])
+    return rows
+
+
 def load_philly(
     path: Path,
     table: ThroughputTable,
@@ -217,24 +243,7 @@ def load_philly(
     if compress <= 0:
         raise ValueError("compress must be positive")
     stats = LoadStats(source=path.name)
-    rows: list[tuple[datetime, float, int, str]] = []
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            stats.read += 1
-            try:
-                ts = datetime.strptime(row["timestamp"], "%Y-%m-%d %H:%M:%S")
-                duration, gpus = float(row["duration"]), int(row["num_gpus"])
-            except (KeyError, ValueError):
-                stats.dropped_invalid += 1
-                continue
-            if duration <= 0 or gpus <= 0:
-                stats.dropped_invalid += 1
-                continue
-            if max_accelerators is not None and gpus > max_accelerators:
-                stats.dropped_oversize += 1
-                continue
-            rows.append((ts, duration, gpus, row["cluster"]))
-    rows.sort(key=lambda r: r[0])
+    rows = _philly_rows(path, stats, max_accelerators)
     if limit is not None:
         rows = rows[:limit]
     rng = random.Random(seed)

@@ -19,6 +19,13 @@ operator's memory (bench/operator_memory.py). controller-runtime strips them the
 decoded on its own, so without it 10,000 jobs hold 10,000 copies of each key and of the same
 waiting message (93 MB against 34 MB for 10,000 queued jobs).
 
+A watch can miss events: those between the operator's first listing and the start of its watches,
+or those lost when a watch is re-made after a gap (410 Gone). So the cache is reconciled with a
+fresh listing (`reconcile`): what the list lacks and is not newer than the list is dropped, what
+it holds is added unless a deletion newer than it was already seen (a tombstone), and the handlers
+(handlers/resync.py) do that once every watch has listed and then periodically. `synced` is set
+after the first such reconcile; the controller acts only then.
+
 A job's pods are the pods whose controller owner reference is that AIJob (by uid), never pods that
 merely carry its labels: anyone may label a pod, only the API server sets a uid.
 """
@@ -100,7 +107,9 @@ class ClusterCache:
         self._pods_by_job: dict[str, set[str]] = defaultdict(set)
         self._assumed: dict[str, dict[str, Obj]] = {kind: {} for kind in KINDS}
         self._seen: dict[str, int] = dict.fromkeys(KINDS, 0)  # highest resourceVersion applied
+        self._tombstones: dict[str, dict[str, int]] = {kind: {} for kind in KINDS}
         self.changed = threading.Event()
+        self.synced = threading.Event()  # reconciled with a listing taken after the watches listed
 
     def apply(self, kind: str, event_type: str | None, obj: Obj) -> None:
         """Record a watch event (ADDED, MODIFIED, DELETED, or None for the initial listing)."""
@@ -110,9 +119,10 @@ class ClusterCache:
             self._seen[kind] = max(self._seen[kind], _version(obj))
             store = self._objects[kind]
             if event_type == "DELETED":
-                store.pop(key, None)
+                self._tombstones[kind][key] = _version(obj)
+                held = store.pop(key, None)
                 if kind == "pods":
-                    self._unindex_pod(key, obj)
+                    self._unindex_pod(key, held or obj)
             else:
                 held = store.get(key)
                 if held is not None and _version(held) > _version(obj):
@@ -167,6 +177,28 @@ class ClusterCache:
         events in order, so every object written at or before it has been seen."""
         with self._lock:
             return self._seen[kind]
+
+    def reconcile(self, kind: str, objects: list[Obj], list_version: str | None) -> list[str]:
+        """Make the cache agree with a full listing taken at `list_version`; return the keys
+        dropped. Held objects the list lacks are dropped unless newer than the list (a watch
+        event that arrived after it); listed objects are taken unless what is held is newer or a
+        deletion newer than them was seen. Without a comparable version, the list wins."""
+        listed = {key_of(obj): obj for obj in objects}
+        at = _version({"metadata": {"resourceVersion": list_version}}) or None
+        with self._lock:
+            store, tombs = self._objects[kind], self._tombstones[kind]
+            gone = [k for k, o in store.items() if k not in listed and (at is None or _version(o) <= at)]
+            for key in gone:
+                held = store.pop(key)
+                if kind == "pods":
+                    self._unindex_pod(key, held)
+            fresh = [obj for key, obj in listed.items() if tombs.get(key, -1) < _version(obj)]
+            self._tombstones[kind] = {k: v for k, v in tombs.items() if at is not None and v > at}
+        for obj in fresh:
+            self.apply(kind, None, obj)
+        if gone:
+            self.changed.set()
+        return gone
 
     def get(self, kind: str, key: str) -> Obj | None:
         with self._lock:

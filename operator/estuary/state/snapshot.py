@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from estuary.api.aijob import FINISHED, AIJob, AIJobStatus, Phase
 from estuary.api.base import Condition
-from estuary.model import JobRequest, NodeInfo, PoolSpec, RunningJob, Snapshot
+from estuary.model import JobRequest, NodeInfo, PoolSpec, Reason, RunningJob, Snapshot
 from estuary.state import codec
 from estuary.state.cache import ATTEMPT_LABEL, ClusterCache, controller_of, owned_by
 from estuary.state.pools import PoolJudgement, assign
@@ -43,7 +43,8 @@ INVALID_SPEC = "InvalidSpec"  # status.reason of a job Estuary cannot run as wri
 
 @dataclass
 class ParsedJob:
-    """An AIJob parsed once, with the tenant of its namespace."""
+    """An AIJob parsed once, with its tenant: the one its current local attempt was admitted
+    under, else its namespace's."""
 
     key: str
     raw: dict[str, Any]
@@ -51,6 +52,7 @@ class ParsedJob:
     tenant: str
     request: JobRequest  # the core's view of the spec, built once (quantities checked)
     held: bool = False  # kept out of the queue by `status.hold` (see is_held)
+    namespace_tenant: str = ""  # its namespace's tenant now: the next attempt's
 
     @property
     def namespace(self) -> str:
@@ -89,6 +91,9 @@ class ParsedJob:
         """Take the object the API server returned after a write."""
         self.raw = updated
         self.obj = AIJob.model_validate(updated)
+        tenant = admitted_tenant(updated) or self.namespace_tenant or self.tenant
+        if tenant != self.tenant:  # an attempt ended in this step: the next one is the namespace's
+            self.tenant, self.request = tenant, codec.job_request(self.obj, tenant)
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,7 @@ class ClusterView:
             running=holders(self.jobs.values()),
             foreign_usage=self.foreign_usage,
             jurisdiction=self.jurisdiction,
+            nominated=nominated(self.jobs.values()),
         )
 
     def pending(self, now: float) -> list[JobRequest]:
@@ -149,10 +155,11 @@ def parse_jobs(
     for key, raw in sorted(cache.items("aijobs").items()):
         if raw["metadata"].get("deletionTimestamp"):
             continue
-        tenant = cache.tenant_of(raw["metadata"]["namespace"], default_tenant)
-        held = before.get(key)
-        if held is not None and held[0] is raw and held[1] == tenant:
-            obj, request = held[2], held[3]
+        namespace_tenant = cache.tenant_of(raw["metadata"]["namespace"], default_tenant)
+        tenant = admitted_tenant(raw) or namespace_tenant
+        remembered_parse = before.get(key)
+        if remembered_parse is not None and remembered_parse[0] is raw and remembered_parse[1] == tenant:
+            obj, request = remembered_parse[2], remembered_parse[3]
         else:
             try:
                 obj = AIJob.model_validate(raw)
@@ -164,9 +171,19 @@ def parse_jobs(
                 invalid[key] = InvalidJob(key, raw, f"the job cannot run as written: {err}; fix the spec")
                 continue
         remembered[key] = (raw, tenant, obj, request)
-        jobs[key] = ParsedJob(key, raw, obj, tenant, request, is_held(raw, obj, cache, now))
+        held = is_held(raw, obj, cache, now)
+        jobs[key] = ParsedJob(key, raw, obj, tenant, request, held, namespace_tenant)
     _PARSED[cache] = remembered
     return jobs, invalid
+
+
+def admitted_tenant(raw: Mapping[str, Any]) -> str | None:
+    """The tenant a local attempt was admitted under (`status.placement.tenant`): while it holds
+    accelerators they stay that tenant's, whatever the namespace's label says now; the next
+    attempt takes the namespace's tenant then (docs/operations.md, "Tenants")."""
+    placement = (raw.get("status") or {}).get("placement") or {}
+    tenant = placement.get("tenant") if placement.get("cluster") == "local" else None
+    return str(tenant) if tenant else None
 
 
 def is_held(raw: Mapping[str, Any], obj: AIJob, cache: ClusterCache, now: float) -> bool:
@@ -246,6 +263,17 @@ def holders(jobs: Iterable[ParsedJob]) -> dict[str, RunningJob]:
         if held is not None:
             out[job.key] = held
     return out
+
+
+def nominated(jobs: Iterable[ParsedJob]) -> frozenset[str]:
+    """Queued jobs the last cycle left waiting for their victims: the core decides them first, so
+    the room freed for them is theirs (core/nomination.py)."""
+    waiting = Reason.PREEMPTING.value
+    return frozenset(
+        job.key
+        for job in jobs
+        if job.phase == Phase.QUEUED and job.status.reason == waiting and job.status.placement is None
+    )
 
 
 def is_pending(job: ParsedJob, now: float) -> bool:

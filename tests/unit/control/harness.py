@@ -12,9 +12,11 @@ from typing import Any
 from tests.fakeapi import Clock, FakeApiServer
 
 from estuary.control.controller import JobController
+from estuary.control.seal import Sealer
 from estuary.handlers.loop import Loop
 
 NS = "physics"
+KEY = b"the-operator-s-placement-key-0123"  # as in its Secret: shared by restarts
 
 
 def node(name: str, ready: bool = True, annotations: dict[str, str] | None = None) -> dict[str, Any]:
@@ -56,7 +58,9 @@ class Harness:
         )
         for i in range(nodes):
             self.server.put(node(f"n{i}"))
-        self.controller = JobController(self.server.cache, self.server, clock=self.clock.wall)
+        self.controller = JobController(
+            self.server.cache, self.server, clock=self.clock.wall, sealer=Sealer(KEY)
+        )
         self.loop = Loop(self.server.cache, self.controller, clock=self.clock.wall)
 
     def step(self, times: int = 1, seconds: float = 0.0) -> None:

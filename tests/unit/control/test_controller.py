@@ -6,7 +6,9 @@ ordering that crash safety depends on, which an end-to-end test cannot observe d
 
 from __future__ import annotations
 
-from .harness import NS, Harness
+from estuary.control.seal import Sealer
+
+from .harness import KEY, NS, Harness
 
 
 def test_admission_writes_status_before_creating_any_pod() -> None:
@@ -39,7 +41,8 @@ def test_a_restarted_controller_creates_only_the_missing_workers_of_an_admitted_
     h.server.delete("pods", f"{NS}/train-worker-1")  # the operator died between the two creates
     h.submit("other")  # must not fit: the two nodes are held by train
     h.server.calls.clear()
-    h.controller = type(h.controller)(h.server.cache, h.server, clock=h.clock.wall)  # a new process
+    # a new process, with the key from the same Secret
+    h.controller = type(h.controller)(h.server.cache, h.server, clock=h.clock.wall, sealer=Sealer(KEY))
     h.loop.jobs = h.controller
     h.step()
     creates = [c[1] for c in h.server.calls if c[0] == "create"]

@@ -161,3 +161,20 @@ def test_a_service_name_taken_by_someone_else_is_a_name_conflict_retried_later()
     assert "tries again in 300s" in status["message"] and status["hold"]["retryAt"]
     h.step()  # the gang's pods are gone: nothing is held
     assert h.pods() == [] and "placement" not in h.status()
+
+
+def test_a_namespace_the_operator_may_not_create_workers_in_says_who_can_fix_it() -> None:
+    h = Harness()
+    h.server.refuse_code = 403
+    h.server.refuse_pods = lambda pod: (
+        'User "system:serviceaccount:estuary-system:estuary-operator" cannot create resource "pods" '
+        f'in API group "" in the namespace "{NS}"'
+    )
+    h.submit()
+    h.step()
+    status = h.status()
+    assert (status["phase"], status["reason"]) == ("Queued", "PodForbidden") and "placement" not in status
+    message = status["message"]
+    assert f"Estuary's operator may not create Pods in namespace {NS}" in message
+    assert f"add {NS} to the chart's rbac.workerNamespaces" in message and "Tenant namespaces" in message
+    assert "Estuary tries again in 300s" in message

@@ -103,7 +103,7 @@ def test_bench_smoke_modes_run(script: str, tmp_path: Path, data_dir: Path) -> N
         args += ["--quiet"]
     done = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    expected = {"core_cycle.py": "median ms", "gavel_compare.py": "lower bound", "burst_data.py": "vs home"}
+    expected = {"core_cycle.py": "CPU ms", "gavel_compare.py": "lower bound", "burst_data.py": "vs home"}
     assert expected[script] in done.stdout
 
 

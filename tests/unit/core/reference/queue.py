@@ -1,0 +1,73 @@
+"""The order in which a cycle considers pending jobs.
+
+Why it exists: ordering is where priority, arrival and fairness between tenants meet, and it must
+be deterministic (no dict or set order, no randomness), so it is one function.
+
+Queue order: priority descending, then arrival, then key; a key listed twice counts once.
+Processing order, with fair sharing, within each priority level:
+  1. jobs within their tenant's nominal quota in some allowed pool, in queue order (each is
+     re-checked when its turn comes; one that now needs to borrow joins the borrowers);
+  2. then borrowers: repeatedly the next job of the tenant with the lowest weighted borrowed share
+     (quota.py), ties by the job's arrival and key. Shares are re-read after each decision, so a
+     tenant that just borrowed more steps back.
+Without fair sharing, processing order is the queue order.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import groupby
+
+from estuary.model import JobRequest
+
+
+def queue_key(job: JobRequest) -> tuple[int, float, str]:
+    return (-job.priority, job.arrival, job.key)
+
+
+def in_queue_order(pending: Iterable[JobRequest]) -> list[JobRequest]:
+    ordered: list[JobRequest] = []
+    seen: set[str] = set()
+    for job in sorted(pending, key=queue_key):
+        if job.key not in seen:
+            seen.add(job.key)
+            ordered.append(job)
+    return ordered
+
+
+def _push(borrowers: dict[str, list[tuple[float, str, JobRequest]]], job: JobRequest) -> None:
+    heapq.heappush(borrowers.setdefault(job.tenant, []), (job.arrival, job.key, job))
+
+
+def processing_order(
+    ordered: Sequence[JobRequest],
+    fair: bool,
+    within_nominal: Callable[[JobRequest], bool],
+    share: Callable[[str], float],
+) -> Iterator[JobRequest]:
+    """Lazily yield jobs; the caller decides each before asking for the next (shares change)."""
+    if not fair:
+        yield from ordered
+        return
+    for _, level in groupby(ordered, key=lambda j: j.priority):
+        jobs = list(level)
+        first = [j for j in jobs if within_nominal(j)]
+        firsts = {j.key for j in first}
+        borrowers: dict[str, list[tuple[float, str, JobRequest]]] = {}
+        for job in jobs:
+            if job.key not in firsts:
+                _push(borrowers, job)
+        for job in first:
+            if within_nominal(job):
+                yield job
+            else:
+                _push(borrowers, job)
+        tenants = [(share(t), q[0][0], q[0][1], t) for t, q in sorted(borrowers.items())]
+        heapq.heapify(tenants)
+        while tenants:
+            tenant = heapq.heappop(tenants)[3]
+            mine = borrowers[tenant]
+            yield heapq.heappop(mine)[2]
+            if mine:
+                heapq.heappush(tenants, (share(tenant), mine[0][0], mine[0][1], tenant))

@@ -7,7 +7,8 @@ the same accelerators. A step reads the `ClusterView` the loop built (state/snap
      server-side dry run (precheck.py); moves each job's lifecycle on from its pods
      (lifecycle.py: start, finish, fail, restart, release, suspend, time-to-live);
   2. runs the core's cycle over the snapshot and the pending queue;
-  3. writes admissions (status first, then pods), preemptions and waiting reasons (decisions.py);
+  3. writes admissions (status first, then pods), preemptions and waiting reasons (decisions.py),
+     admissions and waiting reasons assumed at once and written in the background (writes.py);
   4. records the spec generation it acted on for jobs it had nothing else to write to;
   5. writes ComputePool status and the gauges (pools.py).
 Every object is judged alone: an error acting on one job or pool is logged (without a traceback:
@@ -33,6 +34,7 @@ from estuary.control.pods import Pods
 from estuary.control.pools import PoolStatus, export
 from estuary.control.precheck import PreCheck
 from estuary.control.seal import Sealer
+from estuary.control.writes import WORKERS, Background
 from estuary.core import Policy, run_cycle
 from estuary.kube.client import KubeApi
 from estuary.kube.status import StatusWriter
@@ -50,6 +52,7 @@ class Settings:
     default_tenant: str = codec.DEFAULT_TENANT
     policy: Policy = field(default_factory=Policy)
     resync_seconds: float = 2.0
+    writers: int = WORKERS  # background writes in flight at once (control/writes.py)
 
 
 class JobController:
@@ -63,11 +66,14 @@ class JobController:
     ) -> None:
         self.cache, self.api, self.settings, self.clock = cache, api, settings or Settings(), clock
         self.writer = StatusWriter(api, cache, clock)
+        self.background = Background(api, cache, self.writer, self.settings.writers)
         self.pods = Pods(api, cache)
         self.sealer = sealer or Sealer.ephemeral()
-        self.lifecycle = Lifecycle(api, cache, self.writer, self.pods, self.sealer)
+        self.lifecycle = Lifecycle(api, cache, self.writer, self.pods, self.sealer, self.background)
         self.precheck = PreCheck(self.pods, self.writer)
-        self.decisions = Decisions(self.writer, self.lifecycle.start, self.lifecycle.release, self.sealer)
+        self.decisions = Decisions(
+            self.writer, self.background, self.pods.manifests, self.lifecycle.release, self.sealer
+        )
         self.pools = PoolStatus(api, self.writer)
 
     def step(self, view: ClusterView, now: float) -> Mapping[str, Waiting]:
@@ -84,7 +90,7 @@ class JobController:
         self._write(view.jobs, snapshot, result, now)
         for job in view.jobs.values():
             if job.phase is not None and job.status.observed_generation != job.generation:
-                _guard(job.key, self.writer.status, job, AIJobStatus())
+                _guard(job.key, self.background.status, job, AIJobStatus())
         self.pools.write(view.snapshot(), view.judged_pools, now)
         export(view.jobs, pending, result.waiting)
         return result.waiting
@@ -103,7 +109,7 @@ class JobController:
             _guard(waiting.job_key, self.decisions.wait, jobs[waiting.job_key], waiting, now)
 
 
-def _guard(what: str, action: Callable[..., None], *args: Any) -> None:
+def _guard(what: str, action: Callable[..., object], *args: Any) -> None:
     """Act on one object; an error is that object's alone (logged, counted, retried next step)."""
     try:
         action(*args)

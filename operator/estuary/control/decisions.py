@@ -1,27 +1,34 @@
 """Writing the scheduling cycle's decisions: admissions, preemptions and why the others wait.
 
-An admission writes the AIJob status first (`Admitted`, placement with the tenant and the
-operator's seal: control/seal.py, attempt), then creates the
-Service and the workers: a crash in between leaves an admitted job whose missing pods the next
-step creates, never pods without an admission (a worker the API server refuses releases the
-attempt at once: lifecycle.py `start`). A waiting job's status says why, with the numbers,
+An admission is assumed at once (the rest of the step and the next one see the job admitted and
+its accelerators booked) and written in the background (control/writes.py): the AIJob status first
+(`Admitted`, placement with the tenant and the operator's seal: control/seal.py, attempt), then
+the Service and the workers. A crash in between leaves an admitted job whose missing pods a later
+step creates, never pods without an admission; a status write that fails undoes the assumption
+(the job is back in the queue); a worker the API server refuses releases the attempt on the next
+step (lifecycle.py `advance`). The happy path posts no event: the `Admitted` condition (reason,
+message, time) records it. A waiting job's status says why, with the numbers,
 and how it fares on each accepted type (`status.verdicts`), so a person who may read only her job
 sees why it waits (`kubectl estuary explain`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from estuary import metrics
 from estuary.api.aijob import ADMITTED_CONDITION, BURST_CONDITION, AIJobStatus, Phase, Placement, Verdict
 from estuary.api.base import set_condition
 from estuary.control.seal import Sealer
+from estuary.control.writes import Background
 from estuary.kube.status import JobWriter
 from estuary.model import Admission, PoolSpec, Preemption, Waiting
 from estuary.state import codec
 from estuary.state.snapshot import ParsedJob
 
+log = logging.getLogger("estuary.status")
 POSITION_REFRESH_S = 10.0  # a queue position or verdicts that only moved are rewritten at most this often
 # An evicted job waits before it may be admitted again: 15 s after its first eviction, doubling with
 # each further one. Its preemptor is admitted first anyway (core/nomination.py); the wait keeps a
@@ -36,12 +43,20 @@ def eviction_backoff(evictions: int) -> int:
 
 
 Release = Callable[..., None]
-Start = Callable[[ParsedJob, list[int], float], None]
+Manifests = Callable[[ParsedJob, list[int]], list[dict[str, Any]]]  # an admitted gang's objects
 
 
 class Decisions:
-    def __init__(self, writer: JobWriter, start: Start, release: Release, sealer: Sealer) -> None:
-        self.writer, self.start, self.release, self.sealer = writer, start, release, sealer
+    def __init__(
+        self,
+        writer: JobWriter,
+        background: Background,
+        manifests: Manifests,
+        release: Release,
+        sealer: Sealer,
+    ) -> None:
+        self.writer, self.background, self.manifests = writer, background, manifests
+        self.release, self.sealer = release, sealer
         self._position_written: dict[str, float] = {}
 
     def admit(self, job: ParsedJob, admission: Admission, pool: PoolSpec, now: float) -> None:
@@ -62,7 +77,8 @@ class Decisions:
             workers=len(nodes),
             tenant=job.tenant,  # fixed for this attempt (docs/operations.md, "Tenants")
         )
-        self.writer.status(
+        ranks = list(range(len(nodes)))
+        self.background.status(
             job,
             AIJobStatus(
                 phase=Phase.ADMITTED,
@@ -81,15 +97,15 @@ class Decisions:
                     job.conditions, ADMITTED_CONDITION, True, "Admitted", message, stamp
                 ),
             ),
+            then_create=lambda admitted: self.manifests(admitted, ranks),
         )
         queued = codec.timestamp(status.queued_at) or now
         metrics.record_admission(job.tenant, pool.name, now - queued)
-        self.writer.event(job, "Admitted", message)
-        self.start(job, list(range(len(nodes))), now)
+        log.info("AIJob %s: Admitted: %s", job.key, message)
 
     def preempt(self, jobs: Mapping[str, ParsedJob], preemption: Preemption, now: float) -> None:
         victim = jobs.get(preemption.victim_key)
-        if victim is None:
+        if victim is None or self.background.busy(victim.key):  # decided again once answered
             return
         placement = victim.status.placement
         metrics.record_preemption(victim.tenant, placement.pool if placement else "", preemption.reason)
@@ -140,7 +156,7 @@ class Decisions:
         new = job.phase is None
         if new:
             update.queued_at = stamp
-        self.writer.status(job, update)
+        self.background.status(job, update, waiting=True)
         if new:
             self.writer.event(job, "Queued", f"waiting: {message}")
 

@@ -24,6 +24,7 @@ from estuary import health
 from estuary.api.base import GROUP, VERSION
 from estuary.control.controller import JobController, Settings
 from estuary.control.seal import Sealer
+from estuary.control.writes import WORKERS
 from estuary.federation import FederationController
 from estuary.handlers.loop import Loop
 from estuary.handlers.resync import Resync
@@ -45,7 +46,11 @@ def _api_client() -> client.ApiClient:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    # one connection per thread that talks to the API server: the background writes and creates
+    # (control/writes.py), the events, the loop and the lease
+    configuration.connection_pool_maxsize = 2 * WORKERS + 8
+    return client.ApiClient(configuration)
 
 
 @kopf.on.startup()
@@ -75,6 +80,7 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     memo["controller_thread"] = _thread(
         lambda stop: loop.run(stop, active, synced=CACHE.synced.is_set), "estuary-controller"
     )
+    memo["background_writes"] = jobs.background
     log.info("controller started (jurisdiction: %s)", jurisdiction or "not set")
 
 
@@ -111,6 +117,9 @@ def cleanup(memo: kopf.Memo, **_: Any) -> None:
         thread = memo.get(name)
         if thread is not None:
             thread.join(timeout=10)
+    writes = memo.get("background_writes")
+    if writes is not None:  # else the process waits for every queued write before it exits
+        writes.close()
 
 
 def _feed(kind: str) -> Any:

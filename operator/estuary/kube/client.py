@@ -116,7 +116,7 @@ class RealKubeApi:
             raise ValueError(f"cannot create {kind}")
         pod = kind == "Pod"
         make = self.core.create_namespaced_pod if pod else self.core.create_namespaced_service
-        metrics.record_api_request("create", kind.lower() + "s")
+        metrics.record_api_request("dryrun" if dry_run else "create", kind.lower() + "s")
         try:
             with self._answered():
                 out = make(namespace, manifest, dry_run="All" if dry_run else None, _request_timeout=TIMEOUT)

@@ -66,6 +66,7 @@ class Harness:
     def step(self, times: int = 1, seconds: float = 0.0) -> None:
         for _ in range(times):
             self.loop.tick()
+            self.controller.background.wait()  # the tick's background writes, answered
             self.clock.advance(seconds)
 
     def submit(self, name: str = "train", workers: int = 2, **spec: Any) -> None:

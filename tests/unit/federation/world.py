@@ -70,6 +70,7 @@ class Cluster:
 
     def step(self) -> None:
         self.loop.tick()
+        self.loop.jobs.background.wait()  # the tick's background writes, answered
 
     def heartbeat(self, link: str) -> None:
         self.federation.runtimes[link].heartbeat()

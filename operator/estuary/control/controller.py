@@ -7,7 +7,8 @@ the same accelerators. A step reads the `ClusterView` the loop built (state/snap
      server-side dry run (precheck.py); moves each job's lifecycle on from its pods
      (lifecycle.py: start, finish, fail, restart, release, suspend, time-to-live);
   2. runs the core's cycle over the snapshot and the pending queue;
-  3. writes admissions (status first, then pods), preemptions and waiting reasons (decisions.py),
+  3. writes admissions (status first, then pods), preemptions, migrations (the room a migrating
+     job moves to is held until its old pods are gone: timeshare.py) and waiting reasons (decisions.py),
      admissions and waiting reasons assumed at once and written in the background (writes.py);
   4. records the spec generation it acted on for jobs it had nothing else to write to;
   5. writes ComputePool status and the gauges (pools.py).
@@ -34,11 +35,12 @@ from estuary.control.pods import Pods
 from estuary.control.pools import PoolStatus, export
 from estuary.control.precheck import PreCheck
 from estuary.control.seal import Sealer
+from estuary.control.timeshare import Moves
 from estuary.control.writes import WORKERS, Background
 from estuary.core import Policy, run_cycle
 from estuary.kube.client import KubeApi
 from estuary.kube.status import StatusWriter
-from estuary.model import CycleResult, Snapshot, Waiting
+from estuary.model import CycleResult, Migration, Snapshot, Waiting
 from estuary.state import codec
 from estuary.state.cache import ClusterCache
 from estuary.state.snapshot import ClusterView, ParsedJob
@@ -75,6 +77,7 @@ class JobController:
             self.writer, self.background, self.pods.manifests, self.lifecycle.release, self.sealer
         )
         self.pools = PoolStatus(api, self.writer)
+        self.moves = Moves()
 
     def step(self, view: ClusterView, now: float) -> Mapping[str, Waiting]:
         """One step over `view`; returns why each pending job still waits."""
@@ -83,9 +86,10 @@ class JobController:
                 _guard(invalid.key, self.writer.reject, invalid, now)
         _guard("new jobs", self.precheck.run, view.jobs, view.judged_pools, now)
         sick = sick_nodes(view.nodes, view.jobs.values())
+        self.lifecycle.pools = view.pools
         for job in view.jobs.values():
             _guard(job.key, self.lifecycle.advance, job, sick, now)
-        snapshot, pending = view.snapshot(), view.pending(now)
+        snapshot, pending = self.moves.held(view.snapshot(), view.jobs), view.pending(now)
         result = run_cycle(snapshot, pending, now, self.settings.policy)
         self._write(view.jobs, snapshot, result, now)
         for job in view.jobs.values():
@@ -105,8 +109,14 @@ class JobController:
             _guard(admission.job_key, self.decisions.admit, jobs[admission.job_key], admission, pool, now)
         for preemption in result.preemptions:
             _guard(preemption.victim_key, self.decisions.preempt, jobs, preemption, now)
+        for move in result.migrations:
+            _guard(move.job_key, self._migrate, jobs, move, now)
         for waiting in result.waiting.values():
             _guard(waiting.job_key, self.decisions.wait, jobs[waiting.job_key], waiting, now)
+
+    def _migrate(self, jobs: Mapping[str, ParsedJob], move: Migration, now: float) -> None:
+        if self.decisions.migrate(jobs, move, now):
+            self.moves.remember(move, now)
 
 
 def _guard(what: str, action: Callable[..., object], *args: Any) -> None:

@@ -22,11 +22,13 @@ from estuary import metrics
 from estuary.api.aijob import ADMITTED_CONDITION, BURST_CONDITION, AIJobStatus, Phase, Placement, Verdict
 from estuary.api.base import set_condition
 from estuary.control.seal import Sealer
+from estuary.control.timeshare import YIELDED
 from estuary.control.writes import Background
+from estuary.core.attained import SERVICE
 from estuary.kube.status import JobWriter
-from estuary.model import Admission, PoolSpec, Preemption, Waiting
+from estuary.model import Admission, Migration, PoolSpec, Preemption, Waiting
 from estuary.state import codec
-from estuary.state.snapshot import ParsedJob
+from estuary.state.snapshot import MIGRATING, ParsedJob
 
 log = logging.getLogger("estuary.status")
 POSITION_REFRESH_S = 10.0  # a queue position or verdicts that only moved are rewritten at most this often
@@ -35,6 +37,7 @@ POSITION_REFRESH_S = 10.0  # a queue position or verdicts that only moved are re
 # victim from churning through one short start after another while the room it wants is contested.
 EVICTION_BACKOFF_S = 15
 EVICTION_BACKOFF_MAX_S = 600
+FASTER_TYPE = "FasterType"  # the reason label of a migration (the only reason the core moves a job)
 
 
 def eviction_backoff(evictions: int) -> int:
@@ -109,25 +112,46 @@ class Decisions:
             return
         placement = victim.status.placement
         metrics.record_preemption(victim.tenant, placement.pool if placement else "", preemption.reason)
-        evictions = 1 + sum(run.outcome == "Preempted" for run in victim.status.runs)  # this one too
-        backoff = eviction_backoff(evictions)
-        self.release(
-            victim,
-            Phase.QUEUED,
-            "Preempted",
-            f"evicted by {preemption.preemptor_key} ({preemption.reason}): {preemption.message}; "
-            f"requeued, eligible again in {backoff}s (eviction {evictions}; the wait doubles with "
-            f"each eviction, up to {EVICTION_BACKOFF_MAX_S}s)",
-            now,
-            retry_after=now + backoff,
-            grace=victim.obj.spec.preemption.grace_period_seconds,
-            warning=True,
-        )
+        grace = victim.obj.spec.preemption.grace_period_seconds
+        if preemption.reason == SERVICE:
+            # Its turn is over: no backoff, the minimum slice and the queue levels keep it from
+            # taking the room straight back (core/attained.py).
+            message = f"yielded to {preemption.preemptor_key} ({SERVICE}): {preemption.message}"
+            self.release(victim, Phase.QUEUED, YIELDED, message, now, grace=grace)
+        else:
+            evictions = 1 + sum(run.outcome == "Preempted" for run in victim.status.runs)  # this one too
+            backoff = eviction_backoff(evictions)
+            self.release(
+                victim,
+                Phase.QUEUED,
+                "Preempted",
+                f"evicted by {preemption.preemptor_key} ({preemption.reason}): {preemption.message}; "
+                f"requeued, eligible again in {backoff}s (eviction {evictions}; the wait doubles with "
+                f"each eviction, up to {EVICTION_BACKOFF_MAX_S}s)",
+                now,
+                retry_after=now + backoff,
+                grace=grace,
+                warning=True,
+            )
         preemptor = jobs.get(preemption.preemptor_key)
         if preemptor is not None:
             self.writer.event(
                 preemptor, "Preempting", f"evicting {preemption.victim_key} ({preemption.reason})"
             )
+
+    def migrate(self, jobs: Mapping[str, ParsedJob], move: Migration, now: float) -> bool:
+        """Stop the whole gang with its grace period to move it to `move.assignment`'s faster
+        pool (control/timeshare.py holds that room until the old pods are gone); True if done."""
+        job = jobs.get(move.job_key)
+        if job is None or self.background.busy(job.key):  # decided again once answered
+            return False
+        metrics.record_migration(job.tenant, move.source_pool, move.assignment.pool, FASTER_TYPE)
+        grace = job.obj.spec.preemption.grace_period_seconds
+        message = (
+            f"{move.message}; the whole gang stops (grace {grace}s) and resumes there from its checkpoint"
+        )
+        self.release(job, Phase.QUEUED, MIGRATING, message, now, grace=grace)
+        return True
 
     def wait(self, job: ParsedJob, waiting: Waiting, now: float) -> None:
         """Queued, with the reason, the numbers and a verdict per accepted type; rewritten when they

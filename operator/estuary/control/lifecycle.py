@@ -41,12 +41,13 @@ from estuary.api.hold import Hold
 from estuary.control.pods import Pods
 from estuary.control.refusals import refusal
 from estuary.control.seal import Sealer
+from estuary.control.timeshare import attained_hours
 from estuary.control.workers import GangState, assess
 from estuary.control.writes import Background
 from estuary.kube import render
 from estuary.kube.client import KubeApi
 from estuary.kube.status import JobWriter, finished_conditions
-from estuary.model import NodeInfo
+from estuary.model import NodeInfo, PoolSpec
 from estuary.state import codec
 from estuary.state.cache import ClusterCache
 from estuary.state.snapshot import ParsedJob
@@ -92,6 +93,7 @@ class Lifecycle:
     ) -> None:
         self.api, self.cache, self.writer, self.pods, self.sealer = api, cache, writer, pods, sealer
         self.background = background
+        self.pools: Mapping[str, PoolSpec] = {}  # this step's pools: the speeds of attained service
 
     def advance(self, job: ParsedJob, sick: Mapping[str, str], now: float) -> None:
         """Apply the first rule of the module docstring that matches the job."""
@@ -234,6 +236,7 @@ class Lifecycle:
                 message=message,
                 completion_time=stamp,
                 conditions=finished_conditions(job.conditions, phase, reason, message, stamp),
+                **self._attained(job, now),
             ),
         )
 
@@ -284,6 +287,7 @@ class Lifecycle:
             message=message,
             queued_at=stamp,
             conditions=set_condition(job.conditions, RUNNING_CONDITION, False, reason, message, stamp),
+            **self._attained(job, now),
         )
         if restarts is not None:
             status.restarts = restarts
@@ -295,6 +299,11 @@ class Lifecycle:
         self.writer.event(job, reason, message, warning=warning)
         self.background.expect_nothing(job.key)
         self.pods.delete_all(job, grace)
+
+    def _attained(self, job: ParsedJob, now: float) -> dict[str, float]:
+        """`attainedService` for the write that ends the open attempt (control/timeshare.py)."""
+        hours = attained_hours(job, self.pools, now)
+        return {} if hours is None else {"attained_service": hours}
 
     def _finished(self, job: ParsedJob, now: float) -> None:
         if job.phase == Phase.FAILED:

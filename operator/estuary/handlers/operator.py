@@ -22,9 +22,11 @@ from kubernetes import client, config
 
 from estuary import health
 from estuary.api.base import GROUP, VERSION
+from estuary.control import timeshare
 from estuary.control.controller import JobController, Settings
 from estuary.control.seal import Sealer
 from estuary.control.writes import WORKERS
+from estuary.core import Policy
 from estuary.federation import FederationController
 from estuary.handlers.loop import Loop
 from estuary.handlers.resync import Resync
@@ -69,7 +71,8 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     kube = RealKubeApi(api)
     key = sealkey.load(api, _namespace())
     sealer = Sealer(key) if key is not None else Sealer.ephemeral()
-    jobs = JobController(CACHE, kube, Settings(jurisdiction=jurisdiction), sealer=sealer)
+    policy = Policy(time_sharing=timeshare.from_env())  # a bad setting stops the start, saying which
+    jobs = JobController(CACHE, kube, Settings(jurisdiction=jurisdiction, policy=policy), sealer=sealer)
     federation = FederationController.from_env(api, CACHE, jobs.writer)
     loop = Loop(CACHE, jobs, federation, ledger=Ledger(kube))
     _STOP.clear()
@@ -81,7 +84,11 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         lambda stop: loop.run(stop, active, synced=CACHE.synced.is_set), "estuary-controller"
     )
     memo["background_writes"] = jobs.background
-    log.info("controller started (jurisdiction: %s)", jurisdiction or "not set")
+    log.info(
+        "controller started (jurisdiction: %s; time-sharing: %s)",
+        jurisdiction or "not set",
+        policy.time_sharing or "off",
+    )
 
 
 def _namespace() -> str:

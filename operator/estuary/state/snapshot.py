@@ -36,6 +36,8 @@ from estuary.state import codec
 from estuary.state.cache import ATTEMPT_LABEL, ClusterCache, controller_of, owned_by
 from estuary.state.pools import PoolJudgement, assign
 
+# The status reason of a job whose gang stops to move to a faster type (control/timeshare.py).
+MIGRATING = "Migrating"
 log = logging.getLogger("estuary.snapshot")
 
 INVALID_SPEC = "InvalidSpec"  # status.reason of a job Estuary cannot run as written
@@ -266,13 +268,14 @@ def holders(jobs: Iterable[ParsedJob]) -> dict[str, RunningJob]:
 
 
 def nominated(jobs: Iterable[ParsedJob]) -> frozenset[str]:
-    """Queued jobs the last cycle left waiting for their victims: the core decides them first, so
-    the room freed for them is theirs (core/nomination.py)."""
-    waiting = Reason.PREEMPTING.value
+    """Queued jobs the last cycle left waiting for their victims, and jobs that left a pool to move
+    to a faster one: the core decides them first, so the room freed for them is theirs
+    (core/nomination.py, control/timeshare.py)."""
+    first = (Reason.PREEMPTING.value, MIGRATING)
     return frozenset(
         job.key
         for job in jobs
-        if job.phase == Phase.QUEUED and job.status.reason == waiting and job.status.placement is None
+        if job.phase == Phase.QUEUED and job.status.reason in first and job.status.placement is None
     )
 
 

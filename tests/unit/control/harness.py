@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.fakeapi import Clock, FakeApiServer
 
-from estuary.control.controller import JobController
+from estuary.control.controller import JobController, Settings
 from estuary.control.seal import Sealer
 from estuary.handlers.loop import Loop
 
@@ -46,7 +46,7 @@ def job(name: str, workers: int = 2, **spec: Any) -> dict[str, Any]:
 
 
 class Harness:
-    def __init__(self, nodes: int = 2) -> None:
+    def __init__(self, nodes: int = 2, settings: Settings | None = None) -> None:
         self.clock = Clock()
         self.server = FakeApiServer("hk", self.clock)
         self.server.put(
@@ -59,7 +59,7 @@ class Harness:
         for i in range(nodes):
             self.server.put(node(f"n{i}"))
         self.controller = JobController(
-            self.server.cache, self.server, clock=self.clock.wall, sealer=Sealer(KEY)
+            self.server.cache, self.server, settings, clock=self.clock.wall, sealer=Sealer(KEY)
         )
         self.loop = Loop(self.server.cache, self.controller, clock=self.clock.wall)
 

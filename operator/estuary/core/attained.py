@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
-from estuary.core.candidates import runtime_factor
 from estuary.core.policy import HOUR, TimeSharing
 from estuary.core.workspace import Workspace
-from estuary.model import JobRequest, PoolSpec, RunningJob
+from estuary.model import AcceptedType, JobRequest, PoolSpec, RunningJob
 
 SERVICE = "Service"
 MIGRATE = "Migrate"
@@ -34,10 +34,17 @@ MIGRATE = "Migrate"
 
 def speed(job: JobRequest, pool: PoolSpec) -> float:
     """The job's relative speed on a pool: its first matching accepted type's, 0 if none."""
-    for accepted in job.accepted:
-        if accepted.matches(pool.vendor, pool.model):
-            factor = runtime_factor(accepted, pool)
-            return 0.0 if factor == float("inf") else 1.0 / factor
+    return _speed(job.accepted, pool.vendor, pool.model, pool.throughput)
+
+
+@lru_cache(maxsize=4096)
+def _speed(accepted: tuple[AcceptedType, ...], vendor: str, model: str, throughput: float) -> float:
+    """Memoised: the Service rule and the migration pass ask it for every running job every
+    cycle, and jobs of one type share their accepted types (a pure function of its arguments)."""
+    for choice in accepted:
+        if choice.matches(vendor, model):
+            rate = choice.throughput if choice.throughput is not None else throughput
+            return 1.0 / (1.0 / rate) if rate > 0 else 0.0  # as 1 / runtime_factor, to the last bit
     return 0.0
 
 

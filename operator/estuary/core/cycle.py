@@ -34,6 +34,7 @@ from estuary.core.evaluate import Failure, FitCache, Outcome, evaluate
 from estuary.core.nomination import Firsts
 from estuary.core.policy import Policy
 from estuary.core.queue import processing_order
+from estuary.core.slowstart import wait_instead
 from estuary.core.state import CycleState, Queue
 from estuary.core.verdicts import NEVER_HERE, Assembled, Decided, Entry, Tried, Verdict, assemble
 from estuary.core.workspace import Workspace
@@ -155,9 +156,12 @@ class _Cycle:
             self.remember(cls, Verdict(entry, self.stamp(cls), True, self.epoch))
             return entry
         found = self.try_pools(job, cls)
-        if isinstance(found, Outcome):
-            self.admit(job, found)
-            return None
+        if isinstance(found, Outcome):  # a job that cannot move may rather wait for its fastest type
+            ts, chosen = self.policy.time_sharing, found.candidate
+            held = wait_instead(self.ws, job, chosen, cls.candidates, self.now, ts)
+            if held is None:
+                self.admit(job, found)
+            return held
         assembled = cls.assembled = assemble(found, cls.assembled)
         preempting = self.try_preemption(job, cls, assembled) if self.policy.preemption else None
         return preempting if preempting is not None else self.wait(job, cls, found, assembled)
@@ -177,16 +181,9 @@ class _Cycle:
 
     def never_here(self, cls: JobClass) -> Entry | None:
         """RESIDENCY or NO_POOL: the same for every job of the class, all cycle long."""
-        job = cls.job
-        forbidden = residency.forbids(job, self.jurisdiction)
-        if forbidden is not None:
-            entry = (Reason.RESIDENCY, forbidden, residency.verdicts(cls.candidates, forbidden))
-        elif not cls.candidates:
-            types = ", ".join(f"{a.vendor}/{a.model or 'any'}" for a in job.accepted) or "none"
-            entry = (Reason.NO_POOL, f"no ComputePool offers an accepted type ({types})", ())
-        else:
-            return None
-        self.verdicts[cls] = Verdict(entry, 0, True, self.epoch, always=True)
+        entry = residency.never_here(cls.job, cls.candidates, self.jurisdiction)
+        if entry is not None:
+            self.verdicts[cls] = Verdict(entry, 0, True, self.epoch, always=True)
         return entry
 
     def block(self, job: JobRequest) -> None:

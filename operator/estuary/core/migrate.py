@@ -54,22 +54,36 @@ def _remaining(running: RunningJob, service: float, ts: TimeSharing) -> tuple[fl
 
 
 def _consider(
-    running: RunningJob, pools: Mapping[str, PoolSpec], ws: Workspace, now: float, ts: TimeSharing
+    running: RunningJob,
+    pools: Mapping[str, PoolSpec],
+    roomy: Mapping[str, PoolSpec],
+    ws: Workspace,
+    now: float,
+    ts: TimeSharing,
 ) -> _Move | None:
+    """The move that pays for `running`, to the fastest pool with room now (`roomy`: the pools
+    with a free accelerator), if any. A move pays more the faster the target, so leaving out the
+    pools without room changes nothing: the first faster pool with room that does not pay ends
+    the search, as every slower one pays less."""
     job = running.job
+    size = accelerators(job, running.assignment.workers)
+    with_room = {name: pool for name, pool in roomy.items() if ws.pools[name].free_accelerators() >= size}
+    if not with_room:
+        return None
     source = pools[running.assignment.pool]
     here = speed(job, source)
     if here <= 0:
         return None
-    shape = replace(job, workers=running.assignment.workers, min_workers=None)
-    size = accelerators(job, shape.workers)
+    faster = sorted(
+        (c for c in candidates(job, with_room) if 1.0 / c.factor > here * (1 + 1e-9)), key=lambda c: c.factor
+    )
+    if not faster:
+        return None
     service = attained_now(running, source, now)
     left, estimate = _remaining(running, service, ts)
     ran = now - running.started
     lost = ran % ts.checkpoint_interval_s if ts.checkpoint_interval_s > 0 else 0.0
-    faster = sorted(
-        (c for c in candidates(job, pools) if 1.0 / c.factor > here * (1 + 1e-9)), key=lambda c: c.factor
-    )
+    shape = replace(job, workers=running.assignment.workers, min_workers=None)
     for cand in faster:
         there = 1.0 / cand.factor
         left_here = left / (size * here)
@@ -77,8 +91,6 @@ def _consider(
         cost = ts.grace_s + ts.restart_s + lost * here / there
         if left_here - left_there <= cost:
             return None  # the fastest pays the most: slower targets pay less
-        if ws.pools[cand.pool.name].free_accelerators() < size:
-            continue
         if evaluate(ws, shape, cand, cache=None).placement is not None:
             return _Move(running, shape, cand, left_here, left_there, cost, estimate)
     return None
@@ -104,6 +116,9 @@ def plan(
     with the cycle's other assumptions); none when the policy does not share time or move jobs."""
     if ts is None or not ts.migrate:
         return []
+    roomy = {name: pools[name] for name, state in ws.pools.items() if state.free_accelerators() > 0}
+    if not roomy:
+        return []  # nowhere to move to: the common case when the cluster is oversubscribed
     movable = [
         r
         for key, r in sorted(ws.running.items())
@@ -113,7 +128,7 @@ def plan(
         and key not in claimed
         and now - r.started >= ts.min_slice_s
     ]
-    moves = [m for r in movable if (m := _consider(r, pools, ws, now, ts)) is not None]
+    moves = [m for r in movable if (m := _consider(r, pools, roomy, ws, now, ts)) is not None]
     moves.sort(key=lambda m: (-m.saving, m.running.job.key))
     out: list[Migration] = []
     for move in moves:

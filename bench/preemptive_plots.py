@@ -1,0 +1,125 @@
+"""Plots of the time-sharing study (issue 13): JCT CDFs per load, and the gain against the
+checkpoint interval, from the folders `estuary sim` wrote (results.json, jobs.csv).
+
+Why it exists: the tables in bench/README.md give averages and tails; the CDFs show where in the
+distribution `preemptive` gains or loses, and the sweep shows how the gain falls as checkpoints
+get rarer (a preempted or moved job loses up to one interval of work). Needs the `sim` extra
+(matplotlib); never imported by the operator or the unit tier.
+
+    .venv/bin/python bench/preemptive_plots.py cdf --title "Gavel setting, 5.2 jobs/h" \\
+        --out bench/results/jct_cdf_5.2.png out/full/est-5.2 out/full/pre-5.2
+    .venv/bin/python bench/preemptive_plots.py sweep --baseline out/full/est-5.2 \\
+        --out bench/results/gain_vs_checkpoint.png out/sweep/ckpt-*
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+HOUR = 3600.0
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def measured_jcts(folder: Path) -> dict[str, list[float]]:
+    """Each policy's measured JCTs in hours, sorted, from a run's jobs.csv."""
+    out: dict[str, list[float]] = {}
+    with open(folder / "jobs.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            if row["measured"] in ("1", "True", "true") and row["jct_s"]:
+                out.setdefault(row["policy"], []).append(float(row["jct_s"]) / HOUR)
+    return {policy: sorted(xs) for policy, xs in out.items()}
+
+
+def summary(folder: Path, policy: str) -> dict[str, Any]:
+    payload = json.loads((folder / "results.json").read_text())
+    for s in payload["summaries"]:
+        if s["policy"] == policy:
+            return {**s, "assumptions": payload["assumptions"]}
+    raise SystemExit(f"{folder}/results.json has no policy {policy!r}")
+
+
+def cdf(folders: list[Path], out: Path, title: str) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, folder in enumerate(folders):
+        for policy, xs in measured_jcts(folder).items():
+            ys = [(k + 1) / len(xs) for k in range(len(xs))]
+            ax.step(xs, ys, where="post", label=policy, linestyle=("-", "--", "-.", ":")[i % 4])
+    ax.set_xscale("log")
+    ax.set_xlabel("job completion time (hours, log scale)")
+    ax.set_ylabel("fraction of measured jobs")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
+
+def sweep(folders: list[Path], baseline: Path, out: Path) -> list[tuple[float, float, float, float]]:
+    """(checkpoint interval min, restart s, preemptive avg JCT h, gain = Estuary / preemptive)."""
+    base = summary(baseline, "estuary")["avg_jct_h"]
+    points = []
+    for folder in folders:
+        s = summary(folder, "preemptive")
+        a = s["assumptions"]
+        points.append(
+            (a["checkpoint_interval_s"] / 60, a["restart_overhead_s"], s["avg_jct_h"], base / s["avg_jct_h"])
+        )
+    points.sort()
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for restart in sorted({p[1] for p in points}):
+        xs = [p for p in points if p[1] == restart]
+        ax.plot([p[0] for p in xs], [p[3] for p in xs], marker="o", label=f"restart {restart:g} s")
+    ax.axhline(1.0, color="grey", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("checkpoint interval (minutes, log scale)")
+    ax.set_ylabel("avg JCT: Estuary today / preemptive")
+    ax.set_title(f"Gain of preemptive over today's policy (Estuary {base:.2f} h)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return points
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="what", required=True)
+    c = sub.add_parser("cdf", help="JCT CDFs of the measured jobs of the given runs")
+    c.add_argument("folders", nargs="+", type=Path)
+    c.add_argument("--out", type=Path, required=True)
+    c.add_argument("--title", default="CDF of job completion time")
+    s = sub.add_parser("sweep", help="gain over Estuary against the checkpoint interval")
+    s.add_argument("folders", nargs="+", type=Path)
+    s.add_argument("--baseline", type=Path, required=True, help="a run with policy estuary")
+    s.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    if args.what == "cdf":
+        cdf(args.folders, args.out, args.title)
+    else:
+        for interval, restart, jct, gain in sweep(args.folders, args.baseline, args.out):
+            print(f"checkpoint {interval:g} min, restart {restart:g} s: {jct:.2f} h, gain {gain:.2f}x")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

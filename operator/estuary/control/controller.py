@@ -4,9 +4,11 @@ writes its decisions.
 One loop over one snapshot (not per-object handlers deciding alone), so no two decisions race for
 the same accelerators. A step reads the `ClusterView` the loop built (state/snapshot.py) and:
   1. marks AIJobs Estuary cannot run as Failed (once); checks new jobs' first worker with a
-     server-side dry run (precheck.py); moves each job's lifecycle on from its pods
+     server-side dry run (precheck.py: a job whose check is not answered within a tenth of a
+     second waits for a later step); moves each job's lifecycle on from its pods
      (lifecycle.py: start, finish, fail, restart, release, suspend, time-to-live);
-  2. runs the core's cycle over the snapshot and the pending queue;
+  2. runs the core's cycle over the snapshot and the pending queue, carrying the core's
+     `CycleState` from step to step (its cost follows what changed);
   3. writes admissions (status first, then pods), preemptions, migrations (the room a migrating
      job moves to is held until its old pods are gone: timeshare.py) and waiting reasons (decisions.py),
      admissions and waiting reasons assumed at once and written in the background (writes.py);
@@ -33,11 +35,11 @@ from estuary.control.decisions import Decisions
 from estuary.control.lifecycle import Lifecycle, sick_nodes
 from estuary.control.pods import Pods
 from estuary.control.pools import PoolStatus, export
-from estuary.control.precheck import PreCheck
+from estuary.control.precheck import PATIENCE_S, PreCheck
 from estuary.control.seal import Sealer
 from estuary.control.timeshare import Moves
 from estuary.control.writes import WORKERS, Background
-from estuary.core import Policy, run_cycle
+from estuary.core import CycleState, Policy, run_cycle
 from estuary.kube.client import KubeApi
 from estuary.kube.status import StatusWriter
 from estuary.model import CycleResult, Migration, Snapshot, Waiting
@@ -55,6 +57,7 @@ class Settings:
     policy: Policy = field(default_factory=Policy)
     resync_seconds: float = 2.0
     writers: int = WORKERS  # background writes in flight at once (control/writes.py)
+    precheck_wait_s: float = PATIENCE_S  # the most a step waits for dry runs (control/precheck.py)
 
 
 class JobController:
@@ -72,12 +75,19 @@ class JobController:
         self.pods = Pods(api, cache)
         self.sealer = sealer or Sealer.ephemeral()
         self.lifecycle = Lifecycle(api, cache, self.writer, self.pods, self.sealer, self.background)
-        self.precheck = PreCheck(self.pods, self.writer)
+        self.precheck = PreCheck(self.pods, self.writer, cache, self.settings.precheck_wait_s)
         self.decisions = Decisions(
             self.writer, self.background, self.pods.manifests, self.lifecycle.release, self.sealer
         )
         self.pools = PoolStatus(api, self.writer)
         self.moves = Moves()
+        # The core's memory between cycles (free maps, job classes, the sorted queue). Safe to
+        # carry although admissions are only assumed: it never holds a decision, and it is brought
+        # up to date from each snapshot by value (core/workspace.py `sync`: a running job that
+        # appears, goes or changes is applied; pools, nodes or foreign usage that changed rebuild
+        # it), so an assumption the cache drops after a failed write frees its accelerators in the
+        # next cycle as if the state were fresh. Only this loop's thread touches it.
+        self.cycle_state = CycleState()
 
     def step(self, view: ClusterView, now: float) -> Mapping[str, Waiting]:
         """One step over `view`; returns why each pending job still waits."""
@@ -90,7 +100,7 @@ class JobController:
         for job in view.jobs.values():
             _guard(job.key, self.lifecycle.advance, job, sick, now)
         snapshot, pending = self.moves.held(view.snapshot(), view.jobs), view.pending(now)
-        result = run_cycle(snapshot, pending, now, self.settings.policy)
+        result = run_cycle(snapshot, pending, now, self.settings.policy, self.cycle_state)
         self._write(view.jobs, snapshot, result, now)
         for job in view.jobs.values():
             if job.phase is not None and job.status.observed_generation != job.generation:

@@ -10,6 +10,12 @@ once, at most `workers` at a time; a chain that starts with a waiting reason run
 own (`workers // 2`), so thousands of jobs first seen at once, each told why it waits, never hold
 up an admission or a Running job's status behind them.
 
+A status write not yet sent is the one a later status of the same job joins (`_Unsent`): the
+two merge patches become one, so a job's chain never holds two writes of why it waits (the latest
+wins), and an admission decided while the job's waiting reason is still queued goes out as one
+write. Such an admission is also taken out of the waiting lane: its chain is handed to the main
+lane too, and whichever lane reaches it first runs it (`_run` claims a job's chain once).
+
 When a status write fails, every assumption made for that job is forgotten and the rest of its
 chain dropped: the job shows as the API server holds it (back in the queue, nothing booked) and
 the next tick decides again; the reason is logged naming the job. A pod or Service the API server
@@ -27,8 +33,9 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from estuary import metrics
@@ -45,6 +52,14 @@ EXPECT_S = 30.0  # how long created pods may take to show in the cache before th
 Step = Callable[[], bool]  # one write of a chain; False stops the chain
 
 
+@dataclass
+class _Unsent:
+    """A status write queued and not yet started: later statuses of the job join it."""
+
+    update: dict[str, Any]  # the merge patch to send
+    assumed: dict[str, Any]  # the object assumed in the cache once it is applied
+
+
 class Background:
     def __init__(
         self, api: KubeApi, cache: ClusterCache, writer: StatusWriter, workers: int = WORKERS
@@ -57,6 +72,8 @@ class Background:
         self._creates = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="estuary-creates")
         self._lock = threading.Condition()
         self._queues: dict[str, deque[Step]] = {}
+        self._claimed: set[str] = set()  # jobs whose chain a worker runs now
+        self._unsent: dict[str, _Unsent] = {}  # a job's last queued step, when a status not yet sent
         self._refused: dict[str, WorkerRefused | NameTaken] = {}
         self._expected: dict[str, tuple[int, float]] = {}  # job -> (its pods' last version, until when)
         self.clock = time.monotonic
@@ -120,12 +137,36 @@ class Background:
             return False
         update, assumed = prepared
         key, namespace, name, uid = job.key, job.namespace, job.name, job.uid
-        steps: list[Step] = [lambda: self._patch(key, namespace, name, update, assumed)]
+        creates: list[Step] = []
         if then_create is not None:
             manifests = then_create(job)
-            steps.append(lambda: self._create_all(key, uid, manifests))
-        self._enqueue(key, *steps, lane=self._waiting if waiting else self._chains)
+            creates.append(lambda: self._create_all(key, uid, manifests))
+        with self._lock:
+            unsent = self._unsent.get(key)
+            if unsent is not None and joinable(unsent.update, update):
+                unsent.update, unsent.assumed = joined(unsent.update, update), assumed
+                if creates:
+                    del self._unsent[key]  # the creates come after it: nothing joins it now
+                    self._enqueue(key, *creates, lane=self._chains)
+                elif not waiting:
+                    self._enqueue(key, lane=self._chains)
+                return True
+            unsent = _Unsent(update, assumed)
+            lane = self._waiting if waiting else self._chains
+            self._enqueue(key, self._sender(key, namespace, name, unsent), *creates, lane=lane)
+            if not creates:
+                self._unsent[key] = unsent
         return True
+
+    def _sender(self, key: str, namespace: str, name: str, unsent: _Unsent) -> Step:
+        def send() -> bool:
+            with self._lock:  # from here on nothing joins it
+                if self._unsent.get(key) is unsent:
+                    del self._unsent[key]
+                update, assumed = unsent.update, unsent.assumed
+            return self._patch(key, namespace, name, update, assumed)
+
+        return send
 
     def create(self, job: ParsedJob, manifests: list[dict[str, Any]]) -> None:
         """Create these objects of the job, in parallel, after its writes decided before."""
@@ -134,16 +175,28 @@ class Background:
 
     # ---- the workers ----------------------------------------------------------------------
     def _enqueue(self, key: str, *steps: Step, lane: ThreadPoolExecutor | None = None) -> None:
+        """Queue steps on the job's chain; a new chain goes to `lane` (the main one by default).
+        A chain queued and not yet started is handed to the main lane too when `lane` is it: an
+        urgent write queued behind a waiting reason does not wait for the slower lane."""
         with self._lock:
             queue = self._queues.get(key)
             if queue is not None:
-                queue.extend(steps)
-                return
-            self._queues[key] = deque(steps)
+                if steps:
+                    self._unsent.pop(key, None)  # other steps now come after it
+                    queue.extend(steps)
+                if lane is not self._chains or key in self._claimed:
+                    return
+            else:
+                self._queues[key] = deque(steps)
         (lane or self._chains).submit(self._run, key)
 
     def _run(self, key: str) -> None:
-        """Run the job's chain until it is empty; a step that fails drops the rest."""
+        """Run the job's chain until it is empty; a step that fails drops the rest. A chain is
+        run by one worker: a second lane that reaches it claimed (or done) does nothing."""
+        with self._lock:
+            if key in self._claimed or key not in self._queues:
+                return
+            self._claimed.add(key)
         while True:
             with self._lock:
                 queue = self._queues[key]
@@ -157,8 +210,10 @@ class Background:
                 queue.popleft()
                 if not ok:
                     queue.clear()
+                    self._unsent.pop(key, None)
                 if not queue:
                     del self._queues[key]
+                    self._claimed.discard(key)
                     self._lock.notify_all()
                     break
         self.cache.changed.set()  # the next tick sees what was answered
@@ -215,6 +270,28 @@ class Background:
             return self.api.create(manifest)
         except Refused as refusal:
             return refusal
+
+
+def joinable(first: Mapping[str, Any], then: Mapping[str, Any]) -> bool:
+    """Whether one merge patch can do what `first` and then `then` do: not when `then` sets keys
+    inside a map that `first` deletes (the map's other keys would survive a joined patch)."""
+    for key, value in then.items():
+        if isinstance(value, dict):
+            if key in first and first[key] is None:
+                return False
+            held = first.get(key)
+            if isinstance(held, dict) and not joinable(held, value):
+                return False
+    return True
+
+
+def joined(first: Mapping[str, Any], then: Mapping[str, Any]) -> dict[str, Any]:
+    """The merge patch that does what `first` and then `then` do (RFC 7386; see `joinable`)."""
+    out = dict(first)
+    for key, value in then.items():
+        held = out.get(key)
+        out[key] = joined(held, value) if isinstance(value, dict) and isinstance(held, dict) else value
+    return out
 
 
 def _version(obj: dict[str, Any]) -> int:

@@ -17,6 +17,9 @@ from estuary.handlers.loop import Loop
 
 NS = "physics"
 KEY = b"the-operator-s-placement-key-0123"  # as in its Secret: shared by restarts
+# A step waits this long for its dry runs: the fake answers at once, so each step acts on every
+# answer, also on a loaded machine (the default tenth of a second is tested in test_writes.py).
+PRECHECK_WAIT_S = 30.0
 
 
 def node(name: str, ready: bool = True, annotations: dict[str, str] | None = None) -> dict[str, Any]:
@@ -46,7 +49,7 @@ def job(name: str, workers: int = 2, **spec: Any) -> dict[str, Any]:
 
 
 class Harness:
-    def __init__(self, nodes: int = 2, settings: Settings | None = None) -> None:
+    def __init__(self, nodes: int = 2, **settings: Any) -> None:
         self.clock = Clock()
         self.server = FakeApiServer("hk", self.clock)
         self.server.put(
@@ -59,7 +62,11 @@ class Harness:
         for i in range(nodes):
             self.server.put(node(f"n{i}"))
         self.controller = JobController(
-            self.server.cache, self.server, settings, clock=self.clock.wall, sealer=Sealer(KEY)
+            self.server.cache,
+            self.server,
+            Settings(**{"precheck_wait_s": PRECHECK_WAIT_S, **settings}),
+            clock=self.clock.wall,
+            sealer=Sealer(KEY),
         )
         self.loop = Loop(self.server.cache, self.controller, clock=self.clock.wall)
 

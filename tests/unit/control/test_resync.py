@@ -95,4 +95,5 @@ def test_the_loop_does_not_act_before_the_cache_is_synced() -> None:
 
     h.server.cache.changed.set()
     h.loop.run(stop, lambda: True, Health(), synced)
+    h.controller.background.wait()  # the admission is written in the background
     assert h.phase("train")[0] == "Admitted"

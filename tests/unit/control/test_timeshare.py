@@ -10,7 +10,6 @@ import pytest
 from tests.unit.control.harness import Harness
 
 from estuary import metrics
-from estuary.control.controller import Settings
 from estuary.control.timeshare import from_env
 from estuary.core import Policy, TimeSharing
 
@@ -22,7 +21,7 @@ SHARING = {"preemptible": True, "timeSharing": True, "gracePeriodSeconds": 7}
 
 
 def harness(nodes: int = 2) -> Harness:
-    return Harness(nodes, Settings(policy=Policy(time_sharing=FAST)))
+    return Harness(nodes, policy=Policy(time_sharing=FAST))
 
 
 def tick(h: Harness, seconds: float = 1.0, times: int = 1) -> None:

@@ -11,9 +11,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from estuary.control.decisions import POSITION_REFRESH_S
+from estuary.control.writes import joinable, joined
+from estuary.core import CycleState, run_cycle
 from estuary.state import snapshot
 
-from .harness import NS, Harness
+from .harness import NS, Harness, node
 
 
 def writes_of(h: Harness, job: str) -> list[str]:
@@ -169,3 +172,131 @@ def test_an_admission_whose_write_fails_leaves_no_run_in_the_usage_ledger() -> N
     ]
     assert len(records) == 1 and records[0]["attempt"] == 1  # only the admission that was written
     assert h.status()["attempt"] == 1 and len(h.status()["runs"]) == 1
+
+
+def hang_writes_of(h: Harness, job: str) -> tuple[threading.Event, threading.Event]:
+    """Every status write of one job hangs until released: (entered, release)."""
+    entered, release = threading.Event(), threading.Event()
+    real = h.server.patch_job_status
+
+    def patch_job_status(namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        if name == job:
+            entered.set()
+            assert release.wait(10), "the test never released the write"
+        return real(namespace, name, status)
+
+    h.server.patch_job_status = patch_job_status  # type: ignore[method-assign]
+    return entered, release
+
+
+def status_writes(h: Harness, job: str) -> list[str]:
+    return [w for w in writes_of(h, job) if w.startswith("patch_job_status")]
+
+
+def test_a_waiting_job_has_one_write_queued_at_most_and_the_latest_wins() -> None:
+    h = Harness(writers=2)  # the waiting lane has one worker
+    entered, release = hang_writes_of(h, "huge-0")
+    h.submit("huge-0", workers=3)  # three nodes' worth: never fits on two
+    h.loop.tick()
+    assert entered.wait(5)  # the lane's one worker hangs on it
+    h.submit("huge-1", workers=3)
+    h.loop.tick()  # huge-1: position 2, queued behind huge-0 in the lane
+    h.clock.advance(POSITION_REFRESH_S + 1)
+    h.submit("urgent", workers=3, priority=5)  # goes ahead of both
+    h.loop.tick()  # huge-1 moves to position 3 while its first write is still queued
+    h.loop.tick()
+    release.set()
+    h.controller.background.wait()
+    assert status_writes(h, "huge-1") == ["patch_job_status huge-1:Queued"]  # one write, not two
+    status = h.status("huge-1")
+    assert (status["reason"], status["queuePosition"]) == ("NeverFits", 3)  # the latest
+    assert status["queuedAt"]
+
+
+def test_an_admission_behind_a_queued_waiting_reason_goes_out_at_once_as_one_write() -> None:
+    h = Harness(writers=2)
+    entered, release = hang_writes_of(h, "blocker")
+    h.submit("blocker", workers=4)  # never fits, even on three nodes
+    h.loop.tick()
+    assert entered.wait(5)  # the waiting lane's one worker hangs
+    h.submit("train", workers=3)
+    h.loop.tick()  # train waits (NeverFits on two nodes); its reason queued behind blocker's
+    h.server.put(node("n2"))  # now it fits
+    h.loop.tick()
+    h.controller.background.wait(f"{NS}/train", timeout=5)
+    assert not h.controller.background.busy(f"{NS}/train")  # answered while blocker's hangs
+    assert h.phase("train") == ("Admitted", "Admitted") and len(h.pods("train")) == 3
+    assert status_writes(h, "train") == ["patch_job_status train:Admitted"]  # the reason joined it
+    assert h.status("train")["queuedAt"]  # what the waiting write said is kept
+    assert h.status("blocker") == {}  # still hanging: the admission did not wait for the lane
+    release.set()
+    h.controller.background.wait()
+    assert h.phase("blocker") == ("Queued", "NeverFits")
+
+
+def test_merge_patches_join_only_when_one_patch_does_the_same() -> None:
+    first = {"phase": "Queued", "hold": None, "queuePosition": 2, "placement": {"pool": "a"}}
+    then = {"queuePosition": 3, "placement": {"nodes": ["n0"]}, "verdicts": None}
+    assert joinable(first, then)
+    assert joined(first, then) == {
+        "phase": "Queued",
+        "hold": None,
+        "queuePosition": 3,
+        "placement": {"pool": "a", "nodes": ["n0"]},
+        "verdicts": None,
+    }
+    assert not joinable({"hold": None}, {"hold": {"reason": "x"}})  # the old hold's keys would stay
+
+
+def test_a_dry_run_never_holds_up_a_step_and_a_passed_one_is_not_asked_again() -> None:
+    h = Harness(precheck_wait_s=0.0)
+    answer = threading.Event()
+    real = h.server.create
+
+    def create(manifest: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
+        if dry_run:
+            assert answer.wait(10), "the test never let the dry run answer"
+        return real(manifest, dry_run)
+
+    h.server.create = create  # type: ignore[method-assign]
+    h.submit()
+    tick = threading.Thread(target=h.loop.tick)
+    tick.start()
+    tick.join(5)
+    assert not tick.is_alive()  # the step went on while the API server had not answered
+    h.controller.background.wait()
+    assert h.status() == {} and h.pods() == []  # nothing decided for the job before the answer
+    answer.set()
+    for _ in range(200):  # the answer starts a step; one of them admits the job
+        h.step()
+        if h.phase()[0] == "Admitted":
+            break
+    assert h.phase() == ("Admitted", "Admitted") and len(h.pods()) == 2
+    h.server.delete("pods", f"{NS}/train-worker-0")
+    h.server.delete("pods", f"{NS}/train-worker-1")
+    h.server.patch("aijobs", f"{NS}/train", {"status": None}, "status")  # as if never written
+    h.step(2)
+    assert h.phase() == ("Admitted", "Admitted")
+    assert [w for m, w in h.server.calls if m == "dry_run"] == ["Pod/train-worker-0"]  # asked once
+
+
+def test_the_carried_cycle_state_frees_what_an_undone_admission_booked() -> None:
+    h = Harness()
+    gate = Gate(h)
+    h.submit("first")
+    h.loop.tick()  # first assumed admitted: the carried state books its two nodes
+    assert gate.entered.wait(5)
+    h.submit("second")
+    h.loop.tick()  # second waits behind it
+    gate.fail = RuntimeError("etcdserver: request timed out")
+    gate.open.set()
+    h.controller.background.wait()  # every write failed: nothing booked, both back in the queue
+    now = h.clock.wall()
+    view = snapshot.read(h.server.cache, now)
+    carried = run_cycle(view.snapshot(), view.pending(now), now, state=h.controller.cycle_state)
+    fresh = run_cycle(view.snapshot(), view.pending(now), now, state=CycleState())
+    assert carried == fresh and [a.job_key for a in carried.admissions] == [f"{NS}/first"]
+    gate.fail = None
+    h.step()
+    assert h.phase("first") == ("Admitted", "Admitted") and len(h.pods("first")) == 2
+    assert h.phase("second") == ("Queued", "InsufficientCapacity") and h.pods("second") == []

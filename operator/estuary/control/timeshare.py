@@ -34,9 +34,9 @@ YIELDED = "Yielded"  # ... of a job that yielded its turn to a less-served one (
 _DEFAULTS = TimeSharing()
 
 
-def _enabled(env: Mapping[str, str], name: str) -> bool:
+def _enabled(env: Mapping[str, str], name: str, default: str = "true") -> bool:
     """On unless set to false (or 0, no, off)."""
-    return env.get(name, "true").strip().lower() not in ("false", "0", "no", "off")
+    return env.get(name, default).strip().lower() not in ("false", "0", "no", "off")
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
@@ -78,6 +78,8 @@ def from_env(env: Mapping[str, str] | None = None) -> TimeSharing | None:
         ),
         restart_s=_number(env, "ESTUARY_TIME_SHARING_RESTART_SECONDS", _DEFAULTS.restart_s),
         migrate=migrate,
+        # Off unless asked: jobs that did not opt in start where they fit, as they always did.
+        slow_start=_enabled(env, "ESTUARY_TIME_SHARING_SLOW_START", default="false"),
     )
 
 

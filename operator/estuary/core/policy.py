@@ -27,6 +27,9 @@ class TimeSharing:
     migrate: move running jobs to a faster type when it frees and the move pays for itself.
     known_work: estimate a job's remaining work from its declared `work` (an oracle the
     simulator has; users rarely do) rather than from its attained service alone.
+    slow_start: a job that cannot move (not opted in, or not preemptible) may wait for its fastest
+    type rather than start on a slower one (slowstart.py). The operator leaves it off unless
+    asked (ESTUARY_TIME_SHARING_SLOW_START), so jobs that did not opt in run as they always did.
     """
 
     thresholds: tuple[float, ...] = (1 * HOUR, 10 * HOUR)
@@ -37,6 +40,7 @@ class TimeSharing:
     restart_s: float = 60.0
     migrate: bool = True
     known_work: bool = False
+    slow_start: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,7 +104,7 @@ def wait_instead(
 ) -> Entry | None:
     """The waiting entry when a job that cannot move should wait for its fastest type rather than
     start on `chosen`, a slower one; None when it starts now (or may move later)."""
-    if ts is None or can_move(job) or not cands:
+    if ts is None or not ts.slow_start or can_move(job) or not cands:
         return None
     fast = min(cands, key=lambda c: (c.factor, c.preference, c.pool.name))
     if fast.factor >= chosen.factor * (1 - 1e-9):

@@ -151,7 +151,9 @@ def test_a_job_moves_to_the_fast_pool_when_it_frees() -> None:
 
 
 def test_the_knobs_come_from_the_environment() -> None:
-    assert from_env({}) == TimeSharing()  # production defaults
+    assert from_env({}) == TimeSharing(slow_start=False)  # production defaults; only opted-in jobs
+    on = from_env({"ESTUARY_TIME_SHARING_SLOW_START": "true"})
+    assert on is not None and on.slow_start
     assert from_env({"ESTUARY_TIME_SHARING": "false"}) is None
     custom: dict[str, Any] = {
         "ESTUARY_TIME_SHARING_THRESHOLDS": "60,600",
@@ -164,3 +166,13 @@ def test_the_knobs_come_from_the_environment() -> None:
         from_env({"ESTUARY_TIME_SHARING_MIN_SLICE_SECONDS": "soon"})
     with pytest.raises(ValueError, match="increasing"):
         from_env({"ESTUARY_TIME_SHARING_THRESHOLDS": "600,60"})
+
+
+def test_with_the_operators_defaults_a_job_that_did_not_opt_in_starts_where_it_fits() -> None:
+    """Time-sharing on, as the operator runs it by default: a job that did not opt in still
+    starts on the slow pool when the fast one is busy (no waiting for its fastest type)."""
+    h = Harness(1, policy=Policy(time_sharing=from_env({})))
+    two_pools(h)
+    h.running("fast", workers=1)
+    h.running("plain", workers=1, accelerators=[{"vendor": "nvidia", "image": "img"}])
+    assert h.status("plain")["placement"]["pool"] == "slow"

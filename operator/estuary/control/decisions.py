@@ -1,4 +1,5 @@
-"""Writing the scheduling cycle's decisions: admissions, preemptions and why the others wait.
+"""Writing the scheduling cycle's decisions: admissions, preemptions, migrations and why the others
+wait.
 
 An admission is assumed at once (the rest of the step and the next one see the job admitted and
 its accelerators booked) and written in the background (control/writes.py): the AIJob status first
@@ -9,7 +10,9 @@ step creates, never pods without an admission; a status write that fails undoes 
 step (lifecycle.py `advance`). The happy path posts no event: the `Admitted` condition (reason,
 message, time) records it. A waiting job's status says why, with the numbers,
 and how it fares on each accepted type (`status.verdicts`), so a person who may read only her job
-sees why it waits (`kubectl estuary explain`).
+sees why it waits (`kubectl estuary explain`). A preemption or a migration releases the whole gang
+with the job's grace period (lifecycle.py `release`): a victim of quota reclaim or priority backs
+off; a job that yields its turn (time-sharing) or moves to a faster type does not.
 """
 
 from __future__ import annotations

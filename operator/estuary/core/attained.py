@@ -160,9 +160,14 @@ class ServiceRule:
         return [(y.running, SERVICE) for y in service_victims(mine, self.job, spec, self.now, self.ts)]
 
     def rank(self, running: RunningJob) -> tuple[object, ...]:
-        """Least valuable first: lower priority, then the most served, then key."""
+        """Least valuable first: lower priority, then the most served opted-in jobs, then the most
+        recently started (preemption.py's order, so jobs that did not opt in are ranked among
+        themselves exactly as without time-sharing), then key."""
+        if not running.job.time_sharing:
+            return (running.job.priority, 0, 0.0, -running.started, running.job.key)
         service = attained_now(running, self.pools[running.assignment.pool], self.now)
-        return (running.job.priority, -level_of(service, self.ts), -service, running.job.key)
+        level = level_of(service, self.ts)
+        return (running.job.priority, -level, -service, -running.started, running.job.key)
 
     def message(self, running: RunningJob, pool: str) -> str:
         found = may_yield(running, self.job, self.pools[pool], self.now, self.ts)

@@ -62,6 +62,18 @@ def test_jobs_that_did_not_opt_in_or_are_not_preemptible_are_never_touched() -> 
         assert not result.preemptions and not result.migrations
 
 
+def test_reclaim_among_jobs_that_did_not_opt_in_evicts_as_without_time_sharing() -> None:
+    """Quota reclaim picks the most recently started borrower whether or not the policy shares
+    time: the Service rule's order (most served first) applies to opted-in jobs only."""
+    pool = replace(V100, quotas={"physics": quota(0, borrowing_limit=3), "chem": quota(3)})
+    borrowers = [run(make_job(f"ns/p{i}", gpus=1), "v100", [f"v{i + 1}"], started=100.0 * i) for i in range(3)]
+    snap = snapshot([pool], make_nodes("v", 3, gpus=1, pool="v100"), borrowers)
+    reclaimer = make_job("ns/c0", gpus=1, tenant="chem", arrival=1000.0)
+    for policy in (Policy(), SHARING):
+        result = cycle(snap, reclaimer, now=20 * HOUR, policy=policy)
+        assert [(p.victim_key, p.reason) for p in result.preemptions] == [("ns/p2", "Reclaim")], policy
+
+
 def test_turns_stay_within_a_tenant_where_the_pool_has_quotas_and_within_a_priority() -> None:
     pool = replace(V100, quotas={"physics": quota(1), "chem": quota(1)})
     long = run(shared("ns/long", tenant="chem"), "v100", ["v1"], started=0.0)

@@ -66,7 +66,9 @@ def test_reclaim_among_jobs_that_did_not_opt_in_evicts_as_without_time_sharing()
     """Quota reclaim picks the most recently started borrower whether or not the policy shares
     time: the Service rule's order (most served first) applies to opted-in jobs only."""
     pool = replace(V100, quotas={"physics": quota(0, borrowing_limit=3), "chem": quota(3)})
-    borrowers = [run(make_job(f"ns/p{i}", gpus=1), "v100", [f"v{i + 1}"], started=100.0 * i) for i in range(3)]
+    borrowers = [
+        run(make_job(f"ns/p{i}", gpus=1), "v100", [f"v{i + 1}"], started=100.0 * i) for i in range(3)
+    ]
     snap = snapshot([pool], make_nodes("v", 3, gpus=1, pool="v100"), borrowers)
     reclaimer = make_job("ns/c0", gpus=1, tenant="chem", arrival=1000.0)
     for policy in (Policy(), SHARING):

@@ -9,7 +9,8 @@ step creates, never pods without an admission; a status write that fails undoes 
 step (lifecycle.py `advance`). The happy path posts no event: the `Admitted` condition (reason,
 message, time) records it. A waiting job's status says why, with the numbers,
 and how it fares on each accepted type (`status.verdicts`), so a person who may read only her job
-sees why it waits (`kubectl estuary explain`).
+sees why it waits (`kubectl estuary explain`). At most a few hundred jobs' reasons are queued at
+once (writes.py `may_tell`): thousands of jobs seen at once are told a few hundred per tick.
 """
 
 from __future__ import annotations
@@ -139,8 +140,8 @@ class Decisions:
         same = same and status.hold is None
         moved = status.queue_position != waiting.position or status.verdicts != verdicts
         fresh = now - self._position_written.get(job.key, 0.0) < POSITION_REFRESH_S
-        if same and (not moved or fresh):
-            return
+        if (same and (not moved or fresh)) or not self.background.may_tell(job.key):
+            return  # nothing new to say, or too many reasons queued: told on a later tick
         self._position_written[job.key] = now
         stamp = codec.rfc3339(now)
         update = AIJobStatus(

@@ -133,6 +133,8 @@ class Decisions:
     def wait(self, job: ParsedJob, waiting: Waiting, now: float) -> None:
         """Queued, with the reason, the numbers and a verdict per accepted type; rewritten when they
         change (a position or per-type numbers that only moved, at most every POSITION_REFRESH_S)."""
+        if not self.background.may_tell(job.key):
+            return  # too many jobs' reasons queued: told on a later tick
         status = job.status
         reason, message = waiting.reason.value, with_burst_note(job, waiting.message)
         verdicts = verdicts_of(waiting)
@@ -140,8 +142,8 @@ class Decisions:
         same = same and status.hold is None
         moved = status.queue_position != waiting.position or status.verdicts != verdicts
         fresh = now - self._position_written.get(job.key, 0.0) < POSITION_REFRESH_S
-        if (same and (not moved or fresh)) or not self.background.may_tell(job.key):
-            return  # nothing new to say, or too many reasons queued: told on a later tick
+        if same and (not moved or fresh):
+            return
         self._position_written[job.key] = now
         stamp = codec.rfc3339(now)
         update = AIJobStatus(

@@ -168,3 +168,34 @@ def client_lease(kube: Kube) -> object:
     from kubernetes import client
 
     return client.CoordinationV1Api(kube.api).read_namespaced_lease("estuary-operator", "estuary-system")
+
+
+def test_jobs_reach_running_with_one_dry_run_and_workers_plus_three_writes_each(
+    kube: Kube, jobs_ns: str, estuary: OperatorProcess
+) -> None:
+    """The operator's own request counters on the real API server (issue #14): each job is checked
+    once (a dry run of its first worker, kept per uid and generation however many ticks it takes
+    to answer) and written `workers + 3` times on its way to Running: Admitted, the Service, the
+    pods, Running. No job of another test is left to write (the namespaces are emptied)."""
+    requests = r'estuary_api_requests_total\{{verb="{}",resource="{}"\}}'
+    kinds = {
+        "dry runs": requests.format("dryrun", "pods"),
+        "writes": "|".join(
+            requests.format(verb, resource)
+            for verb, resource in (("create", "pods"), ("create", "services"), ("patch", "aijobs/status"))
+        ),
+    }
+    before = _scrape(estuary.metrics_url)
+    shapes = {"steady-a": 1, "steady-b": 2, "steady-c": 3}
+    for name, workers in shapes.items():
+        kube.apply(aijob(name, jobs_ns, [NVIDIA], workers=workers, per_worker=2))
+    for name in shapes:
+        wait_for(lambda name=name: kube.phase(jobs_ns, name) == "Running", timeout=90, what=f"{name} Running")
+    expected = {"dry runs": len(shapes), "writes": sum(w + 3 for w in shapes.values())}
+
+    def counted() -> dict[str, float] | None:
+        now = _scrape(estuary.metrics_url)
+        seen = {kind: _sum(now, p) - _sum(before, p) for kind, p in kinds.items()}
+        return seen if seen == expected else None
+
+    wait_for(counted, timeout=20, what=f"the operator's request counters to show {expected}")

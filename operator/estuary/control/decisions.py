@@ -10,9 +10,11 @@ step creates, never pods without an admission; a status write that fails undoes 
 step (lifecycle.py `advance`). The happy path posts no event: the `Admitted` condition (reason,
 message, time) records it. A waiting job's status says why, with the numbers,
 and how it fares on each accepted type (`status.verdicts`), so a person who may read only her job
-sees why it waits (`kubectl estuary explain`). A preemption or a migration releases the whole gang
-with the job's grace period (lifecycle.py `release`): a victim of quota reclaim or priority backs
-off; a job that yields its turn (time-sharing) or moves to a faster type does not.
+sees why it waits (`kubectl estuary explain`). At most a few hundred jobs' reasons are queued at
+once (writes.py `may_tell`): thousands of jobs seen at once are told a few hundred per tick. A
+preemption or a migration releases the whole gang with the job's grace period (lifecycle.py
+`release`): a victim of quota reclaim or priority backs off; a job that yields its turn
+(time-sharing) or moves to a faster type does not.
 """
 
 from __future__ import annotations
@@ -159,6 +161,8 @@ class Decisions:
     def wait(self, job: ParsedJob, waiting: Waiting, now: float) -> None:
         """Queued, with the reason, the numbers and a verdict per accepted type; rewritten when they
         change (a position or per-type numbers that only moved, at most every POSITION_REFRESH_S)."""
+        if not self.background.may_tell(job.key):
+            return  # too many jobs' reasons queued: told on a later tick
         status = job.status
         reason, message = waiting.reason.value, with_burst_note(job, waiting.message)
         verdicts = verdicts_of(waiting)

@@ -48,6 +48,7 @@ from estuary.state.snapshot import ParsedJob
 
 log = logging.getLogger("estuary.writes")
 WORKERS = 8  # chains written at once (and as many creates in flight)
+WAITING_QUEUED_MAX = 256  # jobs told why they wait, queued at once; the rest are told on later ticks
 EXPECT_S = 30.0  # how long created pods may take to show in the cache before the job is judged without them
 Step = Callable[[], bool]  # one write of a chain; False stops the chain
 
@@ -74,6 +75,7 @@ class Background:
         self._queues: dict[str, deque[Step]] = {}
         self._claimed: set[str] = set()  # jobs whose chain a worker runs now
         self._unsent: dict[str, _Unsent] = {}  # a job's last queued step, when a status not yet sent
+        self._slow: set[str] = set()  # jobs whose chain is queued in the waiting lane
         self._refused: dict[str, WorkerRefused | NameTaken] = {}
         self._expected: dict[str, tuple[int, float]] = {}  # job -> (its pods' last version, until when)
         self.clock = time.monotonic
@@ -101,6 +103,13 @@ class Background:
         with self._lock:
             self._expected.pop(key, None)
         return False
+
+    def may_tell(self, key: str) -> bool:
+        """Whether a waiting reason of this job may be queued now: it joins what is queued for
+        the job, or fewer than WAITING_QUEUED_MAX jobs' reasons are queued. A flood of new jobs
+        is told why it waits a few hundred at a time, not assumed and queued all at once."""
+        with self._lock:
+            return key in self._queues or len(self._slow) < WAITING_QUEUED_MAX
 
     def refusal(self, key: str) -> WorkerRefused | NameTaken | None:
         """The refusal a background create of this job met (taken: reported once)."""
@@ -184,10 +193,14 @@ class Background:
                 if steps:
                     self._unsent.pop(key, None)  # other steps now come after it
                     queue.extend(steps)
+                if lane is self._chains:
+                    self._slow.discard(key)  # no longer only why it waits
                 if lane is not self._chains or key in self._claimed:
                     return
             else:
                 self._queues[key] = deque(steps)
+                if lane is self._waiting:
+                    self._slow.add(key)
         (lane or self._chains).submit(self._run, key)
 
     def _run(self, key: str) -> None:
@@ -214,6 +227,7 @@ class Background:
                 if not queue:
                     del self._queues[key]
                     self._claimed.discard(key)
+                    self._slow.discard(key)
                     self._lock.notify_all()
                     break
         self.cache.changed.set()  # the next tick sees what was answered

@@ -125,8 +125,9 @@ class ClusterCache:
                     self._unindex_pod(key, held or obj)
             else:
                 held = store.get(key)
-                if held is not None and _version(held) > _version(obj):
-                    return
+                version = _version(obj)
+                if held is not None and (_version(held) > version or _version(held) == version > 0):
+                    return  # older, or the very version held (our write's answer, then its watch event)
                 if kind == "pods" and held is not None:
                     self._unindex_pod(key, held)
                 store[key] = obj

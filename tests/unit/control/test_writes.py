@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from estuary.control import writes
 from estuary.control.decisions import POSITION_REFRESH_S
 from estuary.control.writes import joinable, joined
 from estuary.core import CycleState, run_cycle
@@ -300,3 +301,24 @@ def test_the_carried_cycle_state_frees_what_an_undone_admission_booked() -> None
     h.step()
     assert h.phase("first") == ("Admitted", "Admitted") and len(h.pods("first")) == 2
     assert h.phase("second") == ("Queued", "InsufficientCapacity") and h.pods("second") == []
+
+
+def test_a_flood_of_new_jobs_is_told_why_it_waits_a_bounded_number_at_a_time(monkeypatch: Any) -> None:
+    monkeypatch.setattr(writes, "WAITING_QUEUED_MAX", 3)
+    h = Harness(writers=2)
+    entered, release = hang_writes_of(h, "huge-0")
+    for i in range(8):
+        h.submit(f"huge-{i}", workers=3)  # never fit
+    h.loop.tick()
+    assert entered.wait(5)
+    h.loop.tick()
+    told = [i for i in range(8) if h.controller.background.busy(f"{NS}/huge-{i}")]
+    assert told == [0, 1, 2]  # three reasons queued; the others not assumed, told later
+    h.submit("train")
+    h.loop.tick()  # an admission is never held back by the bound
+    h.controller.background.wait(f"{NS}/train", timeout=5)
+    assert h.phase("train") == ("Admitted", "Admitted")
+    release.set()
+    h.step(3)
+    assert all(h.phase(f"huge-{i}") == ("Queued", "NeverFits") for i in range(8))
+    assert [w for m, w in h.server.calls if m == "dry_run" and "huge-7" in w] == ["Pod/huge-7-worker-0"]

@@ -30,7 +30,7 @@ from estuary.model import Assignment, Migration, PoolSpec, RunningJob, Snapshot
 from estuary.state import codec
 from estuary.state.snapshot import MIGRATING, ParsedJob
 
-YIELDED = "Yielded"  # ... of a job that yielded its turn to a less-served one (the Service rule)
+YIELDED = "Yielded"  # status and event reason of a job that yielded its turn (the Service rule)
 _DEFAULTS = TimeSharing()
 
 
@@ -46,7 +46,7 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number of seconds") from None
+        raise ValueError(f"{name}={raw!r} is not a number") from None
     if value < 0:
         raise ValueError(f"{name}={raw!r} must not be negative")
     return value

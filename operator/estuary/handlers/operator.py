@@ -71,7 +71,7 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     kube = RealKubeApi(api)
     key = sealkey.load(api, _namespace())
     sealer = Sealer(key) if key is not None else Sealer.ephemeral()
-    policy = Policy(time_sharing=timeshare.from_env())  # a bad setting stops the start, saying which
+    policy = Policy(time_sharing=timeshare.from_env())  # checked by `estuary operator` before it starts
     jobs = JobController(CACHE, kube, Settings(jurisdiction=jurisdiction, policy=policy), sealer=sealer)
     federation = FederationController.from_env(api, CACHE, jobs.writer)
     loop = Loop(CACHE, jobs, federation, ledger=Ledger(kube))

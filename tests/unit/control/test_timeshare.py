@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from tests.unit.control.harness import Harness
 
 from estuary import metrics
+from estuary.cli import main
 from estuary.control.timeshare import from_env
 from estuary.core import Policy, TimeSharing
 
@@ -162,7 +164,7 @@ def test_the_knobs_come_from_the_environment() -> None:
     }
     ts = from_env(custom)
     assert ts is not None and (ts.thresholds, ts.min_slice_s, ts.migrate) == ((60.0, 600.0), 5.0, False)
-    with pytest.raises(ValueError, match="ESTUARY_TIME_SHARING_MIN_SLICE_SECONDS='soon'"):
+    with pytest.raises(ValueError, match="ESTUARY_TIME_SHARING_MIN_SLICE_SECONDS='soon' is not a number"):
         from_env({"ESTUARY_TIME_SHARING_MIN_SLICE_SECONDS": "soon"})
     with pytest.raises(ValueError, match="increasing"):
         from_env({"ESTUARY_TIME_SHARING_THRESHOLDS": "600,60"})
@@ -176,3 +178,9 @@ def test_with_the_operators_defaults_a_job_that_did_not_opt_in_starts_where_it_f
     h.running("fast", workers=1)
     h.running("plain", workers=1, accelerators=[{"vendor": "nvidia", "image": "img"}])
     assert h.status("plain")["placement"]["pool"] == "slow"
+
+
+def test_the_operator_does_not_start_with_a_setting_that_does_not_parse() -> None:
+    result = CliRunner().invoke(main, ["operator"], env={"ESTUARY_TIME_SHARING_THRESHOLDS": "1h"})
+    assert result.exit_code == 1
+    assert "operator settings: ESTUARY_TIME_SHARING_THRESHOLDS='1h'" in result.output

@@ -16,7 +16,6 @@ ROOT = Path(__file__).resolve().parents[1] / "operator" / "estuary"
 MAX_MODULE, MAX_FUNCTION = 400, 60
 EXCEPTIONS: dict[str, str] = {
     # "path/inside/estuary.py" or "path.py:function": "why it stays (and until when)"
-    "kube/render.py:worker_pod": "being rewritten for spec.template by the pod-template change (2026-11-30)",
 }
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 
 from estuary.api.aijob import AIJob
+from estuary.api.ownership import WORKER_CONTAINER
 
 DATA_DIR = "job_templates"
 TEMPLATE_ANNOTATION = "estuary.dev/template"
@@ -206,12 +207,31 @@ def instantiate(
     if command:
         spec["command" if chosen.framework == "custom" else "args"] = list(command)
     if dataset_pvc:
-        raise TemplateError(
-            "a dataset volume needs the worker pod template (spec.template), which this version of "
-            "the AIJob API does not have yet"
-        )
+        _mount_dataset(spec, dataset_pvc)
     try:
         AIJob.model_validate(manifest)
     except ValueError as err:
         raise TemplateError(f"template {name} with these parameters is not a valid AIJob: {err}") from err
     return manifest
+
+
+DATASET_VOLUME, DATASET_PATH = "dataset", "/data"
+
+
+def _mount_dataset(spec: dict[str, Any], claim: str) -> None:
+    """Mount the PersistentVolumeClaim `claim` read-only at /data in every worker, through the
+    worker pod template (the `worker` container, which Estuary fills in)."""
+    pod = spec.setdefault("template", {}).setdefault("spec", {})
+    volumes = pod.setdefault("volumes", [])
+    if any(v.get("name") == DATASET_VOLUME for v in volumes):
+        raise TemplateError(
+            f"the template already has a volume named {DATASET_VOLUME!r}; set --dataset there"
+        )
+    volumes.append({"name": DATASET_VOLUME, "persistentVolumeClaim": {"claimName": claim, "readOnly": True}})
+    containers = pod.setdefault("containers", [])
+    worker = next((c for c in containers if c.get("name") == WORKER_CONTAINER), None)
+    if worker is None:
+        worker = {"name": WORKER_CONTAINER}
+        containers.insert(0, worker)
+    mount = {"name": DATASET_VOLUME, "mountPath": DATASET_PATH, "readOnly": True}
+    worker.setdefault("volumeMounts", []).append(mount)

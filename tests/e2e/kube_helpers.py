@@ -139,3 +139,33 @@ def pools(quotas: dict[str, list[dict[str, Any]]] | None = None) -> list[dict[st
             }
         )
     return out
+
+
+def bound_claim(kube: Kube, namespace: str, name: str) -> None:
+    """A bound ReadWriteMany claim (a hostPath volume: kwok runs no kubelet that would mount it)."""
+    pv_name = f"{namespace}-{name}"
+    pv: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": pv_name},
+        "spec": {
+            "capacity": {"storage": "10Gi"},
+            "accessModes": ["ReadWriteMany"],
+            "storageClassName": "",
+            "hostPath": {"path": f"/srv/{namespace}/{name}"},
+            "claimRef": {"namespace": namespace, "name": name},
+        },
+    }
+    pvc = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "accessModes": ["ReadWriteMany"],
+            "storageClassName": "",
+            "volumeName": pv_name,
+            "resources": {"requests": {"storage": "10Gi"}},
+        },
+    }
+    kube.apply(pv)
+    kube.apply(pvc)

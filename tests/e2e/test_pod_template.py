@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.kube_helpers import ASCEND, NVIDIA, Kube, aijob
+from tests.e2e.kube_helpers import ASCEND, NVIDIA, Kube, aijob, bound_claim
 from tests.e2e.operator_process import wait_for
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "jobs"
@@ -196,39 +196,9 @@ def test_every_example_job_is_valid_for_the_real_api_server(
     assert proc.returncode == 0, proc.stderr
 
 
-def _storage(kube: Kube, namespace: str, name: str) -> None:
-    """A bound ReadWriteMany claim (a hostPath volume: kwok runs no kubelet that would mount it)."""
-    pv_name = f"{namespace}-{name}"
-    pv: dict[str, Any] = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolume",
-        "metadata": {"name": pv_name},
-        "spec": {
-            "capacity": {"storage": "10Gi"},
-            "accessModes": ["ReadWriteMany"],
-            "storageClassName": "",
-            "hostPath": {"path": f"/srv/{namespace}/{name}"},
-            "claimRef": {"namespace": namespace, "name": name},
-        },
-    }
-    pvc = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "accessModes": ["ReadWriteMany"],
-            "storageClassName": "",
-            "volumeName": pv_name,
-            "resources": {"requests": {"storage": "10Gi"}},
-        },
-    }
-    kube.apply(pv)
-    kube.apply(pvc)
-
-
 def _prerequisites(kube: Kube, ns: str) -> None:
-    _storage(kube, ns, "imagenet")
-    _storage(kube, ns, "checkpoints")
+    bound_claim(kube, ns, "imagenet")
+    bound_claim(kube, ns, "checkpoints")
     kube.apply(
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "trainer", "namespace": ns}}
     )

@@ -23,7 +23,7 @@ import yaml
 from devcluster import binaries
 from devcluster.clusters import Cluster
 from estuary import usage
-from tests.e2e.kube_helpers import Kube, cri_log
+from tests.e2e.kube_helpers import Kube, bound_claim, cri_log
 from tests.e2e.operator_process import OperatorProcess, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -304,6 +304,7 @@ def test_a_namespace_editor_runs_her_job_end_to_end_with_kubectl_estuary(
     assert denied.returncode != 0 and "forbidden" in denied.stderr  # she cannot read the cluster
     assert plugin(alice, "--version").stdout.startswith("kubectl-estuary, version")
 
+    bound_claim(kube, ns, "imagenet")  # the platform team's dataset claim in her namespace
     out = plugin(
         alice,
         "run",
@@ -316,6 +317,8 @@ def test_a_namespace_editor_runs_her_job_end_to_end_with_kubectl_estuary(
         "8",
         "--accelerator",
         "nvidia/H800",
+        "--dataset",
+        "imagenet",
         "--",
         "train.py",
         "--epochs",
@@ -324,6 +327,11 @@ def test_a_namespace_editor_runs_her_job_end_to_end_with_kubectl_estuary(
     assert out.strip() == "aijob.estuary.dev/train created"
     files = serve_logs(kube, people, "train", 2)
     wait_for(lambda: kube.phase(ns, "train") == "Running", timeout=60, what="train Running")
+    for pod in kube.pods(ns, "train"):  # --dataset: the claim read-only at /data in every worker
+        claims = [v["persistentVolumeClaim"] for v in pod["spec"]["volumes"] if "persistentVolumeClaim" in v]
+        assert claims == [{"claimName": "imagenet", "readOnly": True}]
+        [worker] = [c for c in pod["spec"]["containers"] if c["name"] == "worker"]
+        assert {"name": "dataset", "mountPath": "/data", "readOnly": True} in worker["volumeMounts"]
 
     # list, through kubectl's own plugin mechanism: `kubectl estuary` finds kubectl-estuary on PATH
     env = {

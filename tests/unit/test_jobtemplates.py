@@ -124,3 +124,15 @@ def test_a_given_image_serves_a_vendor_the_template_lacks() -> None:
         "pytorch-ddp", job_name="j", namespace="ns", accelerator_types=["cambricon"], image="mlu:1"
     )
     assert job["spec"]["accelerators"] == [{"vendor": "cambricon", "image": "mlu:1"}]
+
+
+def test_a_dataset_claim_is_mounted_read_only_at_data_in_the_worker_container() -> None:
+    manifest = instantiate("pytorch-ddp", job_name="imagenet-run", namespace="astro", dataset_pvc="imagenet")
+    job = AIJob.model_validate(manifest)  # the AIJob model (and its pod schema) accepts it
+    pod = manifest["spec"]["template"]["spec"]
+    assert {"name": "dataset", "persistentVolumeClaim": {"claimName": "imagenet", "readOnly": True}} in pod[
+        "volumes"
+    ]
+    [worker] = [c for c in pod["containers"] if c["name"] == "worker"]
+    assert {"name": "dataset", "mountPath": "/data", "readOnly": True} in worker["volumeMounts"]
+    assert job.spec.template is not None

@@ -87,7 +87,6 @@ def test_namespace_and_context_flags_win_over_the_kubeconfig(kubeconfig: Path) -
         (("--template", "tensorflow"), "no job template 'tensorflow'"),
         (("--accelerator", "cambricon"), "has no image for cambricon"),
         (("--annotation", "novalue"), "is not KEY=VALUE"),
-        (("--dataset", "imagenet"), "spec.template"),
     ],
 )
 def test_run_refuses_bad_input_before_contacting_the_cluster(

@@ -7,7 +7,7 @@ get rarer (a preempted or moved job loses up to one interval of work). Needs the
 (matplotlib); never imported by the operator or the unit tier.
 
     .venv/bin/python bench/preemptive_plots.py cdf --title "Gavel setting, 5.2 jobs/h" \\
-        --out bench/results/jct_cdf_5.2.png out/full/est-5.2 out/full/pre-5.2
+        --out bench/results/jct_cdf_5.2.png out/full/est-5.2 preemptive=out/full/pre-5.2
     .venv/bin/python bench/preemptive_plots.py sweep --baseline out/full/est-5.2 \\
         --out bench/results/gain_vs_checkpoint.png out/sweep/ckpt-*
 """
@@ -51,13 +51,16 @@ def summary(folder: Path, policy: str) -> dict[str, Any]:
     raise SystemExit(f"{folder}/results.json has no policy {policy!r}")
 
 
-def cdf(folders: list[Path], out: Path, title: str) -> None:
+def cdf(runs: list[str], out: Path, title: str) -> None:
+    """`runs`: folders, each optionally as LABEL=FOLDER (the label replaces the policy's name)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, folder in enumerate(folders):
-        for policy, xs in measured_jcts(folder).items():
+    for i, run in enumerate(runs):
+        label, _, folder = run.rpartition("=")
+        for policy, xs in measured_jcts(Path(folder)).items():
             ys = [(k + 1) / len(xs) for k in range(len(xs))]
-            ax.step(xs, ys, where="post", label=policy, linestyle=("-", "--", "-.", ":")[i % 4])
+            name = label or policy
+            ax.step(xs, ys, where="post", label=name, linestyle=("-", "--", "-.", ":")[i % 4])
     ax.set_xscale("log")
     ax.set_xlabel("job completion time (hours, log scale)")
     ax.set_ylabel("fraction of measured jobs")
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="what", required=True)
     c = sub.add_parser("cdf", help="JCT CDFs of the measured jobs of the given runs")
-    c.add_argument("folders", nargs="+", type=Path)
+    c.add_argument("runs", nargs="+", help="run folders, each optionally LABEL=FOLDER")
     c.add_argument("--out", type=Path, required=True)
     c.add_argument("--title", default="CDF of job completion time")
     s = sub.add_parser("sweep", help="gain over Estuary against the checkpoint interval")
@@ -113,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     if args.what == "cdf":
-        cdf(args.folders, args.out, args.title)
+        cdf(args.runs, args.out, args.title)
     else:
         for interval, restart, jct, gain in sweep(args.folders, args.baseline, args.out):
             print(f"checkpoint {interval:g} min, restart {restart:g} s: {jct:.2f} h, gain {gain:.2f}x")

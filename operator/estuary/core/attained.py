@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
+from estuary.core.candidates import Candidate
 from estuary.core.policy import HOUR, TimeSharing
 from estuary.core.workspace import Workspace
 from estuary.model import AcceptedType, JobRequest, PoolSpec, RunningJob
@@ -173,6 +174,15 @@ class ServiceRule:
         found = may_yield(running, self.job, self.pools[pool], self.now, self.ts)
         assert found is not None  # it was chosen under this very rule
         return service_message(self.job, found, pool, self.now)
+
+
+def by_advantage(cands: Sequence[Candidate]) -> list[Candidate]:
+    """Where a job should take its turn when room must be made: the pool where its speed is
+    highest relative to the pool's typical speed (`PoolSpec.throughput`) first, not simply the
+    fastest. Comparative advantage, as in Gavel's heterogeneity-aware policies: a job that gains
+    little from a V100 (Recommendation runs faster on a P100) takes its turn on the slower type and
+    leaves the V100s to jobs that run 10x faster there, so the full cluster gets more work done."""
+    return sorted(cands, key=lambda c: (c.factor * max(c.pool.throughput, 1e-12), c.factor, c.pool.name))
 
 
 def rule(ts: TimeSharing | None, ws: Workspace, job: JobRequest, now: float) -> ServiceRule | None:

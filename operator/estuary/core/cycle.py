@@ -279,7 +279,8 @@ class _Cycle:
         if memo in self._no_plan:
             return None
         rule = attained.rule(self.policy.time_sharing, self.ws, job, self.now)
-        plan = preemption.plan(self.ws, job, assembled.helps, self.claimed, rule)
+        pools = assembled.helps if rule is None else attained.by_advantage(assembled.helps)
+        plan = preemption.plan(self.ws, job, pools, self.claimed, rule)
         if plan is None:
             self._no_plan.add(memo)
             return None

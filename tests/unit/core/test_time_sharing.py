@@ -188,3 +188,22 @@ def test_guarantees_hold_under_time_sharing(
         mover = by_key[m.job_key]
         assert mover.job.time_sharing and mover.job.preemptible
         assert (m.source_pool, m.assignment.pool) == ("k80", "v100")
+
+
+def test_a_job_takes_its_turn_where_its_advantage_is_largest_not_simply_on_the_fastest_type() -> None:
+    nodes = make_nodes("k", 1, gpus=1, pool="k80") + one_v100_node()
+    long_k80 = run(shared("ns/long-k80"), "k80", ["k1"], started=0.0)
+    long_v100 = run(shared("ns/long-v100"), "v100", ["v1"], started=0.0)
+    snap = snapshot([K80, V100], nodes, [long_k80, long_v100])
+
+    def newcomer(k80_speed: float) -> JobRequest:
+        accepts = (AcceptedType("nvidia", "K80", k80_speed), AcceptedType("nvidia", "V100", 1.0))
+        return replace(make_job("ns/new", gpus=1, accepts=accepts, arrival=20 * HOUR), time_sharing=True)
+
+    # K80s typically run at 0.25 of a V100; this job runs at 0.8 there: its turn goes on the K80,
+    # leaving the V100 to a job that gains more from it.
+    result = cycle(snap, newcomer(0.8), now=20 * HOUR, policy=SHARING)
+    assert [(p.victim_key, p.reason) for p in result.preemptions] == [("ns/long-k80", "Service")]
+    # A typical job (0.2 on a K80) takes its turn on the V100, as before.
+    result = cycle(snap, newcomer(0.2), now=20 * HOUR, policy=SHARING)
+    assert [(p.victim_key, p.reason) for p in result.preemptions] == [("ns/long-v100", "Service")]

@@ -279,7 +279,8 @@ class _Cycle:
         if memo in self._no_plan:
             return None
         rule = attained.rule(self.policy.time_sharing, self.ws, job, self.now)
-        pools = assembled.helps if rule is None else attained.by_advantage(assembled.helps)
+        # Comparative advantage for jobs that take turns; others try pools as without time-sharing.
+        pools = attained.by_advantage(assembled.helps) if rule and job.time_sharing else assembled.helps
         plan = preemption.plan(self.ws, job, pools, self.claimed, rule)
         if plan is None:
             self._no_plan.add(memo)

@@ -51,6 +51,25 @@ def summary(folder: Path, policy: str) -> dict[str, Any]:
     raise SystemExit(f"{folder}/results.json has no policy {policy!r}")
 
 
+def _save(
+    plt: Any, fig: Any, ax: Any, out: Path, labels: tuple[str, str, str], ticks: list[float] | None = None
+) -> None:
+    """Log x axis (with these ticks, if given), labels (x, y, title), grid and legend; to `out`."""
+    ax.set_xscale("log")
+    if ticks:
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.minorticks_off()
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    ax.set_title(labels[2])
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
+
 def cdf(runs: list[str], out: Path, title: str) -> None:
     """`runs`: folders, each optionally as LABEL=FOLDER (the label replaces the policy's name)."""
     plt = _pyplot()
@@ -61,20 +80,12 @@ def cdf(runs: list[str], out: Path, title: str) -> None:
             ys = [(k + 1) / len(xs) for k in range(len(xs))]
             name = label or policy
             ax.step(xs, ys, where="post", label=name, linestyle=("-", "--", "-.", ":")[i % 4])
-    ax.set_xscale("log")
-    ax.set_xlabel("job completion time (hours, log scale)")
-    ax.set_ylabel("fraction of measured jobs")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
+    _save(plt, fig, ax, out, ("job completion time (hours, log scale)", "fraction of measured jobs", title))
 
 
 def sweep(folders: list[Path], baseline: Path, out: Path) -> list[tuple[float, float, float, float]]:
-    """(checkpoint interval min, restart s, preemptive avg JCT h, gain = Estuary / preemptive)."""
+    """(checkpoint interval min, restart s, preemptive avg JCT h, gain = Estuary / preemptive).
+    A run with interval 0 and no restart (moves for free, as Gavel assumes) is drawn as a line."""
     base = summary(baseline, "estuary")["avg_jct_h"]
     points = []
     for folder in folders:
@@ -86,20 +97,16 @@ def sweep(folders: list[Path], baseline: Path, out: Path) -> list[tuple[float, f
     points.sort()
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for restart in sorted({p[1] for p in points}):
-        xs = [p for p in points if p[1] == restart]
+    for restart in sorted({p[1] for p in points if p[0] > 0}):
+        xs = [p for p in points if p[1] == restart and p[0] > 0]
         ax.plot([p[0] for p in xs], [p[3] for p in xs], marker="o", label=f"restart {restart:g} s")
+    for p in points:
+        if p[0] == 0:
+            ax.axhline(p[3], color="green", linestyle="--", linewidth=0.8, label="no cost (as Gavel)")
     ax.axhline(1.0, color="grey", linewidth=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("checkpoint interval (minutes, log scale)")
-    ax.set_ylabel("avg JCT: Estuary today / preemptive")
-    ax.set_title(f"Gain of preemptive over today's policy (Estuary {base:.2f} h)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
+    title = f"5.2 jobs/h: gain of preemptive over today's policy (Estuary {base:.2f} h)"
+    labels = ("checkpoint interval (minutes, log scale)", "avg JCT: Estuary / preemptive", title)
+    _save(plt, fig, ax, out, labels, sorted({p[0] for p in points if p[0] > 0}))
     return points
 
 

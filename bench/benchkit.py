@@ -72,7 +72,14 @@ def start_operator(kubeconfig: Path, log: Path, port: int | None = None) -> subp
 def prepare(handle: Any, namespaces: tuple[str, ...]) -> None:
     """The CRDs applied and established, and these namespaces with their service accounts."""
     handle.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-    handle.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    for attempt in range(10):  # a CRD applied a moment ago may have no status yet: kubectl wait errs
+        try:
+            handle.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+            break
+        except clusters.ClusterError:
+            if attempt == 9:
+                raise
+            time.sleep(1)
     for ns in namespaces:
         handle.kubectl("create", "namespace", ns)
         clusters.wait_service_account(handle, ns, timeout=60)

@@ -48,7 +48,7 @@ from estuary.state.snapshot import ParsedJob
 
 log = logging.getLogger("estuary.writes")
 WORKERS = 8  # chains written at once (and as many creates in flight)
-WAITING_QUEUED_MAX = 256  # jobs told why they wait, queued at once; the rest are told on later ticks
+WAITING_QUEUED_MAX = 1024  # jobs told why they wait, queued at once; the rest are told on later ticks
 EXPECT_S = 30.0  # how long created pods may take to show in the cache before the job is judged without them
 Step = Callable[[], bool]  # one write of a chain; False stops the chain
 

@@ -12,7 +12,8 @@ than its fastest, the core compares the two finishing times:
 and waits only when waiting finishes sooner. The expected wait is when enough accelerators of the
 fastest pool are expected to be free: its free ones now plus those of its running jobs in order of
 their expected ends (remaining work declared when the policy may use it, else as much again as
-each has run: Tiresias's premise for heavy-tailed durations, as in migrate.py). The job's own work
+each has served, at least the first queue's threshold: Tiresias's premise for heavy-tailed
+durations, as in migrate.py; a terminating one within its grace period). The job's own work
 is its declared work under `known_work`, else the first queue's threshold (the least a job that
 runs at all is expected to need), said so in the reason. It counts accelerators, not node-level
 fit, and not the jobs queued ahead for that pool: an estimate, so the reason shows its numbers.

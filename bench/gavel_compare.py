@@ -10,6 +10,10 @@ own (time-sliced, migrating) policies on the same setting.
     .venv/bin/python bench/gavel_compare.py --processes 1      # all in this process, with progress
     .venv/bin/python bench/gavel_compare.py --rates 3.2        # one rate
     .venv/bin/python bench/gavel_compare.py --smoke            # seconds (CI): 120 jobs, 2 rates
+    .venv/bin/python bench/gavel_compare.py --policies estuary,preemptive --checkpoint-interval 1800
+
+Beside the averages: p99 JCT, the longest first wait (does any job starve?), preemptions and
+migrations of the measured jobs, per policy.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import multiprocessing
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +90,7 @@ class Task:
     finite: bool
     data: Path
     progress: bool
+    assumptions: Assumptions = field(default_factory=Assumptions)
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,7 @@ class Done:
 def replay(task: Task) -> Done:
     table = load_default(task.data)
     exp = ex.gavel(table, task.rate, task.jobs, task.measure, task.seed, continue_arrivals=not task.finite)
-    outcome = ex.run(exp, named([task.policy]), Assumptions(), progress=task.progress)
+    outcome = ex.run(exp, named([task.policy]), task.assumptions, progress=task.progress)
     return Done(task, exp.name, exp.measured_desc, outcome.summaries[0], outcome.lower)
 
 
@@ -124,6 +129,10 @@ def row(rate: float, done: list[Done], finite: bool) -> dict[str, Any]:
         "rate": rate,
         "avg_jct_h": {s.policy: s.avg_jct_h for s in summaries},
         "p95_jct_h": {s.policy: s.p95_jct_h for s in summaries},
+        "p99_jct_h": {s.policy: s.p99_jct_h for s in summaries},
+        "max_queueing_h": {s.policy: s.max_queueing_h for s in summaries},
+        "preemptions": {s.policy: s.preemptions for s in summaries},
+        "migrations": {s.policy: s.migrations for s in summaries},
         "makespan_h": {s.policy: s.makespan_h for s in summaries},
         "utilization": {s.policy: s.utilization for s in summaries},
         "lower_bound_h": done[0].lower.avg_jct_h,
@@ -154,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
         help="replays run side by side, one (rate, policy) each (default: one per CPU; 1: in this process)",
     )
     ap.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        default=Assumptions().checkpoint_interval_s,
+        help="seconds between a job's checkpoints; a preempted or moved job loses the work since its last",
+    )
+    ap.add_argument(
         "--finite",
         action="store_true",
         help="stop arrivals after --jobs (default: continue until the measured jobs finish, as Gavel does)",
@@ -174,8 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     named(policies)  # unknown names fail here, before any replay
     data = args.data or default_data_dir()
     progress = not args.quiet and args.processes <= 1
+    costs = Assumptions(checkpoint_interval_s=args.checkpoint_interval)
     tasks = [
-        Task(r, p, args.jobs, (lo, hi), args.seed, args.finite, data, progress)
+        Task(r, p, args.jobs, (lo, hi), args.seed, args.finite, data, progress, costs)
         for r in rates
         for p in policies
     ]
@@ -190,7 +206,14 @@ def main(argv: list[str] | None = None) -> int:
         for d in done:
             print("  " + speed_line(d.summary))
         rows.append(row(rate, done, args.finite))
-    payload = {"jobs": args.jobs, "measure": [lo, hi], "seed": args.seed, "finite": args.finite, "rows": rows}
+    payload = {
+        "jobs": args.jobs,
+        "measure": [lo, hi],
+        "seed": args.seed,
+        "finite": args.finite,
+        "checkpoint_interval_s": args.checkpoint_interval,
+        "rows": rows,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(payload, indent=2) + "\n")
 
@@ -201,6 +224,14 @@ def main(argv: list[str] | None = None) -> int:
         f"seed {args.seed}; average JCT in hours:"
     )
     print(comparison_table(rows, policies))
+    print("\np99 JCT h / longest first wait h / preemptions / migrations (measured jobs):")
+    for r in rows:
+        cells = [
+            f"{p} {_fmt(r['p99_jct_h'][p])} / {_fmt(r['max_queueing_h'][p])} / "
+            f"{r['preemptions'][p]} / {r['migrations'][p]}"
+            for p in policies
+        ]
+        print(f"  {r['rate']:g} jobs/h: " + "; ".join(cells))
     print(
         f"\ntotal wall time {elapsed:.0f} s ({args.processes} process{'es' if args.processes > 1 else ''}; "
         f"replays summed {summed:.0f} s); results in {args.out}"

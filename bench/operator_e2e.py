@@ -20,7 +20,6 @@ import os
 import random
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,13 +30,12 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "hack"))
+sys.path.insert(0, str(REPO / "bench"))
 
 from kubernetes import client, watch  # noqa: E402
 
+from benchkit import GROUP, TYPES, VERSION, aijob, create_pools, prepare, start_operator, wait_ready  # noqa: E402
 from devcluster import binaries, clusters, topology  # noqa: E402
-
-GROUP, VERSION = "estuary.dev", "v1alpha1"
-TYPES = (("nvidia", "H800", "nvidia.com/gpu"), ("huawei", "Ascend910B", "huawei.com/Ascend910"))
 
 
 def cluster_spec(nodes: int) -> topology.ClusterSpec:
@@ -182,35 +180,11 @@ def estuary(
     api: client.ApiClient, kubeconfig: Path, namespace: str, shapes: list[tuple[int, int]], workdir: Path
 ) -> dict[str, float]:
     custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
-    for vendor, model, resource in TYPES:
-        custom.create_cluster_custom_object(
-            GROUP,
-            VERSION,
-            "computepools",
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "ComputePool",
-                "metadata": {"name": model.lower()},
-                "spec": {
-                    "vendor": vendor,
-                    "model": model,
-                    "resourceName": resource,
-                    "nodeSelector": {"estuary.dev/model": model},
-                    "tolerations": [{"operator": "Exists"}],
-                },
-            },
-        )
+    create_pools(custom)
     port = 19000 + os.getpid() % 1000
-    log = (workdir / "operator.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "estuary.cli", "operator"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={**os.environ, "KUBECONFIG": str(kubeconfig), "ESTUARY_METRICS_PORT": str(port)},
-    )
+    proc = start_operator(kubeconfig, workdir / "operator.log", port)
     try:
-        time.sleep(3)
+        wait_ready(port, proc)  # timing starts once the operator is up, however loaded the machine
         admitted = RunningWatcher(
             custom.list_namespaced_custom_object,
             lambda o: (o.get("status") or {}).get("phase") in ("Admitted", "Running"),
@@ -237,21 +211,7 @@ def estuary(
         for j, (workers, per) in enumerate(shapes):
             name = f"job-{j}"
             custom.create_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                namespace,
-                "aijobs",
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "AIJob",
-                    "metadata": {"name": name},
-                    "spec": {
-                        "workers": workers,
-                        "acceleratorsPerWorker": per,
-                        "resources": {"cpu": "1", "memory": "1Gi"},
-                        "accelerators": [{"vendor": v, "model": m, "image": "bench"} for v, m, _ in TYPES],
-                    },
-                },
+                GROUP, VERSION, namespace, "aijobs", aijob(name, workers, per)
             )
             created[name] = time.monotonic()
         create_s = time.monotonic() - start
@@ -323,11 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = cluster_spec(args.nodes)
     handle = manager.start(spec, workdir / "kubeconfig")
     try:
-        handle.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-        handle.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-        for ns in ("baseline", "estuary"):
-            handle.kubectl("create", "namespace", ns)
-            clusters.wait_service_account(handle, ns, timeout=60)
+        prepare(handle, ("baseline", "estuary"))
         api = handle.api_client()
         nodes = [
             (f"{p.name}-{i}", p.resource, p.accelerators_per_node)

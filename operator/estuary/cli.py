@@ -32,6 +32,13 @@ def operator(verbose: bool) -> None:
 
     import kopf
 
+    from estuary.control import timeshare
+
+    try:  # a setting that does not parse stops the start, naming the variable
+        timeshare.from_env()
+    except ValueError as err:
+        raise click.ClickException(f"operator settings: {err}") from None
+
     kopf.configure(verbose=verbose)
     if not verbose:  # one line per watch event is noise at scale; Estuary logs its decisions
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)

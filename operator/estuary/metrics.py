@@ -112,6 +112,12 @@ class OperatorMetrics:
         self.preemptions = Counter(
             "estuary_preemptions", "Jobs preempted, by reason.", ["tenant", "pool", "reason"], registry=r
         )
+        self.migrations = Counter(
+            "estuary_migrations",
+            "Running jobs moved to another pool (a faster type), by reason.",
+            ["tenant", "source_pool", "target_pool", "reason"],
+            registry=r,
+        )
         self.bursts = Counter(
             "estuary_bursts", "Jobs placed at a partner cluster.", ["tenant", "link"], registry=r
         )
@@ -194,6 +200,9 @@ class OperatorMetrics:
     def record_preemption(self, tenant: str, pool: str, reason: str) -> None:
         self.preemptions.labels(tenant, pool, reason).inc()
 
+    def record_migration(self, tenant: str, source: str, target: str, reason: str) -> None:
+        self.migrations.labels(tenant, source, target, reason).inc()
+
     def record_burst(self, tenant: str, link: str) -> None:
         self.bursts.labels(tenant, link).inc()
 
@@ -251,6 +260,11 @@ def record_running(tenant: str, pool: str, start_s: float) -> None:
 def record_preemption(tenant: str, pool: str, reason: str) -> None:
     """A job of `tenant` was preempted in `pool`. Keep `reason` to a small fixed set."""
     METRICS.record_preemption(tenant, pool, reason)
+
+
+def record_migration(tenant: str, source: str, target: str, reason: str) -> None:
+    """A running job of `tenant` was stopped in pool `source` to move to pool `target`."""
+    METRICS.record_migration(tenant, source, target, reason)
 
 
 def record_burst(tenant: str, link: str) -> None:

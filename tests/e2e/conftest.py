@@ -11,6 +11,18 @@ from devcluster.clusters import Cluster
 from tests.e2e.kube_helpers import Kube, pools
 from tests.e2e.operator_process import OperatorProcess, free_port, wait_for
 
+# Time-sharing in seconds rather than hours, so test_timesharing.py runs quickly: queue 1 from 100
+# accelerator-seconds (a 24-GPU gang gets there in about 4 s), 5 s minimum slice, moves that cost
+# 1 s. Only jobs that opt in (spec.preemption.timeSharing) are affected; production defaults are
+# in charts/estuary/values.yaml.
+TIME_SHARING_IN_SECONDS = {
+    "ESTUARY_TIME_SHARING_THRESHOLDS": "100,1000000",
+    "ESTUARY_TIME_SHARING_MIN_SLICE_SECONDS": "5",
+    "ESTUARY_TIME_SHARING_GRACE_SECONDS": "0",
+    "ESTUARY_TIME_SHARING_CHECKPOINT_SECONDS": "0",
+    "ESTUARY_TIME_SHARING_RESTART_SECONDS": "1",
+}
+
 
 @pytest.fixture(scope="session")
 def kube(cluster: Cluster) -> Kube:
@@ -28,7 +40,11 @@ def estuary(
     cluster.kubectl("create", "namespace", "estuary-system", check=False)
     log = Path(tmp_path_factory.mktemp("operator")) / "operator.log"
     proc = OperatorProcess(
-        cluster.kubeconfig, log, ESTUARY_JURISDICTION="hk", ESTUARY_METRICS_PORT=str(free_port())
+        cluster.kubeconfig,
+        log,
+        ESTUARY_JURISDICTION="hk",
+        ESTUARY_METRICS_PORT=str(free_port()),
+        **TIME_SHARING_IN_SECONDS,
     )
     proc.start()
     try:

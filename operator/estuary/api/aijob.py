@@ -103,6 +103,7 @@ class Preemption(ApiModel):
     grace_period_seconds: int = Field(
         30, ge=0, le=3600, description="Time workers get to checkpoint when evicted."
     )
+    time_sharing: bool = Field(False, description="Take turns by attained service (docs/scheduling.md §12).")
 
 
 class Burst(ApiModel):
@@ -333,6 +334,7 @@ class AIJobStatus(StatusModel):
         json_schema_extra=CONDITIONS_BY_TYPE,
     )
     restarts: int = Field(0, description="Gang restarts after worker failures.")
+    attained_service: float | None = Field(None, ge=0, description="Accelerator-hours x type speed so far.")
     attempt: int = Field(0, description="Current gang attempt (restarts and requeues).")
     queued_at: str | None = Field(None, description="When the job (re)entered the queue.")
     retry_after: str | None = Field(

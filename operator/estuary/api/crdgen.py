@@ -67,6 +67,7 @@ KINDS = (
             ("Reason", "string", ".status.reason", 0),
             ("Position", "integer", ".status.queuePosition", 1),
             ("Restarts", "integer", ".status.restarts", 1),
+            ("Attained", "number", ".status.attainedService", 1),
             ("Message", "string", ".status.message", 1),
             ("Age", "date", ".metadata.creationTimestamp", 0),
         ),

@@ -4,10 +4,14 @@ writes its decisions.
 One loop over one snapshot (not per-object handlers deciding alone), so no two decisions race for
 the same accelerators. A step reads the `ClusterView` the loop built (state/snapshot.py) and:
   1. marks AIJobs Estuary cannot run as Failed (once); checks new jobs' first worker with a
-     server-side dry run (precheck.py); moves each job's lifecycle on from its pods
+     server-side dry run (precheck.py: a job whose check is not answered within a tenth of a
+     second waits for a later step); moves each job's lifecycle on from its pods
      (lifecycle.py: start, finish, fail, restart, release, suspend, time-to-live);
-  2. runs the core's cycle over the snapshot and the pending queue;
-  3. writes admissions (status first, then pods), preemptions and waiting reasons (decisions.py);
+  2. runs the core's cycle over the snapshot and the pending queue, carrying the core's
+     `CycleState` from step to step (its cost follows what changed);
+  3. writes admissions (status first, then pods), preemptions, migrations (the room a migrating
+     job moves to is held until its old pods are gone: timeshare.py) and waiting reasons (decisions.py),
+     admissions and waiting reasons assumed at once and written in the background (writes.py);
   4. records the spec generation it acted on for jobs it had nothing else to write to;
   5. writes ComputePool status and the gauges (pools.py).
 Every object is judged alone: an error acting on one job or pool is logged (without a traceback:
@@ -31,12 +35,14 @@ from estuary.control.decisions import Decisions
 from estuary.control.lifecycle import Lifecycle, sick_nodes
 from estuary.control.pods import Pods
 from estuary.control.pools import PoolStatus, export
-from estuary.control.precheck import PreCheck
+from estuary.control.precheck import PATIENCE_S, PreCheck
 from estuary.control.seal import Sealer
-from estuary.core import Policy, run_cycle
+from estuary.control.timeshare import Moves
+from estuary.control.writes import WORKERS, Background
+from estuary.core import CycleState, Policy, run_cycle
 from estuary.kube.client import KubeApi
 from estuary.kube.status import StatusWriter
-from estuary.model import CycleResult, Snapshot, Waiting
+from estuary.model import CycleResult, Migration, Snapshot, Waiting
 from estuary.state import codec
 from estuary.state.cache import ClusterCache
 from estuary.state.snapshot import ClusterView, ParsedJob
@@ -50,6 +56,8 @@ class Settings:
     default_tenant: str = codec.DEFAULT_TENANT
     policy: Policy = field(default_factory=Policy)
     resync_seconds: float = 2.0
+    writers: int = WORKERS  # background writes in flight at once (control/writes.py)
+    precheck_wait_s: float = PATIENCE_S  # the most a step waits for dry runs (control/precheck.py)
 
 
 class JobController:
@@ -63,12 +71,23 @@ class JobController:
     ) -> None:
         self.cache, self.api, self.settings, self.clock = cache, api, settings or Settings(), clock
         self.writer = StatusWriter(api, cache, clock)
+        self.background = Background(api, cache, self.writer, self.settings.writers)
         self.pods = Pods(api, cache)
         self.sealer = sealer or Sealer.ephemeral()
-        self.lifecycle = Lifecycle(api, cache, self.writer, self.pods, self.sealer)
-        self.precheck = PreCheck(self.pods, self.writer)
-        self.decisions = Decisions(self.writer, self.lifecycle.start, self.lifecycle.release, self.sealer)
+        self.lifecycle = Lifecycle(api, cache, self.writer, self.pods, self.sealer, self.background)
+        self.precheck = PreCheck(self.pods, self.writer, cache, self.settings.precheck_wait_s)
+        self.decisions = Decisions(
+            self.writer, self.background, self.pods.manifests, self.lifecycle.release, self.sealer
+        )
         self.pools = PoolStatus(api, self.writer)
+        self.moves = Moves()
+        # The core's memory between cycles (free maps, job classes, the sorted queue). Safe to
+        # carry although admissions are only assumed: it never holds a decision, and it is brought
+        # up to date from each snapshot by value (core/workspace.py `sync`: a running job that
+        # appears, goes or changes is applied; pools, nodes or foreign usage that changed rebuild
+        # it), so an assumption the cache drops after a failed write frees its accelerators in the
+        # next cycle as if the state were fresh. Only this loop's thread touches it.
+        self.cycle_state = CycleState()
 
     def step(self, view: ClusterView, now: float) -> Mapping[str, Waiting]:
         """One step over `view`; returns why each pending job still waits."""
@@ -77,14 +96,15 @@ class JobController:
                 _guard(invalid.key, self.writer.reject, invalid, now)
         _guard("new jobs", self.precheck.run, view.jobs, view.judged_pools, now)
         sick = sick_nodes(view.nodes, view.jobs.values())
+        self.lifecycle.pools = view.pools
         for job in view.jobs.values():
             _guard(job.key, self.lifecycle.advance, job, sick, now)
-        snapshot, pending = view.snapshot(), view.pending(now)
-        result = run_cycle(snapshot, pending, now, self.settings.policy)
+        snapshot, pending = self.moves.held(view.snapshot(), view.jobs), view.pending(now)
+        result = run_cycle(snapshot, pending, now, self.settings.policy, self.cycle_state)
         self._write(view.jobs, snapshot, result, now)
         for job in view.jobs.values():
             if job.phase is not None and job.status.observed_generation != job.generation:
-                _guard(job.key, self.writer.status, job, AIJobStatus())
+                _guard(job.key, self.background.status, job, AIJobStatus())
         self.pools.write(view.snapshot(), view.judged_pools, now)
         export(view.jobs, pending, result.waiting)
         return result.waiting
@@ -99,11 +119,17 @@ class JobController:
             _guard(admission.job_key, self.decisions.admit, jobs[admission.job_key], admission, pool, now)
         for preemption in result.preemptions:
             _guard(preemption.victim_key, self.decisions.preempt, jobs, preemption, now)
+        for move in result.migrations:
+            _guard(move.job_key, self._migrate, jobs, move, now)
         for waiting in result.waiting.values():
             _guard(waiting.job_key, self.decisions.wait, jobs[waiting.job_key], waiting, now)
 
+    def _migrate(self, jobs: Mapping[str, ParsedJob], move: Migration, now: float) -> None:
+        if self.decisions.migrate(jobs, move, now):
+            self.moves.remember(move, now)
 
-def _guard(what: str, action: Callable[..., None], *args: Any) -> None:
+
+def _guard(what: str, action: Callable[..., object], *args: Any) -> None:
     """Act on one object; an error is that object's alone (logged, counted, retried next step)."""
     try:
         action(*args)

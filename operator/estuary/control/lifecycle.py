@@ -17,12 +17,16 @@ The rules, in the order `advance()` applies them (the first that matches acts):
      create the API server refuses, or a name someone else's pod holds, releases the attempt
      with the reason and a hold: control/refusals.py);
   9. workers unschedulable past schedulingTimeoutSeconds: released and requeued.
-Only whole gangs are ever released.
+Only whole gangs are ever released. A job whose writes are still in flight (control/writes.py)
+waits for them: the next tick judges it from their answers. Creates, the Running and Succeeded
+statuses go out in the background; the writes a release is made of (status, then deletes) are
+made at once, in that order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping
 
 from estuary import metrics
 from estuary.api.aijob import (
@@ -34,18 +38,21 @@ from estuary.api.aijob import (
 )
 from estuary.api.base import set_condition
 from estuary.api.hold import Hold
-from estuary.control.pods import NameTaken, Pods, WorkerRefused
+from estuary.control.pods import Pods
 from estuary.control.refusals import refusal
 from estuary.control.seal import Sealer
+from estuary.control.timeshare import attained_hours
 from estuary.control.workers import GangState, assess
+from estuary.control.writes import Background
 from estuary.kube import render
 from estuary.kube.client import KubeApi
 from estuary.kube.status import JobWriter, finished_conditions
-from estuary.model import NodeInfo
+from estuary.model import NodeInfo, PoolSpec
 from estuary.state import codec
 from estuary.state.cache import ClusterCache
 from estuary.state.snapshot import ParsedJob
 
+log = logging.getLogger("estuary.status")
 PLACEMENT_NOT_TRUSTED = "PlacementNotTrusted"
 
 
@@ -76,12 +83,27 @@ def _age(since: str | None, now: float) -> float:
 
 class Lifecycle:
     def __init__(
-        self, api: KubeApi, cache: ClusterCache, writer: JobWriter, pods: Pods, sealer: Sealer
+        self,
+        api: KubeApi,
+        cache: ClusterCache,
+        writer: JobWriter,
+        pods: Pods,
+        sealer: Sealer,
+        background: Background,
     ) -> None:
         self.api, self.cache, self.writer, self.pods, self.sealer = api, cache, writer, pods, sealer
+        self.background = background
+        self.pools: Mapping[str, PoolSpec] = {}  # this step's pools: the speeds of attained service
 
     def advance(self, job: ParsedJob, sick: Mapping[str, str], now: float) -> None:
         """Apply the first rule of the module docstring that matches the job."""
+        refused = self.background.refusal(job.key)
+        if refused is not None and job.phase in HOLDING:  # a create of this attempt was refused
+            reason, message, hold = refusal(job, refused, now)
+            self.release(job, Phase.QUEUED, reason, message, now, warning=True, hold=hold)
+            return
+        if self.background.busy(job.key):
+            return
         spec, status, phase = job.obj.spec, job.status, job.phase
         if phase is None and not spec.suspend:
             return
@@ -147,13 +169,10 @@ class Lifecycle:
             self.release(job, Phase.QUEUED, "SchedulingTimeout", message, now)
 
     def start(self, job: ParsedJob, ranks: list[int], now: float) -> None:
-        """Create these workers of an admitted gang; when the API server refuses one, or a name is
-        taken by an object that is not the job's own, release the attempt and say why."""
-        try:
-            self.pods.create_workers(job, ranks)
-        except (WorkerRefused, NameTaken) as err:
-            reason, message, hold = refusal(job, err, now)
-            self.release(job, Phase.QUEUED, reason, message, now, warning=True, hold=hold)
+        """Create the Service and these workers of an admitted gang, in the background; when the
+        API server refuses one, or a name is taken by an object that is not the job's own, the
+        next tick releases the attempt and says why (`advance`)."""
+        self.background.create(job, self.pods.manifests(job, ranks))
 
     def _resume(self, job: ParsedJob, now: float) -> None:
         self.writer.status(
@@ -172,7 +191,7 @@ class Lifecycle:
         placement = status.placement
         assert placement is not None
         stamp = codec.rfc3339(now)
-        self.writer.status(
+        self.background.status(
             job,
             AIJobStatus(
                 phase=Phase.RUNNING,
@@ -192,16 +211,24 @@ class Lifecycle:
         if status.start_time is None:
             created = codec.timestamp(job.raw["metadata"].get("creationTimestamp")) or now
             metrics.record_running(job.tenant, placement.pool, now - created)
-        self.writer.event(job, "Started", f"all {placement.workers} workers Running")
+        log.info("AIJob %s: Started: all %d workers Running", job.key, placement.workers)
 
     def _succeeded(self, job: ParsedJob, now: float) -> None:
-        self._finish(job, Phase.SUCCEEDED, "Succeeded", "every worker succeeded", now)
+        self._finish(job, Phase.SUCCEEDED, "Succeeded", "every worker succeeded", now, self.background.status)
         self.writer.event(job, "Succeeded", "every worker succeeded")
 
-    def _finish(self, job: ParsedJob, phase: Phase, reason: str, message: str, now: float) -> None:
+    def _finish(
+        self,
+        job: ParsedJob,
+        phase: Phase,
+        reason: str,
+        message: str,
+        now: float,
+        write: Callable[[ParsedJob, AIJobStatus], object] | None = None,
+    ) -> None:
         stamp = codec.rfc3339(now)
         self.sealer.revoke(job.uid, job.status.attempt)
-        self.writer.status(
+        (write or self.writer.status)(
             job,
             AIJobStatus(
                 phase=phase,
@@ -209,6 +236,7 @@ class Lifecycle:
                 message=message,
                 completion_time=stamp,
                 conditions=finished_conditions(job.conditions, phase, reason, message, stamp),
+                **self._attained(job, now),
             ),
         )
 
@@ -259,6 +287,7 @@ class Lifecycle:
             message=message,
             queued_at=stamp,
             conditions=set_condition(job.conditions, RUNNING_CONDITION, False, reason, message, stamp),
+            **self._attained(job, now),
         )
         if restarts is not None:
             status.restarts = restarts
@@ -268,7 +297,13 @@ class Lifecycle:
             status.hold = hold
         self.writer.status(job, status)
         self.writer.event(job, reason, message, warning=warning)
+        self.background.expect_nothing(job.key)
         self.pods.delete_all(job, grace)
+
+    def _attained(self, job: ParsedJob, now: float) -> dict[str, float]:
+        """`attainedService` for the write that ends the open attempt (control/timeshare.py)."""
+        hours = attained_hours(job, self.pools, now)
+        return {} if hours is None else {"attained_service": hours}
 
     def _finished(self, job: ParsedJob, now: float) -> None:
         if job.phase == Phase.FAILED:

@@ -1,18 +1,17 @@
 """A gang's pods: create the workers of an admitted job, delete them when it is released, and check
 a new job's first worker with the API server before it is ever admitted.
 
-Creates are idempotent (deterministic names) and go out in parallel (a gang's pods do not depend
-on each other). A name that is already taken counts as done only when the object there is the
-job's own (its controller owner reference is the job's uid); anyone else's pod or Service under
-that name raises `NameTaken`, and a create the API server refuses raises `WorkerRefused`, both
-for the lifecycle to release the attempt with a reason a person can act on. Deletes only ever
-touch the job's own pods; a missing one counts as done.
+Creates are idempotent (deterministic names); control/writes.py sends them, in parallel (a gang's
+pods do not depend on each other). A name that is already taken counts as done only when the
+object there is the job's own (its controller owner reference is the job's uid); anyone else's pod
+or Service under that name raises `NameTaken`, and a create the API server refuses raises
+`WorkerRefused`, both for the lifecycle to release the attempt with a reason a person can act on.
+Deletes only ever touch the job's own pods; a missing one counts as done.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from estuary.api.aijob import AcceleratorChoice, AIJob
@@ -67,10 +66,21 @@ def _owner_of(obj: Mapping[str, Any]) -> str:
     return f"controlled by {controller.get('kind')} {controller.get('name')} uid {controller.get('uid')}"
 
 
+def check_created(uid: str, manifest: dict[str, Any], answer: object) -> None:
+    """Raise when the API server's answer to a create is not the job's own object."""
+    kind, name = manifest["kind"], manifest["metadata"]["name"]
+    if isinstance(answer, Refused):
+        raise WorkerRefused(kind, name, answer)
+    if isinstance(answer, BaseException):
+        raise answer
+    assert isinstance(answer, dict)
+    if not owned_by(answer, uid):
+        raise NameTaken(kind, name, _owner_of(answer))
+
+
 class Pods:
     def __init__(self, api: KubeApi, cache: ClusterCache) -> None:
         self.api, self.cache = api, cache
-        self._writers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="estuary-writes")
 
     def _pool_tolerations(self, pool: str) -> list[dict[str, Any]]:
         pool_raw = self.cache.get("computepools", pool) or {}
@@ -91,8 +101,9 @@ class Pods:
             self._pool_tolerations(pool.name),
         )
 
-    def create_workers(self, job: ParsedJob, ranks: list[int]) -> None:
-        """The headless Service and the workers of these ranks, on the nodes of the placement."""
+    def manifests(self, job: ParsedJob, ranks: list[int]) -> list[dict[str, Any]]:
+        """The headless Service and the workers of these ranks, on the nodes of the placement
+        (control/writes.py creates them)."""
         placement = job.status.placement
         assert placement is not None
         pool = PoolSpec(placement.pool, placement.vendor, placement.model, placement.resource)
@@ -100,10 +111,7 @@ class Pods:
         manifests = [render.service(job.obj)] + [
             self.worker(job, pool, placement.nodes[rank], rank, workers) for rank in ranks
         ]
-        manifests = fencepod.for_copies(job.raw, manifests)  # federation: pod-side fencing of copies
-        answers = [(m, self._writers.submit(self.api.create, m)) for m in manifests]
-        for manifest, answer in answers:  # wait for all, then report the first problem
-            self._check(job, manifest, answer.exception() or answer.result())
+        return fencepod.for_copies(job.raw, manifests)  # federation: pod-side fencing of copies
 
     def dry_run(self, job: ParsedJob, pool: PoolSpec, node: str | None) -> None:
         """Ask the API server whether it would accept the job's first worker on `pool` (nothing is
@@ -115,18 +123,7 @@ class Pods:
             answer: object = self.api.create(worker, dry_run=True)
         except Refused as refusal:
             answer = refusal
-        self._check(job, worker, answer)
-
-    @staticmethod
-    def _check(job: ParsedJob, manifest: dict[str, Any], answer: object) -> None:
-        kind, name = manifest["kind"], manifest["metadata"]["name"]
-        if isinstance(answer, Refused):
-            raise WorkerRefused(kind, name, answer)
-        if isinstance(answer, BaseException):
-            raise answer
-        assert isinstance(answer, dict)
-        if not owned_by(answer, job.uid):
-            raise NameTaken(kind, name, _owner_of(answer))
+        check_created(job.uid, worker, answer)
 
     def delete_all(self, job: ParsedJob, grace: int | None = 0) -> None:
         for pod in self.cache.pods_of(job.key, job.uid):

@@ -6,7 +6,7 @@ loop and the simulator call the very same functions. The rules are in docs/sched
 
 from estuary.core.cycle import run_cycle
 from estuary.core.explain import explain
-from estuary.core.policy import Policy, TypeChoice
+from estuary.core.policy import Policy, TimeSharing, TypeChoice
 from estuary.core.state import CycleState
 from estuary.core.usage import PoolUsage, TenantUsage, pool_usage
 
@@ -15,6 +15,7 @@ __all__ = [
     "Policy",
     "PoolUsage",
     "TenantUsage",
+    "TimeSharing",
     "TypeChoice",
     "explain",
     "pool_usage",

@@ -34,6 +34,11 @@ def class_key(job: JobRequest) -> ClassKey:
         selector,
         job.tolerations,
         job.residency,
+        # Time-sharing: the queue level orders jobs (a class's jobs then come in arrival order,
+        # which the pass over the queue relies on: sweep.py) and decides whom it may preempt.
+        job.level,
+        job.time_sharing,
+        job.preemptible,
     )
 
 
@@ -74,13 +79,26 @@ class JobClass:
         self.job = job
         self.workers, self.smallest = gang_bounds(job)
         self.need = self.smallest * job.per_worker.accelerators  # accelerators of the smallest gang
-        tenant, priority, per_worker, workers, min_workers, _, selector, tolerations, _ = key
+        tenant, priority, per_worker, workers, min_workers, _, selector, tolerations, _, level, sharing, _ = (
+            key
+        )
         # What one pool's answer depends on (evaluate.py): classes that differ only in accepted
         # types, priority or residency share it.
         self.gang = intern(("gang", tenant, per_worker, workers, min_workers, selector, tolerations))
         # What a failed search for victims depends on besides the pools tried (cycle.py).
         self.preemption_key = intern(
-            ("preemption", tenant, priority, per_worker, self.workers, self.smallest, tolerations, selector)
+            (
+                "preemption",
+                tenant,
+                priority,
+                level,
+                sharing,
+                per_worker,
+                self.workers,
+                self.smallest,
+                tolerations,
+                selector,
+            )
         )
         self.candidates = candidates(job, pools)
         # Pools whose quota can change a verdict of this class (cycle.py stamps verdicts with them).
@@ -110,7 +128,7 @@ class JobClass:
             else:
                 shared = ("pools", tuple((c.pool.name, c.factor) for c in self.static_order(policy)))
             number = self._decisions[policy.type_choice] = self._intern(
-                ("decision", self.gang, self.key[1], *shared)
+                ("decision", self.gang, *self.key[1:2], *self.key[9:11], *shared)
             )
         return number
 

@@ -27,13 +27,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from estuary.core import messages, nomination, preemption, reservation, residency
+from estuary.core import attained, messages, migrate, nomination, preemption, reservation, residency
 from estuary.core.candidates import Candidate, in_policy_order
 from estuary.core.classes import JobClass
 from estuary.core.evaluate import Failure, FitCache, Outcome, evaluate
 from estuary.core.nomination import Firsts
 from estuary.core.policy import Policy
 from estuary.core.queue import processing_order
+from estuary.core.slowstart import wait_instead
 from estuary.core.state import CycleState, Queue
 from estuary.core.sweep import in_queue_order
 from estuary.core.verdicts import NEVER_HERE, Assembled, Tried, Verdict, assemble
@@ -48,13 +49,6 @@ from estuary.model import (
     Reason,
     Snapshot,
 )
-
-_PHRASE = {
-    "fastest": "fastest type that fits now",
-    "preference": "first preferred type that fits now",
-    "any_free": "pool with most free accelerators that fits now",
-    "wait_fastest": "fastest type",
-}
 
 
 class _Cycle:
@@ -175,9 +169,12 @@ class _Cycle:
             self.remember(cls, Verdict(entry, self.stamp(cls), True, self.epoch, self.validity))
             return entry
         found = self.try_pools(job, cls)
-        if isinstance(found, Outcome):
-            self.admit(job, found)
-            return None
+        if isinstance(found, Outcome):  # a job that cannot move may rather wait for its fastest type
+            ts, chosen = self.policy.time_sharing, found.candidate
+            held = wait_instead(self.ws, job, chosen, cls.candidates, self.now, ts)
+            if held is None:
+                self.admit(job, found)
+            return held
         assembled = cls.assembled = assemble(found, cls.assembled)
         preempting = self.try_preemption(job, cls, assembled) if self.policy.preemption else None
         return preempting if preempting is not None else self.wait(job, cls, found, assembled)
@@ -197,16 +194,9 @@ class _Cycle:
 
     def never_here(self, cls: JobClass) -> Entry | None:
         """RESIDENCY or NO_POOL: the same for every job of the class, all cycle long."""
-        job = cls.job
-        forbidden = residency.forbids(job, self.jurisdiction)
-        if forbidden is not None:
-            entry = (Reason.RESIDENCY, forbidden, residency.verdicts(cls.candidates, forbidden))
-        elif not cls.candidates:
-            types = ", ".join(f"{a.vendor}/{a.model or 'any'}" for a in job.accepted) or "none"
-            entry = (Reason.NO_POOL, f"no ComputePool offers an accepted type ({types})", ())
-        else:
-            return None
-        self.verdicts[cls] = Verdict(entry, 0, True, self.epoch, self.validity, always=True)
+        entry = residency.never_here(cls.job, cls.candidates, self.jurisdiction)
+        if entry is not None:
+            self.verdicts[cls] = Verdict(entry, 0, True, self.epoch, self.validity, always=True)
         return entry
 
     def block(self, job: JobRequest) -> None:
@@ -265,8 +255,9 @@ class _Cycle:
         placement = outcome.placement
         self.ws.assume(job, cand.pool.name, placement.nodes)
         self.changed()
+        phrase = messages.POLICY_PHRASE[self.policy.type_choice]
         why = (
-            f"{_PHRASE[self.policy.type_choice]}: {cand.pool.vendor}/{cand.pool.model} in pool "
+            f"{phrase}: {cand.pool.vendor}/{cand.pool.model} in pool "
             f"{cand.pool.name} (runtime factor {cand.factor:.3g}); {outcome.message.removeprefix('fits: ')}"
         )
         self.admissions.append(Admission(job.key, Assignment(cand.pool.name, placement.nodes), why))
@@ -297,10 +288,13 @@ class _Cycle:
         preemption cannot help."""
         if not assembled.helps:
             return None
-        memo = (cls.preemption_key, assembled.helps_names, self.within_nominal(cls))
+        memo = (cls.preemption_key, assembled.helps_names, self.within_nominal(cls), job.level)
         if memo in self._no_plan:
             return None
-        plan = preemption.plan(self.ws, job, assembled.helps, self.claimed)
+        rule = attained.rule(self.policy.time_sharing, self.ws, job, self.now)
+        # Comparative advantage for jobs that take turns; others try pools as without time-sharing.
+        pools = attained.by_advantage(assembled.helps) if rule and job.time_sharing else assembled.helps
+        plan = preemption.plan(self.ws, job, pools, self.claimed, rule)
         if plan is None:
             self._no_plan.add(memo)
             return None
@@ -315,7 +309,9 @@ class _Cycle:
         if plan.victims:
             names = [r.job.key for r, _ in plan.victims]
             for running, why in plan.victims:
-                explained = preemption.message(self.ws, job, running.job, why, pool)
+                explained = attained.explain(rule, running, why, pool) or preemption.message(
+                    self.ws, job, running.job, why, pool
+                )
                 self.preemptions.append(Preemption(running.job.key, job.key, why, explained))
             message = f"preempting {messages.keys(names)} in pool {pool} to start {size}"
         else:
@@ -359,12 +355,13 @@ def run_cycle(
     state = state if state is not None else CycleState()
     ws = state.workspace(snapshot)
     try:
-        queue = state.queue(pending)
+        queue = state.queue(state.ranker.rank(pending, now, policy.time_sharing))  # core/attained.py
         cycle = _Cycle(ws, snapshot, now, policy)
         fair = policy.fair_sharing and ws.quota.enforced_anywhere()  # else the queue order (queue.py)
         first = nomination.decide_first(queue, snapshot.nominated, cycle.decide)
         waiting = (_fairly if fair else in_queue_order)(cycle, queue, first)
-        result = CycleResult(tuple(cycle.admissions), tuple(cycle.preemptions), waiting)
+        moves = migrate.plan(ws, snapshot.pools, now, policy.time_sharing, cycle.claimed)
+        result = CycleResult(tuple(cycle.admissions), tuple(cycle.preemptions), waiting, tuple(moves))
     except BaseException:
         state.forget()
         raise

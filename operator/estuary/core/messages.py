@@ -10,6 +10,14 @@ from collections.abc import Sequence
 
 from estuary.model import Resources
 
+# How an admission message names the type choice of the policy that made it.
+POLICY_PHRASE = {
+    "fastest": "fastest type that fits now",
+    "preference": "first preferred type that fits now",
+    "any_free": "pool with most free accelerators that fits now",
+    "wait_fastest": "fastest type",
+}
+
 
 def cpu(milli: int) -> str:
     return f"{milli / 1000:g} CPU"

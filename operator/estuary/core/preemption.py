@@ -6,6 +6,9 @@ victim can never evict its evictor back (no flapping):
   Reclaim:  a job whose tenant stays within its nominal quota in a pool may evict jobs of tenants
             that borrow there (use more than their nominal), only while they still borrow.
   Priority: a job may evict strictly lower-priority jobs of its own tenant.
+A policy with time-sharing adds a third, whose victims it names (`Extra`, core/attained.py):
+  Service:  a job may evict a job of the same priority that has had more service and ran its
+            minimum slice (it cannot evict back: its level only grows while it runs).
 A victim is always a whole job; non-preemptible and terminating jobs are never victims.
 
 How: first, if jobs already terminating would make room once gone, wait for them and pick no new
@@ -21,8 +24,9 @@ returning.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from estuary.core.candidates import Candidate
 from estuary.core.evaluate import evaluate, gang_bounds
@@ -33,6 +37,16 @@ from estuary.model import JobRequest, RunningJob
 
 RECLAIM = "Reclaim"
 PRIORITY = "Priority"
+
+Rank = Callable[[RunningJob], tuple[object, ...]]
+
+
+class ExtraRule(Protocol):
+    """More victims a policy allows (core/attained.py), and the order it gives them up in."""
+
+    def extra(self, pool: str) -> list[tuple[RunningJob, str]]: ...
+
+    def rank(self, running: RunningJob) -> tuple[object, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +79,7 @@ def _await_terminating(
 
 
 def _candidates(
-    ws: Workspace, job: JobRequest, pool: str, claimed: Collection[str]
+    ws: Workspace, job: JobRequest, pool: str, claimed: Collection[str], extra: ExtraRule | None = None
 ) -> list[tuple[RunningJob, str]]:
     _, smallest = gang_bounds(job)
     within = ws.quota.enforced(pool) and ws.quota.within_nominal(
@@ -93,6 +107,9 @@ def _candidates(
                 found.extend(
                     (running, RECLAIM) for running in ws.running_of(pool, tenant) if open_to(running)
                 )
+    if extra is not None:
+        seen = {running.job.key for running, _ in found}
+        found.extend(o for o in extra.extra(pool) if o[0].job.key not in seen and open_to(o[0]))
     return found
 
 
@@ -133,17 +150,24 @@ def _greedy(
         ws.restore([running for running, _ in removed])
 
 
-def _choose_victims(ws: Workspace, job: JobRequest, cand: Candidate, claimed: Collection[str]) -> Plan | None:
-    options = _candidates(ws, job, cand.pool.name, claimed)
+def _choose_victims(
+    ws: Workspace,
+    job: JobRequest,
+    cand: Candidate,
+    claimed: Collection[str],
+    extra: ExtraRule | None = None,
+) -> Plan | None:
+    options = _candidates(ws, job, cand.pool.name, claimed, extra)
     if not options:
         return None
-    by_value = sorted(options, key=lambda o: _value(o[0]))
-    by_size = sorted(options, key=lambda o: (-job_accelerators(o[0]), _value(o[0])))
+    value: Rank = extra.rank if extra is not None else _value
+    by_value = sorted(options, key=lambda o: value(o[0]))
+    by_size = sorted(options, key=lambda o: (-job_accelerators(o[0]), value(o[0])))
     sets = [found for order in (by_value, by_size) if (found := _greedy(ws, job, cand, order)) is not None]
     if not sets:
         return None
     best = min(
-        sets, key=lambda vs: (max(r.job.priority for r, _ in vs), len(vs), sorted(_value(r) for r, _ in vs))
+        sets, key=lambda vs: (max(r.job.priority for r, _ in vs), len(vs), sorted(value(r) for r, _ in vs))
     )
     with ws.without([r for r, _ in best]):
         placement = _fit(ws, job, cand)
@@ -151,14 +175,21 @@ def _choose_victims(ws: Workspace, job: JobRequest, cand: Candidate, claimed: Co
     return Plan(cand, placement, best, ())
 
 
-def plan(ws: Workspace, job: JobRequest, cands: Sequence[Candidate], claimed: Collection[str]) -> Plan | None:
-    """A way to make room for `job`, or None. `claimed`: keys already victims or awaited this cycle."""
+def plan(
+    ws: Workspace,
+    job: JobRequest,
+    cands: Sequence[Candidate],
+    claimed: Collection[str],
+    extra: ExtraRule | None = None,
+) -> Plan | None:
+    """A way to make room for `job`, or None. `claimed`: keys already victims or awaited this
+    cycle; `extra`: more victims a policy allows, and their order (None: the two rules)."""
     for cand in cands:
         waiting = _await_terminating(ws, job, cand, claimed)
         if waiting is not None:
             return waiting
     for cand in cands:
-        chosen = _choose_victims(ws, job, cand, claimed)
+        chosen = _choose_victims(ws, job, cand, claimed, extra)
         if chosen is not None:
             return chosen
     return None

@@ -3,7 +3,8 @@
 Why it exists: ordering is where priority, arrival and fairness between tenants meet, and it must
 be deterministic (no dict or set order, no randomness), so it is one function.
 
-Queue order: priority descending, then arrival, then key; a key listed twice counts once.
+Queue order: priority descending, then level (time-sharing's queue by attained service; 0 for
+every job under other policies), then arrival, then key; a key listed twice counts once.
 Processing order, with fair sharing, within each priority level:
   1. jobs within their tenant's nominal quota in some allowed pool, in queue order (each is
      re-checked when its turn comes; one that now needs to borrow joins the borrowers);
@@ -26,14 +27,14 @@ from operator import attrgetter
 from estuary.model import JobRequest
 
 
-def queue_key(job: JobRequest) -> tuple[int, float, str]:
-    return (-job.priority, job.arrival, job.key)
+def queue_key(job: JobRequest) -> tuple[int, int, float, str]:
+    return (-job.priority, job.level, job.arrival, job.key)
 
 
 def in_queue_order(pending: Iterable[JobRequest]) -> list[JobRequest]:
     # Two stable sorts on attributes (no Python key function per job): by arrival and key, then
     # by priority descending; the same order as sorting by `queue_key`, ties kept as given.
-    ordered = sorted(pending, key=attrgetter("arrival", "key"))
+    ordered = sorted(pending, key=attrgetter("level", "arrival", "key"))
     ordered.sort(key=attrgetter("priority"), reverse=True)
     if len(set(map(attrgetter("key"), ordered))) == len(ordered):
         return ordered
@@ -46,8 +47,8 @@ def in_queue_order(pending: Iterable[JobRequest]) -> list[JobRequest]:
     return unique
 
 
-def _push(borrowers: dict[str, list[tuple[float, str, JobRequest]]], job: JobRequest) -> None:
-    heapq.heappush(borrowers.setdefault(job.tenant, []), (job.arrival, job.key, job))
+def _push(borrowers: dict[str, list[tuple[int, float, str, JobRequest]]], job: JobRequest) -> None:
+    heapq.heappush(borrowers.setdefault(job.tenant, []), (job.level, job.arrival, job.key, job))
 
 
 def processing_order(
@@ -64,7 +65,7 @@ def processing_order(
         jobs = list(level)
         first = [j for j in jobs if within_nominal(j)]
         firsts = {j.key for j in first}
-        borrowers: dict[str, list[tuple[float, str, JobRequest]]] = {}
+        borrowers: dict[str, list[tuple[int, float, str, JobRequest]]] = {}
         for job in jobs:
             if job.key not in firsts:
                 _push(borrowers, job)
@@ -73,11 +74,11 @@ def processing_order(
                 yield job
             else:
                 _push(borrowers, job)
-        tenants = [(share(t), q[0][0], q[0][1], t) for t, q in sorted(borrowers.items())]
+        tenants = [(share(t), *q[0][:3], t) for t, q in sorted(borrowers.items())]
         heapq.heapify(tenants)
         while tenants:
-            tenant = heapq.heappop(tenants)[3]
+            tenant = heapq.heappop(tenants)[4]
             mine = borrowers[tenant]
-            yield heapq.heappop(mine)[2]
+            yield heapq.heappop(mine)[3]
             if mine:
-                heapq.heappush(tenants, (share(tenant), mine[0][0], mine[0][1], tenant))
+                heapq.heappush(tenants, (share(tenant), *mine[0][:3], tenant))

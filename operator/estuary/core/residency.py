@@ -8,7 +8,7 @@ configured jurisdiction checks nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from estuary.core.candidates import Candidate
 from estuary.model import JobRequest, Reason, TypeVerdict
@@ -27,3 +27,17 @@ def verdicts(cands: Iterable[Candidate], message: str) -> tuple[TypeVerdict, ...
         TypeVerdict(c.pool.name, c.pool.vendor, c.pool.model, False, Reason.RESIDENCY, message, c.factor)
         for c in cands
     )
+
+
+def never_here(
+    job: JobRequest, cands: Sequence[Candidate], jurisdiction: str | None
+) -> tuple[Reason, str, tuple[TypeVerdict, ...]] | None:
+    """Why no job like this one may run in this cluster (RESIDENCY, or NO_POOL when no pool offers
+    an accepted type), as a cycle's waiting entry; None when some pool may take it."""
+    forbidden = forbids(job, jurisdiction)
+    if forbidden is not None:
+        return (Reason.RESIDENCY, forbidden, verdicts(cands, forbidden))
+    if not cands:
+        types = ", ".join(f"{a.vendor}/{a.model or 'any'}" for a in job.accepted) or "none"
+        return (Reason.NO_POOL, f"no ComputePool offers an accepted type ({types})", ())
+    return None

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from itertools import compress
 from operator import attrgetter, is_, not_
 
+from estuary.core.attained import Ranker
 from estuary.core.classes import ClassKey, JobClass, class_key
 from estuary.core.queue import in_queue_order, queue_key
 from estuary.core.workspace import Workspace
@@ -32,7 +33,7 @@ Queue = list[tuple[JobRequest, JobClass]]  # pending jobs in queue order, with t
 _KEY = attrgetter("key")
 
 
-def _pair_order(pair: tuple[JobRequest, JobClass]) -> tuple[int, float, str]:
+def _pair_order(pair: tuple[JobRequest, JobClass]) -> tuple[int, int, float, str]:
     return queue_key(pair[0])
 
 
@@ -47,6 +48,7 @@ class CycleState:
         self._class_of_key: dict[str, JobClass] = {}
         self._queue: Queue = []  # the last cycle's queue, in queue order
         self._numbers: dict[tuple[object, ...], int] = {}
+        self.ranker = Ranker()  # time-sharing: each pending job's level (core/attained.py)
 
     def workspace(self, snapshot: Snapshot) -> Workspace:
         """The working view of `snapshot`: the kept one brought up to date, or a new one."""

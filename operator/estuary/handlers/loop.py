@@ -59,8 +59,16 @@ class Loop:
         if self.federation is not None:
             self.federation.step(view, now)
         if self.ledger is not None:
-            self.ledger.sync(jobs_as_left(view), self._tenant_of, now)
+            self.ledger.sync(self._jobs_as_written(view), self._tenant_of, now)
         metrics.record_cycle(time.perf_counter() - started)
+
+    def _jobs_as_written(self, view: snapshot.ClusterView) -> dict[str, dict[str, Any]]:
+        """The jobs as the API server last confirmed them, not as assumed while their writes are
+        in flight (an admission whose write then fails leaves no run in a ledger)."""
+        jobs = jobs_as_left(view)
+        for key in jobs:
+            jobs[key] = self.cache.confirmed("aijobs", key) or jobs[key]
+        return jobs
 
     def _tenant_of(self, namespace: str) -> str:
         return self.cache.tenant_of(namespace, self.settings.default_tenant)

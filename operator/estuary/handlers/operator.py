@@ -22,8 +22,11 @@ from kubernetes import client, config
 
 from estuary import health
 from estuary.api.base import GROUP, VERSION
+from estuary.control import timeshare
 from estuary.control.controller import JobController, Settings
 from estuary.control.seal import Sealer
+from estuary.control.writes import WORKERS
+from estuary.core import Policy
 from estuary.federation import FederationController
 from estuary.handlers.loop import Loop
 from estuary.handlers.resync import Resync
@@ -45,7 +48,11 @@ def _api_client() -> client.ApiClient:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    # one connection per thread that talks to the API server: the background writes and creates
+    # (control/writes.py), the events, the loop and the lease
+    configuration.connection_pool_maxsize = 2 * WORKERS + 8
+    return client.ApiClient(configuration)
 
 
 @kopf.on.startup()
@@ -64,7 +71,8 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     kube = RealKubeApi(api)
     key = sealkey.load(api, _namespace())
     sealer = Sealer(key) if key is not None else Sealer.ephemeral()
-    jobs = JobController(CACHE, kube, Settings(jurisdiction=jurisdiction), sealer=sealer)
+    policy = Policy(time_sharing=timeshare.from_env())  # checked by `estuary operator` before it starts
+    jobs = JobController(CACHE, kube, Settings(jurisdiction=jurisdiction, policy=policy), sealer=sealer)
     federation = FederationController.from_env(api, CACHE, jobs.writer)
     loop = Loop(CACHE, jobs, federation, ledger=Ledger(kube))
     _STOP.clear()
@@ -75,7 +83,12 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     memo["controller_thread"] = _thread(
         lambda stop: loop.run(stop, active, synced=CACHE.synced.is_set), "estuary-controller"
     )
-    log.info("controller started (jurisdiction: %s)", jurisdiction or "not set")
+    memo["background_writes"] = jobs.background
+    log.info(
+        "controller started (jurisdiction: %s; time-sharing: %s)",
+        jurisdiction or "not set",
+        policy.time_sharing or "off",
+    )
 
 
 def _namespace() -> str:
@@ -111,6 +124,9 @@ def cleanup(memo: kopf.Memo, **_: Any) -> None:
         thread = memo.get(name)
         if thread is not None:
             thread.join(timeout=10)
+    writes = memo.get("background_writes")
+    if writes is not None:  # else the process waits for every queued write before it exits
+        writes.close()
 
 
 def _feed(kind: str) -> Any:

@@ -116,10 +116,17 @@ class RealKubeApi:
             raise ValueError(f"cannot create {kind}")
         pod = kind == "Pod"
         make = self.core.create_namespaced_pod if pod else self.core.create_namespaced_service
-        metrics.record_api_request("create", kind.lower() + "s")
+        metrics.record_api_request("dryrun" if dry_run else "create", kind.lower() + "s")
         try:
             with self._answered():
-                out = make(namespace, manifest, dry_run="All" if dry_run else None, _request_timeout=TIMEOUT)
+                answer = make(
+                    namespace,
+                    manifest,
+                    dry_run="All" if dry_run else None,
+                    _request_timeout=TIMEOUT,
+                    _preload_content=False,  # the JSON as a dict: no V1Pod model built and dumped again
+                )
+                return dict(json.loads(answer.data))
         except ApiException as err:
             if err.status == 409:
                 read = self.core.read_namespaced_pod if pod else self.core.read_namespaced_service

@@ -3,8 +3,11 @@
 A write is a pydantic status model with only the fields to change set. `patch()` turns it into a
 JSON merge patch (camelCase; a field set to None is deleted; unset fields are left as they are),
 the API server applies it to the status subresource, and the object it returns goes into the
-cache and into the step's `ParsedJob`, so the rest of the step and the next cycle see it (Kueue's
-"assume", for status).
+cache and into the step's `ParsedJob`, so the rest of the step and the next cycle see it.
+`assume()` prepares the same patch without sending it: the job as it will be is put in the cache
+as an assumption (state/cache.py) and into the `ParsedJob`, for control/writes.py to send in the
+background (Kueue's "assume, then write"). A synchronous write to a job with background writes in
+flight first waits for them (`settle_first`), so one job's writes always land in the order decided.
 
 `JobWriter` is all the job controller and the federation controller know of each other's side:
 both write AIJob status and events through it, and each reads what the other wrote from status.
@@ -34,6 +37,21 @@ log = logging.getLogger("estuary.status")
 def patch(status: StatusModel) -> dict[str, Any]:
     """The merge patch that sets exactly the fields set on `status`."""
     return status.model_dump(by_alias=True, exclude_unset=True, mode="json")
+
+
+def merged(target: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """RFC 7386: what the API server makes of `target` with the merge patch `patch` (maps merge,
+    anything else replaces, null deletes)."""
+    out = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict):
+            held = out.get(key)
+            out[key] = merged(held if isinstance(held, dict) else {}, value)
+        else:
+            out[key] = value
+    return out
 
 
 def changes(current: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> dict[str, Any]:
@@ -70,23 +88,47 @@ class StatusWriter:
 
     def __init__(self, api: KubeApi, cache: ClusterCache, clock: Callable[[], float] = time.time) -> None:
         self.api, self.cache, self.clock = api, cache, clock
+        # Waits until a job's background writes are answered (control/writes.py sets it); True
+        # when there were some.
+        self.settle_first: Callable[[str], bool] = lambda key: False
 
-    def status(self, job: ParsedJob, status: AIJobStatus) -> None:
-        """Write what changes: nothing at all when the status already says it. Every write
-        records the spec generation acted on (`observedGeneration`, on the status and on each
-        condition), and keeps the run records (`runrecords.amend`)."""
+    def update(self, job: ParsedJob, status: AIJobStatus) -> dict[str, Any]:
+        """The merge patch that writes what changes (empty when the status already says it).
+        Every write records the spec generation acted on (`observedGeneration`, on the status
+        and on each condition), and keeps the run records (`runrecords.amend`)."""
         status = runrecords.amend(job.status, job.obj.spec.accelerators_per_worker, status, self.clock())
         generation = job.generation
         if generation is not None:
             status.observed_generation = generation
             if "conditions" in status.model_fields_set:
                 status.conditions = stamp_generation(status.conditions, generation)
-        update = changes(job.raw.get("status"), patch(status))
+        return changes(job.raw.get("status"), patch(status))
+
+    def status(self, job: ParsedJob, status: AIJobStatus) -> None:
+        """Write what changes, now: nothing at all when the status already says it."""
+        if self.settle_first(job.key):  # background writes were in flight: start from their result
+            fresh = self.cache.get("aijobs", job.key)
+            if fresh is not None:
+                job.refresh(fresh)
+        update = self.update(job, status)
         if not update:
             return
         updated = self.api.patch_job_status(job.namespace, job.name, update)
         self.cache.apply("aijobs", "MODIFIED", updated)
         job.refresh(updated)
+
+    def assume(self, job: ParsedJob, status: AIJobStatus) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """Prepare the write without sending it: the job as it will be goes into the cache (an
+        assumption) and into `job`. Returns (the merge patch, the assumed object), or None when
+        nothing changes."""
+        update = self.update(job, status)
+        if not update:
+            return None
+        assumed = self.cache.assume(
+            "aijobs", {**job.raw, "status": merged(job.raw.get("status") or {}, update)}
+        )
+        job.refresh(assumed)
+        return update, assumed
 
     def event(self, job: ParsedJob, reason: str, message: str, warning: bool = False) -> None:
         log.log(logging.WARNING if warning else logging.INFO, "AIJob %s: %s: %s", job.key, reason, message)

@@ -7,6 +7,7 @@ from estuary.model.cluster import NodeInfo, PoolSpec, Taint, TenantQuota, Tolera
 from estuary.model.decisions import (
     Admission,
     CycleResult,
+    Migration,
     Preemption,
     Reason,
     TypeVerdict,
@@ -22,6 +23,7 @@ __all__ = [
     "Assignment",
     "CycleResult",
     "JobRequest",
+    "Migration",
     "NodeInfo",
     "PoolSpec",
     "Preemption",

@@ -53,6 +53,17 @@ class Preemption:
 
 
 @dataclass(frozen=True, slots=True)
+class Migration:
+    """A running job moves to a faster type: its gang stops where it runs (grace period, resume from
+    its last checkpoint) and starts on `assignment`, which it holds from this cycle on."""
+
+    job_key: str
+    source_pool: str
+    assignment: Assignment
+    message: str  # the numbers: time left there and here, what the move costs
+
+
+@dataclass(frozen=True, slots=True)
 class Waiting:
     job_key: str
     reason: Reason
@@ -66,3 +77,4 @@ class CycleResult:
     admissions: tuple[Admission, ...] = ()
     preemptions: tuple[Preemption, ...] = ()
     waiting: Mapping[str, Waiting] = field(default_factory=dict)
+    migrations: tuple[Migration, ...] = ()

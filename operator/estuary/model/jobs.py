@@ -38,6 +38,11 @@ class JobRequest:
     residency: str = "any"  # jurisdiction the job's data must stay in, or "any"
     work: float | None = None  # accelerator-seconds at throughput 1.0, when known (simulator)
     preemptible: bool = True
+    # Time-sharing (core/attained.py), only under a policy with `time_sharing`:
+    time_sharing: bool = False  # opted in: ranked by attained service, may yield or migrate
+    attained: float = 0.0  # service of earlier runs: accelerator-seconds x the type's speed
+    queued_since: float | None = None  # when it last joined the queue (None: at `arrival`)
+    level: int = 0  # queue level the core ranks it in (lower first); set by the core itself
 
 
 @dataclass(frozen=True, slots=True)

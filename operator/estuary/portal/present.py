@@ -34,6 +34,8 @@ HEADLINES: dict[str, str] = {
     "UnknownVendor": "Cannot run: an accepted vendor is unknown to this cluster",
     "WorkerFailed": "Failed: a worker failed more often than the restart policy allows",
     "Preempted": "Stopped to make room for another job; queued again",
+    "Yielded": "Took turns: stopped for a job that has had less time; resumes from its checkpoint",
+    "Migrating": "Moving to a faster accelerator type; resumes there from its checkpoint",
 }
 PHASE_WORDS: dict[str, str] = {
     "Queued": "Queued",

@@ -271,8 +271,9 @@ def _payload(
             "checkpoint_interval_s": assumptions.checkpoint_interval_s,
             "restart_overhead_s": assumptions.restart_overhead_s,
             "termination_grace_s": assumptions.termination_grace_s,
-            "gang": "all workers start together on one pool and run to completion there "
-            "(no time-slicing, no migration)",
+            "gang": "all workers start together on one pool; under 'preemptive' a job may yield its "
+            "turn or move to a faster pool (each stop costs grace, the work since its last checkpoint "
+            "and a restart), under the other policies it runs to completion there",
         },
         "policies": {n: POLICIES[n].description for n in args.policies},
         "summaries": [s.to_json() for s in outcome.summaries],

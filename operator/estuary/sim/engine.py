@@ -5,7 +5,9 @@ job reaching the core's reservation age); after each instant at which something 
 engine builds a ``Snapshot`` and calls the core once — the same call the operator makes — and
 applies its decisions: admitted jobs start on their assigned pool and finish after their steps at
 that pool's measured rate; preempted jobs stop, lose the work since their last checkpoint, and
-queue again. Jobs run to completion on one type: gangs start whole and never migrate.
+queue again with the service they attained; a migrating job (a policy with time-sharing) stops the
+same way and restarts on its new pool once its old pods are gone, holding the new pool from the
+decision on.
 """
 
 from __future__ import annotations
@@ -14,11 +16,20 @@ import heapq
 import math
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from estuary.core.waiting import WaitingList
-from estuary.model import Assignment, CycleResult, JobRequest, Reason, RunningJob, Snapshot, Waiting
+from estuary.model import (
+    Assignment,
+    CycleResult,
+    JobRequest,
+    Migration,
+    Reason,
+    RunningJob,
+    Snapshot,
+    Waiting,
+)
 from estuary.sim.cluster import SimCluster
 from estuary.sim.records import JobRecord, SimResult
 from estuary.sim.throughputs import ThroughputTable
@@ -31,7 +42,7 @@ Schedule = Callable[[Snapshot, Sequence[JobRequest], float], CycleResult]
 # Waiting reasons that no later cycle can change in a static cluster: the job is dropped.
 PERMANENT = frozenset({Reason.NEVER_FITS, Reason.NO_POOL, Reason.RESIDENCY, Reason.SELECTOR})
 
-_COMPLETE, _TERMINATED, _ARRIVAL, _WAKE = 0, 1, 2, 3
+_COMPLETE, _TERMINATED, _ARRIVAL, _WAKE, _MOVED_OUT, _SLICE_END = 0, 1, 2, 3, 4, 5
 _PREEMPTING = frozenset({Reason.PREEMPTING})
 
 
@@ -93,6 +104,7 @@ class _State:
     done_steps: float = 0.0
     token: int = 0
     runs: int = 0
+    attained: float = 0.0  # accelerator-seconds x the type's speed for the job (core/attained.py)
 
 
 @dataclass(order=True)
@@ -116,6 +128,7 @@ class Simulator:
         policy_name: str = "policy",
         assumptions: Assumptions | None = None,
         wake_after: float | None = None,
+        slice_s: float | None = None,
         reference: str = "v100",
         progress: Progress | None = None,
         burst: Burst | None = None,
@@ -126,6 +139,9 @@ class Simulator:
         self.policy_name = policy_name
         self.assumptions = assumptions or Assumptions()
         self.wake_after = wake_after
+        # Time-sharing: a job's minimum slice ending may let it yield or move, so it is an event,
+        # and cycles run even with nothing pending (a move needs no pending job).
+        self.slice_s = slice_s
         self.progress = progress
         self.pools = cluster.pool_specs(table, reference)
         self.nodes = cluster.nodes()
@@ -177,7 +193,7 @@ class _Replay:
             if self.now > max_time:
                 break
             changed = self.apply_events()
-            if changed and self.pending:
+            if changed and (self.pending or self.sim.slice_s is not None):
                 self.cycle()
         self.result.end_time = self.now
         self.result.wall_seconds = time.perf_counter() - self.wall0
@@ -212,8 +228,13 @@ class _Replay:
                 changed = self.complete(ev) or changed
             elif ev.kind == _TERMINATED:
                 st = self.release(ev.key)
-                self.pending[ev.key] = st.job.request
+                self.pending[ev.key] = replace(st.job.request, attained=st.attained, queued_since=self.now)
                 changed = True
+            elif ev.kind == _MOVED_OUT:
+                self.moved_out(ev.key)
+                changed = True
+            elif ev.kind == _SLICE_END:
+                changed = changed or (ev.key in self.runs and self.states[ev.key].token == ev.token)
             elif ev.kind == _WAKE:
                 changed = changed or ev.key in self.pending
         return changed
@@ -253,6 +274,7 @@ class _Replay:
         st = self.states[key]
         held = self.now - run.start
         st.record.run_seconds += held
+        st.attained += held * run.accelerators * st.job.rates[run.pool] / max(st.job.rates.values())
         tenant = st.job.request.tenant
         uses = self.result.tenant_accel_seconds
         uses[tenant] = uses.get(tenant, 0.0) + held * run.accelerators
@@ -290,6 +312,8 @@ class _Replay:
             self.preempt(p.victim_key)
         for a in decisions.admissions:
             self.start(a.job_key, a.assignment)
+        for m in decisions.migrations:
+            self.migrate(m)
         sent = (
             self.sim.burst.take(self.pending, self.states, decisions.waiting, self.now)
             if self.sim.burst
@@ -313,20 +337,62 @@ class _Replay:
         if run is None or self.running[key].terminating:
             return
         st = self.states[key]
-        st.token += 1
         st.record.preemptions += 1
         self.result.preemptions += 1
-        progress = max(0.0, self.now - run.start - run.overhead)
-        ckpt = self.sim.assumptions.checkpoint_interval_s
-        saved = progress if ckpt <= 0 else math.floor(progress / ckpt) * ckpt
-        st.done_steps = min(st.job.trace.steps, st.done_steps + saved * run.rate)
+        self.checkpoint(st, run)
         old = self.running[key]
         self.running[key] = RunningJob(old.job, old.assignment, old.started, terminating=True)
         self.push(self.now + self.sim.assumptions.termination_grace_s, _TERMINATED, key)
 
-    def start(self, key: str, assignment: Assignment) -> None:
+    def checkpoint(self, st: _State, run: _Run) -> None:
+        """The job stops: it keeps the progress of its last checkpoint; its completion is void."""
+        st.token += 1
+        progress = max(0.0, self.now - run.start - run.overhead)
+        ckpt = self.sim.assumptions.checkpoint_interval_s
+        saved = progress if ckpt <= 0 else math.floor(progress / ckpt) * ckpt
+        st.done_steps = min(st.job.trace.steps, st.done_steps + saved * run.rate)
+
+    def migrate(self, move: Migration) -> None:
+        """The job stops on its old pool (whose accelerators its terminating pods hold for the
+        grace period, as a separate gang) and holds its new assignment at once; it runs there
+        once the old pods are gone and it has restarted."""
+        key = move.job_key
+        run = self.runs.get(key)
+        if run is None or self.running[key].terminating:
+            raise RuntimeError(f"core moved {key}, which is not running")
+        st = self.states[key]
+        st.record.migrations += 1
+        self.result.migrations += 1
+        self.checkpoint(st, run)
+        old = self.running[key]
+        self.release(key)
+        gone = f"{key}@{run.pool}~moving"
+        self.runs[gone] = _Run(run.pool, self.now, 0.0, 0.0, run.accelerators)
+        self.running[gone] = RunningJob(
+            replace(old.job, key=gone), old.assignment, self.now, terminating=True
+        )
+        self.result.busy(self.now, run.accelerators)
+        grace = self.sim.assumptions.termination_grace_s
+        self.push(self.now + grace, _MOVED_OUT, gone)
+        request = replace(st.job.request, attained=st.attained, queued_since=self.now)
+        self.start(key, move.assignment, request, grace + self.sim.assumptions.restart_overhead_s)
+
+    def moved_out(self, gone: str) -> None:
+        """A migrated job's old pods are gone: their accelerators are free."""
+        run = self.runs.pop(gone)
+        del self.running[gone]
+        self.result.pool_accel_seconds[run.pool] += (self.now - run.start) * run.accelerators
+        self.result.busy(self.now, -run.accelerators)
+
+    def start(
+        self,
+        key: str,
+        assignment: Assignment,
+        request: JobRequest | None = None,
+        overhead: float | None = None,
+    ) -> None:
         """The admitted gang starts at once and runs at its pool's rate until its steps are done."""
-        request = self.pending.pop(key, None)
+        request = request or self.pending.pop(key, None)
         if request is None:
             raise RuntimeError(f"core admitted {key}, which is not pending")
         st = self.states[key]
@@ -334,7 +400,8 @@ class _Replay:
         if pool not in st.job.rates:
             raise RuntimeError(f"core put {key} on pool {pool}, which it cannot run on")
         rate = st.job.rates[pool] * assignment.workers / request.workers
-        overhead = self.sim.assumptions.restart_overhead_s if st.runs else 0.0
+        if overhead is None:
+            overhead = self.sim.assumptions.restart_overhead_s if st.runs else 0.0
         st.runs += 1
         st.token += 1
         remaining = st.job.trace.steps - st.done_steps
@@ -346,3 +413,5 @@ class _Replay:
         st.record.pool = pool
         self.result.busy(self.now, accel)
         self.push(self.now + overhead + remaining / rate, _COMPLETE, key, st.token)
+        if self.sim.slice_s is not None:
+            self.push(self.now + self.sim.slice_s, _SLICE_END, key, st.token)

@@ -65,7 +65,7 @@ def run(
 ) -> Outcome:
     check_types(exp.cluster, exp.table)
     results: list[SimResult] = []
-    for p in policies:
+    for p in (named.with_costs(assumptions or Assumptions()) for named in policies):
         bar = StderrProgress(f"{exp.name} {p.name}", exp.expected_jobs) if progress else None
         sim = Simulator(
             exp.cluster,
@@ -74,6 +74,7 @@ def run(
             policy_name=p.name,
             assumptions=assumptions,
             wake_after=p.wake_after,
+            slice_s=p.slice_s,
             reference=exp.reference,
             progress=bar,
         )

@@ -55,6 +55,9 @@ class Summary:
     avg_queueing_h: float
     utilization: float  # busy accelerator-time / capacity over the measured span
     preemptions: int = 0
+    migrations: int = 0
+    p99_jct_h: float = float("nan")
+    max_queueing_h: float = float("nan")  # the longest first wait: does any job starve?
     tenant_share: dict[str, float] = field(default_factory=dict)  # of accelerator-time, whole run
     cycles: int = 0
     core_seconds: float = 0.0
@@ -104,6 +107,9 @@ def summarize(result: SimResult, measured: Measured = everything) -> Summary:
         avg_queueing_h=statistics.fmean(queues) / HOUR if queues else float("nan"),
         utilization=util,
         preemptions=sum(r.preemptions for r in rows),
+        migrations=sum(r.migrations for r in rows),
+        p99_jct_h=percentile(jcts, 99) / HOUR,
+        max_queueing_h=max(queues, default=float("nan")) / HOUR,
         tenant_share={t: v / used for t, v in sorted(result.tenant_accel_seconds.items())} if used else {},
         cycles=result.cycles,
         core_seconds=result.core_seconds,

@@ -8,11 +8,11 @@ policy; a baseline is the same core with different settings.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from estuary.core import CycleState, Policy, run_cycle
+from estuary.core import CycleState, Policy, TimeSharing, run_cycle
 from estuary.model import CycleResult, JobRequest, Snapshot
-from estuary.sim.engine import Schedule
+from estuary.sim.engine import Assumptions, Schedule
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,26 @@ class NamedPolicy:
             return run_cycle(snapshot, pending, now, policy, state=state)
 
         return cycle
+
+    def with_costs(self, assumptions: Assumptions) -> NamedPolicy:
+        """The policy with time-sharing's move costs set to what the replay assumes, so that it
+        weighs a move by the costs the replay will charge."""
+        ts = self.policy.time_sharing
+        if ts is None:
+            return self
+        costs = replace(
+            ts,
+            grace_s=assumptions.termination_grace_s,
+            checkpoint_interval_s=assumptions.checkpoint_interval_s,
+            restart_s=assumptions.restart_overhead_s,
+        )
+        return replace(self, policy=replace(self.policy, time_sharing=costs))
+
+    @property
+    def slice_s(self) -> float | None:
+        """Time-sharing's minimum slice, after which a running job may yield or move."""
+        ts = self.policy.time_sharing
+        return None if ts is None else ts.min_slice_s
 
     @property
     def wake_after(self) -> float | None:
@@ -58,6 +78,12 @@ POLICIES: dict[str, NamedPolicy] = {
             "agnostic-backfill",
             Policy(type_choice="any_free", backfill=True),
             "heterogeneity-agnostic with backfill: any free type, later jobs may pass",
+        ),
+        NamedPolicy(
+            "preemptive",
+            Policy(time_sharing=TimeSharing()),
+            "Estuary with time-sharing: least attained service first (3 queues), turns of at least "
+            "20 min, moves to faster types that pay for themselves; remaining work not known",
         ),
     )
 }

@@ -27,6 +27,7 @@ class JobRecord:
     pool: str | None = None  # where it ran (last start)
     run_seconds: float = 0.0  # wall time holding accelerators, all starts together
     preemptions: int = 0
+    migrations: int = 0
     unschedulable: str | None = None  # reason message when the core said it can never run
 
     @property
@@ -52,6 +53,7 @@ class SimResult:
     wall_seconds: float = 0.0
     max_pending: int = 0
     preemptions: int = 0
+    migrations: int = 0
 
     def busy(self, t: float, delta: int) -> None:
         """Accelerators in use change by `delta` at time `t` (one timeline point per instant)."""

@@ -83,5 +83,6 @@ def to_sim_job(job: TraceJob, cluster: SimCluster, table: ThroughputTable) -> Si
         accepted=tuple(AcceptedType(vendor, model, round(hint, 6)) for (vendor, model), hint in order),
         arrival=job.arrival,
         work=workers * per * job.steps / fastest,
+        time_sharing=True,  # opted in: only a policy with time-sharing reads it
     )
     return SimJob(job, request, rates)

@@ -156,6 +156,9 @@ def job_request(job: AIJob, tenant: str) -> JobRequest:
             else None
         ),
         preemptible=spec.preemption.preemptible,
+        time_sharing=spec.preemption.time_sharing,
+        attained=3600.0 * (job.status.attained_service or 0.0) if job.status else 0.0,
+        queued_since=timestamp(job.status.queued_at) if job.status else None,
     )
 
 

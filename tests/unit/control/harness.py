@@ -11,12 +11,15 @@ from typing import Any
 
 from tests.fakeapi import Clock, FakeApiServer
 
-from estuary.control.controller import JobController
+from estuary.control.controller import JobController, Settings
 from estuary.control.seal import Sealer
 from estuary.handlers.loop import Loop
 
 NS = "physics"
 KEY = b"the-operator-s-placement-key-0123"  # as in its Secret: shared by restarts
+# A step waits this long for its dry runs: the fake answers at once, so each step acts on every
+# answer, also on a loaded machine (the default tenth of a second is tested in test_writes.py).
+PRECHECK_WAIT_S = 30.0
 
 
 def node(name: str, ready: bool = True, annotations: dict[str, str] | None = None) -> dict[str, Any]:
@@ -46,7 +49,7 @@ def job(name: str, workers: int = 2, **spec: Any) -> dict[str, Any]:
 
 
 class Harness:
-    def __init__(self, nodes: int = 2) -> None:
+    def __init__(self, nodes: int = 2, **settings: Any) -> None:
         self.clock = Clock()
         self.server = FakeApiServer("hk", self.clock)
         self.server.put(
@@ -59,13 +62,18 @@ class Harness:
         for i in range(nodes):
             self.server.put(node(f"n{i}"))
         self.controller = JobController(
-            self.server.cache, self.server, clock=self.clock.wall, sealer=Sealer(KEY)
+            self.server.cache,
+            self.server,
+            Settings(**{"precheck_wait_s": PRECHECK_WAIT_S, **settings}),
+            clock=self.clock.wall,
+            sealer=Sealer(KEY),
         )
         self.loop = Loop(self.server.cache, self.controller, clock=self.clock.wall)
 
     def step(self, times: int = 1, seconds: float = 0.0) -> None:
         for _ in range(times):
             self.loop.tick()
+            self.controller.background.wait()  # the tick's background writes, answered
             self.clock.advance(seconds)
 
     def submit(self, name: str = "train", workers: int = 2, **spec: Any) -> None:

@@ -68,7 +68,9 @@ def test_a_worker_refused_at_creation_releases_the_attempt_and_frees_its_nodes()
     h.submit()
     h.clock.advance(1)
     h.submit("next", workers=2)  # waits for the same two nodes
-    h.step()
+    h.step()  # admitted; the creates, in the background, meet the refusal
+    assert h.phase() == ("Admitted", "Admitted") and h.phase("next")[0] == "Queued"
+    h.step()  # the next step releases the attempt with the API server's words
     status = h.status()
     assert (status["phase"], status["reason"]) == ("Queued", "InvalidPodTemplate")
     assert "Pod physics/train-worker-1" in status["message"] and "spec.hostname: Invalid" in status["message"]
@@ -152,7 +154,7 @@ def test_a_service_name_taken_by_someone_else_is_a_name_conflict_retried_later()
     h = Harness()
     h.server.put({"kind": "Service", "metadata": {"name": "train", "namespace": NS}, "spec": {}})
     h.submit()
-    h.step()
+    h.step(2)  # admitted; the next step releases the attempt its Service could not be created for
     status = h.status()
     assert (status["phase"], status["reason"]) == ("Queued", "NameConflict")
     assert f"Service {NS}/train already exists and is not this job's own" in status["message"]

@@ -28,6 +28,19 @@ def pod(name: str, version: int, job_uid: str = "u1") -> dict[str, Any]:
     }
 
 
+def test_the_watch_event_of_a_version_already_held_keeps_the_object_held() -> None:
+    """A write's answer goes into the cache, then the watch brings the same version again: the
+    object held stays (the parse memo of state/snapshot.py keeps its parsed job); a newer one
+    replaces it."""
+    cache = ClusterCache()
+    cache.apply("pods", "MODIFIED", pod("train-worker-0", 7))
+    held = cache.get("pods", f"{NS}/train-worker-0")
+    cache.apply("pods", "MODIFIED", pod("train-worker-0", 7))
+    assert cache.get("pods", f"{NS}/train-worker-0") is held
+    cache.apply("pods", "MODIFIED", pod("train-worker-0", 8))
+    assert cache.get("pods", f"{NS}/train-worker-0") is not held
+
+
 def test_a_pod_the_listing_lacks_is_dropped_unless_a_watch_saw_it_after_the_listing() -> None:
     cache = ClusterCache()
     cache.replace_all("pods", [pod("train-worker-0", 5), pod("train-worker-1", 6)])
@@ -95,4 +108,5 @@ def test_the_loop_does_not_act_before_the_cache_is_synced() -> None:
 
     h.server.cache.changed.set()
     h.loop.run(stop, lambda: True, Health(), synced)
+    h.controller.background.wait()  # the admission is written in the background
     assert h.phase("train")[0] == "Admitted"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.fakeapi import Clock, FakeApiServer, FakePartner, FakeProviderKube
+from tests.unit.control.harness import PRECHECK_WAIT_S
 
 from estuary.control.controller import JobController, Settings
 from estuary.federation import FederationConfig, FederationController, lease
@@ -70,6 +71,7 @@ class Cluster:
 
     def step(self) -> None:
         self.loop.tick()
+        self.loop.jobs.background.wait()  # the tick's background writes, answered
 
     def heartbeat(self, link: str) -> None:
         self.federation.runtimes[link].heartbeat()
@@ -119,7 +121,12 @@ def make_cluster(
         providers[kube.namespace] = kube
         return kube
 
-    jobs = JobController(server.cache, server, Settings(jurisdiction=jurisdiction), clock=clock.wall)
+    jobs = JobController(
+        server.cache,
+        server,
+        Settings(jurisdiction=jurisdiction, precheck_wait_s=PRECHECK_WAIT_S),
+        clock=clock.wall,
+    )
     federation = FederationController(
         server,
         server.cache,

@@ -181,3 +181,39 @@ def test_a_job_preempted_just_before_it_would_finish_does_not_finish_while_termi
     # a stops at 1030 having saved 600 steps; b runs 1030-1530; a restarts: 60 + 410 s -> 2000.
     assert result.records["t/b"].end == 1530
     assert result.records["t/a"].end == 2000
+
+
+def replay_sharing(c: SimCluster, jobs: list[TraceJob]) -> SimResult:
+    p = POLICIES["preemptive"].with_costs(Assumptions())
+    sims = [s for s in (to_sim_job(j, c, TABLE) for j in jobs) if s is not None]
+    return Simulator(
+        c,
+        TABLE,
+        p.schedule(),
+        policy_name=p.name,
+        wake_after=p.wake_after,
+        slice_s=p.slice_s,
+        reference="slow",
+    ).run(sims)
+
+
+def test_time_sharing_moves_a_long_job_to_the_fast_type_when_it_frees() -> None:
+    # j0 takes the fast node (3600 s); j1 starts on the slow one (36,000 steps: 10 h there). At
+    # 3600 s the fast node frees: j1 keeps its checkpoint at 3000 s (3000 steps), its old pods
+    # leave after 30 s, it restarts (60 s) and does 33,000 steps at 2/s: ends at 3690 + 16,500.
+    result = replay_sharing(cluster(1, 1), stream((0, 7200), (10, 36_000)))
+    records = sorted(result.records.values(), key=lambda r: r.index)
+    assert [r.migrations for r in records] == [0, 1]
+    assert [r.pool for r in records] == ["fast", "fast"]
+    assert jcts(result) == [3600, 3690 + 16_500 - 10]
+    assert result.migrations == 1
+
+
+def test_time_sharing_lets_a_short_job_overtake_a_long_one() -> None:
+    # One node. j0 (10 h) runs; j1 (10 min) arrives at 2 h: j0 has 2 h of service (queue 1) and
+    # ran its 20-minute slice, so it yields (30 s grace); j1 runs 600 s; j0 resumes from 7200 s.
+    result = replay_sharing(cluster(1, 0), stream((0, 72_000), (7200, 1200)))
+    records = sorted(result.records.values(), key=lambda r: r.index)
+    assert [r.preemptions for r in records] == [1, 0]
+    assert jcts(result)[1] == 30 + 600
+    assert jcts(result)[0] == 7200 + 30 + 600 + 60 + (72_000 - 14_400) / 2

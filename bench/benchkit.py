@@ -1,0 +1,98 @@
+"""What the operator benchmarks share: pools, AIJobs, the operator as a child process, a prepared
+cluster. (operator_e2e.py, operator_steady.py, operator_memory.py)"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from devcluster import clusters
+
+REPO = Path(__file__).resolve().parents[1]
+GROUP, VERSION = "estuary.dev", "v1alpha1"
+TYPES = (("nvidia", "H800", "nvidia.com/gpu"), ("huawei", "Ascend910B", "huawei.com/Ascend910"))
+
+
+def create_pools(custom: client.CustomObjectsApi) -> None:
+    """One ComputePool per accelerator type of the cluster."""
+    for vendor, model, resource in TYPES:
+        custom.create_cluster_custom_object(
+            GROUP,
+            VERSION,
+            "computepools",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "ComputePool",
+                "metadata": {"name": model.lower()},
+                "spec": {
+                    "vendor": vendor,
+                    "model": model,
+                    "resourceName": resource,
+                    "nodeSelector": {"estuary.dev/model": model},
+                    "tolerations": [{"operator": "Exists"}],
+                },
+            },
+        )
+
+
+def aijob(name: str, workers: int, per: int) -> dict[str, Any]:
+    """An AIJob of `workers` x `per` accelerators accepting every type of the cluster."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "AIJob",
+        "metadata": {"name": name},
+        "spec": {
+            "workers": workers,
+            "acceleratorsPerWorker": per,
+            "resources": {"cpu": "1", "memory": "1Gi"},
+            "accelerators": [{"vendor": v, "model": m, "image": "bench"} for v, m, _ in TYPES],
+        },
+    }
+
+
+def start_operator(kubeconfig: Path, log: Path, port: int | None = None) -> subprocess.Popen[bytes]:
+    """The operator as a child process (its own session, so it can be stopped with its children)."""
+    metrics = {"ESTUARY_METRICS_PORT": str(port)} if port else {}
+    return subprocess.Popen(
+        [sys.executable, "-m", "estuary.cli", "operator"],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "KUBECONFIG": str(kubeconfig), **metrics},
+    )
+
+
+def prepare(handle: Any, namespaces: tuple[str, ...]) -> None:
+    """The CRDs applied and established, and these namespaces with their service accounts."""
+    handle.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+    for attempt in range(10):  # a CRD applied a moment ago may have no status yet: kubectl wait errs
+        try:
+            handle.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+            break
+        except clusters.ClusterError:
+            if attempt == 9:
+                raise
+            time.sleep(1)
+    for ns in namespaces:
+        handle.kubectl("create", "namespace", ns)
+        clusters.wait_service_account(handle, ns, timeout=60)
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    """Until the operator's /readyz answers 200 (its cache primed from a listing)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5).status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise RuntimeError("the operator did not become ready")

@@ -101,3 +101,11 @@ class _Values(ValuesView[Waiting]):
 
     def __iter__(self) -> Iterator[Waiting]:
         return self._mapping._made()
+
+
+def keys_with(waiting: Mapping[str, Waiting], reasons: Container[Reason]) -> list[str]:
+    """The waiting jobs with one of `reasons`, without making every job's `Waiting` when the core
+    returned a `WaitingList` (thousands of jobs wait when a cluster is overloaded)."""
+    if isinstance(waiting, WaitingList):
+        return waiting.keys_with(reasons)
+    return [key for key, w in waiting.items() if w.reason in reasons]

@@ -19,17 +19,8 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from estuary.core.waiting import WaitingList
-from estuary.model import (
-    Assignment,
-    CycleResult,
-    JobRequest,
-    Migration,
-    Reason,
-    RunningJob,
-    Snapshot,
-    Waiting,
-)
+from estuary.core.waiting import keys_with
+from estuary.model import Assignment, CycleResult, JobRequest, Migration, Reason, RunningJob, Snapshot
 from estuary.sim.cluster import SimCluster
 from estuary.sim.records import JobRecord, SimResult
 from estuary.sim.throughputs import ThroughputTable
@@ -44,14 +35,6 @@ PERMANENT = frozenset({Reason.NEVER_FITS, Reason.NO_POOL, Reason.RESIDENCY, Reas
 
 _COMPLETE, _TERMINATED, _ARRIVAL, _WAKE, _MOVED_OUT, _SLICE_END = 0, 1, 2, 3, 4, 5
 _PREEMPTING = frozenset({Reason.PREEMPTING})
-
-
-def _keys_with(waiting: Mapping[str, Waiting], reasons: frozenset[Reason]) -> list[str]:
-    """The waiting jobs with one of `reasons`: without making every job's `Waiting` when the core
-    returned a `WaitingList` (core/waiting.py; thousands of jobs wait when overloaded)."""
-    if isinstance(waiting, WaitingList):
-        return waiting.keys_with(reasons)
-    return [key for key, w in waiting.items() if w.reason in reasons]
 
 
 @dataclass(frozen=True)
@@ -306,8 +289,8 @@ class _Replay:
         result.cycles += 1
         # As the operator does from status: who waits for its victims is decided first next time.
         waiting = decisions.waiting
-        self.nominated = frozenset(_keys_with(waiting, _PREEMPTING))
-        dropped = [(key, waiting[key]) for key in _keys_with(waiting, PERMANENT)]
+        self.nominated = frozenset(keys_with(waiting, _PREEMPTING))
+        dropped = [(key, waiting[key]) for key in keys_with(waiting, PERMANENT)]
         for p in decisions.preemptions:
             self.preempt(p.victim_key)
         for a in decisions.admissions:

@@ -115,6 +115,7 @@ class JobController:
             _guard(admission.job_key, self.decisions.admit, jobs[admission.job_key], admission, pool, now)
         for preemption in result.preemptions:
             _guard(preemption.victim_key, self.decisions.preempt, jobs, preemption, now)
+        self.decisions.pace(len(result.waiting))
         for waiting in result.waiting.values():
             _guard(waiting.job_key, self.decisions.wait, jobs[waiting.job_key], waiting, now)
 

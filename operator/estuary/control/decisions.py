@@ -9,8 +9,9 @@ step creates, never pods without an admission; a status write that fails undoes 
 step (lifecycle.py `advance`). The happy path posts no event: the `Admitted` condition (reason,
 message, time) records it. A waiting job's status says why, with the numbers,
 and how it fares on each accepted type (`status.verdicts`), so a person who may read only her job
-sees why it waits (`kubectl estuary explain`). At most a few hundred jobs' reasons are queued at
-once (writes.py `may_tell`): thousands of jobs seen at once are told a few hundred per tick.
+sees why it waits (`kubectl estuary explain`). At most WAITING_QUEUED_MAX jobs' reasons are queued
+at once (writes.py `may_tell`): thousands of jobs seen at once are told in batches, and positions
+that only moved are rewritten at a bounded rate in all (`pace`).
 """
 
 from __future__ import annotations

@@ -121,6 +121,7 @@ class JobController:
             _guard(preemption.victim_key, self.decisions.preempt, jobs, preemption, now)
         for move in result.migrations:
             _guard(move.job_key, self._migrate, jobs, move, now)
+        self.decisions.pace(len(result.waiting))
         for waiting in result.waiting.values():
             _guard(waiting.job_key, self.decisions.wait, jobs[waiting.job_key], waiting, now)
 

@@ -10,11 +10,12 @@ step creates, never pods without an admission; a status write that fails undoes 
 step (lifecycle.py `advance`). The happy path posts no event: the `Admitted` condition (reason,
 message, time) records it. A waiting job's status says why, with the numbers,
 and how it fares on each accepted type (`status.verdicts`), so a person who may read only her job
-sees why it waits (`kubectl estuary explain`). At most a few hundred jobs' reasons are queued at
-once (writes.py `may_tell`): thousands of jobs seen at once are told a few hundred per tick. A
-preemption or a migration releases the whole gang with the job's grace period (lifecycle.py
-`release`): a victim of quota reclaim or priority backs off; a job that yields its turn
-(time-sharing) or moves to a faster type does not.
+sees why it waits (`kubectl estuary explain`). At most WAITING_QUEUED_MAX jobs' reasons are queued
+at once (writes.py `may_tell`): thousands of jobs seen at once are told in batches, and positions
+that only moved are rewritten at a bounded rate in all (`pace`). A preemption or a migration
+releases the whole gang with the job's grace period (lifecycle.py `release`): a victim of quota
+reclaim or priority backs off; a job that yields its turn (time-sharing) or moves to a faster type
+does not.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ from estuary.state.snapshot import MIGRATING, ParsedJob
 
 log = logging.getLogger("estuary.status")
 POSITION_REFRESH_S = 10.0  # a queue position or verdicts that only moved are rewritten at most this often
+# ... and, with many jobs waiting, at most this many such rewrites per second in all: a finished job
+# ahead moves every position behind it, and 10,000 waiting jobs must not rewrite theirs every 10 s
+# (in the 10,000-job benchmark those rewrites kept new jobs from being told why they wait).
+POSITION_WRITES_PER_S = 20.0
 # An evicted job waits before it may be admitted again: 15 s after its first eviction, doubling with
 # each further one. Its preemptor is admitted first anyway (core/nomination.py); the wait keeps a
 # victim from churning through one short start after another while the room it wants is contested.
@@ -66,6 +71,11 @@ class Decisions:
         self.writer, self.background, self.manifests = writer, background, manifests
         self.release, self.sealer = release, sealer
         self._position_written: dict[str, float] = {}
+        self.refresh_s = POSITION_REFRESH_S  # set each step by `pace`
+
+    def pace(self, waiting: int) -> None:
+        """Space the rewrites of positions that only moved for `waiting` jobs."""
+        self.refresh_s = max(POSITION_REFRESH_S, waiting / POSITION_WRITES_PER_S)
 
     def admit(self, job: ParsedJob, admission: Admission, pool: PoolSpec, now: float) -> None:
         status = job.status
@@ -160,7 +170,8 @@ class Decisions:
 
     def wait(self, job: ParsedJob, waiting: Waiting, now: float) -> None:
         """Queued, with the reason, the numbers and a verdict per accepted type; rewritten when they
-        change (a position or per-type numbers that only moved, at most every POSITION_REFRESH_S)."""
+        change (a position or per-type numbers that only moved: at most every POSITION_REFRESH_S,
+        or less often with many jobs waiting, see `pace`)."""
         if not self.background.may_tell(job.key):
             return  # too many jobs' reasons queued: told on a later tick
         status = job.status
@@ -169,7 +180,7 @@ class Decisions:
         same = (status.phase, status.reason, status.message) == (Phase.QUEUED, reason, message)
         same = same and status.hold is None
         moved = status.queue_position != waiting.position or status.verdicts != verdicts
-        fresh = now - self._position_written.get(job.key, 0.0) < POSITION_REFRESH_S
+        fresh = now - self._position_written.get(job.key, 0.0) < self.refresh_s
         if same and (not moved or fresh):
             return
         self._position_written[job.key] = now

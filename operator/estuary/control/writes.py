@@ -107,7 +107,7 @@ class Background:
     def may_tell(self, key: str) -> bool:
         """Whether a waiting reason of this job may be queued now: it joins what is queued for
         the job, or fewer than WAITING_QUEUED_MAX jobs' reasons are queued. A flood of new jobs
-        is told why it waits a few hundred at a time, not assumed and queued all at once."""
+        is told why it waits in batches, not assumed and queued all at once."""
         with self._lock:
             return key in self._queues or len(self._slow) < WAITING_QUEUED_MAX
 

@@ -12,7 +12,7 @@ import threading
 from typing import Any
 
 from estuary.control import writes
-from estuary.control.decisions import POSITION_REFRESH_S
+from estuary.control.decisions import POSITION_REFRESH_S, POSITION_WRITES_PER_S
 from estuary.control.writes import joinable, joined
 from estuary.core import CycleState, run_cycle
 from estuary.state import snapshot
@@ -322,3 +322,19 @@ def test_a_flood_of_new_jobs_is_told_why_it_waits_a_bounded_number_at_a_time(mon
     h.step(3)
     assert all(h.phase(f"huge-{i}") == ("Queued", "NeverFits") for i in range(8))
     assert [w for m, w in h.server.calls if m == "dry_run" and "huge-7" in w] == ["Pod/huge-7-worker-0"]
+
+
+def test_with_many_jobs_waiting_positions_that_only_moved_are_rewritten_less_often() -> None:
+    h = Harness()
+    for i in range(400):
+        h.submit(f"huge-{i:03}", workers=3)  # never fit; 401 waiting: a rewrite every ~20 s
+    h.step()
+    assert h.status("huge-000")["queuePosition"] == 1
+    h.submit("urgent", workers=3, priority=5)  # every position behind it moves
+    h.clock.advance(POSITION_REFRESH_S + 1)
+    h.step()
+    assert h.controller.decisions.refresh_s == 401 / POSITION_WRITES_PER_S
+    assert h.status("huge-000")["queuePosition"] == 1  # not yet: 400 rewrites are spread out
+    h.clock.advance(401 / POSITION_WRITES_PER_S - POSITION_REFRESH_S)
+    h.step()
+    assert h.status("huge-000")["queuePosition"] == 2

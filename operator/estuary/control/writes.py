@@ -16,6 +16,13 @@ wins), and an admission decided while the job's waiting reason is still queued g
 write. Such an admission is also taken out of the waiting lane: its chain is handed to the main
 lane too, and whichever lane reaches it first runs it (`_run` claims a job's chain once).
 
+Accelerators change hands in the order decided, across chains too: a status that frees nodes (a
+gang that Succeeded, a placement that moves) is recorded until its chain ends (`_freeing`), and an
+admission booking any of those nodes waits, before its status write, for those chains to end; when
+one of them failed (the old job still holds the node in what the API server says), the admission is
+undone like a failed write. So what the API server holds never books a node twice, even for the
+moment between two writes, and a crash between them leaves nothing double-booked for the next leader.
+
 When a status write fails, every assumption made for that job is forgotten and the rest of its
 chain dropped: the job shows as the API server holds it (back in the queue, nothing booked) and
 the next tick decides again; the reason is logged naming the job. A pod or Service the API server
@@ -35,11 +42,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from estuary import metrics
-from estuary.api.aijob import AIJobStatus
+from estuary.api.aijob import FINISHED, AIJobStatus
 from estuary.control.pods import NameTaken, WorkerRefused, check_created
 from estuary.kube.client import KubeApi, Refused
 from estuary.kube.status import StatusWriter
@@ -59,6 +66,7 @@ class _Unsent:
 
     update: dict[str, Any]  # the merge patch to send
     assumed: dict[str, Any]  # the object assumed in the cache once it is applied
+    after: set[str] = field(default_factory=set)  # jobs whose frees of nodes it books must land first
 
 
 class Background:
@@ -78,6 +86,7 @@ class Background:
         self._slow: set[str] = set()  # jobs whose chain is queued in the waiting lane
         self._refused: dict[str, WorkerRefused | NameTaken] = {}
         self._expected: dict[str, tuple[int, float]] = {}  # job -> (its pods' last version, until when)
+        self._freeing: dict[str, frozenset[str]] = {}  # job -> nodes a queued status of it frees
         self.clock = time.monotonic
         writer.settle_first = self.wait
 
@@ -141,41 +150,78 @@ class Background:
         `then_create` makes of the job as assumed (an admission's Service and workers), only if
         the status was written. `waiting`: only why the job waits (the slower lane). False when
         nothing changes."""
+        held_before = held_nodes(job.raw.get("status"))
         prepared = self.writer.assume(job, status)
         if prepared is None:
             return False
         update, assumed = prepared
+        held_after = held_nodes(assumed.get("status"))
         key, namespace, name, uid = job.key, job.namespace, job.name, job.uid
         creates: list[Step] = []
         if then_create is not None:
             manifests = then_create(job)
             creates.append(lambda: self._create_all(key, uid, manifests))
         with self._lock:
+            after = self._frees_of(key, freed=held_before - held_after, booked=held_after - held_before)
             unsent = self._unsent.get(key)
             if unsent is not None and joinable(unsent.update, update):
                 unsent.update, unsent.assumed = joined(unsent.update, update), assumed
+                unsent.after |= after
                 if creates:
                     del self._unsent[key]  # the creates come after it: nothing joins it now
                     self._enqueue(key, *creates, lane=self._chains)
                 elif not waiting:
                     self._enqueue(key, lane=self._chains)
                 return True
-            unsent = _Unsent(update, assumed)
+            unsent = _Unsent(update, assumed, after)
             lane = self._waiting if waiting else self._chains
             self._enqueue(key, self._sender(key, namespace, name, unsent), *creates, lane=lane)
             if not creates:
                 self._unsent[key] = unsent
         return True
 
+    def _frees_of(self, key: str, freed: frozenset[str], booked: frozenset[str]) -> set[str]:
+        """Record the nodes this job's queued status frees; return the other jobs whose queued
+        frees of the nodes it books must land before it (called under the lock)."""
+        if freed:
+            self._freeing[key] = self._freeing.get(key, frozenset()) | freed
+        if not booked:
+            return set()
+        return {other for other, nodes in self._freeing.items() if other != key and nodes & booked}
+
     def _sender(self, key: str, namespace: str, name: str, unsent: _Unsent) -> Step:
         def send() -> bool:
             with self._lock:  # from here on nothing joins it
                 if self._unsent.get(key) is unsent:
                     del self._unsent[key]
-                update, assumed = unsent.update, unsent.assumed
+                update, assumed, after = unsent.update, unsent.assumed, unsent.after
+            if after and not self._freed_first(key, after, held_nodes(assumed.get("status"))):
+                return False
             return self._patch(key, namespace, name, update, assumed)
 
         return send
+
+    def _freed_first(self, key: str, after: set[str], booked: frozenset[str]) -> bool:
+        """Wait until the chains of `after` (jobs freeing nodes this job books) have ended; False,
+        with this job's assumptions undone, when one of them still holds such a node (its write
+        failed, or did not end within EXPECT_S)."""
+        with self._lock:
+            self._lock.wait_for(lambda: not any(other in self._queues for other in after), EXPECT_S)
+        holders = {
+            other: sorted(nodes & booked)
+            for other in sorted(after)
+            if (nodes := held_nodes((self.cache.get("aijobs", other) or {}).get("status"))) and nodes & booked
+        }
+        if not holders:
+            return True
+        self.cache.settle("aijobs", key)
+        log.warning(
+            "AIJob %s: its admission was not written: the nodes it was given are still held by %s "
+            "(the write that frees them failed); it is decided again on the next tick",
+            key,
+            ", ".join(f"{other} ({', '.join(nodes)})" for other, nodes in holders.items()),
+        )
+        return False
 
     def create(self, job: ParsedJob, manifests: list[dict[str, Any]]) -> None:
         """Create these objects of the job, in parallel, after its writes decided before."""
@@ -226,6 +272,7 @@ class Background:
                     self._unsent.pop(key, None)
                 if not queue:
                     del self._queues[key]
+                    self._freeing.pop(key, None)
                     self._claimed.discard(key)
                     self._slow.discard(key)
                     self._lock.notify_all()
@@ -306,6 +353,16 @@ def joined(first: Mapping[str, Any], then: Mapping[str, Any]) -> dict[str, Any]:
         held = out.get(key)
         out[key] = joined(held, value) if isinstance(value, dict) and isinstance(held, dict) else value
     return out
+
+
+def held_nodes(status: Mapping[str, Any] | None) -> frozenset[str]:
+    """The nodes of this cluster a job's status books: its placement's, unless it is finished or
+    placed at a partner."""
+    status = status or {}
+    placement = status.get("placement") or {}
+    if placement.get("link") or status.get("phase") in FINISHED:
+        return frozenset()
+    return frozenset(placement.get("nodes") or ())
 
 
 def _version(obj: dict[str, Any]) -> int:

@@ -9,11 +9,13 @@ at most `workers + 3` writes from creation to Running.
 from __future__ import annotations
 
 import threading
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from estuary.control import writes
 from estuary.control.decisions import POSITION_REFRESH_S, POSITION_WRITES_PER_S
-from estuary.control.writes import joinable, joined
+from estuary.control.writes import held_nodes, joinable, joined
 from estuary.core import CycleState, run_cycle
 from estuary.state import snapshot
 
@@ -31,15 +33,17 @@ def writes_of(h: Harness, job: str) -> list[str]:
 
 
 class Gate:
-    """Holds every AIJob status write until opened (a slow API server), then lets them through
-    or fails them."""
+    """Holds every AIJob status write (those `holds`, when given) until opened (a slow API
+    server), then lets them through or fails them."""
 
-    def __init__(self, h: Harness) -> None:
+    def __init__(self, h: Harness, holds: Callable[[dict[str, Any]], bool] | None = None) -> None:
         self.open, self.entered = threading.Event(), threading.Event()
         self.fail: Exception | None = None
         real = h.server.patch_job_status
 
         def patch_job_status(namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+            if holds is not None and not holds(status):
+                return real(namespace, name, status)
             self.entered.set()
             assert self.open.wait(10), "the test never opened the gate"
             if self.fail is not None:
@@ -301,6 +305,70 @@ def test_the_carried_cycle_state_frees_what_an_undone_admission_booked() -> None
     h.step()
     assert h.phase("first") == ("Admitted", "Admitted") and len(h.pods("first")) == 2
     assert h.phase("second") == ("Queued", "InsufficientCapacity") and h.pods("second") == []
+
+
+def never_double_booked(h: Harness) -> list[dict[str, int]]:
+    """Check after every AIJob status write that what the API server holds books no node twice;
+    returns the nodes found booked twice (empty when never)."""
+    found: list[dict[str, int]] = []
+    real = h.server.patch_job_status
+
+    def patch_job_status(namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        answer = real(namespace, name, status)
+        held = Counter(n for j in h.server.items("aijobs") for n in held_nodes(j.get("status")))
+        if twice := {n: c for n, c in held.items() if c > 1}:
+            found.append(twice)
+        return answer
+
+    h.server.patch_job_status = patch_job_status  # type: ignore[method-assign]
+    return found
+
+
+def finished_then_second_waiting(h: Harness) -> Gate:
+    """`first` runs on both nodes and `second` waits for them; `first`'s workers then succeed and
+    the write that says so hangs in a gate."""
+    h.running("first")
+    h.submit("second")
+    h.step()
+    assert h.phase("second") == ("Queued", "InsufficientCapacity")
+    gate = Gate(h, holds=lambda status: status.get("phase") == "Succeeded")
+    h.set_pods("Succeeded", "first")
+    h.loop.tick()
+    assert gate.entered.wait(5)
+    h.loop.tick()
+    assert booked(h) == {f"{NS}/second"}  # the loop has given first's nodes to second...
+    return gate
+
+
+def test_nodes_a_finished_job_frees_are_booked_again_only_once_its_finish_is_written() -> None:
+    h = Harness()
+    twice = never_double_booked(h)
+    gate = finished_then_second_waiting(h)
+    # ...but second's admission is not written while first's finish is not
+    assert h.controller.background.wait(f"{NS}/second", timeout=1.0)
+    assert h.phase("second") == ("Queued", "InsufficientCapacity") and h.pods("second") == []
+    gate.open.set()
+    h.controller.background.wait()
+    order = [w for m, w in h.server.calls if m == "patch_job_status" and ":" in w]
+    assert order.index("first:Succeeded") < order.index("second:Admitted"), order
+    assert h.phase("first")[0] == "Succeeded" and h.phase("second")[0] == "Admitted"
+    assert len(h.pods("second")) == 2 and twice == []
+
+
+def test_an_admission_onto_nodes_whose_freeing_write_failed_is_undone() -> None:
+    h = Harness()
+    twice = never_double_booked(h)
+    gate = finished_then_second_waiting(h)
+    gate.fail = RuntimeError("etcdserver: request timed out")
+    gate.open.set()
+    h.controller.background.wait()
+    # first still holds the nodes in what the API server says: second's admission is not written
+    assert h.phase("first")[0] == "Running" and h.phase("second")[0] == "Queued"
+    assert h.pods("second") == [] and booked(h) == {f"{NS}/first"}  # as written
+    gate.fail = None
+    h.step(2)  # decided again from what the API server holds: first finishes, then second starts
+    assert h.phase("first")[0] == "Succeeded" and h.phase("second")[0] == "Admitted"
+    assert len(h.pods("second")) == 2 and twice == []
 
 
 def test_a_flood_of_new_jobs_is_told_why_it_waits_a_bounded_number_at_a_time(monkeypatch: Any) -> None:

@@ -61,24 +61,8 @@ def steady(
         e2e.wait_ready(port, proc)
         time.sleep(3)  # the burst's jobs seen by a first tick
         before = requests(port)
-        admitted = e2e.RunningWatcher(
-            custom.list_namespaced_custom_object,
-            lambda o: (o.get("status") or {}).get("phase") in ("Admitted", "Running"),
-            lambda o: o["metadata"]["name"],
-            group=e2e.GROUP,
-            version=e2e.VERSION,
-            namespace=namespace,
-            plural="aijobs",
-        )
-        running = e2e.RunningWatcher(
-            custom.list_namespaced_custom_object,
-            lambda o: (o.get("status") or {}).get("phase") == "Running",
-            lambda o: o["metadata"]["name"],
-            group=e2e.GROUP,
-            version=e2e.VERSION,
-            namespace=namespace,
-            plural="aijobs",
-        )
+        admitted, running = e2e.Mark(e2e.admitted_or_running), e2e.Mark(e2e.job_running)
+        watcher = e2e.watch_jobs(custom, namespace, admitted, running)
         created: dict[str, float] = {}
         start = time.monotonic()
         for j, (workers, per) in enumerate(shapes):
@@ -92,8 +76,7 @@ def steady(
         while len(running.seen) < len(shapes) and time.monotonic() < deadline:
             time.sleep(0.5)
         time.sleep(2)  # let the last writes' counters settle
-        running.stop()
-        admitted.stop()
+        watcher.stop()
         after = requests(port)
         cpu_s, peak_mb = e2e._process_usage(proc.pid)
     finally:

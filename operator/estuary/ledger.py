@@ -19,6 +19,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol
 
 from estuary.api.base import API_VERSION
@@ -106,17 +107,28 @@ def job_records(job: Mapping[str, Any]) -> list[Record]:
     return out
 
 
+def _now(_key: str, write: Callable[[], None]) -> None:
+    write()
+
+
 class Ledger:
-    def __init__(self, store: LedgerStore) -> None:
-        self.store = store
+    """Keeps the UsageLedgers up to date from the jobs' run records. A ledger is created at once
+    (once per tenant and month); its status is written by `later` (the operator's background
+    writers, control/writes.py `latest`: the loop never waits, and a newer status replaces one not
+    yet sent); a write that fails makes the next sync list the ledgers again."""
+
+    def __init__(self, store: LedgerStore, later: Callable[[str, Callable[[], None]], None] = _now) -> None:
+        self.store, self.later = store, later
         self._ledgers: dict[str, dict[str, Any]] | None = None  # name -> {tenant, period, records}
+        self._stale = False  # a status write failed: list the ledgers again
 
     def sync(
         self, jobs: Mapping[str, Mapping[str, Any]], tenant_of: Callable[[str], str], now: float
     ) -> None:
         """Bring the ledgers up to date with the jobs' run records (writes only what differs)."""
         try:
-            if self._ledgers is None:
+            if self._ledgers is None or self._stale:
+                self._stale = False
                 self._ledgers = self._load()
             wanted = self._wanted(jobs, tenant_of, now)
             for (tenant, period), records in sorted(wanted.items()):
@@ -212,6 +224,17 @@ class Ledger:
             "pflopsHours": pflops_hours,
             "updated": format_time(now),
         }
-        self.store.patch_ledger_status(name, status)
         entry.update(records=records, created=True)
-        log.info("UsageLedger %s: %d runs, %.2f accelerator-hours", name, len(ordered), accelerator_hours)
+        self.later(f"UsageLedger {name}", partial(self._send, name, status))
+
+    def _send(self, name: str, status: dict[str, Any]) -> None:
+        try:
+            self.store.patch_ledger_status(name, status)
+        except Exception as err:
+            self._stale = True
+            log.warning(
+                "UsageLedger %s: could not write its status (%s); listing the ledgers again", name, err
+            )
+            return
+        runs, hours = len(status["records"]), status["acceleratorHours"]
+        log.info("UsageLedger %s: %d runs, %.2f accelerator-hours", name, runs, hours)

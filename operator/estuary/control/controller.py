@@ -48,6 +48,7 @@ from estuary.state.cache import ClusterCache
 from estuary.state.snapshot import ClusterView, ParsedJob
 
 log = logging.getLogger("estuary.controller")
+SHARED_STATUS_SPACING_S = 2.0  # the operator's: a pool's or a ledger's status lags 2 s at most
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,9 @@ class Settings:
     resync_seconds: float = 2.0
     writers: int = WORKERS  # background writes in flight at once (control/writes.py)
     precheck_wait_s: float = PATIENCE_S  # the most a step waits for dry runs (control/precheck.py)
+    # the least time between two status writes of one ComputePool or UsageLedger (writes.py
+    # `latest`); the operator sets SHARED_STATUS_SPACING_S, tests write each step's at once
+    shared_status_spacing_s: float = 0.0
 
 
 class JobController:
@@ -71,7 +75,9 @@ class JobController:
     ) -> None:
         self.cache, self.api, self.settings, self.clock = cache, api, settings or Settings(), clock
         self.writer = StatusWriter(api, cache, clock)
-        self.background = Background(api, cache, self.writer, self.settings.writers)
+        self.background = Background(
+            api, cache, self.writer, self.settings.writers, self.settings.shared_status_spacing_s
+        )
         self.pods = Pods(api, cache)
         self.sealer = sealer or Sealer.ephemeral()
         self.lifecycle = Lifecycle(api, cache, self.writer, self.pods, self.sealer, self.background)
@@ -79,7 +85,7 @@ class JobController:
         self.decisions = Decisions(
             self.writer, self.background, self.pods.manifests, self.lifecycle.release, self.sealer
         )
-        self.pools = PoolStatus(api, self.writer)
+        self.pools = PoolStatus(api, self.writer, self.background.latest)
         self.moves = Moves()
         # The core's memory between cycles (free maps, job classes, the sorted queue). Safe to
         # carry although admissions are only assumed: it never holds a decision, and it is brought

@@ -15,7 +15,8 @@ it, and nothing is written when nothing changed. A warning event marks each chan
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from estuary import metrics, pflops
@@ -24,7 +25,7 @@ from estuary.api.base import Condition, drop_condition, set_condition
 from estuary.api.computepool import ComputePoolStatus, TenantUsage
 from estuary.core import PoolUsage, pool_usage
 from estuary.kube.client import KubeApi
-from estuary.kube.status import StatusWriter
+from estuary.kube.status import StatusWriter, changes, patch
 from estuary.model import JobRequest, Snapshot, Waiting
 from estuary.state import codec
 from estuary.state.pools import PoolJudgement
@@ -125,8 +126,13 @@ def _ready_status(raw: Mapping[str, Any]) -> str | None:
 
 
 class PoolStatus:
-    def __init__(self, api: KubeApi, writer: StatusWriter) -> None:
-        self.api, self.writer = api, writer
+    """Writes each pool's status in the background (`later`, control/writes.py `latest`): a step
+    never waits for the API server, and a status not yet sent is replaced by a newer one."""
+
+    def __init__(
+        self, api: KubeApi, writer: StatusWriter, later: Callable[[str, Callable[[], None]], None]
+    ) -> None:
+        self.api, self.writer, self.later = api, writer, later
 
     def write(self, snapshot: Snapshot, judged: Mapping[str, PoolJudgement], now: float) -> None:
         usage = pool_usage(snapshot)
@@ -143,20 +149,27 @@ class PoolStatus:
             }
         )
         for name, pool in sorted(judged.items()):
-            try:
-                self._write_one(pool, usage.get(name) if pool.spec else None, now)
-            except Exception as err:  # judged alone: the next pool is still written
-                metrics.record_reconcile_error("computepool")
-                log.warning("ComputePool %s: could not write its status (%s); retrying next step", name, err)
+            status = pool_status(pool, usage.get(name) if pool.spec else None, now)
+            if not changes(pool.raw.get("status"), patch(status)):
+                continue  # as written (or as an earlier write in flight will leave it)
+            self.later(f"ComputePool {name}", partial(self._write_one, name, status))
 
-    def _write_one(self, pool: PoolJudgement, usage: PoolUsage | None, now: float) -> None:
-        status = pool_status(pool, usage, now)
-        if not self.writer.pool(pool.raw, status):
+    def _write_one(self, name: str, status: ComputePoolStatus) -> None:
+        """Write what differs from the pool as the cache holds it when the write starts."""
+        raw = self.writer.cache.get("computepools", name)
+        if raw is None:  # deleted meanwhile
+            return
+        try:
+            if not self.writer.pool(raw, status):
+                return
+        except Exception as err:  # judged alone: the next step writes it again
+            metrics.record_reconcile_error("computepool")
+            log.warning("ComputePool %s: could not write its status (%s); retrying next step", name, err)
             return
         ready = next(c for c in status.conditions if c.type == READY)
-        if ready.status == "False" and _ready_status(pool.raw) != "False":
-            log.warning("ComputePool %s: not ready: %s: %s", pool.name, ready.reason, ready.message)
-            self.api.event(pool.raw, "ComputePool", True, ready.reason, ready.message)
+        if ready.status == "False" and _ready_status(raw) != "False":
+            log.warning("ComputePool %s: not ready: %s: %s", name, ready.reason, ready.message)
+            self.api.event(raw, "ComputePool", True, ready.reason, ready.message)
 
 
 def export(jobs: Mapping[str, ParsedJob], pending: list[JobRequest], waiting: Mapping[str, Waiting]) -> None:

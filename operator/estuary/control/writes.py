@@ -10,6 +10,9 @@ once, at most `workers` at a time; a chain that starts with a waiting reason run
 own (`workers // 2`), so thousands of jobs first seen at once, each told why it waits, never hold
 up an admission or a Running job's status behind them.
 
+A ComputePool's or UsageLedger's status has a chain of its own (`latest`): one not yet sent is
+replaced by a newer one, and two are spaced by `spacing` seconds in the operator.
+
 A status write not yet sent is the one a later status of the same job joins (`_Unsent`): the
 two merge patches become one, so a job's chain never holds two writes of why it waits (the latest
 wins), and an admission decided while the job's waiting reason is still queued goes out as one
@@ -43,13 +46,14 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from estuary import metrics
 from estuary.api.aijob import FINISHED, AIJobStatus
 from estuary.control.pods import NameTaken, WorkerRefused, check_created
 from estuary.kube.client import KubeApi, Refused
-from estuary.kube.status import StatusWriter
+from estuary.kube.status import StatusWriter, joinable, joined
 from estuary.state.cache import ClusterCache
 from estuary.state.snapshot import ParsedJob
 
@@ -71,9 +75,16 @@ class _Unsent:
 
 class Background:
     def __init__(
-        self, api: KubeApi, cache: ClusterCache, writer: StatusWriter, workers: int = WORKERS
+        self,
+        api: KubeApi,
+        cache: ClusterCache,
+        writer: StatusWriter,
+        workers: int = WORKERS,
+        spacing: float = 0.0,
     ) -> None:
         self.api, self.cache, self.writer = api, cache, writer
+        self.spacing = spacing  # the least time between two `latest` writes of one object
+        self._closed = False
         self._chains = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="estuary-writes")
         self._waiting = ThreadPoolExecutor(
             max_workers=max(1, workers // 2), thread_name_prefix="estuary-waits"
@@ -87,12 +98,15 @@ class Background:
         self._refused: dict[str, WorkerRefused | NameTaken] = {}
         self._expected: dict[str, tuple[int, float]] = {}  # job -> (its pods' last version, until when)
         self._freeing: dict[str, frozenset[str]] = {}  # job -> nodes a queued status of it frees
+        self._latest: dict[str, Callable[[], None]] = {}  # an object's status write not yet started
+        self._latest_sent: dict[str, float] = {}  # when each object's last `latest` write started
         self.clock = time.monotonic
         writer.settle_first = self.wait
 
     def close(self) -> None:
         """Stop: writes not yet started are dropped (as a crash would: the next leader decides
         again from what the API server holds), those under way finish."""
+        self._closed = True
         for lane in (self._chains, self._waiting, self._creates):
             lane.shutdown(wait=False, cancel_futures=True)
 
@@ -223,6 +237,38 @@ class Background:
         )
         return False
 
+    def latest(self, key: str, write: Callable[[], None]) -> None:
+        """Run `write` in the background on the chain `key` (an object that is not a job: a
+        ComputePool's or a UsageLedger's status); one queued and not yet started is replaced (the
+        latest wins), so a burst of steps costs a write or two, and the step never waits for it.
+        Two writes of one object start at least `spacing` seconds apart: a steady trickle of
+        admissions (each step moving a pool's allocated count) costs a write per `spacing`, not
+        one per step; what a person reads lags by that much at most. `write` reports its own
+        failures."""
+        with self._lock:
+            queued = key in self._latest
+            self._latest[key] = write
+            if queued:
+                return
+            delay = self._latest_sent.get(key, -self.spacing) + self.spacing - self.clock()
+        if delay <= 0:
+            self._enqueue(key, partial(self._send_latest, key))
+            return
+        timer = threading.Timer(delay, self._send_later, (key,))
+        timer.daemon = True
+        timer.start()
+
+    def _send_later(self, key: str) -> None:
+        if not self._closed:
+            self._enqueue(key, partial(self._send_latest, key))
+
+    def _send_latest(self, key: str) -> bool:
+        with self._lock:
+            write = self._latest.pop(key)
+            self._latest_sent[key] = self.clock()
+        write()
+        return True
+
     def create(self, job: ParsedJob, manifests: list[dict[str, Any]]) -> None:
         """Create these objects of the job, in parallel, after its writes decided before."""
         key, uid = job.key, job.uid
@@ -331,28 +377,6 @@ class Background:
             return self.api.create(manifest)
         except Refused as refusal:
             return refusal
-
-
-def joinable(first: Mapping[str, Any], then: Mapping[str, Any]) -> bool:
-    """Whether one merge patch can do what `first` and then `then` do: not when `then` sets keys
-    inside a map that `first` deletes (the map's other keys would survive a joined patch)."""
-    for key, value in then.items():
-        if isinstance(value, dict):
-            if key in first and first[key] is None:
-                return False
-            held = first.get(key)
-            if isinstance(held, dict) and not joinable(held, value):
-                return False
-    return True
-
-
-def joined(first: Mapping[str, Any], then: Mapping[str, Any]) -> dict[str, Any]:
-    """The merge patch that does what `first` and then `then` do (RFC 7386; see `joinable`)."""
-    out = dict(first)
-    for key, value in then.items():
-        held = out.get(key)
-        out[key] = joined(held, value) if isinstance(value, dict) and isinstance(held, dict) else value
-    return out
 
 
 def held_nodes(status: Mapping[str, Any] | None) -> frozenset[str]:

@@ -61,6 +61,28 @@ def changes(current: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> dic
     return {k: v for k, v in wanted.items() if current.get(k) != v}
 
 
+def joinable(first: Mapping[str, Any], then: Mapping[str, Any]) -> bool:
+    """Whether one merge patch can do what `first` and then `then` do: not when `then` sets keys
+    inside a map that `first` deletes (the map's other keys would survive a joined patch)."""
+    for key, value in then.items():
+        if isinstance(value, dict):
+            if key in first and first[key] is None:
+                return False
+            held = first.get(key)
+            if isinstance(held, dict) and not joinable(held, value):
+                return False
+    return True
+
+
+def joined(first: Mapping[str, Any], then: Mapping[str, Any]) -> dict[str, Any]:
+    """The merge patch that does what `first` and then `then` do (RFC 7386; see `joinable`)."""
+    out = dict(first)
+    for key, value in then.items():
+        held = out.get(key)
+        out[key] = joined(held, value) if isinstance(value, dict) and isinstance(held, dict) else value
+    return out
+
+
 def finished_conditions(
     conditions: Sequence[Condition], phase: Phase, reason: str, message: str, stamp: str
 ) -> list[Condition]:

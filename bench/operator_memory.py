@@ -25,6 +25,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -66,22 +67,22 @@ def rss_mb(pid: int) -> float:
     return int(line.split()[1]) / 1024
 
 
-def with_status(api: client.ApiClient) -> int:
-    listed = client.CustomObjectsApi(api).list_namespaced_custom_object(
-        e2e.GROUP, e2e.VERSION, NAMESPACE, "aijobs"
-    )
-    return sum(1 for o in listed["items"] if (o.get("status") or {}).get("phase"))
+def has_status(obj: dict[str, Any]) -> bool:
+    return bool((obj.get("status") or {}).get("phase"))
 
 
 def operator_memory(api: client.ApiClient, kubeconfig: Path, count: int, workdir: Path) -> dict[str, float]:
     started = time.monotonic()
     proc = e2e.start_operator(kubeconfig, workdir / "operator-memory.log")
+    told = e2e.Mark(has_status)  # one watch, not a listing of 10,000 jobs every few seconds
+    watcher = e2e.watch_jobs(client.CustomObjectsApi(api), NAMESPACE, told)
     try:
         deadline = time.monotonic() + 1800
-        while with_status(api) < count and time.monotonic() < deadline:
-            time.sleep(10)
+        while len(told.seen) < count and time.monotonic() < deadline:
+            time.sleep(5)
         settled_s = time.monotonic() - started
-        statuses = with_status(api)
+        statuses = len(told.seen)
+        watcher.stop()
         samples = []
         for _ in range(6):  # the steady state: every job has its status, the loop keeps ticking
             samples.append(rss_mb(proc.pid))

@@ -32,7 +32,10 @@ def operator(verbose: bool) -> None:
 
     import kopf
 
+    from estuary import memory
     from estuary.control import timeshare
+
+    memory.limit_arenas()  # before Kopf and the operator start their threads
 
     try:  # a setting that does not parse stops the start, naming the variable
         timeshare.from_env()

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from estuary import metrics
+from estuary import memory, metrics
 from estuary.control.controller import JobController, Settings
 from estuary.federation import FederationController
 from estuary.health import HEALTH, Health
@@ -31,6 +31,7 @@ from estuary.state import snapshot
 from estuary.state.cache import ClusterCache
 
 log = logging.getLogger("estuary.controller")
+TRIM_EVERY_S = 30.0  # how often the loop returns freed memory to the system (memory.py)
 
 
 class Loop:
@@ -84,7 +85,7 @@ class Loop:
         while `active` (this replica holds the leader Lease) and once the cache is `synced` (a
         listing taken after every watch listed: handlers/resync.py), so nothing is decided from
         pods a missed watch event left behind."""
-        leading = False
+        leading, trim_at = False, time.monotonic() + TRIM_EVERY_S
         while not stop.is_set():
             self.cache.changed.wait(self.settings.resync_seconds)
             self.cache.changed.clear()
@@ -100,6 +101,9 @@ class Loop:
             except Exception:  # keep the loop alive; the next tick retries from fresh state
                 metrics.record_reconcile_error("controller")
                 log.exception("controller step failed; retrying on the next change")
+            if time.monotonic() >= trim_at:  # what a busy spell freed goes back to the system
+                memory.trim()
+                trim_at = time.monotonic() + TRIM_EVERY_S
 
     def _ping(self, health: Health) -> None:
         if not health.ping_due():

@@ -108,11 +108,16 @@ def judge(raw: dict[str, Any]) -> PoolJudgement:
     return PoolJudgement(name, raw, spec=spec)
 
 
+Labelled = dict[str, tuple[NodeInfo, str, NodeInfo]]  # node -> (as read, its pool, as the core sees it)
+
+
 def assign(
-    raw_pools: Mapping[str, dict[str, Any]], nodes: Mapping[str, NodeInfo]
+    raw_pools: Mapping[str, dict[str, Any]], nodes: Mapping[str, NodeInfo], labelled: Labelled | None = None
 ) -> tuple[dict[str, PoolSpec], dict[str, NodeInfo], dict[str, PoolJudgement]]:
     """(the core's pools, the core's nodes, every pool's judgement): each node counted in at
-    most one pool, by the rule of the module docstring."""
+    most one pool, by the rule of the module docstring. `labelled`, kept by the caller between
+    calls, hands back the very node the core saw last time when neither the node nor its pool
+    changed (so the core's kept view is not rebuilt: core/workspace.py `sync`)."""
     judged = {name: judge(raw) for name, raw in raw_pools.items()}
     usable = sorted((j for j in judged.values() if j.spec is not None), key=lambda j: _age_key(j.raw))
     owner: dict[str, str] = {}
@@ -131,10 +136,20 @@ def assign(
         for j in usable
         if j.spec is not None
     }
+    memo: Labelled = {} if labelled is None else labelled
     core_nodes = {
-        name: dataclasses.replace(node, labels={**node.labels, MEMBER_LABEL: owner[name]})
-        if name in owner
-        else node
-        for name, node in nodes.items()
+        name: _member(node, owner[name], memo) if name in owner else node for name, node in nodes.items()
     }
+    for gone in memo.keys() - owner.keys():
+        del memo[gone]
     return core_pools, core_nodes, judged
+
+
+def _member(node: NodeInfo, pool: str, memo: Labelled) -> NodeInfo:
+    """The node labelled as a member of `pool`: the one made last time, when it is the same."""
+    kept = memo.get(node.name)
+    if kept is not None and kept[0] is node and kept[1] == pool:
+        return kept[2]
+    labelled = dataclasses.replace(node, labels={**node.labels, MEMBER_LABEL: pool})
+    memo[node.name] = (node, pool, labelled)
+    return labelled

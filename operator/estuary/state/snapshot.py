@@ -34,7 +34,7 @@ from estuary.api.base import Condition
 from estuary.model import JobRequest, NodeInfo, PoolSpec, Reason, RunningJob, Snapshot
 from estuary.state import codec
 from estuary.state.cache import ATTEMPT_LABEL, ClusterCache, controller_of, owned_by
-from estuary.state.pools import PoolJudgement, assign
+from estuary.state.pools import Labelled, PoolJudgement, assign
 
 # The status reason of a job whose gang stops to move to a faster type (control/timeshare.py).
 MIGRATING = "Migrating"
@@ -213,13 +213,30 @@ def invalid_message(err: ValidationError) -> str:
     return f"the job cannot run as written: {fields}; fix the spec and re-create it"
 
 
+# Per cache, each node's last parse: (the object parsed, the result). Reused while the cache holds
+# the very same object, unless the node reports unhealthy accelerators (a report goes stale with
+# time alone): a tick then neither parses 1,000 nodes again nor makes the core rebuild its view.
+_NODES: weakref.WeakKeyDictionary[ClusterCache, dict[str, tuple[Any, NodeInfo]]] = weakref.WeakKeyDictionary()
+
+
+_LABELLED: weakref.WeakKeyDictionary[ClusterCache, Labelled] = weakref.WeakKeyDictionary()
+
+
 def nodes(cache: ClusterCache, now: float) -> dict[str, NodeInfo]:
-    out = {}
+    out, before, remembered = {}, _NODES.get(cache, {}), {}
     for name, raw in cache.items("nodes").items():
+        kept = before.get(name)
+        if kept is not None and kept[0] is raw:
+            out[name], remembered[name] = kept[1], kept
+            continue
         try:
-            out[name] = codec.node_info(raw, now)
+            out[name] = info = codec.node_info(raw, now)
         except (ValueError, KeyError, TypeError) as err:  # judged alone: this node is not counted
             log.warning("Node %s: skipped, its status does not parse (%s)", name, err)
+            continue
+        if not info.unhealthy_accelerators:
+            remembered[name] = (raw, info)
+    _NODES[cache] = remembered
     return out
 
 
@@ -303,7 +320,8 @@ def read(
 ) -> ClusterView:
     """The cluster as one step sees it. Pure: reads the cache, writes nothing."""
     jobs, invalid = parse_jobs(cache, default_tenant, now)
-    core_pools, core_nodes, judged = assign(cache.items("computepools"), nodes(cache, now))
+    labelled = _LABELLED.setdefault(cache, {})
+    core_pools, core_nodes, judged = assign(cache.items("computepools"), nodes(cache, now), labelled)
     return ClusterView(
         jobs, invalid, core_pools, core_nodes, foreign_usage(cache, jobs), jurisdiction, judged
     )

@@ -35,7 +35,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 KINDS = ("aijobs", "computepools", "nodes", "pods", "namespaces", "federationlinks")
@@ -113,10 +113,15 @@ class ClusterCache:
 
     def apply(self, kind: str, event_type: str | None, obj: Obj) -> None:
         """Record a watch event (ADDED, MODIFIED, DELETED, or None for the initial listing)."""
-        obj = trimmed(obj)
         key = key_of(obj)
         with self._lock:
             self._seen[kind] = max(self._seen[kind], _version(obj))
+            store = self._objects[kind]
+            held = store.get(key)
+            if event_type != "DELETED" and held is not None and _version(held) == _version(obj) > 0:
+                return  # the very version held (our write's answer, then its watch event; a relisting)
+        obj = trimmed(obj)
+        with self._lock:
             store = self._objects[kind]
             if event_type == "DELETED":
                 self._tombstones[kind][key] = _version(obj)
@@ -179,12 +184,20 @@ class ClusterCache:
         with self._lock:
             return self._seen[kind]
 
-    def reconcile(self, kind: str, objects: list[Obj], list_version: str | None) -> list[str]:
+    def reconcile(self, kind: str, objects: Iterable[Obj], list_version: str | None) -> list[str]:
         """Make the cache agree with a full listing taken at `list_version`; return the keys
         dropped. Held objects the list lacks are dropped unless newer than the list (a watch
         event that arrived after it); listed objects are taken unless what is held is newer or a
-        deletion newer than them was seen. Without a comparable version, the list wins."""
-        listed = {key_of(obj): obj for obj in objects}
+        deletion newer than them was seen. Without a comparable version, the list wins. The
+        objects are taken as they come (a listing read page by page is never whole in memory)."""
+        listed: set[str] = set()
+        for obj in objects:
+            key = key_of(obj)
+            listed.add(key)
+            with self._lock:
+                deleted_after = self._tombstones[kind].get(key, -1) >= _version(obj)
+            if not deleted_after:
+                self.apply(kind, None, obj)
         at = _version({"metadata": {"resourceVersion": list_version}}) or None
         with self._lock:
             store, tombs = self._objects[kind], self._tombstones[kind]
@@ -193,10 +206,7 @@ class ClusterCache:
                 held = store.pop(key)
                 if kind == "pods":
                     self._unindex_pod(key, held)
-            fresh = [obj for key, obj in listed.items() if tombs.get(key, -1) < _version(obj)]
             self._tombstones[kind] = {k: v for k, v in tombs.items() if at is not None and v > at}
-        for obj in fresh:
-            self.apply(kind, None, obj)
         if gone:
             self.changed.set()
         return gone

@@ -110,3 +110,31 @@ def test_the_loop_does_not_act_before_the_cache_is_synced() -> None:
     h.loop.run(stop, lambda: True, Health(), synced)
     h.controller.background.wait()  # the admission is written in the background
     assert h.phase("train")[0] == "Admitted"
+
+
+def test_a_listing_read_page_by_page_reconciles_as_one_listing() -> None:
+    """kube/listing.py `pages`: the pages of one listing (continue tokens) are one listing at the
+    first page's resourceVersion, and each page is fetched only once the one before is read."""
+    from estuary.kube.listing import pages
+
+    answers = {
+        None: {
+            "items": [pod("w-0", 5), pod("w-1", 6)],
+            "metadata": {"resourceVersion": "20", "continue": "a"},
+        },
+        "a": {"items": [pod("w-2", 7)], "metadata": {"resourceVersion": "21", "continue": "b"}},
+        "b": {"items": [pod("w-3", 8)], "metadata": {"resourceVersion": "22"}},
+    }
+    asked: list[str | None] = []
+
+    def fetch(token: str | None) -> dict[str, Any]:
+        asked.append(token)
+        return answers[token]
+
+    cache = ClusterCache()
+    cache.apply("pods", "ADDED", pod("gone", 4))  # deleted while no watch saw it
+    items, version = pages(fetch)
+    assert version == "20" and asked == [None]  # the first page only, so far
+    assert cache.reconcile("pods", items, version) == [f"{NS}/gone"]
+    assert asked == [None, "a", "b"]
+    assert sorted(cache.items("pods")) == [f"{NS}/w-{i}" for i in range(4)]

@@ -26,6 +26,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -146,59 +147,69 @@ def _pod_running(obj: dict[str, Any]) -> bool:
     return (obj.get("status") or {}).get("phase") == "Running"
 
 
-def baseline(
-    api: client.ApiClient, namespace: str, shapes: list[tuple[int, int]], nodes: list[tuple[str, str, int]]
-) -> dict[str, float]:
-    """Plain client: one pod per worker, pinned round-robin to nodes with room, created serially."""
-    core = client.CoreV1Api(api)
+def placements(
+    shapes: list[tuple[int, int]], nodes: list[tuple[str, str, int]]
+) -> list[tuple[int, str, str, int]]:
+    """(job index, node, resource, accelerators) per worker: pinned to the first node with room,
+    as a plain client that did the placing itself would."""
     free = {name: cap for name, _, cap in nodes}
     resource_of = {name: res for name, res, _ in nodes}
-    pods = []
+    out = []
     for j, (workers, per) in enumerate(shapes):
-        for rank in range(workers):
+        for _ in range(workers):
             node = next((n for n in sorted(free) if free[n] >= per), None)
             if node is None:
                 break
             free[node] -= per
-            pods.append((f"base-{j}-{rank}", node, per))
+            out.append((j, node, resource_of[node], per))
+    return out
+
+
+def pinned_pod(name: str, node: str, resource: str, per: int) -> dict[str, Any]:
+    amount = {"cpu": "1", "memory": "1Gi", resource: str(per)}
+    term = {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": "Never",
+            "tolerations": [{"operator": "Exists"}],
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}
+                }
+            },
+            "containers": [
+                {"name": "w", "image": "bench", "resources": {"requests": amount, "limits": amount}}
+            ],
+        },
+    }
+
+
+def _until_running(running: Mark, count: int, start: float) -> float:
+    """Seconds from `start` until `count` pods were Running (NaN if none ever was)."""
+    deadline = time.monotonic() + 600
+    while len(running.seen) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return (max(running.seen.values()) - start) if running.seen else float("nan")
+
+
+def baseline(
+    api: client.ApiClient, namespace: str, shapes: list[tuple[int, int]], nodes: list[tuple[str, str, int]]
+) -> dict[str, float]:
+    """Plain client: one pod per worker, pinned to nodes with room, created serially."""
+    core = client.CoreV1Api(api)
+    pods = [
+        (f"base-{j}-{i}", node, res, per) for i, (j, node, res, per) in enumerate(placements(shapes, nodes))
+    ]
     running = Mark(_pod_running)
     watcher = Watcher(core.list_namespaced_pod, [running], namespace=namespace)
     start = time.monotonic()
-    for name, node, per in pods:
-        amount = {"cpu": "1", "memory": "1Gi", resource_of[node]: str(per)}
-        core.create_namespaced_pod(
-            namespace,
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": name},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "tolerations": [{"operator": "Exists"}],
-                    "affinity": {
-                        "nodeAffinity": {
-                            "requiredDuringSchedulingIgnoredDuringExecution": {
-                                "nodeSelectorTerms": [
-                                    {
-                                        "matchFields": [
-                                            {"key": "metadata.name", "operator": "In", "values": [node]}
-                                        ]
-                                    }
-                                ]
-                            }
-                        }
-                    },
-                    "containers": [
-                        {"name": "w", "image": "bench", "resources": {"requests": amount, "limits": amount}}
-                    ],
-                },
-            },
-        )
+    for name, node, resource, per in pods:
+        core.create_namespaced_pod(namespace, pinned_pod(name, node, resource, per))
     created = time.monotonic() - start
-    deadline = time.monotonic() + 600
-    while len(running.seen) < len(pods) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    bound = (max(running.seen.values()) - start) if running.seen else float("nan")
+    bound = _until_running(running, len(pods), start)
     watcher.stop()
     core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
     return {
@@ -208,6 +219,45 @@ def baseline(
         "running_s": bound,
         "running_per_s": len(running.seen) / bound,
     }
+
+
+def api_floor(
+    api: client.ApiClient, namespace: str, shapes: list[tuple[int, int]], nodes: list[tuple[str, str, int]]
+) -> dict[str, float]:
+    """The API requests Estuary makes for each job up to its pods (the AIJob created, a dry run of
+    its first worker, the admission status, the headless Service, the workers), sent by a plain
+    client with no decisions to make, 8 jobs at a time: the pods-Running rate no operator that
+    keeps those requests can pass on this API server (the Running status is left out, so the
+    floor is if anything too kind). Its objects are deleted afterwards."""
+    core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+    by_job: dict[int, list[tuple[str, str, int]]] = {}
+    for j, node, resource, per in placements(shapes, nodes):
+        by_job.setdefault(j, []).append((node, resource, per))
+    running = Mark(_pod_running)
+    watcher = Watcher(core.list_namespaced_pod, [running], namespace=namespace)
+
+    def one(j: int) -> None:
+        name, workers = f"floor-{j}", by_job[j]
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "aijobs", aijob(name, *shapes[j]))
+        core.create_namespaced_pod(namespace, pinned_pod(f"{name}-w0", *workers[0]), dry_run="All")
+        status = {"status": {"phase": "Admitted", "reason": "Admitted", "message": "admitted", "attempt": 1}}
+        custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, "aijobs", name, status)
+        service = {"metadata": {"name": name}, "spec": {"clusterIP": "None", "selector": {"job": name}}}
+        core.create_namespaced_service(namespace, service)
+        for rank, (node, resource, per) in enumerate(workers):
+            core.create_namespaced_pod(namespace, pinned_pod(f"{name}-w{rank}", node, resource, per))
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as threads:
+        list(threads.map(one, sorted(by_job)))
+    pods = sum(len(w) for w in by_job.values())
+    bound = _until_running(running, pods, start)
+    watcher.stop()
+    core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
+    custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, "aijobs")
+    for svc in core.list_namespaced_service(namespace).items:
+        core.delete_namespaced_service(svc.metadata.name, namespace)
+    return {"pods": pods, "running_s": bound, "running_per_s": len(running.seen) / bound}
 
 
 def estuary(

@@ -3,9 +3,13 @@
 Starts its own kwok cluster (NVIDIA + Ascend nodes) and, on the same API server:
   1. plain client: pods equivalent to a burst of jobs' workers, created as fast as it can
      (operator_e2e.baseline): its pods-Running rate is the baseline;
-  2. Estuary, burst: the same jobs as AIJobs, created at once (operator_e2e.estuary): pods
-     Running per second, as a ratio of the plain client's (issue #14's target: at least 0.7);
-  3. Estuary, steady: a fresh operator process; AIJobs arrive at a fixed rate (2 jobs/s) into the
+  2. the API floor: the API requests Estuary makes for the same jobs up to their pods, sent by
+     a plain client with nothing to decide (operator_e2e.api_floor): the most any operator that
+     makes these requests can reach on this API server;
+  3. Estuary, burst: the same jobs as AIJobs, created at once (operator_e2e.estuary): pods
+     Running per second, as a ratio of the plain client's (issue #14's target: at least 0.7)
+     and of the floor's;
+  4. Estuary, steady: a fresh operator process; AIJobs arrive at a fixed rate (2 jobs/s) into the
      capacity the burst left free, so each job's latency is the operator's, not a backlog's:
      creation -> all workers Running per job (p50, p99), and the API requests per job by kind,
      from the operator's own metrics (the happy path's target: workers + 3 writes).
@@ -121,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = e2e.cluster_spec(args.nodes)
     handle = manager.start(spec, workdir / "kubeconfig")
     try:
-        e2e.prepare(handle, ("baseline", "estuary", "steady"))
+        e2e.prepare(handle, ("baseline", "floor", "estuary", "steady"))
         api = handle.api_client()
         nodes = [
             (f"{p.name}-{i}", p.resource, p.accelerators_per_node)
@@ -129,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             for i in range(p.count)
         ]
         base = e2e.baseline(api, "baseline", burst, nodes)
+        floor = e2e.api_floor(api, "floor", burst, nodes)
         ours = e2e.estuary(api, handle.kubeconfig, "estuary", burst, workdir)
         flow = steady(api, handle.kubeconfig, "steady", arrivals, args.rate, workdir)
     finally:
@@ -138,6 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  burst of {len(burst)} jobs ({ours['pods']} workers): plain client {base['running_per_s']:.1f} "
         f"pods Running/s, Estuary {ours['pods_running_per_s']:.1f} pods Running/s, ratio {ratio:.2f}"
+    )
+    print(
+        f"  the same jobs' API requests without an operator (AIJob, dry run, admission status, Service, "
+        f"workers; 8 jobs at a time): {floor['running_per_s']:.1f} pods Running/s, ratio "
+        f"{floor['running_per_s'] / base['running_per_s']:.2f} "
+        f"(what any operator making these requests can reach here); Estuary / that: "
+        f"{ours['pods_running_per_s'] / floor['running_per_s']:.2f}"
     )
     print(
         f"  steady {args.rate:g} jobs/s, {flow['jobs']} jobs ({flow['workers_per_job']:.2f} workers/job): "

@@ -224,11 +224,12 @@ def baseline(
 def api_floor(
     api: client.ApiClient, namespace: str, shapes: list[tuple[int, int]], nodes: list[tuple[str, str, int]]
 ) -> dict[str, float]:
-    """The API requests Estuary makes for each job up to its pods (the AIJob created, a dry run of
-    its first worker, the admission status, the headless Service, the workers), sent by a plain
-    client with no decisions to make, 8 jobs at a time: the pods-Running rate no operator that
-    keeps those requests can pass on this API server (the Running status is left out, so the
-    floor is if anything too kind). Its objects are deleted afterwards."""
+    """The API requests of Estuary's burst up to the pods, sent by a plain client with no
+    decisions to make: the AIJobs created one after another as in `estuary` (the user's part),
+    and as each is created, on 8 threads, a dry run of its first worker, the admission status,
+    the headless Service and the workers (the operator's part). The pods-Running rate no operator
+    that keeps those requests can pass on this API server (the Running status is left out, so
+    the floor is if anything too kind). Its objects are deleted afterwards."""
     core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
     by_job: dict[int, list[tuple[str, str, int]]] = {}
     for j, node, resource, per in placements(shapes, nodes):
@@ -236,9 +237,8 @@ def api_floor(
     running = Mark(_pod_running)
     watcher = Watcher(core.list_namespaced_pod, [running], namespace=namespace)
 
-    def one(j: int) -> None:
+    def operator_side(j: int) -> None:
         name, workers = f"floor-{j}", by_job[j]
-        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "aijobs", aijob(name, *shapes[j]))
         core.create_namespaced_pod(namespace, pinned_pod(f"{name}-w0", *workers[0]), dry_run="All")
         status = {"status": {"phase": "Admitted", "reason": "Admitted", "message": "admitted", "attempt": 1}}
         custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, "aijobs", name, status)
@@ -249,7 +249,13 @@ def api_floor(
 
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=8) as threads:
-        list(threads.map(one, sorted(by_job)))
+        done = []
+        for j in sorted(by_job):
+            body = aijob(f"floor-{j}", *shapes[j])
+            custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "aijobs", body)
+            done.append(threads.submit(operator_side, j))
+        for answer in done:
+            answer.result()
     pods = sum(len(w) for w in by_job.values())
     bound = _until_running(running, pods, start)
     watcher.stop()

@@ -3,9 +3,9 @@
 Starts its own kwok cluster (NVIDIA + Ascend nodes) and, on the same API server:
   1. plain client: pods equivalent to a burst of jobs' workers, created as fast as it can
      (operator_e2e.baseline): its pods-Running rate is the baseline;
-  2. the API floor: the API requests Estuary makes for the same jobs up to their pods, sent by
-     a plain client with nothing to decide (operator_e2e.api_floor): the most any operator that
-     makes these requests can reach on this API server;
+  2. the API floor: the API requests of Estuary's burst up to the pods, sent by a plain client
+     with nothing to decide (operator_e2e.api_floor: the AIJobs created one by one as in 3, the
+     operator's part on 8 threads): the most any operator that makes these requests can reach;
   3. Estuary, burst: the same jobs as AIJobs, created at once (operator_e2e.estuary): pods
      Running per second, as a ratio of the plain client's (issue #14's target: at least 0.7)
      and of the floor's;
@@ -145,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         f"pods Running/s, Estuary {ours['pods_running_per_s']:.1f} pods Running/s, ratio {ratio:.2f}"
     )
     print(
-        f"  the same jobs' API requests without an operator (AIJob, dry run, admission status, Service, "
-        f"workers; 8 jobs at a time): {floor['running_per_s']:.1f} pods Running/s, ratio "
+        f"  the same jobs' API requests without an operator (AIJobs created one by one; per job on 8 "
+        f"threads: dry run, admission status, Service, workers): {floor['running_per_s']:.1f} pods "
+        f"Running/s, ratio "
         f"{floor['running_per_s'] / base['running_per_s']:.2f} "
         f"(what any operator making these requests can reach here); Estuary / that: "
         f"{ours['pods_running_per_s'] / floor['running_per_s']:.2f}"

@@ -49,6 +49,7 @@ from estuary.state.snapshot import ClusterView, ParsedJob
 
 log = logging.getLogger("estuary.controller")
 SHARED_STATUS_SPACING_S = 2.0  # the operator's: a pool's or a ledger's status lags 2 s at most
+TICK_SPACING_S = 0.05  # the operator's: at most 20 ticks a second
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,10 @@ class Settings:
     # the least time between two status writes of one ComputePool or UsageLedger (writes.py
     # `latest`); the operator sets SHARED_STATUS_SPACING_S, tests write each step's at once
     shared_status_spacing_s: float = 0.0
+    # the least time from one tick's start to the next (handlers/loop.py): in a flood of events
+    # a tick decides on many at once instead of one tick per event (the operator sets
+    # TICK_SPACING_S; tests tick when they like)
+    tick_spacing_s: float = 0.0
 
 
 class JobController:

@@ -96,11 +96,13 @@ class Loop:
             leading = self._lead(leading, active(), health)
             if not leading or not synced():
                 continue
+            began = time.monotonic()
             try:
                 self.tick()
             except Exception:  # keep the loop alive; the next tick retries from fresh state
                 metrics.record_reconcile_error("controller")
                 log.exception("controller step failed; retrying on the next change")
+            stop.wait(self.settings.tick_spacing_s - (time.monotonic() - began))
             if time.monotonic() >= trim_at:  # what a busy spell freed goes back to the system
                 memory.trim()
                 trim_at = time.monotonic() + TRIM_EVERY_S

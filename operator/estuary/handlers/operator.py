@@ -23,7 +23,7 @@ from kubernetes import client, config
 from estuary import health
 from estuary.api.base import GROUP, VERSION
 from estuary.control import timeshare
-from estuary.control.controller import SHARED_STATUS_SPACING_S, JobController, Settings
+from estuary.control.controller import SHARED_STATUS_SPACING_S, TICK_SPACING_S, JobController, Settings
 from estuary.control.seal import Sealer
 from estuary.control.writes import WORKERS
 from estuary.core import Policy
@@ -89,7 +89,10 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     sealer = Sealer(key) if key is not None else Sealer.ephemeral()
     policy = Policy(time_sharing=timeshare.from_env())  # checked by `estuary operator` before it starts
     chosen = Settings(
-        jurisdiction=jurisdiction, policy=policy, shared_status_spacing_s=SHARED_STATUS_SPACING_S
+        jurisdiction=jurisdiction,
+        policy=policy,
+        shared_status_spacing_s=SHARED_STATUS_SPACING_S,
+        tick_spacing_s=TICK_SPACING_S,
     )
     jobs = JobController(CACHE, kube, chosen, sealer=sealer)
     federation = FederationController.from_env(api, CACHE, jobs.writer)
@@ -158,6 +161,11 @@ def _feed(kind: str) -> Any:
     return handler
 
 
+# The index handlers' filter: no object carries it, so Kopf never calls them (calling one costs
+# as much as feeding the event), yet holds every event handler until each kind has listed.
+NEVER_INDEXED = {"estuary.dev/kopf-index": "never"}
+
+
 def _listed(**_: Any) -> None:
     """Indexes nothing: its only effect is that Kopf holds every event handler until this kind
     (and every other) has listed."""
@@ -172,5 +180,5 @@ for _group, _version, _plural in (
     ("", "v1", "namespaces"),
     (GROUP, VERSION, "federationlinks"),
 ):
-    kopf.index(_group, _version, _plural, id=f"listed-{_plural}")(_listed)
+    kopf.index(_group, _version, _plural, id=f"listed-{_plural}", labels=NEVER_INDEXED)(_listed)
     kopf.on.event(_group, _version, _plural, id=f"feed-{_plural}")(_feed(_plural))

@@ -6,7 +6,9 @@ tests/e2e/test_safety.py."""
 
 from __future__ import annotations
 
+import itertools
 import threading
+import time
 from typing import Any
 
 from tests.unit.control.harness import NS, Harness
@@ -138,3 +140,30 @@ def test_a_listing_read_page_by_page_reconciles_as_one_listing() -> None:
     assert cache.reconcile("pods", items, version) == [f"{NS}/gone"]
     assert asked == [None, "a", "b"]
     assert sorted(cache.items("pods")) == [f"{NS}/w-{i}" for i in range(4)]
+
+
+def test_in_a_flood_of_events_ticks_are_spaced() -> None:
+    """handlers/loop.py: with `tick_spacing_s`, events arriving without pause make one tick per
+    spacing, each deciding on all of them, not one tick per event."""
+    h = Harness(tick_spacing_s=0.2)
+    ticks: list[float] = []
+    real_tick = h.loop.tick
+
+    def tick() -> None:
+        ticks.append(time.monotonic())
+        real_tick()
+
+    h.loop.tick = tick  # type: ignore[method-assign]
+    stop = threading.Event()
+    loop = threading.Thread(target=h.loop.run, args=(stop, lambda: True, Health()))
+    loop.start()
+    began = time.monotonic()
+    while time.monotonic() - began < 0.6:  # a change every millisecond
+        h.server.cache.changed.set()
+        time.sleep(0.001)
+    stop.set()
+    h.server.cache.changed.set()
+    loop.join(5)
+    elapsed = time.monotonic() - began
+    assert 1 <= len(ticks) <= 2 + elapsed / 0.2, ticks
+    assert all(b - a >= 0.2 for a, b in itertools.pairwise(ticks))

@@ -116,7 +116,8 @@ class JobController:
         for job in view.jobs.values():
             if job.phase is not None and job.status.observed_generation != job.generation:
                 _guard(job.key, self.background.status, job, AIJobStatus())
-        self.pools.write(view.snapshot(), view.judged_pools, now)
+        after = view.snapshot()  # the kept working view, brought up to this tick's decisions
+        self.pools.write(after, view.judged_pools, now, self.cycle_state.workspace(after))
         export(view.jobs, pending, result.waiting)
         return result.waiting
 

@@ -24,6 +24,7 @@ from estuary.api.aijob import Phase
 from estuary.api.base import Condition, drop_condition, set_condition
 from estuary.api.computepool import ComputePoolStatus, TenantUsage
 from estuary.core import PoolUsage, pool_usage
+from estuary.core.workspace import Workspace
 from estuary.kube.client import KubeApi
 from estuary.kube.status import StatusWriter, changes, patch
 from estuary.model import JobRequest, Snapshot, Waiting
@@ -134,8 +135,14 @@ class PoolStatus:
     ) -> None:
         self.api, self.writer, self.later = api, writer, later
 
-    def write(self, snapshot: Snapshot, judged: Mapping[str, PoolJudgement], now: float) -> None:
-        usage = pool_usage(snapshot)
+    def write(
+        self,
+        snapshot: Snapshot,
+        judged: Mapping[str, PoolJudgement],
+        now: float,
+        workspace: Workspace | None = None,
+    ) -> None:
+        usage = pool_usage(snapshot, workspace)
         metrics.set_pool_usage(
             {
                 name: metrics.PoolUsage(

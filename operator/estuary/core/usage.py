@@ -53,9 +53,10 @@ def _share_out(amount: int, weights: Mapping[str, int]) -> dict[str, int]:
     return parts
 
 
-def pool_usage(snapshot: Snapshot) -> dict[str, PoolUsage]:
-    """Usage of every pool, by pool name."""
-    ws = Workspace(snapshot)
+def pool_usage(snapshot: Snapshot, workspace: Workspace | None = None) -> dict[str, PoolUsage]:
+    """Usage of every pool, by pool name. `workspace`: the snapshot's working view when the
+    caller keeps one (CycleState.workspace), so it is not built again."""
+    ws = workspace if workspace is not None else Workspace(snapshot)
     quota = ws.quota
     result: dict[str, PoolUsage] = {}
     for name, pool in ws.pools.items():

@@ -14,7 +14,9 @@ import time
 from typing import Any
 
 from estuary.control.writes import Background
+from estuary.core import pool_usage
 from estuary.ledger import Ledger
+from estuary.state import snapshot
 
 from .harness import NS, Harness
 
@@ -96,3 +98,24 @@ def test_two_writes_of_one_object_are_spaced_and_the_latest_wins() -> None:
     time.sleep(0.3)  # nothing else comes
     assert written == ["first", "third"]
     background.close()
+
+
+def test_pool_usage_from_the_kept_working_view_is_what_a_fresh_one_gives() -> None:
+    """The pool status is computed from the core's kept working view (not built again each
+    step): after admissions, a finished job and a node going away, it says what a fresh view of
+    the same snapshot says."""
+    h = Harness(nodes=4)
+    for name in ("first", "second"):
+        h.submit(name)
+    h.step()
+    h.set_pods("Running", "first")
+    h.step()
+    h.set_pods("Succeeded", "first")
+    h.server.delete("nodes", "n3")
+    h.submit("third", workers=1)
+    for _ in range(3):
+        h.step()
+        after = snapshot.read(h.server.cache, h.clock.wall()).snapshot()
+        kept = h.controller.cycle_state.workspace(after)
+        assert pool_usage(after, kept) == pool_usage(after)
+    assert pool_usage(after)["h800"].allocated > 0

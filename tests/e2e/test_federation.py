@@ -483,7 +483,10 @@ def test_with_fencing_the_copys_workers_stop_at_the_lease_even_when_the_partners
     clock, before the origin gives the job up and runs it at home. Sampled every second."""
     prefix = podsim.unshare_prefix()
     if prefix is None:
-        pytest.skip("the stand-in kubelet needs a new PID namespace (unshare --pid)")
+        pytest.skip(
+            "the stand-in kubelet needs a new PID namespace (unshare --pid); "
+            "the fence with real processes is covered in tests/unit/fence"
+        )
     handle, pkube, _ = partner
     handle.kubectl("create", "namespace", REMOTE_NS, check=False)
     rules = [{"apiGroups": [GROUP], "resources": ["aijobs"], "verbs": ["get"]}]

@@ -43,18 +43,19 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from estuary import metrics
-from estuary.api.aijob import FINISHED, AIJobStatus
+from estuary.api.aijob import AIJobStatus
 from estuary.control.pods import NameTaken, WorkerRefused, check_created
 from estuary.kube.client import KubeApi, Refused
 from estuary.kube.status import StatusWriter, joinable, joined
 from estuary.state.cache import ClusterCache
+from estuary.state.codec import held_nodes
 from estuary.state.snapshot import ParsedJob
 
 log = logging.getLogger("estuary.writes")
@@ -377,16 +378,6 @@ class Background:
             return self.api.create(manifest)
         except Refused as refusal:
             return refusal
-
-
-def held_nodes(status: Mapping[str, Any] | None) -> frozenset[str]:
-    """The nodes of this cluster a job's status books: its placement's, unless it is finished or
-    placed at a partner."""
-    status = status or {}
-    placement = status.get("placement") or {}
-    if placement.get("link") or status.get("phase") in FINISHED:
-        return frozenset()
-    return frozenset(placement.get("nodes") or ())
 
 
 def _version(obj: dict[str, Any]) -> int:

@@ -177,6 +177,16 @@ def running_job(job: AIJob, tenant: str) -> RunningJob | None:
     )
 
 
+def held_nodes(status: Mapping[str, Any] | None) -> frozenset[str]:
+    """The nodes of this cluster an AIJob's status (as JSON) books: the rule of `running_job`, for
+    a status not yet parsed (a write about to be sent)."""
+    status = status or {}
+    placement = status.get("placement") or {}
+    if placement.get("cluster") != "local" or status.get("phase") in FINISHED:
+        return frozenset()
+    return frozenset(placement.get("nodes") or ())
+
+
 def pod_usage(pod: Mapping[str, Any]) -> tuple[str, dict[str, int]] | None:
     """(node, requested resources) of a pod that holds resources on a node, else None."""
     node = (pod.get("spec") or {}).get("nodeName")

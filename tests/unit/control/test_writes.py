@@ -15,10 +15,10 @@ from typing import Any
 
 from estuary.control import writes
 from estuary.control.decisions import POSITION_REFRESH_S, POSITION_WRITES_PER_S
-from estuary.control.writes import held_nodes
 from estuary.core import CycleState, run_cycle
 from estuary.kube.status import joinable, joined
 from estuary.state import snapshot
+from estuary.state.codec import held_nodes
 
 from .harness import NS, Harness, node
 

@@ -83,6 +83,25 @@ def prepare(handle: Any, namespaces: tuple[str, ...]) -> None:
     for ns in namespaces:
         handle.kubectl("create", "namespace", ns)
         clusters.wait_service_account(handle, ns, timeout=60)
+    wait_untainted(handle)
+
+
+NOT_READY_TAINT = "node.kubernetes.io/not-ready"
+
+
+def wait_untainted(handle: Any, timeout: float = 180) -> None:
+    """Until the controller-manager has taken the not-ready taint off every node. It does so a
+    node at a time, tens of seconds after they are Ready; a run measured before then sees nodes
+    change under it (the operator rebuilds its working view at each) and pods that do not
+    tolerate the taint wait."""
+    deadline = time.monotonic() + timeout
+    template = "{range .items[*]}{.spec.taints[*].key}{'\\n'}{end}"
+    while time.monotonic() < deadline:
+        taints = handle.kubectl("get", "nodes", "-o", f"jsonpath={template}").stdout
+        if NOT_READY_TAINT not in taints:
+            return
+        time.sleep(1)
+    raise RuntimeError(f"nodes still carry {NOT_READY_TAINT} after {timeout:.0f}s")
 
 
 def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:

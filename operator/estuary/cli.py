@@ -25,7 +25,9 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--verbose", is_flag=True, help="Log every watch event (Kopf's own logging).")
+@click.option(
+    "--verbose", is_flag=True, help="Log every watch event (Kopf's logging and the pod and AIJob watches)."
+)
 def operator(verbose: bool) -> None:
     """Run the operator against the current kubeconfig."""
     import logging

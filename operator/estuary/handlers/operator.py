@@ -1,8 +1,11 @@
 """Watch handlers feed the cache; startup primes it from a full listing and starts the loop.
 
-Every watched kind also has an index handler that indexes nothing: Kopf calls no event handler
-until each indexed kind has listed, so the first event that reaches `_feed` says every watch has
-listed; handlers/resync.py then reconciles the cache with a fresh listing before the loop acts.
+Pods and AIJobs, nearly all of the events, are watched by threads of Estuary's own
+(kube/watch.py: `RawWatch`), which need none of Kopf's per-event machinery; the other kinds by
+Kopf. Each Kopf-watched kind also has an index handler that indexes nothing: Kopf calls no event
+handler until each indexed kind has listed, so the first event that reaches `_feed` says Kopf's
+watches have listed; once the own watches have listed too, handlers/resync.py reconciles the
+cache with a fresh listing before the loop acts.
 
 The handlers only record events (no decisions, no writes), so Kopf never writes to AIJobs itself:
 no finalizers, no annotations, no spec changes. The loop's thread (loop.py) does all writing.
@@ -34,13 +37,15 @@ from estuary.health import HEALTH
 from estuary.kube import listing, sealkey
 from estuary.kube.client import RealKubeApi
 from estuary.kube.lease import LeaderElector
+from estuary.kube.watch import RawWatch
 from estuary.ledger import Ledger
 from estuary.state.cache import ClusterCache
 
 log = logging.getLogger("estuary.operator")
 CACHE = ClusterCache()
 _STOP = threading.Event()
-_WATCHES_LISTED = threading.Event()
+_KOPF_LISTED = threading.Event()  # Kopf's watches have listed (see `_feed`)
+OWN_WATCHES = ("pods", "aijobs")  # the kinds with most events: kube/watch.py, not Kopf
 
 
 def _api_client() -> client.ApiClient:
@@ -98,8 +103,13 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     federation = FederationController.from_env(api, CACHE, jobs.writer)
     loop = Loop(CACHE, jobs, federation, ledger=Ledger(kube, later=jobs.background.latest))
     _STOP.clear()
+    fetchers = listing.fetchers(api)
+    own = [RawWatch(CACHE, kind, fetchers[kind]) for kind in OWN_WATCHES]
+    for watch in own:
+        memo[f"{watch.kind}_watch_thread"] = _thread(watch.run, f"estuary-watch-{watch.kind}")
     relist_s = float(os.environ.get("ESTUARY_RELIST_SECONDS", "300") or 300)
-    resync = Resync(CACHE, lambda: listing.load(api, CACHE), _WATCHES_LISTED, relist_s)
+    listed = (_KOPF_LISTED, *(watch.listed for watch in own))
+    resync = Resync(CACHE, lambda: listing.load(api, CACHE), listed, relist_s)
     memo["resync_thread"] = _thread(resync.run, "estuary-resync")
     active = _leader_election(api, memo)
     memo["controller_thread"] = _thread(
@@ -153,7 +163,7 @@ def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 def _feed(kind: str) -> Any:
     async def handler(event: dict[str, Any], **_: Any) -> None:
-        _WATCHES_LISTED.set()  # Kopf calls no event handler before every index kind has listed
+        _KOPF_LISTED.set()  # Kopf calls no event handler before every index kind has listed
         obj = event.get("object")
         if obj:
             CACHE.apply(kind, event.get("type"), dict(obj))
@@ -173,10 +183,8 @@ def _listed(**_: Any) -> None:
 
 
 for _group, _version, _plural in (
-    (GROUP, VERSION, "aijobs"),
     (GROUP, VERSION, "computepools"),
     ("", "v1", "nodes"),
-    ("", "v1", "pods"),
     ("", "v1", "namespaces"),
     (GROUP, VERSION, "federationlinks"),
 ):

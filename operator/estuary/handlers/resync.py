@@ -5,7 +5,8 @@ again a moment later and send no DELETED event for an object deleted in between 
 deleted while the operator was down, finishing its termination just as it starts), nor for one
 deleted while a watch was re-made after a gap (410 Gone). The cache would keep such a pod forever
 and its job would wait for it to go. So, once every watch has listed (Kopf calls no event handler
-before all its indexes are filled from their listings: handlers/operator.py), this thread lists
+before all its indexes are filled from their listings: handlers/operator.py) and the own pod
+and AIJob watches have listed (kube/watch.py), this thread lists
 every kind again and reconciles the cache with it (`ClusterCache.reconcile`), sets
 `cache.synced` (the controller acts only from then on) and /readyz, then does it again every
 `ESTUARY_RELIST_SECONDS` (300 by default).
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from estuary.health import HEALTH, Health
 from estuary.state.cache import ClusterCache
@@ -32,7 +33,7 @@ class Resync:
         self,
         cache: ClusterCache,
         relist: Relist,
-        watches_listed: threading.Event,
+        watches_listed: Sequence[threading.Event],
         period_s: float = 300.0,
         health: Health = HEALTH,
     ) -> None:
@@ -41,10 +42,10 @@ class Resync:
 
     def run(self, stop: threading.Event) -> None:
         waited = 0.0
-        while not self.watches_listed.is_set() and waited < WATCHES_WAIT_S and not stop.is_set():
-            self.watches_listed.wait(0.5)
+        while not self._listed() and waited < WATCHES_WAIT_S and not stop.is_set():
+            stop.wait(0.5)
             waited += 0.5
-        if not self.watches_listed.is_set():
+        if not self._listed():
             log.warning("the watches have not listed after %.0fs; reconciling with a listing anyway", waited)
         while not stop.is_set() and not self.once("after the watches listed"):
             stop.wait(RETRY_S)
@@ -55,6 +56,9 @@ class Resync:
         self.cache.changed.set()
         while not stop.wait(self.period_s):
             self.once("periodic")
+
+    def _listed(self) -> bool:
+        return all(listed.is_set() for listed in self.watches_listed)
 
     def once(self, why: str) -> bool:
         """One listing, reconciled; False (logged) when it failed."""

@@ -27,24 +27,34 @@ def load(api: client.ApiClient, cache: ClusterCache) -> dict[str, list[str]]:
     """List every kind the cache holds and reconcile it; return the keys dropped, by kind. Each
     kind is listed in pages of PAGE (one consistent listing, continued), read as the API server's
     JSON (never turned into the client's models) and reconciled page by page."""
+    dropped = {}
+    for kind, fetch in fetchers(api).items():
+        try:  # federation works without FederationLinks; an older install may lack their CRD
+            dropped[kind], _ = reconcile(cache, kind, fetch)
+        except ApiException as err:
+            if err.status != 404 or kind != "federationlinks":
+                raise
+            dropped[kind] = cache.reconcile(kind, (), None)
+    return dropped
+
+
+def fetchers(api: client.ApiClient) -> dict[str, Callable[..., Any]]:
+    """The list call of each kind the cache holds (with `watch=True`, its watch)."""
     core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
-    fetchers: dict[str, Callable[..., Any]] = {
+    out: dict[str, Callable[..., Any]] = {
         "namespaces": core.list_namespace,
         "nodes": core.list_node,
         "pods": core.list_pod_for_all_namespaces,
     }
     for plural in ("computepools", "aijobs", "federationlinks"):
-        fetchers[plural] = _custom(custom, plural)
-    dropped = {}
-    for kind, fetch in fetchers.items():
-        try:  # federation works without FederationLinks; an older install may lack their CRD
-            items, version = pages(partial(_page, fetch))
-        except ApiException as err:
-            if err.status != 404 or kind != "federationlinks":
-                raise
-            items, version = iter(()), None
-        dropped[kind] = cache.reconcile(kind, items, version)
-    return dropped
+        out[plural] = _custom(custom, plural)
+    return out
+
+
+def reconcile(cache: ClusterCache, kind: str, fetch: Callable[..., Any]) -> tuple[list[str], str | None]:
+    """One kind listed (in pages) and reconciled; the keys dropped and the listing's version."""
+    items, version = pages(partial(_page, fetch))
+    return cache.reconcile(kind, items, version), version
 
 
 def pages(fetch: Callable[[str | None], Page]) -> tuple[Iterator[dict[str, Any]], str | None]:

@@ -162,15 +162,16 @@ def job_request(job: AIJob, tenant: str) -> JobRequest:
     )
 
 
-def running_job(job: AIJob, tenant: str) -> RunningJob | None:
-    """The job as a holder of resources, if it holds any in this cluster."""
+def running_job(job: AIJob, request: JobRequest) -> RunningJob | None:
+    """The job as a holder of resources, if it holds any in this cluster (`request`: its
+    `job_request`, built once per version of the job: a tick asks this of every job)."""
     status = job.status
     if status is None or status.placement is None or status.placement.cluster != "local":
         return None
     if status.phase in FINISHED:
         return None
     return RunningJob(
-        job=job_request(job, tenant),
+        job=request,
         assignment=Assignment(status.placement.pool, tuple(status.placement.nodes)),
         started=timestamp(status.admitted_at) or 0.0,
         terminating=status.phase not in HOLDING,

@@ -283,7 +283,7 @@ def holders(jobs: Iterable[ParsedJob]) -> dict[str, RunningJob]:
     """Jobs that hold accelerators in this cluster."""
     out = {}
     for job in jobs:
-        held = codec.running_job(job.obj, job.tenant)
+        held = codec.running_job(job.obj, job.request)
         if held is not None:
             out[job.key] = held
     return out

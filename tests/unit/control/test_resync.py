@@ -71,7 +71,8 @@ def test_a_listing_without_a_comparable_version_wins() -> None:
 
 
 def test_resync_waits_for_the_watches_then_reconciles_and_marks_the_cache_synced() -> None:
-    cache, listed, stop = ClusterCache(), threading.Event(), threading.Event()
+    cache, stop = ClusterCache(), threading.Event()
+    kopf_listed, pods_listed = threading.Event(), threading.Event()
     health = Health()
     calls: list[str] = []
 
@@ -83,11 +84,12 @@ def test_resync_waits_for_the_watches_then_reconciles_and_marks_the_cache_synced
             stop.set()
         return {"pods": ["physics/gone-0"] if len(calls) == 2 else []}
 
-    resync = Resync(cache, relist, listed, period_s=0.01, health=health)
+    resync = Resync(cache, relist, (kopf_listed, pods_listed), period_s=0.01, health=health)
     thread = threading.Thread(target=resync.run, args=(stop,))
     thread.start()
-    assert not listed.wait(0.2) and calls == [] and not cache.synced.is_set()
-    listed.set()
+    kopf_listed.set()  # Kopf's watches have listed, the pod watch not yet
+    assert not stop.wait(0.3) and calls == [] and not cache.synced.is_set()
+    pods_listed.set()
     thread.join(timeout=30)
     assert calls == ["list", "list", "list"]  # a failed listing is retried; then periodic
     assert cache.synced.is_set() and health.synced

@@ -319,6 +319,17 @@ def estuary(
     }
 
 
+def clear_jobs(api: client.ApiClient, namespace: str, timeout: float = 120) -> None:
+    """Delete a namespace's AIJobs and pods and wait until no pod is left (their accelerators are
+    free again for the next round)."""
+    custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+    custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, "aijobs")
+    core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
+    deadline = time.monotonic() + timeout
+    while core.list_namespaced_pod(namespace, limit=1).items and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 def _scrape(url: str) -> dict[str, float]:
     out = {}
     for line in urllib.request.urlopen(url, timeout=5).read().decode().splitlines():

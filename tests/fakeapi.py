@@ -249,11 +249,11 @@ class FakeApiServer:
         plural = PLURALS[manifest["kind"]]
         held = self.get(plural, self.key(manifest))
         if held is not None:
-            return held
+            return _metadata_only(held)
         refusal = self.refuse_pods(manifest) if manifest["kind"] == "Pod" else None
         if refusal is not None:
             raise Refused(self.refuse_code, f'Pod "{manifest["metadata"]["name"]}" is invalid: {refusal}')
-        return copy.deepcopy(manifest) if dry_run else self.add(manifest)
+        return _metadata_only(manifest if dry_run else self.add(manifest))
 
     def ping(self) -> None:
         self._call("ping", "version")
@@ -486,3 +486,9 @@ class FakeProviderKube:
 
     def close(self) -> None:
         pass
+
+
+def _metadata_only(obj: Obj) -> Obj:
+    """What the real client's create answers: the object as PartialObjectMetadata."""
+    meta = copy.deepcopy(obj["metadata"])
+    return {"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": meta}

@@ -23,19 +23,7 @@ TYPES = (("nvidia", "H800", "nvidia.com/gpu"), ("huawei", "Ascend910B", "huawei.
 def create_pools(custom: client.CustomObjectsApi) -> None:
     """One ComputePool per accelerator type of the cluster (those already there are kept)."""
     for vendor, model, resource in TYPES:
-        try:
-            _create_pool(custom, vendor, model, resource)
-        except client.ApiException as err:
-            if err.status != 409:
-                raise
-
-
-def _create_pool(custom: client.CustomObjectsApi, vendor: str, model: str, resource: str) -> None:
-    custom.create_cluster_custom_object(
-        GROUP,
-        VERSION,
-        "computepools",
-        {
+        pool = {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "ComputePool",
             "metadata": {"name": model.lower()},
@@ -46,8 +34,12 @@ def _create_pool(custom: client.CustomObjectsApi, vendor: str, model: str, resou
                 "nodeSelector": {"estuary.dev/model": model},
                 "tolerations": [{"operator": "Exists"}],
             },
-        },
-    )
+        }
+        try:
+            custom.create_cluster_custom_object(GROUP, VERSION, "computepools", pool)
+        except client.ApiException as err:
+            if err.status != 409:
+                raise
 
 
 def aijob(name: str, workers: int, per: int) -> dict[str, Any]:

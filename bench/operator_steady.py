@@ -144,9 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         ]
         bursts: list[tuple[str, float, float, float]] = []  # round, plain, floor, Estuary rates
         every_burst_ran = True
-        for r in rounds:  # each round on the same API server, so the ratios share its state
-            if bursts:  # the last round's jobs stay: the steady jobs arrive into what they leave
-                e2e.clear_jobs(api, f"estuary-{bursts[-1][0]}")
+        for previous, r in zip([None, *rounds], rounds, strict=False):  # one API server for all
+            if previous is not None:  # the last round's jobs stay: the steady jobs fill what is left
+                e2e.clear_jobs(api, f"estuary-{previous}")
             base = e2e.baseline(api, f"baseline-{r}", burst, nodes)
             floor = e2e.api_floor(api, f"floor-{r}", burst, nodes)
             ours = e2e.estuary(api, handle.kubeconfig, f"estuary-{r}", burst, workdir)

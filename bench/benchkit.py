@@ -86,6 +86,33 @@ def prepare(handle: Any, namespaces: tuple[str, ...]) -> None:
     wait_untainted(handle)
 
 
+QUIET_BUSY = 0.25  # the machine's busy share of its CPUs under which a burst may start
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine since boot (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def quiesce(window: float = 1.0, timeout: float = 60.0) -> float:
+    """Wait until the machine's CPUs were less than QUIET_BUSY busy over one `window` (the
+    previous run's deletions, garbage collection and Endpoints updates done), at most `timeout`
+    seconds; returns the busy share last seen. Each contender of a comparison then starts from
+    a quiet machine instead of paying for the cleanup of the one before it (the controller-manager
+    collecting its objects, the Endpoints of its Services) on the same cores."""
+    deadline, busy_share = time.monotonic() + timeout, 1.0
+    while time.monotonic() < deadline:
+        busy0, total0 = _cpu_ticks()
+        time.sleep(window)
+        busy1, total1 = _cpu_ticks()
+        busy_share = (busy1 - busy0) / max(total1 - total0, 1)
+        if busy_share < QUIET_BUSY:
+            break
+    return busy_share
+
+
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 
 

@@ -36,8 +36,21 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from kubernetes import client, watch  # noqa: E402
 
-from benchkit import GROUP, TYPES, VERSION, aijob, create_pools, prepare, start_operator, wait_ready  # noqa: E402
+from benchkit import (  # noqa: E402
+    GROUP,
+    TYPES,
+    VERSION,
+    aijob,
+    create_pools,
+    prepare,
+    quiesce,
+    start_operator,
+    wait_ready,
+)
 from devcluster import binaries, clusters, topology  # noqa: E402
+from estuary.api.aijob import AIJob  # noqa: E402
+from estuary.kube import render  # noqa: E402
+from estuary.vendors import profiles  # noqa: E402
 
 
 def cluster_spec(nodes: int) -> topology.ClusterSpec:
@@ -205,6 +218,7 @@ def baseline(
     ]
     running = Mark(_pod_running)
     watcher = Watcher(core.list_namespaced_pod, [running], namespace=namespace)
+    busy = quiesce()
     start = time.monotonic()
     for name, node, resource, per in pods:
         core.create_namespaced_pod(namespace, pinned_pod(name, node, resource, per))
@@ -218,18 +232,63 @@ def baseline(
         "create_per_s": len(pods) / created,
         "running_s": bound,
         "running_per_s": len(running.seen) / bound,
+        "start_busy": busy,
     }
 
 
+def _bare_objects(name: str, workers: list[tuple[str, str, int]]) -> list[dict[str, Any]]:
+    """A headless Service that selects nothing, and bare pinned pods."""
+    service = {
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {"clusterIP": "None", "selector": {"job": name}},
+    }
+    return [service] + [pinned_pod(f"{name}-w{rank}", *worker) for rank, worker in enumerate(workers)]
+
+
+def _estuary_objects(job: dict[str, Any], workers: list[tuple[str, str, int]]) -> list[dict[str, Any]]:
+    """The headless Service and worker pods Estuary's own renderer makes of the created AIJob,
+    pinned where `placements` put them."""
+    aijob_model = AIJob.model_validate(job)
+    out = [render.service(aijob_model)]
+    for rank, (node, resource, _) in enumerate(workers):
+        vendor, model = next((v, m) for v, m, r in TYPES if r == resource)
+        choice = next(c for c in aijob_model.spec.accelerators if c.vendor == vendor)
+        pool_tolerations = [{"operator": "Exists"}]  # as create_pools gives every pool
+        out.append(
+            render.worker_pod(
+                aijob_model,
+                choice,
+                profiles()[vendor],
+                resource,
+                model.lower(),
+                node,
+                rank,
+                len(workers),
+                1,
+                pool_tolerations,
+            )
+        )
+    return out
+
+
 def api_floor(
-    api: client.ApiClient, namespace: str, shapes: list[tuple[int, int]], nodes: list[tuple[str, str, int]]
+    api: client.ApiClient,
+    namespace: str,
+    shapes: list[tuple[int, int]],
+    nodes: list[tuple[str, str, int]],
+    own_objects: bool = False,
 ) -> dict[str, float]:
     """The API requests of Estuary's burst up to the pods, sent by a plain client with no
     decisions to make: the AIJobs created one after another as in `estuary` (the user's part),
     and as each is created, on 8 threads, a dry run of its first worker, the admission status,
     the headless Service and the workers (the operator's part). The pods-Running rate no operator
     that keeps those requests can pass on this API server (the Running status is left out, so
-    the floor is if anything too kind). Its objects are deleted afterwards."""
+    the floor is if anything too kind). `own_objects`: the Service and pods are Estuary's own
+    (kube/render.py: the launch environment, owner, labels, DNS name; the Service selects them,
+    so the controller-manager keeps its Endpoints), not a bare pod and a Service that selects
+    nothing: what any operator that creates Estuary's objects can reach. Its objects are deleted
+    afterwards."""
     core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
     by_job: dict[int, list[tuple[str, str, int]]] = {}
     for j, node, resource, per in placements(shapes, nodes):
@@ -237,23 +296,24 @@ def api_floor(
     running = Mark(_pod_running)
     watcher = Watcher(core.list_namespaced_pod, [running], namespace=namespace)
 
-    def operator_side(j: int) -> None:
-        name, workers = f"floor-{j}", by_job[j]
-        core.create_namespaced_pod(namespace, pinned_pod(f"{name}-w0", *workers[0]), dry_run="All")
+    def operator_side(j: int, job: dict[str, Any]) -> None:
+        name, workers = job["metadata"]["name"], by_job[j]
+        service, *pods = _estuary_objects(job, workers) if own_objects else _bare_objects(name, workers)
+        core.create_namespaced_pod(namespace, pods[0], dry_run="All")
         status = {"status": {"phase": "Admitted", "reason": "Admitted", "message": "admitted", "attempt": 1}}
         custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, "aijobs", name, status)
-        service = {"metadata": {"name": name}, "spec": {"clusterIP": "None", "selector": {"job": name}}}
         core.create_namespaced_service(namespace, service)
-        for rank, (node, resource, per) in enumerate(workers):
-            core.create_namespaced_pod(namespace, pinned_pod(f"{name}-w{rank}", node, resource, per))
+        for pod in pods:
+            core.create_namespaced_pod(namespace, pod)
 
+    busy = quiesce()
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=8) as threads:
         done = []
         for j in sorted(by_job):
             body = aijob(f"floor-{j}", *shapes[j])
-            custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "aijobs", body)
-            done.append(threads.submit(operator_side, j))
+            job = custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "aijobs", body)
+            done.append(threads.submit(operator_side, j, job))
         for answer in done:
             answer.result()
     pods = sum(len(w) for w in by_job.values())
@@ -263,7 +323,7 @@ def api_floor(
     custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, "aijobs")
     for svc in core.list_namespaced_service(namespace).items:
         core.delete_namespaced_service(svc.metadata.name, namespace)
-    return {"pods": pods, "running_s": bound, "running_per_s": len(running.seen) / bound}
+    return {"pods": pods, "running_s": bound, "running_per_s": len(running.seen) / bound, "start_busy": busy}
 
 
 def estuary(
@@ -281,6 +341,7 @@ def estuary(
             Watcher(core.list_namespaced_pod, [pods], namespace=namespace),
         ]
         created: dict[str, float] = {}
+        busy = quiesce()
         start = time.monotonic()
         for j, (workers, per) in enumerate(shapes):
             name = f"job-{j}"
@@ -316,6 +377,7 @@ def estuary(
         "operator_cpu_s": cpu_s,
         "operator_peak_rss_mb": peak_mb,
         "api_writes_per_job": writes / max(len(shapes), 1),
+        "start_busy": busy,
     }
 
 

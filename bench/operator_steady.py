@@ -5,13 +5,16 @@ Starts its own kwok cluster (NVIDIA + Ascend nodes) and, on the same API server:
      (operator_e2e.baseline): its pods-Running rate is the baseline;
   2. the API floor: the API requests of Estuary's burst up to the pods, sent by a plain client
      with nothing to decide (operator_e2e.api_floor: the AIJobs created one by one as in 3, the
-     operator's part on 8 threads): the most any operator that makes these requests can reach;
+     operator's part on 8 threads), twice: with bare pods and a Service that selects nothing (the
+     cost of the requests), and with Estuary's own Service and pods (kube/render.py: what any
+     operator that creates Estuary's objects can reach on this API server);
   3. Estuary, burst: the same jobs as AIJobs, created at once (operator_e2e.estuary): pods
      Running per second, as a ratio of the plain client's (issue #14's target: at least 0.7)
-     and of the floor's;
-  1-3 are repeated in rounds (3 by default; each in namespaces of its own, the previous round's
-  AIJobs deleted first) and the medians of the per-round ratios printed: one round lasts a few
-  seconds and a single one's ratio varies by a fifth between runs;
+     and of the floor with Estuary's objects;
+  1-3 are repeated in rounds (5 by default; each in namespaces of its own, the previous round's
+  AIJobs deleted first, each burst started once the machine is quiet: benchkit.quiesce) and the
+  medians of the per-round ratios printed: one round lasts a few seconds and a single one's ratio
+  varies by a fifth or more between rounds;
   4. Estuary, steady: a fresh operator process; AIJobs arrive at a fixed rate (2 jobs/s) into the
      capacity the burst left free, so each job's latency is the operator's, not a backlog's:
      creation -> all workers Running per job (p50, p99), and the API requests per job by kind,
@@ -116,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="how long jobs keep arriving")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--rounds", type=int, default=3, help="burst rounds (plain, floor, Estuary each); medians"
+        "--rounds", type=int, default=5, help="burst rounds (plain, floors, Estuary each); medians"
     )
     parser.add_argument("--smoke", action="store_true", help="20 nodes, 10 burst jobs, 10 s, 2 rounds")
     args = parser.parse_args(argv)
@@ -134,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         rounds = [f"r{r}" for r in range(args.rounds)]
         e2e.prepare(
             handle,
-            (*(f"{kind}-{r}" for r in rounds for kind in ("baseline", "floor", "estuary")), "steady"),
+            (*(f"{kind}-{r}" for r in rounds for kind in ("baseline", "floor", "own", "estuary")), "steady"),
         )
         api = handle.api_client()
         nodes = [
@@ -142,15 +145,19 @@ def main(argv: list[str] | None = None) -> int:
             for p in spec.node_pools
             for i in range(p.count)
         ]
-        bursts: list[tuple[str, float, float, float]] = []  # round, plain, floor, Estuary rates
+        bursts: list[tuple[str, float, float, float, float]] = []  # round, plain, floors, Estuary
+        quiet: list[float] = []  # the machine's busy share when each burst started
         every_burst_ran = True
         for previous, r in zip([None, *rounds], rounds, strict=False):  # one API server for all
             if previous is not None:  # the last round's jobs stay: the steady jobs fill what is left
                 e2e.clear_jobs(api, f"estuary-{previous}")
             base = e2e.baseline(api, f"baseline-{r}", burst, nodes)
             floor = e2e.api_floor(api, f"floor-{r}", burst, nodes)
+            own = e2e.api_floor(api, f"own-{r}", burst, nodes, own_objects=True)
             ours = e2e.estuary(api, handle.kubeconfig, f"estuary-{r}", burst, workdir)
-            bursts.append((r, base["running_per_s"], floor["running_per_s"], ours["pods_running_per_s"]))
+            rates = (base["running_per_s"], floor["running_per_s"], own["running_per_s"])
+            bursts.append((r, *rates, ours["pods_running_per_s"]))
+            quiet += [base["start_busy"], floor["start_busy"], own["start_busy"], ours["start_busy"]]
             every_burst_ran = every_burst_ran and ours["jobs_running"] == ours["jobs"]
         flow = steady(api, handle.kubeconfig, "steady", arrivals, args.rate, workdir)
     finally:
@@ -159,20 +166,22 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  burst of {len(burst)} jobs ({sum(w for w, _ in burst)} workers), pods Running/s per round: "
         "plain client; the same jobs' API requests without an operator (the API floor: AIJobs created "
-        "one by one; per job on 8 threads: dry run, admission status, Service, workers), what any "
-        "operator making these requests can reach here; Estuary"
+        "one by one; per job on 8 threads: dry run, admission status, Service, workers) with bare pods, "
+        "and with Estuary's own Service and pods (what any operator creating those objects can reach "
+        "here); Estuary; each started once the machine was quiet (CPUs busy at most "
+        f"{max(quiet):.0%} over the second before)"
     )
-    for r, plain, floor_rate, ours_rate in bursts:
+    for r, plain, floor_rate, own_rate, ours_rate in bursts:
         print(
             f"    round {r}: plain {plain:6.1f}, floor {floor_rate:6.1f} ({floor_rate / plain:.2f}), "
+            f"with Estuary's objects {own_rate:6.1f} ({own_rate / plain:.2f}), "
             f"Estuary {ours_rate:6.1f} (ratio {ours_rate / plain:.2f}; "
-            f"of the floor {ours_rate / floor_rate:.2f})"
+            f"of that floor {ours_rate / own_rate:.2f})"
         )
-    ratios = [ours_rate / plain for _, plain, _, ours_rate in bursts]
-    floors = [floor_rate / plain for _, plain, floor_rate, _ in bursts]
+    medians = [statistics.median(rates[i] / rates[0] for _, *rates in bursts) for i in (1, 2, 3)]
     print(
-        f"  median of {len(bursts)} rounds: Estuary / plain client {statistics.median(ratios):.2f}, "
-        f"floor / plain client {statistics.median(floors):.2f}"
+        f"  median of {len(bursts)} rounds, per plain client: floor {medians[0]:.2f}, floor with "
+        f"Estuary's objects {medians[1]:.2f}, Estuary {medians[2]:.2f}"
     )
     print(
         f"  steady {args.rate:g} jobs/s, {flow['jobs']} jobs ({flow['workers_per_job']:.2f} workers/job): "

@@ -22,4 +22,5 @@ def test_operator_steady_smoke_runs_two_burst_rounds_and_the_steady_phase(tmp_pa
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "round r0:" in done.stdout and "round r1:" in done.stdout
     assert "median of 2 rounds" in done.stdout
+    assert "with Estuary's objects" in done.stdout  # the floor made of the operator's own Service and pods
     assert "API writes per job" in done.stdout

@@ -320,9 +320,9 @@ def api_floor(
     bound = _until_running(running, pods, start)
     watcher.stop()
     core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
-    custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, "aijobs")
-    for svc in core.list_namespaced_service(namespace).items:
+    for svc in core.list_namespaced_service(namespace).items:  # before their owners: no race with GC
         core.delete_namespaced_service(svc.metadata.name, namespace)
+    custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, "aijobs")
     return {"pods": pods, "running_s": bound, "running_per_s": len(running.seen) / bound, "start_busy": busy}
 
 

@@ -49,7 +49,9 @@ from benchkit import (  # noqa: E402
 )
 from devcluster import binaries, clusters, topology  # noqa: E402
 from estuary.api.aijob import AIJob  # noqa: E402
+from estuary.control.pods import choice_for  # noqa: E402
 from estuary.kube import render  # noqa: E402
+from estuary.model import PoolSpec  # noqa: E402
 from estuary.vendors import profiles  # noqa: E402
 
 
@@ -238,35 +240,23 @@ def baseline(
 
 def _bare_objects(name: str, workers: list[tuple[str, str, int]]) -> list[dict[str, Any]]:
     """A headless Service that selects nothing, and bare pinned pods."""
-    service = {
-        "kind": "Service",
-        "metadata": {"name": name},
-        "spec": {"clusterIP": "None", "selector": {"job": name}},
-    }
+    service = {"metadata": {"name": name}, "spec": {"clusterIP": "None", "selector": {"job": name}}}
     return [service] + [pinned_pod(f"{name}-w{rank}", *worker) for rank, worker in enumerate(workers)]
 
 
 def _estuary_objects(job: dict[str, Any], workers: list[tuple[str, str, int]]) -> list[dict[str, Any]]:
     """The headless Service and worker pods Estuary's own renderer makes of the created AIJob,
-    pinned where `placements` put them."""
-    aijob_model = AIJob.model_validate(job)
-    out = [render.service(aijob_model)]
+    pinned where `placements` put them (in the pools `create_pools` makes, which tolerate all)."""
+    model_job = AIJob.model_validate(job)
+    out = [render.service(model_job)]
     for rank, (node, resource, _) in enumerate(workers):
         vendor, model = next((v, m) for v, m, r in TYPES if r == resource)
-        choice = next(c for c in aijob_model.spec.accelerators if c.vendor == vendor)
-        pool_tolerations = [{"operator": "Exists"}]  # as create_pools gives every pool
+        pool = PoolSpec(model.lower(), vendor, model, resource)
+        choice, profile = choice_for(model_job, pool), profiles()[vendor]
+        tolerate_all = [{"operator": "Exists"}]
         out.append(
             render.worker_pod(
-                aijob_model,
-                choice,
-                profiles()[vendor],
-                resource,
-                model.lower(),
-                node,
-                rank,
-                len(workers),
-                1,
-                pool_tolerations,
+                model_job, choice, profile, resource, pool.name, node, rank, len(workers), 1, tolerate_all
             )
         )
     return out
